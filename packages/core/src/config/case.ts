@@ -1,0 +1,242 @@
+/**
+ * Maps a parity case's `case.json` (the fixture format of shared/tools/parity) to a config layer,
+ * so any case directory, including ones the project has never seen, can be built and run.
+ * Anything the case describes that rcnn-node cannot build exactly is refused by name rather than
+ * approximated.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
+import type { ConfigOverrides } from './config.js';
+
+/** Names of the conv bodies and heads a case maps to (registered by the backbone/FPN/C4 packages). */
+export const CASE_IMPLEMENTATIONS = {
+  fpnBody: 'FPN.add_fpn_ResNet_custom_conv5_body',
+  c4Body: 'ResNet.add_ResNet_custom_conv4_body',
+  res5Head: 'ResNet.add_ResNet_roi_conv5_head',
+  mlpHead: 'fast_rcnn_heads.add_roi_2mlp_head',
+} as const;
+
+/** The subset of case.json this mapper reads. */
+interface CaseModel {
+  kind: string;
+  num_classes: number;
+  num_keypoints?: number | null;
+  backbone: {
+    type: string;
+    stem_channels: number;
+    planes: number[];
+    blocks: number[];
+    groups: number;
+    width_per_group: number;
+    norm: string;
+    frozen_bn_eps: number;
+    stride_in_3x3: boolean;
+  };
+  fpn: null | { out_channels: number; extra_block: string; norm: unknown; upsample: string; names?: string[] };
+  rpn: {
+    anchor_sizes: number[][];
+    aspect_ratios: number[][];
+    head_conv_depth: number;
+    pre_nms_top_n_test: number;
+    post_nms_top_n_test: number;
+    nms_thresh: number;
+    score_thresh: number;
+    min_size: number;
+    box_coder_weights: number[];
+    bbox_xform_clip: number;
+  };
+  box: {
+    roi_align: { featmap_names: string[]; output_size: number; sampling_ratio: number; aligned: boolean; canonical_scale: number; canonical_level: number };
+    head: Record<string, unknown> & { type: string };
+    score_thresh: number;
+    nms_thresh: number;
+    detections_per_img: number;
+    box_coder_weights: number[];
+    bbox_xform_clip: number;
+  };
+  mask?: null | {
+    roi_align: { output_size: number; sampling_ratio: number; aligned: boolean };
+    head_layers: number[];
+    dilation: number;
+    predictor_in_channels: number;
+    predictor_dim_reduced: number;
+    resolution: number;
+    paste_padding: number;
+    mask_threshold: number;
+  };
+  keypoint?: null | {
+    roi_align: { output_size: number; sampling_ratio: number; aligned: boolean };
+    head_layers: number[];
+    deconv_kernel: number;
+    deconv_stride: number;
+    deconv_padding: number;
+    up_scale: number;
+    heatmap_size: number;
+  };
+  transform: { min_size: number; max_size: number; image_mean: number[]; image_std: number[]; size_divisible: number };
+}
+
+function need(cond: boolean, what: string, source: string): void {
+  if (!cond) throw new ConfigError(`${source}: ${what}; rcnn-node cannot build this case exactly`, { key: 'case.json' });
+}
+
+function uniform(list: readonly number[], what: string, source: string): number {
+  need(list.length > 0 && list.every((v) => v === list[0]), `${what} must all be equal (got ${JSON.stringify(list)})`, source);
+  return list[0];
+}
+
+/** Reads `case.json` and returns the config layer it describes. */
+export function readCaseConfig(path: string): ConfigOverrides {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (cause) {
+    throw new ConfigError(`cannot read case file ${path}: ${(cause as Error).message}`, { cause });
+  }
+  return caseConfigLayer(parsed, path);
+}
+
+/** True when a parsed JSON document looks like a parity case (has `format_version` and `model.kind`). */
+export function isCaseDocument(doc: unknown): boolean {
+  const d = doc as { format_version?: unknown; model?: { kind?: unknown } } | null;
+  return typeof d === 'object' && d !== null && d.format_version !== undefined && typeof d.model?.kind === 'string';
+}
+
+/** Maps a parsed case.json to a config layer (see module doc). */
+export function caseConfigLayer(doc: unknown, source = 'case.json'): ConfigOverrides {
+  if (!isCaseDocument(doc)) throw new ConfigError(`${source} is not a parity case (no format_version / model.kind)`);
+  const m = (doc as { model: CaseModel }).model;
+  need(['fasterrcnn', 'maskrcnn', 'keypointrcnn'].includes(m.kind), `model.kind "${m.kind}" is unknown`, source);
+  const b = m.backbone;
+  need(b.type === 'resnet_bottleneck', `backbone type "${b.type}" is not resnet_bottleneck`, source);
+  need(b.norm === 'FrozenBatchNorm2d', `backbone norm "${b.norm}" is not FrozenBatchNorm2d`, source);
+  const r = m.rpn;
+  need(r.bbox_xform_clip === m.box.bbox_xform_clip, 'rpn and box bbox_xform_clip differ', source);
+  need(r.aspect_ratios.every((a) => JSON.stringify(a) === JSON.stringify(r.aspect_ratios[0])), 'aspect ratios differ per level', source);
+  const isRes5 = m.box.head.type === 'ResNetRes5Head';
+  need(isRes5 || m.box.head.type === 'TwoMLPHead', `box head type "${m.box.head.type}" is unknown`, source);
+
+  const planes = [...b.planes];
+  const blocks = [...b.blocks];
+  const layer: Record<string, Record<string, unknown>> = {
+    MODEL: {
+      NUM_CLASSES: m.num_classes,
+      MASK_ON: m.kind === 'maskrcnn',
+      KEYPOINTS_ON: m.kind === 'keypointrcnn',
+      BBOX_REG_WEIGHTS: m.box.box_coder_weights,
+      BBOX_XFORM_CLIP: m.box.bbox_xform_clip,
+    },
+    INPUT: {
+      PIXEL_MEANS: m.transform.image_mean,
+      PIXEL_STDS: m.transform.image_std,
+      SIZE_DIVISIBILITY: m.transform.size_divisible,
+    },
+    TEST: {
+      SCALE: m.transform.min_size,
+      MAX_SIZE: m.transform.max_size,
+      RPN_PRE_NMS_TOP_N: r.pre_nms_top_n_test,
+      RPN_POST_NMS_TOP_N: r.post_nms_top_n_test,
+      RPN_NMS_THRESH: r.nms_thresh,
+      RPN_SCORE_THRESH: r.score_thresh,
+      RPN_MIN_SIZE: r.min_size,
+      SCORE_THRESH: m.box.score_thresh,
+      NMS: m.box.nms_thresh,
+      DETECTIONS_PER_IM: m.box.detections_per_img,
+    },
+    RPN: { BBOX_REG_WEIGHTS: r.box_coder_weights, HEAD_CONV_DEPTH: r.head_conv_depth },
+    RESNETS: {
+      NUM_GROUPS: b.groups,
+      WIDTH_PER_GROUP: b.width_per_group,
+      STRIDE_1X1: !b.stride_in_3x3,
+      FROZEN_BN_EPS: b.frozen_bn_eps,
+      STEM_OUT_CHANNELS: b.stem_channels,
+    },
+    FAST_RCNN: {
+      ROI_XFORM_RESOLUTION: m.box.roi_align.output_size,
+      ROI_XFORM_SAMPLING_RATIO: m.box.roi_align.sampling_ratio,
+      ROI_XFORM_ALIGNED: m.box.roi_align.aligned,
+    },
+    FPN: {},
+  };
+
+  if (m.fpn) {
+    need(m.fpn.extra_block === 'LastLevelMaxPool', `FPN extra block "${m.fpn.extra_block}" is not LastLevelMaxPool`, source);
+    need(m.fpn.norm === null || m.fpn.norm === undefined, 'FPN with normalisation is not supported', source);
+    need(m.fpn.upsample === 'nearest', `FPN upsampling "${m.fpn.upsample}" is not nearest`, source);
+    need(planes.length === 4, 'an FPN case needs 4 backbone stages', source);
+    need(r.anchor_sizes.length === 5, 'an FPN case needs anchors for 5 levels (P2..P6)', source);
+    const roiLevels = m.box.roi_align.featmap_names.map((n) => Number(n) + 2);
+    need(roiLevels.every((l, i) => Number.isInteger(l) && (i === 0 || l === roiLevels[i - 1] + 1)), 'RoI featmap names must be consecutive FPN levels', source);
+    layer.MODEL.CONV_BODY = CASE_IMPLEMENTATIONS.fpnBody;
+    Object.assign(layer.FPN, {
+      FPN_ON: true,
+      DIM: m.fpn.out_channels,
+      EXTRA_CONV_LEVELS: false,
+      RPN_MIN_LEVEL: 2,
+      RPN_MAX_LEVEL: 6,
+      ROI_MIN_LEVEL: roiLevels[0],
+      ROI_MAX_LEVEL: roiLevels[roiLevels.length - 1],
+      RPN_ANCHOR_SIZES: r.anchor_sizes,
+      RPN_ASPECT_RATIOS: r.aspect_ratios[0],
+      ROI_CANONICAL_SCALE: m.box.roi_align.canonical_scale,
+      ROI_CANONICAL_LEVEL: m.box.roi_align.canonical_level,
+    });
+  } else {
+    need(r.anchor_sizes.length === 1, 'a case without FPN needs one anchor level', source);
+    need(isRes5, 'a case without FPN must use the ResNetRes5Head box head (C4)', source);
+    layer.MODEL.CONV_BODY = CASE_IMPLEMENTATIONS.c4Body;
+    layer.FPN.FPN_ON = false;
+    layer.RPN.SIZES = r.anchor_sizes[0];
+    layer.RPN.ASPECT_RATIOS = r.aspect_ratios[0];
+  }
+
+  if (isRes5) {
+    const h = m.box.head as unknown as { planes: number; blocks: number; stride: number; groups: number; width_per_group: number; stride_in_3x3: boolean; frozen_bn_eps: number; pool: string; state_dict_prefix?: string };
+    need(h.stride === 2, `res5 head stride ${h.stride} is not 2`, source);
+    need(h.groups === b.groups && h.width_per_group === b.width_per_group, 'res5 head groups/width differ from the backbone', source);
+    need(h.stride_in_3x3 === b.stride_in_3x3 && h.frozen_bn_eps === b.frozen_bn_eps, 'res5 head conventions differ from the backbone', source);
+    need(h.pool === 'avg', `res5 head pool "${h.pool}" is not avg`, source);
+    need(h.state_dict_prefix === undefined || h.state_dict_prefix === 'roi_heads.box_head.res5.', `res5 head prefix "${h.state_dict_prefix}" is not roi_heads.box_head.res5.`, source);
+    planes.push(h.planes);
+    blocks.push(h.blocks);
+    layer.FAST_RCNN.ROI_BOX_HEAD = CASE_IMPLEMENTATIONS.res5Head;
+  } else {
+    layer.FAST_RCNN.ROI_BOX_HEAD = CASE_IMPLEMENTATIONS.mlpHead;
+    layer.FAST_RCNN.MLP_HEAD_DIM = (m.box.head as unknown as { representation_size: number }).representation_size;
+  }
+  layer.RESNETS.STAGE_PLANES = planes;
+  layer.RESNETS.STAGE_BLOCKS = blocks;
+
+  if (m.mask) {
+    const k = m.mask;
+    need(k.predictor_in_channels === k.head_layers[k.head_layers.length - 1], 'mask predictor input differs from the last head layer', source);
+    layer.MRCNN = {
+      ROI_XFORM_RESOLUTION: k.roi_align.output_size,
+      ROI_XFORM_SAMPLING_RATIO: k.roi_align.sampling_ratio,
+      ROI_XFORM_ALIGNED: k.roi_align.aligned,
+      NUM_STACKED_CONVS: k.head_layers.length,
+      CONV_HEAD_DIM: uniform(k.head_layers, 'mask head layer widths', source),
+      DIM_REDUCED: k.predictor_dim_reduced,
+      DILATION: k.dilation,
+      RESOLUTION: k.resolution,
+      PASTE_PADDING: k.paste_padding,
+      THRESH_BINARIZE: k.mask_threshold,
+    };
+  }
+  if (m.keypoint) {
+    const k = m.keypoint;
+    need(k.deconv_stride === 2 && k.deconv_padding === k.deconv_kernel / 2 - 1, 'keypoint deconv must be stride 2 with padding kernel/2 - 1', source);
+    layer.KRCNN = {
+      NUM_KEYPOINTS: m.num_keypoints ?? 17,
+      ROI_XFORM_RESOLUTION: k.roi_align.output_size,
+      ROI_XFORM_SAMPLING_RATIO: k.roi_align.sampling_ratio,
+      ROI_XFORM_ALIGNED: k.roi_align.aligned,
+      NUM_STACKED_CONVS: k.head_layers.length,
+      CONV_HEAD_DIM: uniform(k.head_layers, 'keypoint head layer widths', source),
+      DECONV_KERNEL: k.deconv_kernel,
+      UP_SCALE: k.up_scale,
+      HEATMAP_SIZE: k.heatmap_size,
+    };
+  }
+  return layer;
+}

@@ -1,0 +1,186 @@
+/**
+ * The core config sections, with Detectron's key structure and torchvision's defaults where the
+ * two differ (each such key says so in its doc). `docs/config.md` is generated from this file's
+ * doc strings by `describeConfig()`.
+ */
+import { defineSection, field } from './schema.js';
+
+const CORE = '@rcnn/core';
+
+/** log(1000 / 16): the largest dw/dh a box coder applies (torchvision and Detectron). */
+export const DEFAULT_BBOX_XFORM_CLIP = Math.log(1000 / 16);
+
+/** `MODEL.*`: what is built. */
+export const MODEL_SECTION = defineSection('MODEL', 'Which model is built (Detectron MODEL.*).', CORE, {
+  TYPE: field.oneOf(['generalized_rcnn'], 'generalized_rcnn', 'Meta-architecture; only Detectron\'s generalized_rcnn exists.'),
+  CONV_BODY: field.string(
+    'FPN.add_fpn_ResNet50_conv5_body',
+    'Registry name of the conv body (slot conv-body), e.g. FPN.add_fpn_ResNet50_conv5_body, ResNet.add_ResNet50_conv4_body, R-50-FPN.',
+  ),
+  NUM_CLASSES: field.int(91, 'Number of classes including background (torchvision COCO: 91; Detectron COCO: 81).', { min: 2, max: 100000 }),
+  FASTER_RCNN: field.bool(true, 'End-to-end Faster R-CNN: proposals come from the RPN in the same model (implies RPN.RPN_ON).'),
+  RPN_ONLY: field.bool(false, 'Stop after the RPN and output proposals (implies RPN.RPN_ON; excludes MASK_ON/KEYPOINTS_ON).'),
+  MASK_ON: field.bool(false, 'Add the mask head (Mask R-CNN).'),
+  KEYPOINTS_ON: field.bool(false, 'Add the keypoint head (Keypoint R-CNN).'),
+  CLS_AGNOSTIC_BBOX_REG: field.bool(false, 'One box regression for all classes instead of one per class.'),
+  BBOX_REG_WEIGHTS: field.numbers([10, 10, 5, 5], 'Box coder weights (wx, wy, ww, wh) of the RoI box head.', { length: 4 }),
+  BBOX_XFORM_CLIP: field.float(DEFAULT_BBOX_XFORM_CLIP, 'Upper clamp of dw/dh before exp() in every box decode (log(1000/16)).'),
+  LEGACY_PLUS_ONE: field.bool(
+    false,
+    "Detectron's box convention: widths are x2 - x1 + 1 (anchors, decode, clip, areas). torchvision/Detectron2: false.",
+  ),
+});
+
+/** `INPUT.*`: how an image becomes the network input (torchvision GeneralizedRCNNTransform by default). */
+export const INPUT_SECTION = defineSection('INPUT', 'Image preprocessing (torchvision GeneralizedRCNNTransform or Detectron).', CORE, {
+  TRANSFORM: field.string('GeneralizedRCNNTransform', 'Registry name of the host-side image transform (slot image-transform).'),
+  FORMAT: field.oneOf(['RGB', 'BGR'], 'RGB', 'Channel order the network expects (torchvision RGB; Detectron BGR).'),
+  PIXEL_RANGE: field.float(1, 'Pixel values are scaled to [0, PIXEL_RANGE] before normalising (torchvision 1; Detectron 255).', { min: 0 }),
+  PIXEL_MEANS: field.numbers([0.485, 0.456, 0.406], 'Per-channel mean subtracted, in FORMAT order (Detectron: 102.9801, 115.9465, 122.7717 BGR).', {
+    length: 3,
+  }),
+  PIXEL_STDS: field.numbers([0.229, 0.224, 0.225], 'Per-channel divisor after subtracting the mean (Detectron: 1, 1, 1).', { length: 3 }),
+  RESIZE_RULE: field.oneOf(
+    ['torchvision', 'detectron'],
+    'torchvision',
+    'torchvision: scale = min(SCALE/short, MAX_SIZE/long) in float32, bilinear; detectron: SCALE/short unless round(scale*long) > MAX_SIZE.',
+  ),
+  SIZE_DIVISIBILITY: field.int(32, 'Pad the batch (bottom/right, zeros) to a multiple of this (torchvision 32; Detectron C4 0).', { min: 0 }),
+});
+
+/** `TEST.*`: inference thresholds and sizes. */
+export const TEST_SECTION = defineSection('TEST', 'Inference-time sizes and thresholds (Detectron TEST.*, torchvision defaults).', CORE, {
+  SCALE: field.int(800, 'Target length of the shorter image side (torchvision min_size).', { min: 1 }),
+  MAX_SIZE: field.int(1333, 'Maximum length of the longer image side (torchvision max_size).', { min: 1 }),
+  RPN_PRE_NMS_TOP_N: field.int(1000, 'Proposals kept per FPN level (per image) before NMS, by objectness logit.', { min: 1 }),
+  RPN_POST_NMS_TOP_N: field.int(1000, 'Proposals kept per image after NMS (torchvision: per image; Detectron FPN: per batch).', { min: 1 }),
+  RPN_NMS_THRESH: field.float(0.7, 'IoU above which an RPN proposal is suppressed.', { min: 0, max: 1 }),
+  RPN_MIN_SIZE: field.float(1e-3, 'Proposals with width or height below this (resized-image pixels) are removed (Detectron: 0).', { min: 0 }),
+  RPN_SCORE_THRESH: field.float(0, 'Proposals with sigmoid(objectness) below this are removed (kept when >=).', { min: 0, max: 1 }),
+  SCORE_THRESH: field.float(0.05, 'Detections with class score <= this are dropped (strict >, torchvision box_score_thresh).', { min: 0, max: 1 }),
+  NMS: field.float(0.5, 'Per-class NMS IoU threshold of the final detections.', { min: 0, max: 1 }),
+  DETECTIONS_PER_IM: field.int(100, 'Detections kept per image, by score.', { min: 1, max: 10000 }),
+  BBOX_MIN_SIZE: field.float(1e-2, 'Detections with width or height below this (resized-image pixels) are removed.', { min: 0 }),
+  NMS_COORDINATE_TRICK_MAX_BOXES: field.int(
+    1000,
+    "torchvision's batched_nms offsets boxes by class when there are at most this many (CPU: 1000), else runs NMS per class; " +
+      'the offset changes float32 rounding, so matching it matters at IoU ties. 0 = always per class.',
+    { min: 0 },
+  ),
+});
+
+/** `RPN.*`: region proposal network. */
+export const RPN_SECTION = defineSection('RPN', 'Region proposal network (Detectron RPN.*).', CORE, {
+  RPN_ON: field.bool(false, 'Build the RPN. Implied by MODEL.FASTER_RCNN and MODEL.RPN_ONLY, as in Detectron.'),
+  HEAD: field.string('rpn_heads.add_generic_rpn_outputs', 'Registry name of the RPN head (slot rpn-head).'),
+  SIZES: field.numbers([32, 64, 128, 256, 512], 'Anchor sizes of the single-level (C4) RPN, ratio-major order as torchvision AnchorGenerator.'),
+  ASPECT_RATIOS: field.numbers([0.5, 1, 2], 'Anchor aspect ratios (h/w) of the single-level RPN.'),
+  BBOX_REG_WEIGHTS: field.numbers([1, 1, 1, 1], 'Box coder weights of the RPN.', { length: 4 }),
+  HEAD_CONV_DEPTH: field.int(1, 'Number of 3x3 conv + ReLU layers before the RPN outputs (torchvision conv_depth).', { min: 1, max: 16 }),
+});
+
+/** `FPN.*`: feature pyramid. */
+export const FPN_SECTION = defineSection('FPN', 'Feature pyramid network (Detectron FPN.*).', CORE, {
+  FPN_ON: field.bool(true, 'The conv body is an FPN (set by the choice of MODEL.CONV_BODY; checked against it).'),
+  IMPL: field.string('FPN.add_fpn', 'Registry name of the FPN implementation (slot fpn).'),
+  DIM: field.int(256, 'Channels of every FPN level.', { min: 1 }),
+  RPN_MIN_LEVEL: field.int(2, 'Finest pyramid level the RPN uses (P2).', { min: 1, max: 8 }),
+  RPN_MAX_LEVEL: field.int(6, 'Coarsest pyramid level the RPN uses (P6).', { min: 1, max: 8 }),
+  ROI_MIN_LEVEL: field.int(2, 'Finest level the RoI heads pool from (P2).', { min: 1, max: 8 }),
+  ROI_MAX_LEVEL: field.int(5, 'Coarsest level the RoI heads pool from (P5).', { min: 1, max: 8 }),
+  RPN_ANCHOR_START_SIZE: field.float(32, 'Anchor size at RPN_MIN_LEVEL; doubles every level (unless RPN_ANCHOR_SIZES is set).', { min: 1 }),
+  RPN_ANCHOR_SIZES: field.numberLists([], 'Explicit anchor sizes per RPN level (torchvision anchor_sizes, e.g. [[32], [64], …]); [] = from RPN_ANCHOR_START_SIZE.'),
+  RPN_ASPECT_RATIOS: field.numbers([0.5, 1, 2], 'Anchor aspect ratios (h/w) at every FPN level.'),
+  ROI_CANONICAL_SCALE: field.float(224, 'RoI level mapping: a box of this sqrt(area) maps to ROI_CANONICAL_LEVEL.', { min: 1 }),
+  ROI_CANONICAL_LEVEL: field.int(4, 'RoI level mapping: the level of a canonical-size box.', { min: 1, max: 8 }),
+  ROI_LEVEL_EPS: field.float(1e-6, 'Added to the log2 in the RoI level mapping (torchvision LevelMapper eps).', { min: 0 }),
+  EXTRA_CONV_LEVELS: field.bool(
+    false,
+    "P6 from a 3x3/2 conv on C5 (Detectron's extra conv levels) instead of max_pool2d(P5, 1, 2) (torchvision LastLevelMaxPool).",
+  ),
+});
+
+/** `RESNETS.*`: ResNet / ResNeXt conv bodies. */
+export const RESNETS_SECTION = defineSection('RESNETS', 'ResNet / ResNeXt bottleneck bodies (Detectron RESNETS.*).', CORE, {
+  NUM_GROUPS: field.int(1, 'Groups of the 3x3 conv (ResNeXt cardinality).', { min: 1 }),
+  WIDTH_PER_GROUP: field.int(64, 'Channels per group of the first stage\'s 3x3 conv (ResNeXt).', { min: 1 }),
+  STRIDE_1X1: field.bool(false, 'Stride in the 1x1 conv of a bottleneck (Detectron: true) instead of the 3x3 (torchvision: false).'),
+  NORM: field.oneOf(['FrozenBN', 'AffineChannel'], 'FrozenBN', 'Frozen normalisation: torchvision FrozenBatchNorm2d or Detectron AffineChannel.'),
+  FROZEN_BN_EPS: field.float(1e-5, 'FrozenBatchNorm2d eps (legacy torchvision COCO checkpoints: 0).', { min: 0 }),
+  STEM_OUT_CHANNELS: field.int(64, 'Output channels of the 7x7 stem.', { min: 1 }),
+  RES5_DILATION: field.int(1, 'Dilation of res5 (stride 1 when > 1).', { min: 1 }),
+  STAGE_BLOCKS: field.numbers([], 'Blocks per stage for the configurable body (ResNet.add_ResNet_custom_body): 3 entries = C4, 4 = C5.', {
+    integer: true,
+  }),
+  STAGE_PLANES: field.numbers([64, 128, 256, 512], 'Bottleneck planes per stage for the configurable body (outputs are 4x).', { integer: true }),
+});
+
+/** `FAST_RCNN.*`: RoI box head. */
+export const FAST_RCNN_SECTION = defineSection('FAST_RCNN', 'RoI box head and its outputs (Detectron FAST_RCNN.*).', CORE, {
+  ROI_BOX_HEAD: field.string('fast_rcnn_heads.add_roi_2mlp_head', 'Registry name of the box head (slot roi-box-head).'),
+  OUTPUTS: field.string('fast_rcnn_heads.add_fast_rcnn_outputs', 'Registry name of the box predictor + post-processing (slot roi-box-outputs).'),
+  MLP_HEAD_DIM: field.int(1024, 'Hidden width of the 2-MLP head (torchvision representation_size).', { min: 1 }),
+  ROI_XFORM_METHOD: field.oneOf(['RoIAlign'], 'RoIAlign', 'RoI feature transform.'),
+  ROI_XFORM_RESOLUTION: field.int(7, 'RoIAlign output size of the box head.', { min: 1 }),
+  ROI_XFORM_SAMPLING_RATIO: field.int(2, 'RoIAlign sampling ratio (0 = adaptive).', { min: 0 }),
+  ROI_XFORM_ALIGNED: field.bool(false, 'RoIAlign aligned=True (half-pixel); torchvision and Detectron: false.'),
+});
+
+/** `MRCNN.*`: mask head. */
+export const MRCNN_SECTION = defineSection('MRCNN', 'Mask head (Detectron MRCNN.*).', CORE, {
+  ROI_MASK_HEAD: field.string('mask_rcnn_heads.mask_rcnn_fcn_head_v1up4convs', 'Registry name of the mask head (slot roi-mask-head).'),
+  NUM_STACKED_CONVS: field.int(4, 'Number of 3x3 conv + ReLU layers (torchvision mask_layers length).', { min: 0 }),
+  CONV_HEAD_DIM: field.int(256, 'Channels of each conv layer.', { min: 1 }),
+  DIM_REDUCED: field.int(256, 'Channels of the upsampling deconv (torchvision dim_reduced).', { min: 1 }),
+  DILATION: field.int(1, 'Dilation of the head convs (torchvision 1; Detectron 2).', { min: 1 }),
+  UPSAMPLE_RATIO: field.int(2, 'Stride of the 2x2 upsampling deconv.', { min: 1 }),
+  RESOLUTION: field.int(28, 'Output mask resolution (ROI_XFORM_RESOLUTION * UPSAMPLE_RATIO).', { min: 1 }),
+  ROI_XFORM_RESOLUTION: field.int(14, 'RoIAlign output size of the mask head.', { min: 1 }),
+  ROI_XFORM_SAMPLING_RATIO: field.int(2, 'RoIAlign sampling ratio of the mask head.', { min: 0 }),
+  ROI_XFORM_ALIGNED: field.bool(false, 'RoIAlign aligned=True for the mask head.'),
+  CLS_SPECIFIC_MASK: field.bool(true, 'One mask per class (the predicted class is selected) instead of one class-agnostic mask.'),
+  THRESH_BINARIZE: field.float(0.5, 'Pasted probability above which a pixel is in the binary mask.', { min: 0, max: 1 }),
+  PASTE_PADDING: field.int(1, 'Padding (pixels of the MxM mask) added before pasting (torchvision paste_masks_in_image).', { min: 0 }),
+});
+
+/** `KRCNN.*`: keypoint head. */
+export const KRCNN_SECTION = defineSection('KRCNN', 'Keypoint head (Detectron KRCNN.*).', CORE, {
+  ROI_KEYPOINTS_HEAD: field.string('keypoint_rcnn_heads.add_roi_pose_head_v1convX', 'Registry name of the keypoint head (slot roi-keypoint-head).'),
+  NUM_KEYPOINTS: field.int(17, 'Keypoints per instance (COCO person: 17).', { min: 1 }),
+  NUM_STACKED_CONVS: field.int(8, 'Number of conv + ReLU layers.', { min: 0 }),
+  CONV_HEAD_DIM: field.int(512, 'Channels of each conv layer.', { min: 1 }),
+  CONV_HEAD_KERNEL: field.int(3, 'Kernel size of the head convs.', { min: 1 }),
+  DECONV_KERNEL: field.int(4, 'Kernel of the stride-2 transposed conv of the predictor.', { min: 2 }),
+  UP_SCALE: field.int(2, 'Bilinear upsampling factor after the deconv.', { min: 1 }),
+  HEATMAP_SIZE: field.int(56, 'Heatmap resolution (ROI_XFORM_RESOLUTION * 2 * UP_SCALE).', { min: 1 }),
+  ROI_XFORM_RESOLUTION: field.int(14, 'RoIAlign output size of the keypoint head.', { min: 1 }),
+  ROI_XFORM_SAMPLING_RATIO: field.int(2, 'RoIAlign sampling ratio of the keypoint head.', { min: 0 }),
+  ROI_XFORM_ALIGNED: field.bool(false, 'RoIAlign aligned=True for the keypoint head.'),
+});
+
+/** `TRAIN.*`: only what inference needs to know. */
+export const TRAIN_SECTION = defineSection('TRAIN', 'Training flags that inference records (Detectron TRAIN.*).', CORE, {
+  FREEZE_CONV_BODY: field.bool(false, 'Detectron freezes the conv body in training; recorded on the built model, no effect at inference.'),
+});
+
+/** `LIMITS.*`: bounds that protect a service from hostile input. */
+export const LIMITS_SECTION = defineSection('LIMITS', 'Input bounds of the runtime (protect a service from hostile input).', CORE, {
+  MAX_IMAGE_PIXELS: field.int(64_000_000, 'Decoded images with more pixels are refused (width * height).', { min: 1 }),
+  MAX_IMAGE_SIDE: field.int(20_000, 'Decoded images with a longer side are refused.', { min: 1 }),
+  MAX_BATCH: field.int(32, 'Most images one forward pass takes.', { min: 1 }),
+});
+
+/** Every core section, in documentation order. */
+export const CORE_SECTIONS = [
+  MODEL_SECTION,
+  INPUT_SECTION,
+  TEST_SECTION,
+  RPN_SECTION,
+  FPN_SECTION,
+  RESNETS_SECTION,
+  FAST_RCNN_SECTION,
+  MRCNN_SECTION,
+  KRCNN_SECTION,
+  TRAIN_SECTION,
+  LIMITS_SECTION,
+] as const;

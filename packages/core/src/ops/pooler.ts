@@ -1,0 +1,72 @@
+/**
+ * RoI feature extraction (Detectron's `RoIFeatureTransform`, torchvision's `MultiScaleRoIAlign`),
+ * shared by the box, mask and keypoint heads.
+ */
+import type { Blob, GraphBuilder } from '../graph/builder.js';
+import * as ops from '../graph/ops.js';
+import type { FeatureMaps, Rois } from '../model/contracts.js';
+
+/** Options of {@link multiScaleRoiAlign}. */
+export interface RoiPoolerOptions {
+  /** Output height = width. */
+  readonly outputSize: number;
+  readonly samplingRatio: number;
+  /** torchvision `aligned` (false = legacy, the torchvision/Detectron default). */
+  readonly aligned: boolean;
+  /** Level mapping: a box with sqrt(area) = canonicalScale goes to canonicalLevel (224, 4). */
+  readonly canonicalScale: number;
+  readonly canonicalLevel: number;
+  /** Added before the floor in the level mapping (torchvision 1e-6). */
+  readonly eps: number;
+}
+
+/**
+ * RoIAlign over one or several feature levels. With one level it is plain RoIAlign at that
+ * level's scale. With several, each RoI goes to level
+ * `clamp(floor(canonicalLevel + log2(sqrt(area) / canonicalScale) + eps), minLevel, maxLevel)`,
+ * is pooled there, and the results are put back in the RoIs' order. Returns [R, C, S, S].
+ */
+export function multiScaleRoiAlign(g: GraphBuilder, features: FeatureMaps, rois: Rois, o: RoiPoolerOptions): Blob {
+  return g.withScope('roi_pool', () => {
+    const align = (f: FeatureMaps[number], boxes: Blob, batchIndex: Blob, name: string): Blob =>
+      ops.roiAlign(g, f.blob, boxes, batchIndex, {
+        outputSize: o.outputSize,
+        samplingRatio: o.samplingRatio,
+        spatialScale: f.spatialScale,
+        aligned: o.aligned,
+        name,
+      });
+    if (features.length === 1) return align(features[0], rois.boxes, rois.batchIndex, 'roi_align');
+
+    const levels = features.map((f) => f.level);
+    const minLevel = Math.min(...levels);
+    const maxLevel = Math.max(...levels);
+    const level = g.withScope('level', () => {
+      const [x1, y1, x2, y2] = ops.split(g, rois.boxes, [1, 1, 1, 1], 1, 'c');
+      const area = ops.mul(g, ops.sub(g, x2, x1), ops.sub(g, y2, y1), 'area');
+      const s = ops.sqrt(g, area, 's');
+      const log2 = ops.div(g, ops.log(g, ops.div(g, s, g.constFloat32(o.canonicalScale))), g.constFloat32(Math.LN2), 'log2');
+      const lvl = ops.floor(g, ops.add(g, ops.add(g, g.constFloat32(o.canonicalLevel), log2), g.constFloat32(o.eps)), 'floor');
+      const clamped = ops.clip(g, lvl, g.constFloat32(minLevel), g.constFloat32(maxLevel), 'clamp');
+      return ops.squeeze(g, ops.cast(g, clamped, 'int64'), [1], 'level');
+    });
+    const pooled: Blob[] = [];
+    const order: Blob[] = [];
+    features.forEach((f, i) => {
+      g.withScope(`l${f.level}`, () => {
+        const idx = ops.reshape(g, ops.nonZero(g, ops.equal(g, level, g.constInt64(f.level))), [-1], 'idx');
+        const boxes = ops.gather(g, rois.boxes, idx, 0, 'boxes');
+        const bi = ops.gather(g, rois.batchIndex, idx, 0, 'batch_index');
+        pooled.push(align(f, boxes, bi, `roi_align_${i}`));
+        order.push(idx);
+      });
+    });
+    // Concatenated outputs are grouped by level; scatter them back to the RoIs' order.
+    const all = ops.concat(g, pooled, 0, 'by_level');
+    const perm = ops.concat(g, order, 0, 'perm');
+    const count = ops.shape(g, perm, 0, 1, 'count');
+    const positions = ops.range(g, g.constInt64(0), ops.squeeze(g, count, [0]), g.constInt64(1), 'positions');
+    const inverse = ops.scatterND(g, ops.constantOfShape(g, count, 0, 'int64'), ops.unsqueeze(g, perm, [1]), positions, 'inverse');
+    return ops.gather(g, all, inverse, 0, 'restored');
+  });
+}

@@ -1,0 +1,8 @@
+/**
+ * @rcnn/testing: what rcnn-node's own tests and plugin authors' tests share: parity fixtures,
+ * the tolerance comparisons, ORT helpers, isolated build contexts and the conformance kit.
+ */
+export * from './compare.js';
+export * from './fixtures.js';
+export * from './ort.js';
+export * from './context.js';
