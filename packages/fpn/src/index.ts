@@ -1,0 +1,2 @@
+/** @rcnn/fpn: Feature pyramid network over the conv bodies; registers the FPN.* conv bodies. */
+export {};

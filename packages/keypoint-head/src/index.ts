@@ -1,0 +1,2 @@
+/** @rcnn/keypoint-head: Keypoint R-CNN keypoint head and heatmap-to-keypoint decoding. */
+export {};
