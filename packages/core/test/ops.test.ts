@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { GraphBuilder, batchedNmsKeep, clipBoxes, decodeBoxes, imageBounds, keepLargeBoxes, multiScaleRoiAlign } from '../src/index.js';
+import { f32, i64, run } from './helpers.js';
+
+describe('box ops', () => {
+  it('decodes deltas like torchvision BoxCoder (weights, clamp) and clips per image', async () => {
+    const g = new GraphBuilder();
+    const deltas = g.input('d', 'float32', ['N', 4]);
+    const ref = g.input('r', 'float32', ['N', 4]);
+    const sizes = g.input('s', 'int64', [1, 2]);
+    const decoded = decodeBoxes(g, deltas, ref, { weights: [10, 10, 5, 5], clip: Math.log(1000 / 16) });
+    g.output(decoded, 'boxes', 'float32');
+    g.output(clipBoxes(g, decoded, imageBounds(g, sizes)), 'clipped', 'float32');
+    g.output(keepLargeBoxes(g, ref, 1), 'keep', 'bool');
+    const out = await run(g, {
+      // ref box 0 (0,0,10,20): w 10, h 20, centre (5,10); deltas dx=1 (÷10 → 0.1), dw = 5·ln2 (÷5 → ln2 → ×2)
+      d: f32([2, 4], [1, 0, 5 * Math.LN2, 0, 0, 0, 100, 100]),
+      r: f32([2, 4], [0, 0, 10, 20, 0, 0, 0.5, 4]),
+      s: i64([1, 2], [15, 12]),
+    });
+    const b = Array.from(out.boxes.data as Float32Array);
+    // centre x 5 + 0.1·10 = 6, width 20 -> [-4, 0, 16, 20]
+    assert.deepEqual(b.slice(0, 4).map((v) => Math.round(v * 1e4) / 1e4), [-4, 0, 16, 20]);
+    // dw, dh clamped to log(1000/16): width 0.5·62.5 = 31.25, height 4·62.5 = 250
+    assert.ok(Math.abs(b[6] - b[4] - 31.25) < 1e-4 && Math.abs(b[7] - b[5] - 250) < 1e-3);
+    // clipped to w = 12, h = 15
+    assert.deepEqual(Array.from(out.clipped.data as Float32Array).slice(0, 4).map((v) => Math.round(v * 1e4) / 1e4), [0, 0, 12, 15]);
+    assert.deepEqual(Array.from(out.keep.data as Uint8Array), [1, 0]);
+  });
+
+  it('batched NMS keeps per image and group, identically through both torchvision paths', async () => {
+    const g = new GraphBuilder();
+    const boxes = g.input('boxes', 'float32', ['N', 'G', 'P', 4]);
+    const scores = g.input('scores', 'float32', ['N', 'G', 'P']);
+    const valid = g.input('valid', 'bool', ['N', 'G', 'P']);
+    for (const trick of [0, 1000]) {
+      g.output(batchedNmsKeep(g, { boxes, scores, valid, iouThreshold: 0.5, coordinateTrickMaxBoxes: trick, firstGroupId: 1 }), `kept${trick}`, 'float32');
+    }
+    const out = await run(g, {
+      // image 0, group 0: boxes 0 and 1 overlap (IoU 0.68); group 1 repeats box 0 (another class: kept)
+      // image 1, group 0: three identical boxes, the third invalid; group 1: identical tiny boxes
+      boxes: f32([2, 2, 3, 4], [0, 0, 10, 10, 1, 1, 11, 11, 50, 50, 60, 60, 0, 0, 10, 10, 0, 0, 10, 10, 0, 0, 1, 1, 0, 0, 10, 10, 0, 0, 10, 10, 0, 0, 10, 10, 5, 5, 6, 6, 5, 5, 6, 6, 5, 5, 6, 6]),
+      scores: f32([2, 2, 3], [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.1, 0.2, 0.3, 0.3, 0.2, 0.1]),
+      valid: { dtype: 'bool', dims: [2, 2, 3], data: Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1]) },
+    });
+    const expected = [0.9, -Infinity, 0.7, 0.6, -Infinity, 0.4, -Infinity, 0.2, -Infinity, 0.3, -Infinity, -Infinity];
+    for (const name of ['kept0', 'kept1000']) {
+      assert.deepEqual(out[name].dims, [2, 6]);
+      assert.deepEqual(Array.from(out[name].data as Float32Array).map((v) => (Number.isFinite(v) ? Math.round(v * 10) / 10 : v)), expected, name);
+    }
+  });
+
+  it('maps RoIs to FPN levels like MultiScaleRoIAlign and restores their order', async () => {
+    const g = new GraphBuilder();
+    const f2 = g.input('f2', 'float32', [1, 1, 8, 8]);
+    const f3 = g.input('f3', 'float32', [1, 1, 4, 4]);
+    const rois = g.input('rois', 'float32', ['R', 4]);
+    const bi = g.input('bi', 'int64', ['R']);
+    const features = [
+      { name: '0', blob: f2, channels: 1, spatialScale: 0.5, level: 2 },
+      { name: '1', blob: f3, channels: 1, spatialScale: 0.25, level: 3 },
+    ];
+    g.output(multiScaleRoiAlign(g, features, { boxes: rois, batchIndex: bi }, { outputSize: 1, samplingRatio: 1, aligned: false, canonicalScale: 4, canonicalLevel: 3, eps: 1e-6 }), 'y', 'float32');
+    const out = await run(g, {
+      f2: f32([1, 1, 8, 8], new Array(64).fill(2)),
+      f3: f32([1, 1, 4, 4], new Array(16).fill(3)),
+      // sqrt(area) 8 -> level 4 clamped to 3; 1 -> 1 clamped to 2; 2 -> 2; 16 -> 5 clamped to 3; 0 (degenerate) -> 2
+      rois: f32([5, 4], [0, 0, 8, 8, 0, 0, 1, 1, 0, 0, 2, 2, 0, 0, 16, 16, 3, 3, 3, 3]),
+      bi: i64([5], [0, 0, 0, 0, 0]),
+    });
+    assert.deepEqual(Array.from(out.y.data as Float32Array), [3, 2, 2, 3, 2]);
+  });
+});
