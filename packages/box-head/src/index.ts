@@ -1,2 +1,12 @@
 /** @rcnn/box-head: Fast R-CNN box heads (2-MLP), box predictor and in-graph detection post-processing. */
-export {};
+export { register } from './register.js';
+export { BOX_HEAD_PREFIX, TWO_MLP_HEAD, linear, twoMlpHead, xavierInit } from './two-mlp-head.js';
+export { BBOX_PRED_INIT, BOX_PREDICTOR_PREFIX, CLS_SCORE_INIT, FAST_RCNN_OUTPUTS, fastRcnnOutputs } from './fast-rcnn-outputs.js';
+export {
+  type DetectionPostprocessInputs,
+  type DetectionPostprocessOptions,
+  boxRegressionOutputs,
+  detectionPostprocessOptions,
+  postprocessDetections,
+} from './detection-postprocess.js';
+export { type PooledRois, type RoiTransformSettings, boxRoiPoolerOptions, poolBoxRois, poolRois, roiPoolerOptions } from './roi-pooling.js';

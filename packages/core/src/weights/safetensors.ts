@@ -160,7 +160,8 @@ const HOST_TO_DTYPE: Readonly<Record<DataType, SafetensorsDType>> = {
 
 /** Typed view of an entry's bytes; copies only when the bytes are not aligned for the element type. */
 function typedView<T extends TensorArray>(bytes: Uint8Array, ctor: { new (b: ArrayBufferLike, o: number, l: number): T; BYTES_PER_ELEMENT: number }): T {
-  const aligned = bytes.byteOffset % ctor.BYTES_PER_ELEMENT === 0 ? bytes : bytes.slice();
+  // `new Uint8Array(bytes)` always copies; `bytes.slice()` does not when `bytes` is a Node Buffer.
+  const aligned = bytes.byteOffset % ctor.BYTES_PER_ELEMENT === 0 ? bytes : new Uint8Array(bytes);
   return new ctor(aligned.buffer, aligned.byteOffset, aligned.byteLength / ctor.BYTES_PER_ELEMENT);
 }
 
