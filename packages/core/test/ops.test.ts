@@ -51,6 +51,16 @@ describe('box ops', () => {
     }
   });
 
+  it('batched NMS accepts groups without candidates (P = 0)', async () => {
+    const g = new GraphBuilder();
+    const boxes = g.input('boxes', 'float32', ['N', 'G', 'P', 4]);
+    const scores = g.input('scores', 'float32', ['N', 'G', 'P']);
+    const valid = g.input('valid', 'bool', ['N', 'G', 'P']);
+    g.output(batchedNmsKeep(g, { boxes, scores, valid, iouThreshold: 0.5, coordinateTrickMaxBoxes: 1000, firstGroupId: 0 }), 'kept', 'float32');
+    const out = await run(g, { boxes: f32([2, 3, 0, 4], []), scores: f32([2, 3, 0], []), valid: { dtype: 'bool', dims: [2, 3, 0], data: new Uint8Array(0) } });
+    assert.deepEqual(out.kept.dims, [2, 0]);
+  });
+
   it('maps RoIs to FPN levels like MultiScaleRoIAlign and restores their order', async () => {
     const g = new GraphBuilder();
     const f2 = g.input('f2', 'float32', [1, 1, 8, 8]);

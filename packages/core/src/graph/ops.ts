@@ -125,10 +125,14 @@ export function shape(g: GraphBuilder, x: Blob, start?: number, end?: number, na
 /** Dimension `axis` of `x` as an int64 tensor of shape [1]. */
 export const dim = (g: GraphBuilder, x: Blob, axis: number, name = 'dim'): Blob => shape(g, x, axis, axis === -1 ? undefined : axis + 1, name);
 
-/** Reshape to `dims` (an int64 blob, or a literal list where 0 copies and -1 infers). */
+/**
+ * Reshape to `dims`: a literal list (0 copies the input dimension, -1 infers one), or an int64
+ * blob computed in the graph, whose zeros are real zero-sized dimensions (`allowzero`), so that
+ * empty batches (no proposals, no detections) keep their shape instead of failing.
+ */
 export function reshape(g: GraphBuilder, x: Blob, dims: Blob | readonly number[], name = 'reshape'): Blob {
-  const s = Array.isArray(dims) ? g.constInt64(dims as readonly number[]) : (dims as Blob);
-  return g.op('Reshape', [x, s], {}, name);
+  if (Array.isArray(dims)) return g.op('Reshape', [x, g.constInt64(dims as readonly number[])], {}, name);
+  return g.op('Reshape', [x, dims as Blob], { allowzero: 1 }, name);
 }
 
 /** Flattens to 2-D at `axis`. */

@@ -24,11 +24,11 @@ export interface BoxCoderOptions {
 export function decodeBoxes(g: GraphBuilder, deltas: Blob, boxes: Blob, o: BoxCoderOptions): Blob {
   return g.withScope('decode', () => {
     const [x1, y1, x2, y2] = ops.split(g, boxes, [1, 1, 1, 1], -1, 'ref');
-    const one = g.constFloat32(1);
+    const one = o.plusOne ? g.constFloat32(1) : undefined;
     const half = g.constFloat32(0.5);
     let widths = ops.sub(g, x2, x1, 'w');
     let heights = ops.sub(g, y2, y1, 'h');
-    if (o.plusOne) {
+    if (one) {
       widths = ops.add(g, widths, one, 'w1');
       heights = ops.add(g, heights, one, 'h1');
     }
@@ -52,7 +52,7 @@ export function decodeBoxes(g: GraphBuilder, deltas: Blob, boxes: Blob, o: BoxCo
     const py1 = ops.sub(g, predCtrY, halfH, 'y1');
     let px2 = ops.add(g, predCtrX, halfW, 'x2');
     let py2 = ops.add(g, predCtrY, halfH, 'y2');
-    if (o.plusOne) {
+    if (one) {
       px2 = ops.sub(g, px2, one, 'x2m1');
       py2 = ops.sub(g, py2, one, 'y2m1');
     }
