@@ -1,2 +1,14 @@
 /** @rcnn/rpn: RPN: anchors, the RPN head and in-graph proposal generation (single-level and FPN). */
-export {};
+export { register } from './register.js';
+export { GENERIC_RPN_OUTPUTS, RPN_WEIGHT_PREFIX, genericRpnOutputs } from './rpn-head.js';
+export {
+  type GridAnchorOptions,
+  type LevelAnchorSpec,
+  detectronBaseAnchors,
+  gridAnchors,
+  levelAnchorSpecs,
+  nominalStride,
+  roundHalfEven,
+  torchvisionBaseAnchors,
+} from './anchors.js';
+export { type LevelCandidates, type ProposalFilterOptions, filterProposals } from './proposals.js';
