@@ -1,2 +1,18 @@
 /** @rcnn/mask-head: Mask R-CNN mask head, mask pasting into the image and COCO RLE encoding. */
-export {};
+export { MASK_HEAD_PREFIX, MASK_PREDICTOR_PREFIX, MaskRcnnFcnHead } from './mask-rcnn-fcn-head.js';
+export { MASKS_EXTRA, PASTE_MASKS, PasteMasks } from './paste-masks.js';
+export { InstanceMasks, type InstanceMasksOptions, type PastedMask } from './instance-masks.js';
+export { type PasteGeometry, type PasteOptions, expandBox, pasteGeometry, pasteMask } from './paste.js';
+export {
+  type CocoRle,
+  RleBuilder,
+  type UncompressedRle,
+  compressRle,
+  decodeRle,
+  decompressRle,
+  encodeRle,
+  rleArea,
+  rleCountsFromString,
+  rleCountsToString,
+} from './rle.js';
+export { MASK_RCNN_FCN_HEAD, register } from './register.js';
