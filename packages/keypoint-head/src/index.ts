@@ -1,2 +1,24 @@
 /** @rcnn/keypoint-head: Keypoint R-CNN keypoint head and heatmap-to-keypoint decoding. */
-export {};
+export { register } from './register.js';
+export {
+  KEYPOINT_DECODER,
+  KEYPOINT_HEAD_PREFIX,
+  KEYPOINT_PREDICTOR_PREFIX,
+  KEYPOINT_RCNN_HEADS,
+  type KeypointHeadShape,
+  keypointHeadShape,
+  keypointPoolerOptions,
+  keypointRcnnHeads,
+} from './keypoint-rcnn-heads.js';
+export {
+  type DecodeOptions,
+  type DecodedKeypoints,
+  HEATMAPS_TO_KEYPOINTS,
+  KEYPOINT_EXTRAS,
+  type KeypointExtras,
+  decodeHeatmaps,
+  heatmapsToKeypoints,
+  readKeypointExtras,
+  resizeKeypoints,
+} from './heatmaps-to-keypoints.js';
+export { ArgmaxWorkspace, type CubicAxis, PYTORCH_CUBIC_A, type ResizedArgmax, bicubicArgmax, cubicAxis } from './bicubic-argmax.js';

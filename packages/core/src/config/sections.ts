@@ -156,6 +156,11 @@ export const KRCNN_SECTION = defineSection('KRCNN', 'Keypoint head (Detectron KR
   ROI_XFORM_RESOLUTION: field.int(14, 'RoIAlign output size of the keypoint head.', { min: 1 }),
   ROI_XFORM_SAMPLING_RATIO: field.int(2, 'RoIAlign sampling ratio of the keypoint head.', { min: 0 }),
   ROI_XFORM_ALIGNED: field.bool(false, 'RoIAlign aligned=True for the keypoint head.'),
+  HEATMAP_MIN_BOX_SIZE: field.float(
+    1,
+    'Keypoint decoding clamps box width/height (resized-image pixels) to at least this before resizing the heatmap (torchvision heatmaps_to_keypoints: 1).',
+    { min: 1e-3 },
+  ),
 });
 
 /** `TRAIN.*`: only what inference needs to know. */
