@@ -1,0 +1,56 @@
+/**
+ * How big an image becomes: torchvision's GeneralizedRCNNTransform scale rule (float32) or
+ * Detectron's `prep_im_for_blob` rule (float64, rounded sizes), selected by `INPUT.RESIZE_RULE`.
+ */
+import type { RcnnConfig } from '@rcnn/core';
+
+/** Which resize rule: `INPUT.RESIZE_RULE`. */
+export type ResizeRule = 'torchvision' | 'detectron';
+
+/** Size of an image after resizing, and the scale that produced it. */
+export interface ResizedSize {
+  readonly height: number;
+  readonly width: number;
+  /** The scale factor as the rule computed it (float32-valued for torchvision). */
+  readonly scale: number;
+}
+
+const f32 = Math.fround;
+
+/**
+ * torchvision: `scale = min(min_size / min(h, w), max_size / max(h, w))` where `python_float /
+ * float32_tensor` is evaluated as `reciprocal() * min_size`, all in float32; the output size is
+ * `floor(double(side) * scale)` (interpolate with `recompute_scale_factor=True`). E.g. 200x300
+ * with min 160, max 256 gives scale 0.79999995 and 159x239, not 160x240.
+ */
+export function torchvisionResizedSize(height: number, width: number, minSize: number, maxSize: number): ResizedSize {
+  const byShort = f32(f32(1 / Math.min(height, width)) * f32(minSize));
+  const byLong = f32(f32(1 / Math.max(height, width)) * f32(maxSize));
+  const scale = Math.min(byShort, byLong);
+  return { height: Math.floor(height * scale), width: Math.floor(width * scale), scale };
+}
+
+/** Round half to even, as numpy's `np.round` and OpenCV's `cvRound` (`lrint`). */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * Detectron: `scale = min_size / short` in float64, unless `round(scale * long) > max_size`, then
+ * `max_size / long`; cv2.resize(fx=fy=scale) makes each side `round(side * scale)`.
+ */
+export function detectronResizedSize(height: number, width: number, minSize: number, maxSize: number): ResizedSize {
+  const short = Math.min(height, width);
+  const long = Math.max(height, width);
+  let scale = minSize / short;
+  if (roundHalfEven(scale * long) > maxSize) scale = maxSize / long;
+  return { height: roundHalfEven(height * scale), width: roundHalfEven(width * scale), scale };
+}
+
+/** The resized size of an image under `config` (`INPUT.RESIZE_RULE`, `TEST.SCALE`, `TEST.MAX_SIZE`). */
+export function resizedSize(height: number, width: number, config: RcnnConfig): ResizedSize {
+  const rule: ResizeRule = config.INPUT.RESIZE_RULE;
+  const resize = rule === 'detectron' ? detectronResizedSize : torchvisionResizedSize;
+  return resize(height, width, config.TEST.SCALE, config.TEST.MAX_SIZE);
+}
