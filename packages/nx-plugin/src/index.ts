@@ -1,0 +1,2 @@
+/** @rcnn/nx-plugin. */
+export {};

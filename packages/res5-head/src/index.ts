@@ -1,0 +1,2 @@
+/** @rcnn/res5-head. */
+export {};
