@@ -1,2 +1,39 @@
-/** @rcnn/checkpoint: Reads PyTorch .pth checkpoints and Detectron/Detectron2 .pkl weights safely (restricted unpickler) and maps their names. */
-export {};
+/**
+ * @rcnn/checkpoint: reads the weights users actually have, safely. PyTorch `.pth` (zip and legacy
+ * formats), Detectron2 / Detectron `.pkl` and safetensors, through a restricted unpickler that
+ * executes nothing; maps Detectron2 and Detectron names (and torchvision's own legacy names) to
+ * torchvision state-dict names; and reports every key it renamed, rewrote, ignored or could not map.
+ */
+export { CheckpointError, type CheckpointErrorReason } from './errors.js';
+export {
+  type CheckpointResult,
+  type ConvertOptions,
+  type ExportOptions,
+  type ReadCheckpointOptions,
+  checkpointWeightSource,
+  convertCheckpointFile,
+  convertToSafetensors,
+  exportCheckpoint,
+  openCheckpoint,
+  readCheckpoint,
+} from './checkpoint.js';
+export {
+  type AffineChannelForm,
+  CHECKPOINT_FORMATS,
+  type CheckpointFormat,
+  type CheckpointReport,
+  type ConfigHints,
+  formatReport,
+} from './report.js';
+export { DETECTRON2_PIXEL_MEANS, DETECTRON_PIXEL_MEANS, inferredConfigLayer, suggestedConfigLayer } from './config-layer.js';
+export { type ContainerKind } from './containers.js';
+export { detectFormat, formatScores } from './detect.js';
+export { type AnchorGrid, DETECTRON2_RULES } from './maps/detectron2.js';
+export { DETECTRON_RULES } from './maps/detectron.js';
+export { LEGACY_EPS_CHECKPOINTS, TORCHVISION_RULES } from './maps/torchvision.js';
+export { type NameRule, rulesTable } from './maps/rules.js';
+export { ALLOWED_GLOBALS, type AllowedGlobal } from './pickle/allow-list.js';
+export { DEFAULT_UNPICKLE_LIMITS, type UnpickleLimits, type UnpickleOptions, type UnpickleResult, unpickle } from './pickle/unpickler.js';
+export { type PickleDict, type PickleFlavor, type PickleValue, writeNumpyPickle } from './pickle/writer.js';
+export { ZipArchive, type ZipEntry } from './zip.js';
+export { register } from './register.js';
