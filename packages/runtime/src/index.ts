@@ -1,2 +1,24 @@
-/** @rcnn/runtime: Assembles rcnn-node models per device and runs them on onnxruntime-node (CUDA per GPU, CPU fallback). */
-export {};
+/**
+ * @rcnn/runtime: assembles rcnn-node models per device and runs them on onnxruntime-node (one
+ * replica and session per device, CUDA with a CPU fallback), with image decoding, scheduling,
+ * presets, result formats, tensor dumps, drawings and ONNX export.
+ */
+export * from './errors.js';
+export * from './devices.js';
+export * from './threads.js';
+export { OrtSession, type OpenSessionOptions, type OrtLogLevel, type SessionRun } from './session.js';
+export type { ValueInfo } from './worker/protocol.js';
+export * from './scheduler.js';
+export * from './image-io.js';
+export * from './categories.js';
+export * from './presets.js';
+export * from './weights.js';
+export * from './setup.js';
+export * from './outputs.js';
+export * from './extras.js';
+export * from './detector.js';
+export * from './dump.js';
+export * from './rle.js';
+export * from './coco.js';
+export * from './draw.js';
+export * from './export.js';

@@ -1,0 +1,53 @@
+/** Terminal output: where things go and how progress is shown. */
+
+/** Streams of a command (replaceable in tests). */
+export interface CliIO {
+  readonly stdout: NodeJS.WriteStream | NodeJS.WritableStream;
+  readonly stderr: NodeJS.WriteStream | NodeJS.WritableStream;
+}
+
+/** Prints to stdout. */
+export function say(io: CliIO, line = ''): void {
+  io.stdout.write(`${line}\n`);
+}
+
+/** Prints to stderr. */
+export function warn(io: CliIO, line: string): void {
+  io.stderr.write(`${line}\n`);
+}
+
+/** True when `stream` is an interactive terminal. */
+export function isTty(stream: CliIO['stdout']): boolean {
+  return (stream as NodeJS.WriteStream).isTTY === true;
+}
+
+/** A one-line progress bar, drawn only on a terminal. */
+export class ProgressBar {
+  private readonly io: CliIO;
+  private readonly total: number;
+  private readonly label: string;
+  private readonly enabled: boolean;
+  private done = 0;
+
+  constructor(io: CliIO, total: number, label: string, enabled = isTty(io.stdout)) {
+    this.io = io;
+    this.total = total;
+    this.label = label;
+    this.enabled = enabled && total > 0;
+  }
+
+  /** Advances by one and redraws; `note` is shown after the counter. */
+  tick(note = ''): void {
+    this.done++;
+    if (!this.enabled) return;
+    const width = 28;
+    const filled = Math.round((this.done / this.total) * width);
+    this.io.stdout.write(`\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total} ${note}`.padEnd(90));
+    if (this.done === this.total) this.io.stdout.write('\n');
+  }
+
+  /** Clears the bar (before printing other lines). */
+  clear(): void {
+    if (this.enabled && this.done < this.total) this.io.stdout.write(`\r${' '.repeat(90)}\r`);
+  }
+}

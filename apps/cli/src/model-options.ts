@@ -1,0 +1,40 @@
+/** Turning the shared command-line options into runtime options. */
+import { createContainer } from '@rcnn/core';
+import type { DetectorOptions, ExportOptions } from '@rcnn/runtime';
+import { type OptionValues, optFlag, optInt, optString, optStrings } from './command.js';
+import { UsageError } from './errors.js';
+import { type CliIO, warn } from './io.js';
+import { loadPlugins } from './plugins.js';
+
+/** Options shared by export and the run commands: config, weights, plugins. */
+export async function modelSource(values: OptionValues, io: CliIO, defaults: { config?: string } = {}): Promise<ExportOptions> {
+  const config = optString(values, 'config') ?? defaults.config;
+  if (config === undefined) throw new UsageError('--config is required', 'pass a preset (e.g. --config maskrcnn_resnet50_fpn), a YAML/JSON config or a case.json');
+  const container = createContainer();
+  const plugins = await loadPlugins(container, optStrings(values, 'plugin'));
+  if (optFlag(values, 'verbose')) {
+    warn(io, `plugins: ${plugins.registered.join(', ') || 'none'}${plugins.unavailable.length ? `; not installed: ${plugins.unavailable.join(', ')}` : ''}`);
+  }
+  const weights = optString(values, 'weights');
+  const seed = optInt(values, 'seed', 0, 2 ** 32 - 1);
+  return { config, set: optStrings(values, 'set'), container, ...(weights ? { weights } : {}), ...(seed === undefined ? {} : { seed }) };
+}
+
+/** Detector options from the command line (`--device`, `--strict`, `--batch`, `--threads`, `--in-flight`). */
+export async function detectorOptions(values: OptionValues, io: CliIO, defaults: { config?: string; devices?: string } = {}): Promise<DetectorOptions> {
+  const source = await modelSource(values, io, defaults);
+  const devices = optStrings(values, 'device');
+  const batchSize = optInt(values, 'batch', 1);
+  const threads = optInt(values, 'threads', 1, 1024);
+  const maxInFlight = optInt(values, 'in-flight', 1, 64);
+  return {
+    ...source,
+    devices: devices.length > 0 ? devices : (defaults.devices ?? 'cpu'),
+    strict: optFlag(values, 'strict'),
+    ...(batchSize === undefined ? {} : { batchSize }),
+    ...(threads === undefined ? {} : { threads: { intraOp: threads } }),
+    ...(maxInFlight === undefined ? {} : { maxInFlight }),
+    logLevel: optFlag(values, 'verbose') ? 'warning' : 'fatal',
+    onWarning: (m) => warn(io, `rcnn: ${m}`),
+  };
+}

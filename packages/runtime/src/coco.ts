@@ -1,0 +1,173 @@
+/**
+ * Results as COCO-style JSON: `images`, `categories` and `annotations` (bbox [x, y, w, h], score,
+ * category id and name, RLE segmentation from the pasted masks, keypoints [x, y, v] * K), plus the
+ * images that failed and, for random weights, a warning that no one can miss. The `annotations`
+ * array is a valid COCO results list (pycocotools `loadRes`).
+ */
+import type { RcnnConfig } from '@rcnn/core';
+import type { ModelLabels } from './categories.js';
+import { RANDOM_WEIGHTS_WARNING, type ImageResult, type PredictOutcome, type StageTimings } from './detector.js';
+import { readKeypoints, readMasks } from './extras.js';
+
+/** One image of the results. */
+export interface CocoImage {
+  readonly id: number;
+  readonly file_name: string;
+  readonly width: number;
+  readonly height: number;
+  readonly device?: string;
+  readonly timings?: StageTimings;
+}
+
+/** One detection. */
+export interface CocoAnnotation {
+  readonly id: number;
+  readonly image_id: number;
+  readonly category_id: number;
+  readonly category_name: string;
+  /** [x, y, width, height] in original-image pixels. */
+  readonly bbox: readonly number[];
+  readonly area: number;
+  readonly iscrowd: 0;
+  readonly score: number;
+  readonly segmentation?: { readonly size: readonly [number, number]; readonly counts: string };
+  /** [x, y, v] * K. */
+  readonly keypoints?: readonly number[];
+  readonly num_keypoints?: number;
+}
+
+/** One proposal of an RPN-only model. */
+export interface CocoProposal {
+  readonly image_id: number;
+  readonly bbox: readonly number[];
+  readonly score: number;
+}
+
+/** The whole results document. */
+export interface CocoResults {
+  /** Present (and first) when the weights were random. */
+  readonly warning?: string;
+  readonly info: { readonly description: string; readonly config: string; readonly weights: string; readonly random_weights: boolean; readonly date_created: string };
+  readonly images: CocoImage[];
+  readonly categories: { readonly id: number; readonly name: string; readonly keypoints?: readonly string[]; readonly skeleton?: readonly (readonly number[])[] }[];
+  readonly annotations: CocoAnnotation[];
+  readonly proposals?: CocoProposal[];
+  /** Images that could not be processed, with the reason. */
+  readonly failures: { readonly image_id: number; readonly file_name: string; readonly error: string; readonly code: string | undefined }[];
+}
+
+const round = (v: number, digits: number): number => {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+};
+
+/** Options of {@link CocoResultsBuilder}. */
+export interface CocoOptions {
+  readonly labels: ModelLabels;
+  readonly config: RcnnConfig;
+  /** Where the config came from (preset, file). */
+  readonly configSource: string;
+  readonly weightsDescription: string;
+  readonly randomWeights: boolean;
+  /** Include per-image timings and devices in `images` (default true). */
+  readonly timings?: boolean;
+}
+
+/** Collects outcomes one at a time (so large runs need not keep masks in memory) into {@link CocoResults}. */
+export class CocoResultsBuilder {
+  private readonly images: CocoImage[] = [];
+  private readonly annotations: CocoAnnotation[] = [];
+  private readonly proposals: CocoProposal[] = [];
+  private readonly failures: CocoResults['failures'] = [];
+  private readonly options: CocoOptions;
+
+  constructor(options: CocoOptions) {
+    this.options = options;
+  }
+
+  /** Adds one image's outcome. Image ids are the input positions + 1 (COCO ids start at 1). */
+  add(outcome: PredictOutcome): void {
+    const imageId = outcome.index + 1;
+    if (!outcome.ok) {
+      const code = (outcome.error as { code?: unknown }).code;
+      this.failures.push({ image_id: imageId, file_name: outcome.source, error: outcome.error.message, code: typeof code === 'string' ? code : undefined });
+      return;
+    }
+    const r = outcome.result;
+    this.images.push({
+      id: imageId,
+      file_name: r.source,
+      width: r.width,
+      height: r.height,
+      ...(this.options.timings === false ? {} : { device: r.device, timings: r.timings }),
+    });
+    if (r.proposals) {
+      const p = r.proposals;
+      for (let i = 0; i < p.count; i++) this.proposals.push({ image_id: imageId, bbox: xywh(p.boxes, i), score: round(p.scores[i], 5) });
+    }
+    if (r.detections) this.addDetections(imageId, r);
+  }
+
+  private addDetections(imageId: number, r: ImageResult): void {
+    const det = r.detections!;
+    const { labels, config } = this.options;
+    const masks = readMasks(det, config.MRCNN.THRESH_BINARIZE);
+    const kp = config.MODEL.KEYPOINTS_ON ? readKeypoints(det, config.KRCNN.NUM_KEYPOINTS) : undefined;
+    for (let d = 0; d < det.scores.length; d++) {
+      const label = det.labels[d];
+      const bbox = xywh(det.boxes, d);
+      const ann: Record<string, unknown> = {
+        id: this.annotations.length + 1,
+        image_id: imageId,
+        category_id: labels.categoryIds[label] ?? label,
+        category_name: labels.categories[label] ?? `class_${label}`,
+        bbox,
+        area: round(bbox[2] * bbox[3], 2),
+        iscrowd: 0,
+        score: round(det.scores[d], 5),
+      };
+      if (masks) {
+        const rle = masks.rle(d);
+        ann.segmentation = { size: [rle.size[0], rle.size[1]], counts: rle.counts };
+        ann.area = masks.area(d);
+      }
+      if (kp) {
+        const k = kp.perInstance;
+        ann.keypoints = Array.from(kp.keypoints.subarray(d * k * 3, (d + 1) * k * 3), (v, i) => (i % 3 === 2 ? v : round(v, 2)));
+        ann.num_keypoints = k;
+      }
+      this.annotations.push(ann as unknown as CocoAnnotation);
+    }
+  }
+
+  /** The results document. */
+  toJSON(): CocoResults {
+    const o = this.options;
+    const { labels } = o;
+    const categories = labels.categories.flatMap((name, i) =>
+      i === 0 || name === 'N/A'
+        ? []
+        : [{ id: labels.categoryIds[i] ?? i, name, ...(labels.keypointNames ? { keypoints: labels.keypointNames, skeleton: (labels.skeleton ?? []).map(([a, b]) => [a + 1, b + 1]) } : {}) }],
+    );
+    return {
+      ...(o.randomWeights ? { warning: RANDOM_WEIGHTS_WARNING } : {}),
+      info: {
+        description: 'rcnn-node results',
+        config: o.configSource,
+        weights: o.weightsDescription,
+        random_weights: o.randomWeights,
+        date_created: new Date().toISOString(),
+      },
+      images: this.images,
+      categories,
+      annotations: this.annotations,
+      ...(o.config.MODEL.RPN_ONLY ? { proposals: this.proposals } : {}),
+      failures: this.failures,
+    };
+  }
+}
+
+function xywh(boxes: Float32Array, i: number): number[] {
+  const [x1, y1, x2, y2] = boxes.subarray(4 * i, 4 * i + 4);
+  return [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)];
+}

@@ -1,0 +1,86 @@
+/**
+ * The assembled model as one self-contained ONNX file (weights inline), for serving elsewhere
+ * (e.g. NVIDIA Triton's onnxruntime backend; docs/serving.md). Inputs: `images` [N,3,H,W] float32,
+ * `image_sizes` [N,2] int64, `original_sizes` [N,2] int64 — made by the image transform on the
+ * client; outputs: the `det.*` tensors flattened over the batch (or `rpn.*` for RPN-only models).
+ */
+import { type BuiltModel, type DataType, MODEL_INPUTS, type RcnnConfig, buildModel } from '@rcnn/core';
+import type { ModelLabels } from './categories.js';
+import { type ModelSourceOptions, resolveModelSources } from './setup.js';
+
+/** Options of {@link exportModel}. */
+export interface ExportOptions extends ModelSourceOptions {
+  /** Also export every tapped intermediate as an output. */
+  readonly intermediates?: boolean;
+}
+
+/** A declared input or output of the exported model. */
+export interface ExportedValue {
+  readonly name: string;
+  readonly dtype: DataType;
+  /** Symbolic dims are names (`N`, `H`), unknown ones `?`. */
+  readonly dims: readonly (number | string)[];
+}
+
+/** An exported model. */
+export interface ExportedModel {
+  /** ModelProto bytes (opset 17), config in the `rcnn.config` metadata. */
+  readonly bytes: Uint8Array;
+  readonly config: RcnnConfig;
+  readonly labels: ModelLabels;
+  readonly kind: BuiltModel['kind'];
+  readonly inputs: readonly ExportedValue[];
+  readonly outputs: readonly ExportedValue[];
+  readonly weights: BuiltModel['weights'];
+  readonly resolved: BuiltModel['resolved'];
+  /** Host post-processors a client must apply (mask pasting, keypoint decoding). */
+  readonly hostPostprocessors: readonly string[];
+}
+
+/** Per-row layout of each output (what Triton's config.pbtxt needs). */
+export function outputDims(name: string): (number | string)[] {
+  switch (name) {
+    case 'det.boxes':
+    case 'det.boxes_resized':
+      return ['D', 4];
+    case 'det.scores':
+    case 'det.labels':
+    case 'det.batch_index':
+      return ['D'];
+    case 'det.mask_probs':
+      return ['D', 1, 'M', 'M'];
+    case 'det.keypoint_heatmaps':
+      return ['D', 'K', 'S', 'S'];
+    case 'rpn.proposals_original':
+    case 'rpn.proposals':
+      return ['N', 'P', 4];
+    case 'rpn.proposal_scores':
+      return ['N', 'P'];
+    case 'rpn.proposal_counts':
+      return ['N'];
+    default:
+      return ['?'];
+  }
+}
+
+/** Builds the model (no replica scope) and serialises it. */
+export async function exportModel(options: ExportOptions = {}): Promise<ExportedModel> {
+  const { container, resolved, labels, weights } = await resolveModelSources(options);
+  const built = buildModel(resolved.config, container, weights, { intermediates: options.intermediates ?? false });
+  const bytes = built.toBytes();
+  return {
+    bytes,
+    config: resolved.config,
+    labels,
+    kind: built.kind,
+    inputs: [
+      { name: MODEL_INPUTS.images, dtype: 'float32', dims: ['N', 3, 'H', 'W'] },
+      { name: MODEL_INPUTS.imageSizes, dtype: 'int64', dims: ['N', 2] },
+      { name: MODEL_INPUTS.originalSizes, dtype: 'int64', dims: ['N', 2] },
+    ],
+    outputs: [...built.outputs, ...built.taps].map((o) => ({ name: o.name, dtype: o.dtype, dims: outputDims(o.name) })),
+    weights: built.weights,
+    resolved: built.resolved,
+    hostPostprocessors: built.hostPostprocessors,
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * Image input: files and encoded buffers (JPEG, PNG, WebP and whatever else sharp reads) decoded
+ * to 8-bit RGB with the EXIF orientation applied, or raw RGB pixels handed over as they are. Size
+ * limits are checked on the header, before any pixel is decoded.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { InputError, type RgbImage } from '@rcnn/core';
+import sharp, { type Metadata } from 'sharp';
+
+/** Raw pixels: interleaved HWC RGB (`maxValue` 255 for 8-bit data, 1 for floats in [0, 1]). */
+export type RawImage = RgbImage;
+
+/** What the runtime accepts as one image: a file path, an encoded image in memory, or raw RGB pixels. */
+export type ImageInput = string | Uint8Array | RawImage | { readonly data: Uint8Array; readonly name: string };
+
+/** Bounds checked before decoding (`LIMITS.*` of the config). */
+export interface ImageLimits {
+  /** Most pixels (width * height) of a decoded image. */
+  readonly maxPixels: number;
+  /** Longest side of a decoded image. */
+  readonly maxSide: number;
+}
+
+/** A decoded image and where it came from. */
+export interface DecodedImage extends RgbImage {
+  /** The file path, the buffer's name, or `<buffer i>` / `<pixels i>`. */
+  readonly source: string;
+  /** EXIF orientation that was applied (1 = none). */
+  readonly orientation: number;
+}
+
+/** True when `input` is raw pixels rather than a path or an encoded buffer. */
+export function isRawImage(input: ImageInput): input is RawImage {
+  return typeof input === 'object' && !(input instanceof Uint8Array) && 'width' in input && 'height' in input;
+}
+
+/** A printable name for input `index` (file path, buffer name or placeholder). */
+export function describeInput(input: ImageInput, index: number): string {
+  if (typeof input === 'string') return input;
+  if (input instanceof Uint8Array) return `<buffer ${index}>`;
+  if (isRawImage(input)) return `<pixels ${index}>`;
+  return input.name;
+}
+
+function checkSize(width: number, height: number, limits: ImageLimits, source: string): void {
+  if (width <= 0 || height <= 0) throw new InputError(`${source}: image has no pixels (${width} x ${height})`, { source });
+  if (Math.max(width, height) > limits.maxSide) {
+    throw new InputError(`${source}: image is ${width} x ${height}, longer than LIMITS.MAX_IMAGE_SIDE (${limits.maxSide})`, {
+      source,
+      hint: 'downscale the image, or raise LIMITS.MAX_IMAGE_SIDE (--set LIMITS.MAX_IMAGE_SIDE=…)',
+    });
+  }
+  if (width * height > limits.maxPixels) {
+    throw new InputError(`${source}: image is ${width} x ${height} = ${width * height} pixels, more than LIMITS.MAX_IMAGE_PIXELS (${limits.maxPixels})`, {
+      source,
+      hint: 'downscale the image, or raise LIMITS.MAX_IMAGE_PIXELS (--set LIMITS.MAX_IMAGE_PIXELS=…)',
+    });
+  }
+}
+
+/** Checks raw pixels (layout, length, value range type) and the limits. */
+export function checkRawImage(image: RawImage, limits: ImageLimits, source: string): DecodedImage {
+  const { width, height, data, maxValue } = image;
+  if (!Number.isInteger(width) || !Number.isInteger(height)) throw new InputError(`${source}: width and height must be integers`, { source });
+  checkSize(width, height, limits, source);
+  if (!(data instanceof Uint8Array) && !(data instanceof Float32Array)) {
+    throw new InputError(`${source}: raw pixels must be a Uint8Array or Float32Array`, { source });
+  }
+  if (data.length !== width * height * 3) {
+    throw new InputError(`${source}: raw pixels hold ${data.length} values but ${width} x ${height} RGB needs ${width * height * 3} (interleaved HWC, 3 channels)`, {
+      source,
+    });
+  }
+  if (!(maxValue > 0)) throw new InputError(`${source}: maxValue must be positive (255 for 8-bit, 1 for floats in [0, 1])`, { source });
+  return { data, width, height, maxValue, source, orientation: 1 };
+}
+
+async function readInput(input: string | Uint8Array, source: string): Promise<Uint8Array> {
+  if (typeof input !== 'string') return input;
+  try {
+    const info = await stat(input);
+    if (info.isDirectory()) throw new InputError(`${source} is a directory, not an image`, { source });
+    return await readFile(input);
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    throw new InputError(`cannot read image ${source}: ${why}`, { source, hint: 'check the path', cause: e });
+  }
+}
+
+/**
+ * Decodes one input to 8-bit RGB. Files and buffers: the header is read first and the size
+ * checked against `limits` (after EXIF rotation) before decoding; sharp's own pixel limit backs
+ * that up. Gray is expanded to RGB, alpha dropped (not composited, as PIL's `convert('RGB')`),
+ * 16-bit scaled to 8-bit. Anything unreadable is an {@link InputError} naming the source.
+ */
+export async function decodeImage(input: ImageInput, limits: ImageLimits, source = describeInput(input, 0)): Promise<DecodedImage> {
+  if (isRawImage(input)) return checkRawImage(input, limits, source);
+  const bytes = await readInput(typeof input === 'string' || input instanceof Uint8Array ? input : input.data, source);
+  if (bytes.byteLength === 0) throw new InputError(`${source} is empty (0 bytes)`, { source, hint: 'the file was not written completely' });
+  const options = { limitInputPixels: limits.maxPixels, failOn: 'error' as const };
+  let meta: Metadata;
+  try {
+    // The header alone: sharp's pixel limit would refuse here with a vaguer message than ours.
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (e) {
+    throw new InputError(`${source} is not a readable image: ${(e as Error).message}`, { source, hint: 'supported formats: JPEG, PNG, WebP, GIF, TIFF, AVIF', cause: e });
+  }
+  const oriented = meta.autoOrient ?? { width: meta.width ?? 0, height: meta.height ?? 0 };
+  checkSize(oriented.width, oriented.height, limits, source);
+  try {
+    const { data, info } = await sharp(bytes, options)
+      .rotate() // EXIF orientation: the model sees the pixels as a viewer shows them
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
+    return {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      width: info.width,
+      height: info.height,
+      maxValue: 255,
+      source,
+      orientation: meta.orientation ?? 1,
+    };
+  } catch (e) {
+    throw new InputError(`${source} cannot be decoded: ${(e as Error).message}`, { source, hint: 'the file is corrupt or truncated', cause: e });
+  }
+}

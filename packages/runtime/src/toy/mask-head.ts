@@ -1,0 +1,26 @@
+/** The toy mask head: RoIAlign at the mask resolution and a 1x1 conv to one mask logit. */
+import { type BuildContext, type Detections, type FeatureMaps, type RoiMaskHead, multiScaleRoiAlign, ops } from '@rcnn/core';
+
+/** `Toy.mask_head`: [D,1,M,M] mask probabilities (M = MRCNN.RESOLUTION), pasted by `Toy.paste_masks`. */
+export const toyMaskHead: RoiMaskHead = {
+  weightPrefixes: ['toy.mask.'],
+  hostPostprocessor: 'Toy.paste_masks',
+  build(ctx: BuildContext, features: FeatureMaps, detections: Detections) {
+    const g = ctx.graph;
+    const cfg = ctx.config;
+    const pooled = multiScaleRoiAlign(g, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, {
+      outputSize: cfg.MRCNN.RESOLUTION,
+      samplingRatio: cfg.MRCNN.ROI_XFORM_SAMPLING_RATIO,
+      aligned: cfg.MRCNN.ROI_XFORM_ALIGNED,
+      canonicalScale: cfg.FPN.ROI_CANONICAL_SCALE,
+      canonicalLevel: cfg.FPN.ROI_CANONICAL_LEVEL,
+      eps: cfg.FPN.ROI_LEVEL_EPS,
+    });
+    const c = features[0].channels;
+    const w = g.initializer('w', { dtype: 'float32', dims: [1, c, 1, 1], data: ctx.weights.take('toy.mask.weight', [1, c, 1, 1], { kind: 'normal', std: 0.5 }) });
+    const b = g.initializer('b', { dtype: 'float32', dims: [1], data: ctx.weights.take('toy.mask.bias', [1], { kind: 'constant', value: 0 }) });
+    const logits = ops.conv(g, pooled, w, b, { kernel: 1, name: 'logits' });
+    ctx.tap('toy.mask_logits', logits, 'float32', 'per-image-detections');
+    return { maskProbs: ops.sigmoid(g, logits, 'probs') };
+  },
+};
