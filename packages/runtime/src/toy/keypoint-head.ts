@@ -1,5 +1,6 @@
 /** The toy keypoint head: RoIAlign at the heatmap size and a 1x1 conv to one heatmap per keypoint. */
-import { type BuildContext, type Detections, type FeatureMaps, type RoiKeypointHead, multiScaleRoiAlign, ops } from '@rcnn/core';
+import { type BuildContext, type Detections, type FeatureMaps, type RoiKeypointHead, ops } from '@rcnn/core';
+import { poolDetections } from './pool.js';
 
 /** `Toy.keypoint_head`: [D,K,S,S] heatmap logits (K = KRCNN.NUM_KEYPOINTS, S = KRCNN.HEATMAP_SIZE). */
 export const toyKeypointHead: RoiKeypointHead = {
@@ -8,13 +9,9 @@ export const toyKeypointHead: RoiKeypointHead = {
   build(ctx: BuildContext, features: FeatureMaps, detections: Detections) {
     const g = ctx.graph;
     const cfg = ctx.config;
-    const pooled = multiScaleRoiAlign(g, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, {
-      outputSize: cfg.KRCNN.HEATMAP_SIZE,
+    const pooled = poolDetections(ctx, features, detections, cfg.KRCNN.HEATMAP_SIZE, {
       samplingRatio: cfg.KRCNN.ROI_XFORM_SAMPLING_RATIO,
       aligned: cfg.KRCNN.ROI_XFORM_ALIGNED,
-      canonicalScale: cfg.FPN.ROI_CANONICAL_SCALE,
-      canonicalLevel: cfg.FPN.ROI_CANONICAL_LEVEL,
-      eps: cfg.FPN.ROI_LEVEL_EPS,
     });
     const c = features[0].channels;
     const k = cfg.KRCNN.NUM_KEYPOINTS;

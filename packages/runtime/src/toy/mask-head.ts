@@ -1,5 +1,6 @@
 /** The toy mask head: RoIAlign at the mask resolution and a 1x1 conv to one mask logit. */
-import { type BuildContext, type Detections, type FeatureMaps, type RoiMaskHead, multiScaleRoiAlign, ops } from '@rcnn/core';
+import { type BuildContext, type Detections, type FeatureMaps, type RoiMaskHead, ops } from '@rcnn/core';
+import { poolDetections } from './pool.js';
 
 /** `Toy.mask_head`: [D,1,M,M] mask probabilities (M = MRCNN.RESOLUTION), pasted by `Toy.paste_masks`. */
 export const toyMaskHead: RoiMaskHead = {
@@ -8,13 +9,9 @@ export const toyMaskHead: RoiMaskHead = {
   build(ctx: BuildContext, features: FeatureMaps, detections: Detections) {
     const g = ctx.graph;
     const cfg = ctx.config;
-    const pooled = multiScaleRoiAlign(g, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, {
-      outputSize: cfg.MRCNN.RESOLUTION,
+    const pooled = poolDetections(ctx, features, detections, cfg.MRCNN.RESOLUTION, {
       samplingRatio: cfg.MRCNN.ROI_XFORM_SAMPLING_RATIO,
       aligned: cfg.MRCNN.ROI_XFORM_ALIGNED,
-      canonicalScale: cfg.FPN.ROI_CANONICAL_SCALE,
-      canonicalLevel: cfg.FPN.ROI_CANONICAL_LEVEL,
-      eps: cfg.FPN.ROI_LEVEL_EPS,
     });
     const c = features[0].channels;
     const w = g.initializer('w', { dtype: 'float32', dims: [1, c, 1, 1], data: ctx.weights.take('toy.mask.weight', [1, c, 1, 1], { kind: 'normal', std: 0.5 }) });
