@@ -6,3 +6,5 @@ export * from './compare.js';
 export * from './fixtures.js';
 export * from './ort.js';
 export * from './context.js';
+export * from './conformance.js';
+export { defaultBottomUp, defaultFeatures } from './conformance-inputs.js';

@@ -1,0 +1,208 @@
+/** Template of an RPN head (slot rpn-head): a shared conv head, one anchor per location, in-graph proposals. */
+import type { TemplateVars } from '../vars.js';
+import { type SlotTemplate, ids } from './slot-template.js';
+
+function implementation(v: TemplateVars): string {
+  const { C, p } = ids(v);
+  return `/**
+ * ${v.registryName}: an RPN for rcnn-node (slot rpn-head, \`RPN.HEAD\`). On every level, a shared
+ * 3x3 conv + ReLU and 1x1 objectness / box-delta convs; one square anchor per location of side
+ * ${C}.ANCHOR_SCALE x stride, centred on the location. Proposals are made in the graph with
+ * core's box ops: the best TEST.RPN_PRE_NMS_TOP_N logits of each image over all levels, decoded
+ * (RPN.BBOX_REG_WEIGHTS, MODEL.BBOX_XFORM_CLIP), clipped to the image, small boxes
+ * (TEST.RPN_MIN_SIZE) and low scores (TEST.RPN_SCORE_THRESH) dropped, NMS (TEST.RPN_NMS_THRESH),
+ * then the best TEST.RPN_POST_NMS_TOP_N per image in core's padded Proposals layout.
+ */
+import {
+  type Blob,
+  type BuildContext,
+  ConfigError,
+  type FeatureMap,
+  type FeatureMaps,
+  type GraphBuilder,
+  type Implementation,
+  type Proposals,
+  type RcnnConfig,
+  type RpnHead,
+  batchedNmsKeep,
+  clipBoxes,
+  decodeBoxes,
+  imageBounds,
+  keepLargeBoxes,
+  ops,
+} from '@rcnn/core';
+import { ${p}Settings } from './config.js';
+import { type LayerWeights, convLayer, layerKeys, readLayer } from './weights.js';
+
+/** Registry name (slot rpn-head). */
+export const ${C}_NAME = '${v.registryName}';
+
+/** State-dict prefixes of the head's weights (torchvision's place for an RPN head). */
+export const ${C}_WEIGHT_PREFIXES = ['rpn.head.'] as const;
+
+/** The layers of the head. */
+export interface ${v.className}Layers {
+  readonly conv: LayerWeights;
+  readonly objectness: LayerWeights;
+  readonly deltas: LayerWeights;
+}
+
+// torchvision's RPNHead init: N(0, 0.01^2) weights, zero biases.
+const RPN_INIT = { kind: 'normal', std: 0.01 } as const;
+
+/** The layers the head reads for feature maps of \`channels\` channels (shared by every level). */
+export function ${p}Weights(_config: RcnnConfig, channels: number): ${v.className}Layers {
+  return {
+    conv: convLayer('rpn.head.conv', channels, channels, 3, RPN_INIT),
+    objectness: convLayer('rpn.head.cls_logits', 1, channels, 1, RPN_INIT),
+    deltas: convLayer('rpn.head.bbox_pred', 4, channels, 1, RPN_INIT),
+  };
+}
+
+/** The weight keys the head reads. */
+export function ${p}WeightKeys(config: RcnnConfig, channels: number): string[] {
+  const l = ${p}Weights(config, channels);
+  return layerKeys([l.conv, l.objectness, l.deltas]);
+}
+
+/** One square anchor of side \`side\` centred on every location of \`f\`: [h*w, 4] (x1, y1, x2, y2), row-major. */
+function levelAnchors(g: GraphBuilder, f: FeatureMap, side: number): Blob {
+  const stride = 1 / f.spatialScale;
+  const hw = ops.shape(g, f.blob, 2, 4, 'hw');
+  const [h, w] = ops.split(g, hw, [1, 1], 0, 'h_w');
+  const centres = (n: Blob, name: string): Blob => {
+    const index = ops.range(g, g.constInt64(0), ops.squeeze(g, n, [0], \`\${name}_n\`), g.constInt64(1), \`\${name}_range\`);
+    return ops.add(g, ops.mul(g, ops.cast(g, index, 'float32', \`\${name}_f\`), g.constFloat32(stride)), g.constFloat32(stride / 2), \`\${name}_centre\`);
+  };
+  const cy = ops.expand(g, ops.unsqueeze(g, centres(h, 'y'), [1], 'cy_col'), hw, 'cy');
+  const cx = ops.expand(g, ops.unsqueeze(g, centres(w, 'x'), [0], 'cx_row'), hw, 'cx');
+  const half = g.constFloat32(side / 2);
+  const column = (x: Blob, name: string): Blob => ops.reshape(g, x, [-1, 1], name);
+  return ops.concat(
+    g,
+    [column(ops.sub(g, cx, half), 'x1'), column(ops.sub(g, cy, half), 'y1'), column(ops.add(g, cx, half), 'x2'), column(ops.add(g, cy, half), 'y2')],
+    1,
+    'anchors',
+  );
+}
+
+function build(ctx: BuildContext, features: FeatureMaps): Proposals {
+  const { graph: g, config } = ctx;
+  const t = config.TEST;
+  const settings = ${p}Settings(config);
+  const channels = features[0]?.channels;
+  if (channels === undefined || features.some((f) => f.channels !== channels)) {
+    throw new ConfigError(\`${v.registryName} shares its head across levels, which needs one channel count; got \${features.map((f) => \`'\${f.name}': \${f.channels}\`).join(', ') || 'no levels'}\`, {
+      key: 'FPN.DIM',
+    });
+  }
+  const head = g.withScope('head', () => {
+    const layers = ${p}Weights(config, channels);
+    return { conv: readLayer(ctx, layers.conv), objectness: readLayer(ctx, layers.objectness), deltas: readLayer(ctx, layers.deltas) };
+  });
+
+  const logits: Blob[] = [];
+  const deltas: Blob[] = [];
+  const anchors: Blob[] = [];
+  for (const f of features) {
+    g.withScope(\`level_\${f.name}\`, () => {
+      const x = ops.relu(g, ops.conv(g, f.blob, head.conv.weight, head.conv.bias, { kernel: 3, pad: 1, name: 'conv' }));
+      const objectness = ops.conv(g, x, head.objectness.weight, head.objectness.bias, { kernel: 1, name: 'objectness' }); // [N,1,h,w]
+      const boxDeltas = ops.conv(g, x, head.deltas.weight, head.deltas.bias, { kernel: 1, name: 'deltas' }); // [N,4,h,w]
+      ctx.tap(\`rpn.objectness.\${f.name}\`, objectness, 'float32', 'whole');
+      ctx.tap(\`rpn.deltas.\${f.name}\`, boxDeltas, 'float32', 'whole');
+      // Flattened in (y, x) order, the order of the anchors.
+      logits.push(ops.reshape(g, objectness, [0, -1], 'logits')); // [N,h*w]
+      deltas.push(ops.reshape(g, ops.transpose(g, boxDeltas, [0, 2, 3, 1], 'deltas_nhwc'), [0, -1, 4], 'deltas_flat')); // [N,h*w,4]
+      anchors.push(levelAnchors(g, f, settings.ANCHOR_SCALE / f.spatialScale));
+    });
+  }
+  const join = (parts: Blob[], axis: number, name: string): Blob => (parts.length === 1 ? parts[0] : ops.concat(g, parts, axis, name));
+  const allAnchors = join(anchors, 0, 'anchors'); // [M,4]
+  ctx.tap('rpn.anchors', allAnchors, 'float32', 'replicated-per-image');
+
+  return g.withScope('proposals', () => {
+    const allLogits = join(logits, 1, 'logits'); // [N,M]
+    const k = ops.min(g, [g.constInt64([t.RPN_PRE_NMS_TOP_N]), ops.dim(g, allLogits, 1, 'm')], 'pre_nms_k');
+    const [topLogits, index] = ops.topK(g, allLogits, k, 1, 'pre_nms');
+    const topDeltas = ops.gatherND(g, join(deltas, 1, 'deltas'), ops.unsqueeze(g, index, [2], 'index3'), 1, 'top_deltas'); // [N,k,4]
+    const topAnchors = ops.gather(g, allAnchors, index, 0, 'top_anchors'); // [N,k,4]
+    const decoded = decodeBoxes(g, topDeltas, topAnchors, { weights: config.RPN.BBOX_REG_WEIGHTS, clip: config.MODEL.BBOX_XFORM_CLIP });
+    const boxes = clipBoxes(g, decoded, imageBounds(g, ctx.batch.imageSizes));
+    const scores = ops.sigmoid(g, topLogits, 'scores');
+    const valid = ops.and(g, keepLargeBoxes(g, boxes, t.RPN_MIN_SIZE), ops.greaterOrEqual(g, scores, g.constFloat32(t.RPN_SCORE_THRESH), 'above'), 'valid');
+    // One NMS group per image: [N,1,k,…] in core's batched layout; -inf where suppressed.
+    const kept = batchedNmsKeep(g, {
+      boxes: ops.unsqueeze(g, boxes, [1], 'nms_boxes'),
+      scores: ops.unsqueeze(g, scores, [1], 'nms_scores'),
+      valid: ops.unsqueeze(g, valid, [1], 'nms_valid'),
+      iouThreshold: t.RPN_NMS_THRESH,
+      coordinateTrickMaxBoxes: t.NMS_COORDINATE_TRICK_MAX_BOXES,
+      firstGroupId: 0,
+    });
+    const slots = ops.min(g, [g.constInt64([t.RPN_POST_NMS_TOP_N]), k], 'post_nms_k');
+    const [topScores, topIndex] = ops.topK(g, kept, slots, 1, 'post_nms'); // sorted; suppressed slots are -inf and last
+    const slotValid = ops.greater(g, topScores, g.constFloat32(-Infinity), 'slot_valid');
+    const picked = ops.gatherND(g, boxes, ops.unsqueeze(g, topIndex, [2], 'top_index3'), 1, 'picked');
+    return {
+      boxes: ops.where(g, ops.unsqueeze(g, slotValid, [2], 'slot_valid3'), picked, g.constFloat32(0), 'boxes'),
+      scores: topScores,
+      valid: slotValid,
+      counts: ops.reduceSum(g, ops.cast(g, slotValid, 'int64', 'valid_i64'), [1], false, 'counts'),
+    };
+  });
+}
+
+/** The RPN as an {@link RpnHead}. */
+export const ${p}: RpnHead = {
+  build,
+  weightPrefixes: ${C}_WEIGHT_PREFIXES,
+};
+
+/** Registry entry (slot rpn-head). */
+export const ${C}_IMPLEMENTATION: Implementation<RpnHead> = {
+  name: ${C}_NAME,
+  provider: '${v.importPath}',
+  description: 'shared 3x3 conv head, one anchor per location (${C}.ANCHOR_SCALE), in-graph proposals with core box ops',
+  value: ${p},
+};
+`;
+}
+
+/** The rpn-head slot. */
+export const RPN_HEAD_TEMPLATE: SlotTemplate = {
+  slotConst: 'rpnHead',
+  contract: 'RpnHead',
+  configKey: 'RPN.HEAD',
+  title: 'RPN head',
+  summary: 'shared conv head, one anchor per location, in-graph proposal generation',
+  prefixes: ['rpn.head.'],
+  fields: [
+    {
+      key: 'ANCHOR_SCALE',
+      source: "field.float(8, 'Side of the anchor at each location, in strides of its level (8 = 32 px at stride 4).', { min: 0 })",
+      shown: '8',
+      meaning: 'anchor side in strides of its level (> 0)',
+    },
+  ],
+  checks: (v) => `  if (!(s.ANCHOR_SCALE > 0)) {
+    throw new ConfigError(\`${v.constantName}.ANCHOR_SCALE must be > 0, got \${s.ANCHOR_SCALE}\`, { key: '${v.constantName}.ANCHOR_SCALE' });
+  }`,
+  coreKeys: [
+    'RPN.HEAD',
+    'RPN.BBOX_REG_WEIGHTS',
+    'MODEL.BBOX_XFORM_CLIP',
+    'TEST.RPN_PRE_NMS_TOP_N',
+    'TEST.RPN_POST_NMS_TOP_N',
+    'TEST.RPN_NMS_THRESH',
+    'TEST.RPN_MIN_SIZE',
+    'TEST.RPN_SCORE_THRESH',
+    'TEST.NMS_COORDINATE_TRICK_MAX_BOXES',
+  ],
+  implementation,
+  testLayer: (v) => `{ RPN: { HEAD: ${v.constantName}_NAME }, FPN: { DIM: 16 }, TEST: { RPN_PRE_NMS_TOP_N: 300, RPN_POST_NMS_TOP_N: 50 } }`,
+  keysArgs: "defaultFeatures(config, 'rpn')[0].channels",
+  keysImports: ['defaultFeatures'],
+  badValue: { layer: (v) => `{ ${v.constantName}: { ANCHOR_SCALE: 'large' } }`, key: (v) => `${v.constantName}.ANCHOR_SCALE`, what: 'a string for a number' },
+  badCombination: { layer: (v) => `{ ${v.constantName}: { ANCHOR_SCALE: 0 } }`, key: (v) => `${v.constantName}.ANCHOR_SCALE`, what: 'a zero anchor' },
+};
