@@ -71,7 +71,8 @@ export function boxIoU(a: ArrayLike<number>, ai: number, b: ArrayLike<number>, b
 
 /**
  * Proposals: same count; every reference box matched by one of ours (one-to-one, greedy by IoU)
- * with IoU ≥ minIoU and |score diff| ≤ scoreTol.
+ * with IoU ≥ minIoU and |score diff| ≤ scoreTol. `matching[i]` is our row for reference row i
+ * (-1 if unmatched), for aligning per-proposal tensors whose order differs at score ties.
  */
 export function compareProposals(
   name: string,
@@ -81,9 +82,10 @@ export function compareProposals(
   refScores: HostTensor,
   minIoU = 0.999,
   scoreTol = 1e-4,
-): Verdict {
+): Verdict & { readonly matching: Int32Array } {
   const n = refBoxes.dims[0];
-  if (boxes.dims[0] !== n) return { name, pass: false, error: Infinity, detail: `count ${boxes.dims[0]} != reference ${n}` };
+  const matching = new Int32Array(n).fill(-1);
+  if (boxes.dims[0] !== n) return { name, pass: false, error: Infinity, detail: `count ${boxes.dims[0]} != reference ${n}`, matching };
   const a = numbers(boxes);
   const r = numbers(refBoxes);
   const s = numbers(scores);
@@ -119,6 +121,7 @@ export function compareProposals(
       continue;
     }
     used[best] = 1;
+    matching[i] = best;
     worstIoU = Math.min(worstIoU, bestIoU);
     worstScore = Math.max(worstScore, Math.abs(s[best] - rs[i]));
   }
@@ -127,6 +130,7 @@ export function compareProposals(
     pass: unmatched === 0,
     error: unmatched,
     detail: `${n} proposals, ${unmatched} unmatched, worst IoU ${worstIoU.toFixed(6)}, worst |Δscore| ${worstScore.toExponential(2)}`,
+    matching,
   };
 }
 

@@ -21,6 +21,9 @@ import {
 /** Tensors produced by rcnn-node, by fixture name. */
 export type ProducedTensors = ReadonlyMap<string, HostTensor>;
 
+/** A verdict and the reference tensors it judged. */
+export type CaseVerdict = Verdict & { readonly covers: readonly string[] };
+
 /** Rows [start, end) of `t` along axis 0, reordered by `order` (indices into those rows). */
 function takeRows(t: HostTensor, order: ArrayLike<number>): HostTensor {
   const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
@@ -35,9 +38,22 @@ function takeRows(t: HostTensor, order: ArrayLike<number>): HostTensor {
 const missing = (name: string): Verdict => ({ name, pass: false, error: Infinity, detail: 'not produced by rcnn-node' });
 
 /** Every verdict for one case; each reference tensor is judged exactly once. */
-export function compareCase(c: ParityCase, produced: ProducedTensors): Verdict[] {
-  const verdicts: Verdict[] = [];
+export function compareCase(c: ParityCase, produced: ProducedTensors): CaseVerdict[] {
+  const verdicts: CaseVerdict[] = [];
   const judged = new Set<string>();
+  // Everything judged since the previous verdict is what that verdict covers.
+  let pending: string[] = [];
+  const push = (v: Verdict): void => {
+    verdicts.push({ ...v, covers: pending });
+    pending = [];
+  };
+  const judge = (...names: string[]): void => {
+    for (const n of names) {
+      if (judged.has(n)) continue;
+      judged.add(n);
+      pending.push(n);
+    }
+  };
   const ref = (n: string): HostTensor => c.reference(n);
   const got = (n: string): HostTensor | undefined => produced.get(n);
   const names = c.referenceNames();
@@ -50,14 +66,14 @@ export function compareCase(c: ParityCase, produced: ProducedTensors): Verdict[]
       const name = `det.${space}.${i}`;
       if (!c.hasReference(name)) continue;
       const parts = [name, `det.scores.${i}`, `det.labels.${i}`];
-      parts.forEach((p) => judged.add(p));
+      judge(...parts);
       const [b, s, l] = parts.map(got);
       if (!b || !s || !l) {
-        verdicts.push(missing(parts.filter((p) => !got(p)).join(', ')));
+        push(missing(parts.filter((p) => !got(p)).join(', ')));
         continue;
       }
       const v = compareDetections(`${name} (+scores, labels)`, { boxes: b, scores: s, labels: l }, { boxes: ref(name), scores: ref(`det.scores.${i}`), labels: ref(`det.labels.${i}`) });
-      verdicts.push(v);
+      push(v);
       if (space === 'boxes' || !matchings.has(i)) matchings.set(i, v.matching);
     }
   }
@@ -71,40 +87,59 @@ export function compareCase(c: ParityCase, produced: ProducedTensors): Verdict[]
   }
   const canReorder = !globalOrder.includes(-1);
 
+  // Proposals next: their matching orders the per-proposal rows (roi.box_features, …), which
+  // follow proposal order, so equal-score proposals swapped by float rounding are not errors.
+  const proposalOrder: number[] = [];
+  let proposalOffset = 0;
+  let proposalsAligned = true;
+  const proposalImages = names.filter((n) => /^rpn\.proposals\.\d+$/.test(n)).map((n) => Number(n.split('.')[2])).sort((a, b) => a - b);
+  for (const i of proposalImages) {
+    const name = `rpn.proposals.${i}`;
+    const scoresName = `rpn.proposal_scores.${i}`;
+    judge(name, scoresName);
+    const [b, s] = [got(name), got(scoresName)];
+    if (!b || !s) {
+      push(missing(name));
+      proposalsAligned = false;
+      continue;
+    }
+    const v = compareProposals(`${name} (+scores)`, b, s, ref(name), ref(scoresName));
+    push(v);
+    if (v.matching.includes(-1)) proposalsAligned = false;
+    for (const j of v.matching) proposalOrder.push(proposalOffset + j);
+    proposalOffset += v.matching.length;
+  }
+  const proposalRows = new Set(['roi.box_features', 'roi.class_logits', 'roi.box_regression']);
+
   for (const name of names) {
     if (judged.has(name)) continue;
-    judged.add(name);
+    judge(name);
     const r = ref(name);
     const perImage = /\.(\d+)$/.exec(name);
     const index = perImage ? Number(perImage[1]) : -1;
-    if (/^rpn\.proposals\.\d+$/.test(name)) {
-      const scoresName = `rpn.proposal_scores.${index}`;
-      judged.add(scoresName);
-      const [b, s] = [got(name), got(scoresName)];
-      verdicts.push(b && s ? compareProposals(`${name} (+scores)`, b, s, r, ref(scoresName)) : missing(name));
-      continue;
-    }
-    if (/^rpn\.proposal_scores\.\d+$/.test(name)) continue; // judged with the proposals
     const a = got(name);
     if (!a) {
-      verdicts.push(missing(name));
+      push(missing(name));
       continue;
     }
     const matching = index >= 0 ? matchings.get(index) : undefined;
     const usable = matching && !matching.includes(-1) ? matching : undefined;
-    if (name === 'transform.image_sizes') verdicts.push(compareExact(name, a, r));
-    else if (/^det\.masks\.\d+$/.test(name)) verdicts.push(compareMasks(name, a, r, 0.99, usable));
+    if (name === 'transform.image_sizes') push(compareExact(name, a, r));
+    else if (proposalRows.has(name) && proposalsAligned && proposalOrder.length === a.dims[0]) push(compareDense(name, takeRows(a, proposalOrder), r));
+    else if (/^det\.masks\.\d+$/.test(name)) push(compareMasks(name, a, r, 0.99, usable));
     else if (/^det\.keypoints(_resized)?\.\d+$/.test(name)) {
       const scoresName = `det.keypoints_scores.${index}`;
+      judge(scoresName);
       const s = got(scoresName);
-      verdicts.push(s ? compareKeypoints(`${name} (+scores)`, { keypoints: a, scores: s }, { keypoints: r, scores: ref(scoresName) }, 1, 0.99, 1e-3, usable) : missing(scoresName));
+      push(s ? compareKeypoints(`${name} (+scores)`, { keypoints: a, scores: s }, { keypoints: r, scores: ref(scoresName) }, 1, 0.99, 1e-3, usable) : missing(scoresName));
     } else if (/^det\.keypoints_scores\.\d+$/.test(name)) {
-      continue; // judged with the keypoints
+      // judged with the keypoints (the first of det.keypoints / det.keypoints_resized that comes)
+      if (!names.some((n) => n === `det.keypoints.${index}` || n === `det.keypoints_resized.${index}`)) push(missing(`${name} (no keypoints reference)`));
     } else if (/^det\.mask_probs\.\d+$/.test(name)) {
-      verdicts.push(compareDense(name, usable ? takeRows(a, usable) : a, r));
+      push(compareDense(name, usable ? takeRows(a, usable) : a, r));
     } else if ((name === 'roi.mask_logits' || name === 'roi.keypoint_logits') && canReorder && globalOrder.length === a.dims[0]) {
-      verdicts.push(compareDense(name, takeRows(a, globalOrder), r));
-    } else verdicts.push(compareDense(name, a, r));
+      push(compareDense(name, takeRows(a, globalOrder), r));
+    } else push(compareDense(name, a, r));
   }
   return verdicts;
 }

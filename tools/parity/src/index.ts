@@ -1,1 +1,3 @@
+/** The parity harness: run rcnn-node on parity case directories and judge every reference tensor. */
 export * from './compare-case.js';
+export * from './run-case.js';

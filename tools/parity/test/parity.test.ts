@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { type HostTensor, decodeEntry, readSafetensorsFile } from '@rcnn/core';
+import { PUBLIC_CASES, loadParityCase, publicCaseDir } from '@rcnn/testing';
+import { compareCase, produceCaseTensors, runCase } from '../src/index.js';
+
+const run = promisify(execFile);
+const rcnnBin = createRequire(import.meta.url).resolve('@rcnn/cli/package.json').replace(/package\.json$/, 'build/src/main.js');
+
+const failures = (verdicts: readonly { pass: boolean; name: string; detail: string }[]): string =>
+  verdicts.filter((v) => !v.pass).map((v) => `${v.name}: ${v.detail}`).join('\n');
+
+describe('parity through the runtime API', () => {
+  for (const name of PUBLIC_CASES) {
+    it(`${name}: every reference tensor within tolerance`, async () => {
+      const outcome = await runCase(publicCaseDir(name));
+      const c = outcome.case;
+      assert.ok(outcome.verdicts.length >= 10, `${outcome.verdicts.length} checks`);
+      // every reference tensor is judged exactly once (scores/labels together with their boxes)
+      const covered = outcome.verdicts.flatMap((v) => v.covers);
+      assert.deepEqual([...covered].sort(), [...c.referenceNames()].sort());
+      assert.equal(failures(outcome.verdicts), '');
+    });
+  }
+
+  it('fails when a produced tensor is off by more than the tolerance', async () => {
+    const c = loadParityCase(publicCaseDir('maskrcnn_tiny'));
+    const produced = await produceCaseTensors(c);
+    const logits = produced.get('roi.class_logits')!;
+    const bad = Float32Array.from(logits.data as Float32Array);
+    bad[7] += 0.01;
+    produced.set('roi.class_logits', { ...logits, data: bad } as HostTensor);
+    produced.delete('det.masks.0');
+    const verdicts = compareCase(c, produced);
+    const failed = verdicts.filter((v) => !v.pass).map((v) => v.name);
+    assert.deepEqual(failed.sort(), ['det.masks.0', 'roi.class_logits']);
+  });
+});
+
+describe('parity through `rcnn predict --dump --dump-intermediates`', () => {
+  for (const name of PUBLIC_CASES) {
+    it(`${name}: the CLI dump reproduces the reference`, async () => {
+      const dir = publicCaseDir(name);
+      const c = loadParityCase(dir);
+      const out = join(mkdtempSync(join(tmpdir(), 'rcnn-parity-')), 'dump.safetensors');
+      await run(process.execPath, [rcnnBin, 'predict', '--config', join(dir, 'case.json'), '--weights', join(dir, 'weights.safetensors'), '--batch', String(c.imagePaths.length), '--dump', out, '--dump-intermediates', ...c.imagePaths]);
+      const file = readSafetensorsFile(out);
+      const produced = new Map([...file.entries].map(([k, e]) => [k, decodeEntry(e)]));
+      assert.equal(failures(compareCase(c, produced)), '');
+    });
+  }
+});
