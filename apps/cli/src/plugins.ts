@@ -6,11 +6,10 @@
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type DependencyContainer, WeightStore } from '@rcnn/core';
-import { registerWeightsReader } from '@rcnn/runtime';
+import type { DependencyContainer } from '@rcnn/core';
 import { UsageError } from './errors.js';
 
-/** The model packages the CLI registers when they are installed. */
+/** The packages the CLI registers when they are installed (model stages, and @rcnn/checkpoint's weights readers). */
 export const MODEL_PACKAGES = [
   '@rcnn/backbone',
   '@rcnn/fpn',
@@ -19,6 +18,7 @@ export const MODEL_PACKAGES = [
   '@rcnn/mask-head',
   '@rcnn/keypoint-head',
   '@rcnn/res5-head',
+  '@rcnn/checkpoint',
 ] as const;
 
 /** What {@link loadPlugins} registered. */
@@ -47,27 +47,7 @@ async function importPlugin(spec: string): Promise<Module> {
   }
 }
 
-/** Adapts @rcnn/checkpoint (when installed) as the weights reader of `.pth`, `.pt` and `.pkl` files. */
-async function registerCheckpointReader(container: DependencyContainer): Promise<boolean> {
-  let mod: Module;
-  try {
-    mod = (await import('@rcnn/checkpoint' as string)) as Module;
-  } catch (e) {
-    if (isMissing(e, '@rcnn/checkpoint')) return false;
-    throw e;
-  }
-  const open = mod.openCheckpoint as ((path: string) => { store: WeightStore }) | undefined;
-  if (typeof open !== 'function') return false;
-  registerWeightsReader(container, {
-    format: 'PyTorch / Detectron2 / Detectron checkpoint',
-    extensions: ['.pth', '.pt', '.pkl'],
-    provider: '@rcnn/checkpoint',
-    read: (path) => open(path).store,
-  });
-  return true;
-}
-
-/** Registers the installed model packages, @rcnn/checkpoint's readers, and every `--plugin`. */
+/** Registers the installed model packages (and @rcnn/checkpoint's weights readers) and every `--plugin`. */
 export async function loadPlugins(container: DependencyContainer, plugins: readonly string[]): Promise<LoadedPlugins> {
   const registered: string[] = [];
   const unavailable: string[] = [];
@@ -89,7 +69,6 @@ export async function loadPlugins(container: DependencyContainer, plugins: reado
     (mod.register as (c: DependencyContainer) => void)(container);
     registered.push(name);
   }
-  if (await registerCheckpointReader(container)) registered.push('@rcnn/checkpoint (weights readers)');
   const extra = [...plugins, ...(process.env.RCNN_PLUGINS ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0)];
   for (const spec of extra) {
     let mod: Module;

@@ -36,4 +36,4 @@ export { ALLOWED_GLOBALS, type AllowedGlobal } from './pickle/allow-list.js';
 export { DEFAULT_UNPICKLE_LIMITS, type UnpickleLimits, type UnpickleOptions, type UnpickleResult, unpickle } from './pickle/unpickler.js';
 export { type PickleDict, type PickleFlavor, type PickleValue, writeNumpyPickle } from './pickle/writer.js';
 export { ZipArchive, type ZipEntry } from './zip.js';
-export { register } from './register.js';
+export { CHECKPOINT_READER_FORMAT, register } from './register.js';

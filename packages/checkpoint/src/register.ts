@@ -1,9 +1,19 @@
-import type { DependencyContainer } from '@rcnn/core';
+import { type DependencyContainer, registerWeightsReader } from '@rcnn/core';
+import { openCheckpoint } from './checkpoint.js';
+
+/** Format name of the reader this package registers. */
+export const CHECKPOINT_READER_FORMAT = 'PyTorch / Detectron2 / Detectron checkpoint';
 
 /**
- * Registers nothing: @rcnn/checkpoint fills no model slot (it converts weights before a build).
- * It exists so every package can be registered the same way.
+ * Registers @rcnn/checkpoint's reader for `.pth`, `.pt` and `.pkl` weights (core's weights-reader
+ * token): the runtime and the CLI then load those files through `--weights` directly, names mapped
+ * to torchvision's. It fills no model slot.
  */
-export function register(_container: DependencyContainer): void {
-  // Intentionally empty: readers are plain functions, used by the CLI and the runtime directly.
+export function register(container: DependencyContainer): void {
+  registerWeightsReader(container, {
+    format: CHECKPOINT_READER_FORMAT,
+    extensions: ['.pth', '.pt', '.pkl'],
+    provider: '@rcnn/checkpoint',
+    read: (path, options) => openCheckpoint(path, options).store,
+  });
 }

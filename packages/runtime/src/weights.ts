@@ -5,21 +5,19 @@
  */
 import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { type DependencyContainer, type RandomInit, type RcnnConfig, WeightStore, type WeightStoreOptions, WeightsError } from '@rcnn/core';
+import {
+  type DependencyContainer,
+  type RandomInit,
+  type RcnnConfig,
+  WeightStore,
+  type WeightStoreOptions,
+  type WeightsReader,
+  WeightsError,
+  registeredWeightsReaders,
+} from '@rcnn/core';
 
-/** Reads one weights file format into a {@link WeightStore} (torchvision state-dict names). */
-export interface WeightsReader {
-  /** Format name shown in messages (`safetensors`, `PyTorch checkpoint`). */
-  readonly format: string;
-  /** File extensions it reads, lower case with the dot (`.safetensors`). */
-  readonly extensions: readonly string[];
-  /** Package that registered it. */
-  readonly provider: string;
-  read(path: string, options: WeightStoreOptions): WeightStore | Promise<WeightStore>;
-}
-
-/** DI token of the weights readers (multi-registration); `Symbol.for` so a plugin can register without importing this package. */
-export const WEIGHTS_READERS: symbol = Symbol.for('rcnn:weights-reader');
+// The reader contract lives in core so that format packages register without importing the runtime.
+export { WEIGHTS_READERS, type WeightsReader, registerWeightsReader } from '@rcnn/core';
 
 /** The built-in safetensors reader. */
 export const SAFETENSORS_READER: WeightsReader = {
@@ -29,15 +27,9 @@ export const SAFETENSORS_READER: WeightsReader = {
   read: (path, options) => WeightStore.fromSafetensors(path, options),
 };
 
-/** Registers a reader for more weights formats (e.g. @rcnn/checkpoint's `.pth` and `.pkl`). */
-export function registerWeightsReader(container: DependencyContainer, reader: WeightsReader): void {
-  container.register(WEIGHTS_READERS, { useValue: reader });
-}
-
 /** The readers known to `container` (registered ones first, then the built-in safetensors reader). */
 export function weightsReaders(container?: DependencyContainer): WeightsReader[] {
-  const registered = container?.isRegistered(WEIGHTS_READERS, true) ? container.resolveAll<WeightsReader>(WEIGHTS_READERS) : [];
-  return [...registered, SAFETENSORS_READER];
+  return [...(container ? registeredWeightsReaders(container) : []), SAFETENSORS_READER];
 }
 
 /**

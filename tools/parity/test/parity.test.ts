@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { type HostTensor, decodeEntry, readSafetensorsFile } from '@rcnn/core';
+import type { HostTensor } from '@rcnn/core';
 import { PUBLIC_CASES, loadParityCase, publicCaseDir } from '@rcnn/testing';
 import { compareCase, produceCaseTensors, runCase } from '../src/index.js';
+import { readSafetensorsFileEntries } from './weights-helpers.js';
 
 const run = promisify(execFile);
 const rcnnBin = createRequire(import.meta.url).resolve('@rcnn/cli/package.json').replace(/package\.json$/, 'build/src/main.js');
@@ -50,9 +51,7 @@ describe('parity through `rcnn predict --dump --dump-intermediates`', () => {
       const c = loadParityCase(dir);
       const out = join(mkdtempSync(join(tmpdir(), 'rcnn-parity-')), 'dump.safetensors');
       await run(process.execPath, [rcnnBin, 'predict', '--config', join(dir, 'case.json'), '--weights', join(dir, 'weights.safetensors'), '--batch', String(c.imagePaths.length), '--dump', out, '--dump-intermediates', ...c.imagePaths]);
-      const file = readSafetensorsFile(out);
-      const produced = new Map([...file.entries].map(([k, e]) => [k, decodeEntry(e)]));
-      assert.equal(failures(compareCase(c, produced)), '');
+      assert.equal(failures(compareCase(c, readSafetensorsFileEntries(out))), '');
     });
   }
 });

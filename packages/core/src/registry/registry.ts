@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { type DependencyContainer, type InjectionToken, container as rootContainer } from 'tsyringe';
 import type { ConfigSection } from '../config/schema.js';
 import { RegistryError } from '../errors.js';
+import type { WeightStore, WeightStoreOptions } from '../weights/store.js';
 import type {
   ConvBody,
   FeaturePyramid,
@@ -162,4 +163,32 @@ export function createReplicaContainer(parent: DependencyContainer, device: stri
 /** The replica info of a container, if it is a replica container. */
 export function replicaInfo(container: DependencyContainer): ReplicaInfo | undefined {
   return container.isRegistered(REPLICA, true) ? container.resolve(REPLICA) : undefined;
+}
+
+/** Reads one weights file format into a {@link WeightStore} (torchvision state-dict names). */
+export interface WeightsReader {
+  /** Format name shown in messages (`safetensors`, `PyTorch checkpoint`). */
+  readonly format: string;
+  /** File extensions it reads, lower case with the dot (`.safetensors`). */
+  readonly extensions: readonly string[];
+  /** Package that registered it. */
+  readonly provider: string;
+  read(path: string, options: WeightStoreOptions): WeightStore | Promise<WeightStore>;
+}
+
+/**
+ * DI token of the weights readers (multi-registration). Weight-format packages register here, the
+ * runtime picks the reader by file extension: neither imports the other.
+ */
+export const WEIGHTS_READERS: InjectionToken<WeightsReader> = Symbol.for('rcnn:weights-reader');
+
+/** Registers a reader for a weights format (e.g. @rcnn/checkpoint's `.pth` and `.pkl`); idempotent per provider and format. */
+export function registerWeightsReader(container: DependencyContainer, reader: WeightsReader): void {
+  if (registeredWeightsReaders(container).some((r) => r.provider === reader.provider && r.format === reader.format)) return;
+  container.register(WEIGHTS_READERS, { useValue: reader });
+}
+
+/** The weights readers registered in `container` (including its parents). */
+export function registeredWeightsReaders(container: DependencyContainer): WeightsReader[] {
+  return container.isRegistered(WEIGHTS_READERS, true) ? container.resolveAll(WEIGHTS_READERS) : [];
 }
