@@ -1,7 +1,8 @@
 /**
- * The conformance kit on every built-in head: conv bodies (C4 and C5 from the fixtures' tiny
- * configs, a custom tiny C5 body, the FPN bodies), the FPN itself, the RPN (FPN and C4), the 2-MLP
- * box head, the box outputs, the mask head and the keypoint head.
+ * The conformance kit on every built-in head: conv bodies (the fixtures' tiny C4 body, ResNet-50
+ * C4, a custom tiny C5 body in Detectron's conventions, the FPN bodies incl. a grouped one), the
+ * FPN itself, the RPN (FPN and C4), the 2-MLP box head, the box outputs, the mask head and the
+ * keypoint head.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
@@ -18,6 +19,8 @@ type Case = Omit<ConformanceOptions, 'container' | 'config'> & { readonly caseNa
 
 const CASES: readonly Case[] = [
   { slot: 'conv-body', name: 'ResNet.add_ResNet_custom_conv4_body', caseName: 'fasterrcnn_tiny_c4' },
+  // A named-depth body at full width (ResNet-50 C4, 8.5M parameters).
+  { slot: 'conv-body', name: 'R-50-C4', caseName: 'fasterrcnn_tiny_c4', overrides: { MODEL: { CONV_BODY: 'R-50-C4' } } },
   {
     slot: 'conv-body',
     name: 'ResNet.add_ResNet_custom_conv5_body',
