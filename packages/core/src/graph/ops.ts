@@ -6,7 +6,8 @@
 import { type Blob, type GraphBuilder, attr } from './builder.js';
 import { type DataType, ONNX_DATA_TYPE } from './dtypes.js';
 
-type Pair = readonly [number, number];
+/** A (height, width) pair, or one number for both. */
+export type Pair = readonly [number, number];
 const pair = (v: number | Pair): Pair => (typeof v === 'number' ? [v, v] : v);
 
 /** Options of {@link conv}. */

@@ -78,7 +78,7 @@ export interface Detections {
 export type TapLayout =
   /** Written as is. */
   | 'whole'
-  /** [N,…]: written per image as `<name>.<i>`. */
+  /** [N, …]: written per image as `<name>.<i>`. */
   | 'per-image'
   /** Identical for every image (e.g. anchors): written once per image as `<name>.<i>`. */
   | 'replicated-per-image'
