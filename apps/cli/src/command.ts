@@ -34,6 +34,7 @@ export const MODEL_OPTIONS: OptionSpecs = {
   set: { type: 'string', multiple: true },
   plugin: { type: 'string', multiple: true },
   seed: { type: 'string' },
+  'non-finite': { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
 };
@@ -58,6 +59,8 @@ export const MODEL_OPTIONS_HELP = `Model:
       --plugin <module>     package or ES module exporting register(container), repeatable
                             (also RCNN_PLUGINS=a,b)
       --seed <n>            seed of the random weights (default 0)
+      --non-finite <policy> NaN/Inf in the weights: error (default: refuse, naming the tensor),
+                            warn (say so once per tensor and go on) or ignore
   -v, --verbose             onnxruntime logs and stack traces
   -h, --help                this help`;
 

@@ -1,6 +1,6 @@
 /** Turning the shared command-line options into runtime options. */
-import { createContainer } from '@rcnn/core';
-import type { DetectorOptions, ExportOptions } from '@rcnn/runtime';
+import { type NonFinitePolicy, createContainer } from '@rcnn/core';
+import { type DetectorOptions, type ExportOptions, NON_FINITE_POLICIES } from '@rcnn/runtime';
 import { type OptionValues, optFlag, optInt, optString, optStrings } from './command.js';
 import { UsageError } from './errors.js';
 import { type CliIO, warn } from './io.js';
@@ -17,7 +17,19 @@ export async function modelSource(values: OptionValues, io: CliIO, defaults: { c
   }
   const weights = optString(values, 'weights');
   const seed = optInt(values, 'seed', 0, 2 ** 32 - 1);
-  return { config, set: optStrings(values, 'set'), container, ...(weights ? { weights } : {}), ...(seed === undefined ? {} : { seed }) };
+  const nonFinite = optString(values, 'non-finite');
+  if (nonFinite !== undefined && !(NON_FINITE_POLICIES as readonly string[]).includes(nonFinite)) {
+    throw new UsageError(`--non-finite must be one of ${NON_FINITE_POLICIES.join(', ')}, got "${nonFinite}"`);
+  }
+  return {
+    config,
+    set: optStrings(values, 'set'),
+    container,
+    ...(weights ? { weights } : {}),
+    ...(seed === undefined ? {} : { seed }),
+    ...(nonFinite === undefined ? {} : { nonFinite: nonFinite as NonFinitePolicy }),
+    onWarning: (m) => warn(io, `rcnn: ${m}`),
+  };
 }
 
 /** Detector options from the command line (`--device`, `--strict`, `--batch`, `--threads`, `--in-flight`). */

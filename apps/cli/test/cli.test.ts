@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { MODEL_INPUTS, decodeEntry, readSafetensorsFile } from '@rcnn/core';
+import { MODEL_INPUTS, decodeEntry, readSafetensorsFile, writeSafetensors } from '@rcnn/core';
 import { decodeImage } from '@rcnn/runtime';
 import { toyTransform } from '@rcnn/runtime/toy';
 import { runModel } from '@rcnn/testing';
@@ -77,6 +77,22 @@ describe('rcnn errors: one line, a hint, a non-zero status', () => {
       /toy\.safetensors: tensor "toy\.cls\.weight" has shape \[4, 8\], expected \[5, 8\]/,
       /config .* does not match the weights/,
     );
+  });
+
+  it('NaN weights: refused by default, run with --non-finite warn (one warning naming the tensor)', async () => {
+    const store = readSafetensorsFile(weights);
+    const tensors = new Map([...store.entries.keys()].map((k) => [k, decodeEntry(store.entries.get(k)!)] as const));
+    const cls = tensors.get('toy.cls.weight')!;
+    const data = (cls.data as Float32Array).slice();
+    data[2] = Number.POSITIVE_INFINITY;
+    tensors.set('toy.cls.weight', { ...cls, data } as typeof cls);
+    const inf = join(dir, 'inf.safetensors');
+    writeFileSync(inf, writeSafetensors(tensors));
+    assertError(await rcnn(['predict', ...TOY, '--config', config, '--weights', inf, photo]), 1, /inf\.safetensors: tensor "toy\.cls\.weight" holds Inf at flat index 2/, /nonFinite/);
+    const r = await rcnn(['predict', ...TOY, '--config', config, '--weights', inf, '--non-finite', 'warn', photo]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr.split('\n').filter((l) => /"toy\.cls\.weight" holds Inf/.test(l)).length, 1, r.stderr);
+    assertError(await rcnn(['predict', ...TOY, '--config', config, '--weights', inf, '--non-finite', 'sometimes', photo]), 2, /--non-finite must be one of error, warn, ignore/);
   });
 
   it('a weights file of unknown format, a missing weights file, a bad option value, an unknown option', async () => {

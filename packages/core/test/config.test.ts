@@ -68,6 +68,38 @@ describe('config', () => {
     assert.throws(() => loadConfig({ layers: [list] }), /mapping of sections/);
   });
 
+  it('bounds the sizes that set the model input (regression: TEST.SCALE=30000 took 8.5 GB, then failed in onnxruntime)', () => {
+    fails(() => loadConfig({ set: ['TEST.SCALE=30000', 'TEST.MAX_SIZE=30000'] }), 'TEST.SCALE', /an integer in \[1, 10000\]/);
+    fails(() => loadConfig({ set: ['TEST.MAX_SIZE=10001'] }), 'TEST.MAX_SIZE', /an integer in \[1, 10000\]/);
+    fails(() => loadConfig({ set: ['INPUT.SIZE_DIVISIBILITY=1000000000'] }), 'INPUT.SIZE_DIVISIBILITY', /an integer in \[0, 1024\]/);
+    assert.equal(loadConfig({ set: ['TEST.SCALE=10000', 'TEST.MAX_SIZE=10000'] }).TEST.MAX_SIZE, 10000);
+  });
+
+  it('refuses keys inherited from Object.prototype as unknown keys (regression)', () => {
+    // `section.fields[key]` once found `constructor`, `toString` and `__proto__` on the prototype and accepted them silently.
+    for (const key of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {
+      fails(() => loadConfig({ layers: [JSON.parse(`{"MODEL": {"${key}": 5}}`) as Record<string, Record<string, unknown>>] }), `MODEL.${key}`, /unknown config key/);
+    }
+    fails(() => loadConfig({ set: ['TEST.constructor=1'] }), 'TEST.constructor', /unknown config key TEST\.constructor/);
+  });
+
+  it('reports values JSON cannot show (BigInt, Infinity) as they are, in a ConfigError (regression)', () => {
+    fails(() => loadConfig({ layers: [{ MODEL: { NUM_CLASSES: 5n } }] }), 'MODEL.NUM_CLASSES', /must be an integer .*got 5/);
+    fails(() => loadConfig({ set: ['MODEL.NUM_CLASSES=1e400'] }), 'MODEL.NUM_CLASSES', /got Infinity$/);
+  });
+
+  it('refuses a malformed case.json with a ConfigError naming the file (regression)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rcnn-cfg-'));
+    for (const [name, model] of [
+      ['empty.json', { kind: 'maskrcnn' }],
+      ['null-backbone.json', { kind: 'maskrcnn', backbone: null }],
+    ] as const) {
+      const path = join(dir, name);
+      writeFileSync(path, JSON.stringify({ format_version: 1, model }));
+      fails(() => loadConfig({ layers: [path] }), 'case.json', new RegExp(`${name.replace('.', '\\.')}: malformed parity case`));
+    }
+  });
+
   it('accepts plugin sections and types their values', () => {
     const section = defineSection('MY_HEAD', 'test section', 'test', { DEPTH: field.int(3, 'depth', { min: 1 }) });
     const c = loadConfig({ sections: [section], set: ['MY_HEAD.DEPTH=5'] });

@@ -92,6 +92,15 @@ describe('WeightStore', () => {
     assert.throws(() => s.take('i', [1]), /dtype int64, expected a floating-point type/);
   });
 
+  it('names the file when a tensor has a dtype it cannot decode (regression)', () => {
+    const u16 = craft({ q: { dtype: 'U16', shape: [2], data_offsets: [0, 4] } }, new Uint8Array(4));
+    const s = WeightStore.fromSafetensorsBuffer(u16, 'model.safetensors');
+    assert.throws(
+      () => s.take('q', [2]),
+      (e: unknown) => e instanceof WeightsError && e.file === 'model.safetensors' && e.key === 'q' && /^model\.safetensors: tensor "q" has dtype U16, which rcnn-node does not decode/.test(e.message),
+    );
+  });
+
   it('converts float16, refuses NaN by default and warns when asked', () => {
     const s = WeightStore.fromSafetensorsBuffer(file());
     assert.deepEqual(Array.from(s.take('h', [2])), [1, -2]);
@@ -110,6 +119,14 @@ describe('WeightStore', () => {
     assert.throws(() => s.assertAllUsed(), /3 tensor\(s\) not used by the model: .*extra/);
     s.markUsed('i', 'nan', 'extra');
     s.assertAllUsed();
+  });
+
+  it('refuses an absurd random tensor before allocating it, naming the key (regression)', () => {
+    const s = WeightStore.random(0);
+    assert.throws(
+      () => s.take('roi_heads.box_head.fc6.weight', [100_000_000, 1568]),
+      (e: unknown) => e instanceof WeightsError && e.key === 'roi_heads.box_head.fc6.weight' && /shape \[100000000, 1568\] would hold 156800000000 values, more than 536870912/.test(e.message),
+    );
   });
 
   it('draws deterministic random weights per key', () => {

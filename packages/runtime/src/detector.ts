@@ -24,6 +24,7 @@ import {
   replicaInfo,
   resolveImplementation,
   ConfigError,
+  InputError,
 } from '@rcnn/core';
 import type { ModelLabels } from './categories.js';
 import { type Device, resolveDevices } from './devices.js';
@@ -337,9 +338,24 @@ export class Detector {
     }
   }
 
+  /**
+   * {@link prepare} for the runtime's own batches. The transform only knows an image's position in
+   * the batch ("image 0: … aspect ratio is too extreme"); an image that fails alone (a batch that
+   * fails is retried image by image) gets its error re-raised naming its file.
+   */
+  private prepareNamed(items: readonly DecodedItem[]): PreparedBatch {
+    try {
+      return this.prepare(items.map((it) => it.image));
+    } catch (e) {
+      if (items.length !== 1 || !(e instanceof InputError) || e.message.startsWith(items[0].source)) throw e;
+      const source = items[0].source;
+      throw new InputError(`${source}: ${e.message}`, { source, ...(e.hint === undefined ? {} : { hint: e.hint }), cause: e });
+    }
+  }
+
   private async infer(replica: Replica, replicaIndex: number, items: readonly DecodedItem[], options: PredictOptions, queueMs: number): Promise<PredictOutcome[]> {
     const t0 = now();
-    const prepared = this.prepare(items.map((it) => it.image));
+    const prepared = this.prepareNamed(items);
     const t1 = now();
     // Feeds that own their buffer are moved to the worker, which detaches them here: the image
     // sizes are needed afterwards (and are tiny), the images only by dumps.

@@ -29,6 +29,11 @@ export interface DecodedImage extends RgbImage {
   readonly orientation: number;
 }
 
+/** Encoded formats {@link decodeImage} accepts (sharp's names; `heif` is how sharp reports AVIF). */
+export const ACCEPTED_IMAGE_FORMATS: readonly string[] = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif'];
+const ACCEPTED_FORMATS: ReadonlySet<string | undefined> = new Set(ACCEPTED_IMAGE_FORMATS);
+const FORMATS_HINT = 'JPEG, PNG, WebP, GIF, TIFF, AVIF';
+
 /** True when `input` is raw pixels rather than a path or an encoded buffer. */
 export function isRawImage(input: ImageInput): input is RawImage {
   return typeof input === 'object' && !(input instanceof Uint8Array) && 'width' in input && 'height' in input;
@@ -99,13 +104,23 @@ export async function decodeImage(input: ImageInput, limits: ImageLimits, source
   if (isRawImage(input)) return checkRawImage(input, limits, source);
   const bytes = await readInput(typeof input === 'string' || input instanceof Uint8Array ? input : input.data, source);
   if (bytes.byteLength === 0) throw new InputError(`${source} is empty (0 bytes)`, { source, hint: 'the file was not written completely' });
-  const options = { limitInputPixels: limits.maxPixels, failOn: 'error' as const };
+  // 'warning' (sharp's advice for untrusted input): with 'error', a JPEG whose entropy-coded data is
+  // corrupt ("bad Huffman code") decodes without complaint to damaged pixels, i.e. silently wrong detections.
+  const options = { limitInputPixels: limits.maxPixels, failOn: 'warning' as const };
   let meta: Metadata;
   try {
     // The header alone: sharp's pixel limit would refuse here with a vaguer message than ours.
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (e) {
-    throw new InputError(`${source} is not a readable image: ${(e as Error).message}`, { source, hint: 'supported formats: JPEG, PNG, WebP, GIF, TIFF, AVIF', cause: e });
+    throw new InputError(`${source} is not a readable image: ${(e as Error).message}`, { source, hint: `supported formats: ${FORMATS_HINT}`, cause: e });
+  }
+  if (!ACCEPTED_FORMATS.has(meta.format)) {
+    // sharp also renders SVG (and whatever its libvips was built with): a vector document with
+    // external references and unbounded rendering work is not an image a detector should open.
+    throw new InputError(`${source} is ${meta.format ? `a ${meta.format.toUpperCase()} file` : 'in an unknown format'}, not an accepted image format (${FORMATS_HINT})`, {
+      source,
+      hint: 'convert it to PNG or JPEG',
+    });
   }
   const oriented = meta.autoOrient ?? { width: meta.width ?? 0, height: meta.height ?? 0 };
   checkSize(oriented.width, oriented.height, limits, source);
@@ -126,6 +141,6 @@ export async function decodeImage(input: ImageInput, limits: ImageLimits, source
       orientation: meta.orientation ?? 1,
     };
   } catch (e) {
-    throw new InputError(`${source} cannot be decoded: ${(e as Error).message}`, { source, hint: 'the file is corrupt or truncated', cause: e });
+    throw new InputError(`${source} cannot be decoded: ${(e as Error).message}`, { source, hint: 'the file is corrupt or truncated (re-encode it if another viewer opens it)', cause: e });
   }
 }

@@ -1,8 +1,11 @@
 /** What a detector and an export share: the container with the packages registered, the config and the weights. */
-import { type ConfigOverrides, type DependencyContainer, WeightStore, configSections, createContainer } from '@rcnn/core';
+import { type ConfigOverrides, ConfigError, type DependencyContainer, type NonFinitePolicy, WeightStore, configSections, createContainer } from '@rcnn/core';
 import type { ModelLabels } from './categories.js';
 import { type ResolvedConfig, resolveConfig } from './presets.js';
 import { calibratedRandomWeights, loadWeights } from './weights.js';
+
+/** The values of {@link ModelSourceOptions.nonFinite} (core's `NonFinitePolicy`). */
+export const NON_FINITE_POLICIES: readonly NonFinitePolicy[] = ['error', 'warn', 'ignore'];
 
 /** Where a model comes from (the options {@link createDetector} and {@link exportModel} share). */
 export interface ModelSourceOptions {
@@ -12,6 +15,14 @@ export interface ModelSourceOptions {
   readonly set?: readonly string[];
   /** A weights file (reader chosen by extension), a {@link WeightStore}, or nothing for seeded random weights. */
   readonly weights?: string | WeightStore;
+  /**
+   * NaN / Inf in a weights file: refuse with a WeightsError naming the tensor (`error`, default),
+   * warn once per tensor and go on (`warn`), or say nothing (`ignore`). Not used for a WeightStore
+   * passed in (it has its own policy).
+   */
+  readonly nonFinite?: NonFinitePolicy;
+  /** Receives warnings (default: `console.warn`). */
+  readonly onWarning?: (message: string) => void;
   /** Seed of the random weights (default 0). */
   readonly seed?: number;
   /** Calibrate random weights so every stage runs (default true; see {@link calibratedRandomWeights}). */
@@ -37,10 +48,17 @@ export async function resolveModelSources(options: ModelSourceOptions): Promise<
   const container = options.container ?? createContainer();
   for (const register of options.register ?? []) register(container);
   const resolved = resolveConfig(options.config, { sections: configSections(container), set: options.set });
+  if (options.nonFinite !== undefined && !NON_FINITE_POLICIES.includes(options.nonFinite)) {
+    throw new ConfigError(`nonFinite must be one of ${NON_FINITE_POLICIES.join(', ')}, got ${JSON.stringify(options.nonFinite)}`, { key: 'nonFinite' });
+  }
   let weights: WeightStore;
   if (options.weights instanceof WeightStore) weights = options.weights;
-  else if (typeof options.weights === 'string') weights = await loadWeights(options.weights, container);
-  else if (options.calibrateRandomWeights === false) weights = WeightStore.random(options.seed ?? 0);
+  else if (typeof options.weights === 'string') {
+    weights = await loadWeights(options.weights, container, {
+      ...(options.nonFinite === undefined ? {} : { nonFinite: options.nonFinite }),
+      ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
+    });
+  } else if (options.calibrateRandomWeights === false) weights = WeightStore.random(options.seed ?? 0);
   else {
     // 'N/A' entries of torchvision's COCO list are gaps, never a class worth raising.
     const skip = new Set(resolved.labels.categories.flatMap((n, i) => (n === 'N/A' ? [i] : [])));

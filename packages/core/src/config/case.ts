@@ -105,7 +105,21 @@ export function isCaseDocument(doc: unknown): boolean {
 /** Maps a parsed case.json to a config layer (see module doc). */
 export function caseConfigLayer(doc: unknown, source = 'case.json'): ConfigOverrides {
   if (!isCaseDocument(doc)) throw new ConfigError(`${source} is not a parity case (no format_version / model.kind)`);
-  const m = (doc as { model: CaseModel }).model;
+  try {
+    return mapCase((doc as { model: CaseModel }).model, source);
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    // The mapper trusts the case format; a damaged or hand-written case.json (a field missing or of
+    // another type) must still fail as a config error naming the file, not as a TypeError.
+    throw new ConfigError(`${source}: malformed parity case: ${(e as Error).message}`, {
+      key: 'case.json',
+      hint: 'regenerate the case, or compare it with a case in fixtures/parity (format in fixtures/parity/README.md)',
+      cause: e,
+    });
+  }
+}
+
+function mapCase(m: CaseModel, source: string): ConfigOverrides {
   need(['fasterrcnn', 'maskrcnn', 'keypointrcnn'].includes(m.kind), `model.kind "${m.kind}" is unknown`, source);
   const b = m.backbone;
   need(b.type === 'resnet_bottleneck', `backbone type "${b.type}" is not resnet_bottleneck`, source);

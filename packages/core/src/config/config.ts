@@ -167,7 +167,8 @@ function applyLayer(
     }
     const target = values.get(sectionName)!;
     for (const [key, raw] of Object.entries(entries)) {
-      const f = section.fields[key];
+      // Own keys only: `constructor`, `__proto__`, `toString` … are on every object's prototype.
+      const f = Object.hasOwn(section.fields, key) ? section.fields[key] : undefined;
       const dotted = `${sectionName}.${key}`;
       if (!f) {
         const known = Object.keys(section.fields);
@@ -184,7 +185,7 @@ function applyLayer(
 
 function coerce(f: ConfigField, raw: unknown, key: string, where: string): ConfigValue {
   const fail = (): never => {
-    throw new ConfigError(`config key ${key} must be ${describeField(f)}, got ${JSON.stringify(raw)}${where}`, { key });
+    throw new ConfigError(`config key ${key} must be ${describeField(f)}, got ${showValue(raw)}${where}`, { key });
   };
   switch (f.type) {
     case 'bool':
@@ -213,6 +214,16 @@ function coerce(f: ConfigField, raw: unknown, key: string, where: string): Confi
       if (!Array.isArray(raw) || !raw.every((l) => Array.isArray(l) && l.every((v) => typeof v === 'number' && Number.isFinite(v)))) return fail();
       return Object.freeze((raw as number[][]).map((l) => Object.freeze([...l])));
     }
+  }
+}
+
+/** A value for an error message; JSON.stringify throws on BigInt and cycles, which must not hide the real error. */
+function showValue(raw: unknown): string {
+  if (typeof raw === 'number' && !Number.isFinite(raw)) return String(raw); // JSON would say null
+  try {
+    return JSON.stringify(raw) ?? String(raw);
+  } catch {
+    return String(raw);
   }
 }
 

@@ -45,13 +45,15 @@ export const INPUT_SECTION = defineSection('INPUT', 'Image preprocessing (torchv
     'torchvision',
     'torchvision: scale = min(SCALE/short, MAX_SIZE/long) in float32, bilinear; detectron: SCALE/short unless round(scale*long) > MAX_SIZE.',
   ),
-  SIZE_DIVISIBILITY: field.int(32, 'Pad the batch (bottom/right, zeros) to a multiple of this (torchvision 32; Detectron C4 0).', { min: 0 }),
+  SIZE_DIVISIBILITY: field.int(32, 'Pad the batch (bottom/right, zeros) to a multiple of this (torchvision 32; Detectron C4 0).', { min: 0, max: 1024 }),
 });
 
 /** `TEST.*`: inference thresholds and sizes. */
 export const TEST_SECTION = defineSection('TEST', 'Inference-time sizes and thresholds (Detectron TEST.*, torchvision defaults).', CORE, {
-  SCALE: field.int(800, 'Target length of the shorter image side (torchvision min_size).', { min: 1 }),
-  MAX_SIZE: field.int(1333, 'Maximum length of the longer image side (torchvision max_size).', { min: 1 }),
+  // Bounded: the model input is 3 x MAX_SIZE^2 floats and its activations tens of times more; at
+  // 30000 a tiny model took 8.5 GB and failed deep in onnxruntime (int32 element count overflow).
+  SCALE: field.int(800, 'Target length of the shorter image side (torchvision min_size).', { min: 1, max: 10_000 }),
+  MAX_SIZE: field.int(1333, 'Maximum length of the longer image side (torchvision max_size).', { min: 1, max: 10_000 }),
   RPN_PRE_NMS_TOP_N: field.int(1000, 'Proposals kept per FPN level (per image) before NMS, by objectness logit.', { min: 1 }),
   RPN_POST_NMS_TOP_N: field.int(1000, 'Proposals kept per image after NMS (torchvision: per image; Detectron FPN: per batch).', { min: 1 }),
   RPN_NMS_THRESH: field.float(0.7, 'IoU above which an RPN proposal is suppressed.', { min: 0, max: 1 }),

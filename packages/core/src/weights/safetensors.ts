@@ -165,8 +165,11 @@ function typedView<T extends TensorArray>(bytes: Uint8Array, ctor: { new (b: Arr
   return new ctor(aligned.buffer, aligned.byteOffset, aligned.byteLength / ctor.BYTES_PER_ELEMENT);
 }
 
-/** Decodes an entry to a host tensor. BF16 is widened to float32 (exactly); other types keep their type. */
-export function decodeEntry(entry: SafetensorsEntry): HostTensor {
+/**
+ * Decodes an entry to a host tensor. BF16 is widened to float32 (exactly); other types keep their
+ * type. `source` (the file) goes into the error of a dtype that cannot be decoded.
+ */
+export function decodeEntry(entry: SafetensorsEntry, source?: string): HostTensor {
   const dims = entry.shape;
   switch (entry.dtype) {
     case 'F32':
@@ -193,8 +196,9 @@ export function decodeEntry(entry: SafetensorsEntry): HostTensor {
     case 'BOOL':
       return { dtype: 'bool', dims, data: entry.bytes };
     default:
-      throw new WeightsError(`tensor "${entry.name}" has dtype ${entry.dtype}, which rcnn-node does not decode (supported: ${Object.keys(DTYPE_TO_HOST).join(', ')}, BF16)`, {
+      throw new WeightsError(`${source === undefined ? '' : `${source}: `}tensor "${entry.name}" has dtype ${entry.dtype}, which rcnn-node does not decode (supported: ${Object.keys(DTYPE_TO_HOST).join(', ')}, BF16)`, {
         key: entry.name,
+        ...(source === undefined ? {} : { file: source }),
       });
   }
 }

@@ -77,9 +77,22 @@ function mulberry32(seed: number): () => number {
   };
 }
 
+/**
+ * Most values one random tensor may hold: 2^29 float32 = 2 GiB, the protobuf limit of an ONNX
+ * ModelProto, so no buildable model needs more. Past it the config is absurd (a width of 1e8).
+ */
+export const MAX_RANDOM_TENSOR_ELEMENTS = 2 ** 29;
+
 /** Draws a tensor of `dims` from `init`, deterministically from (seed, key). */
 export function drawRandom(dims: readonly number[], init: RandomInit, seed: number, key: string): Float32Array {
   const n = dims.reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(n) || n < 0 || n > MAX_RANDOM_TENSOR_ELEMENTS) {
+    // Without weights the config alone sets the shapes; refuse before allocating, naming the tensor.
+    throw new WeightsError(`random weights: tensor "${key}" of shape ${fmt(dims)} would hold ${n} values, more than ${MAX_RANDOM_TENSOR_ELEMENTS} (2 GiB, the ONNX model size limit)`, {
+      key,
+      hint: 'a width or size in the config is far too large (FPN.DIM, FAST_RCNN.MLP_HEAD_DIM, MODEL.NUM_CLASSES, …)',
+    });
+  }
   const out = new Float32Array(n);
   const rand = mulberry32((seed * 0x9e3779b1) ^ hashKey(key));
   const gauss = (): number => {
@@ -280,7 +293,7 @@ function safetensorsSource(file: SafetensorsFile): WeightSource {
       if (hit) return hit;
       const entry = file.entries.get(key);
       if (!entry) return undefined;
-      const t = decodeEntry(entry);
+      const t = decodeEntry(entry, file.source);
       cache.set(key, t);
       return t;
     },
