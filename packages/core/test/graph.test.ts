@@ -115,4 +115,30 @@ describe('GraphBuilder', () => {
     const e = await run(g, { x: f32([2], [1, 2]), c: { dtype: 'bool', dims: [], data: Uint8Array.of(0) } });
     assert.deepEqual(Array.from(e.y.data as Float32Array), [2, 4]);
   });
+
+  it('serialises only the nodes and initializers the outputs need (unused taps cost nothing)', async () => {
+    const g = new GraphBuilder();
+    const x = g.input('x', 'float32', [2]);
+    const cond = g.input('c', 'bool', []);
+    // Read only inside the If's branches: must stay.
+    const shift = ops.add(g, x, g.constFloat32(10), 'shift');
+    const branch = (name: string): ReturnType<GraphBuilder['subgraph']> => g.subgraph(name, [], (body) => [{ blob: ops.mul(body, shift, body.constFloat32(2)), dtype: 'float32' }]);
+    const y = g.op('If', [cond], { then_branch: attr.graph(branch('then')), else_branch: attr.graph(branch('else')) }, 'if');
+    // A dead branch with a large weight of its own, and a node that would fail if it ran.
+    const big = g.initializer('dead_weight', f32([1000], new Array<number>(1000).fill(1)) as never);
+    const dead = ops.add(g, x, big, 'dead_add');
+    g.op('Reshape', [dead, g.constInt64([7])], {}, 'dead_reshape');
+    g.output(y, 'y', 'float32');
+    const bytes = g.toModelProto();
+    const model = decodeModelProto(bytes) as { graph: { node: { name: string }[]; initializer: { name: string }[] } };
+    const names = model.graph.node.map((n) => n.name);
+    assert.ok(names.includes('shift') && names.includes('if'), names.join(', '));
+    assert.ok(!names.some((n) => n.startsWith('dead_')), names.join(', '));
+    assert.ok(!model.graph.initializer.some((i) => i.name === 'dead_weight'));
+    assert.ok(bytes.byteLength < 4000, `${bytes.byteLength} bytes: the dead weight was written`);
+    // Every node is still wired and checked, and the listing still has the dead ones.
+    assert.equal(g.listNodes().filter((n) => n.name.startsWith('dead_')).length, 2);
+    const out = await run(g, { x: f32([2], [1, 2]), c: { dtype: 'bool', dims: [], data: Uint8Array.of(1) } });
+    assert.deepEqual(Array.from(out.y.data as Float32Array), [22, 24]);
+  });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GraphBuilder, batchedNmsKeep, clipBoxes, decodeBoxes, imageBounds, keepLargeBoxes, multiScaleRoiAlign } from '../src/index.js';
+import { GraphBuilder, type HostTensor, batchedNmsKeep, clipBoxes, decodeBoxes, imageBounds, keepLargeBoxes, multiScaleRoiAlign, ops } from '../src/index.js';
 import { f32, i64, run } from './helpers.js';
 
 describe('box ops', () => {
@@ -80,5 +80,42 @@ describe('box ops', () => {
       bi: i64([5], [0, 0, 0, 0, 0]),
     });
     assert.deepEqual(Array.from(out.y.data as Float32Array), [3, 2, 2, 3, 2]);
+  });
+
+  it('pools RoIs of several images in raster order and returns them in input order (a level may get none)', async () => {
+    const sizes = [16, 8, 4];
+    const g = new GraphBuilder();
+    const maps = sizes.map((s, i) => g.input(`f${i}`, 'float32', [2, 2, s, s]));
+    const rois = g.input('rois', 'float32', ['R', 4]);
+    const bi = g.input('bi', 'int64', ['R']);
+    const features = maps.map((blob, i) => ({ name: String(i), blob, channels: 2, spatialScale: 1 / 2 ** (i + 1), level: i + 2 }));
+    const o = { outputSize: 2, samplingRatio: 2, aligned: false, canonicalScale: 8, canonicalLevel: 3, eps: 1e-6 };
+    g.output(multiScaleRoiAlign(g, features, { boxes: rois, batchIndex: bi }, o), 'y', 'float32');
+    // Reference: plain RoiAlign of every RoI on every level; each RoI then picks its level below.
+    maps.forEach((m, i) => g.output(ops.roiAlign(g, m, rois, bi, { outputSize: 2, samplingRatio: 2, spatialScale: features[i].spatialScale, aligned: false }), `ref${i}`, 'float32'));
+    // Boxes (x1, y1, x2, y2) in image pixels, bottom rows first and images interleaved, so that
+    // raster order differs from input order; sqrt(area) 4..10 maps them to levels 2 and 3 only.
+    const boxes = [
+      [2, 20, 8, 26], [0, 0, 8, 8], [10, 18, 16, 24], [1, 2, 5, 6], [12, 3, 20, 11], [4, 12, 9, 17], [20, 24, 30, 31], [6, 1, 10, 5],
+    ];
+    const images = [1, 0, 0, 1, 1, 0, 1, 0];
+    const feeds: Record<string, HostTensor> = {
+      rois: f32([boxes.length, 4], boxes.flat()),
+      bi: i64([boxes.length], images),
+    };
+    sizes.forEach((s, i) => {
+      feeds[`f${i}`] = f32([2, 2, s, s], Array.from({ length: 2 * 2 * s * s }, (_, k) => Math.sin(0.7 * k + i) * 10 + k / 7));
+    });
+    const out = await run(g, feeds);
+    const y = out.y.data as Float32Array;
+    assert.deepEqual(out.y.dims, [boxes.length, 2, 2, 2]);
+    const used = new Set<number>();
+    boxes.forEach(([x1, y1, x2, y2], r) => {
+      const lvl = Math.min(4, Math.max(2, Math.floor(o.canonicalLevel + Math.log2(Math.sqrt((x2 - x1) * (y2 - y1)) / o.canonicalScale) + o.eps)));
+      used.add(lvl);
+      const ref = out[`ref${lvl - 2}`].data as Float32Array;
+      assert.deepEqual(Array.from(y.subarray(8 * r, 8 * r + 8)), Array.from(ref.subarray(8 * r, 8 * r + 8)), `RoI ${r}`);
+    });
+    assert.deepEqual([...used].sort(), [2, 3], 'level 4 gets no RoI');
   });
 });

@@ -6,7 +6,7 @@
  */
 import { type Blob, type BuildContext, ConfigError, type FeatureMap, type FeatureMaps, type FeaturePyramid, type RcnnConfig, ops } from '@rcnn/core';
 import { convLevels, maxPoolLevel } from './extra-levels.js';
-import { nearestUpsampleLike } from './upsample.js';
+import { nearestUpsample2x, nearestUpsampleLike } from './upsample.js';
 
 /** State-dict prefix of the FPN's own weights. */
 export const FPN_PREFIX = 'backbone.fpn.';
@@ -60,12 +60,15 @@ export class FeaturePyramidNetwork implements FeaturePyramid {
       });
     }
     const used = bottomUp.filter((f) => f.level >= min);
+    // Padded to a multiple of the top level's stride, every level is exactly twice the next.
+    const divisibility = ctx.config.INPUT.SIZE_DIVISIBILITY;
+    const exact2x = divisibility > 0 && divisibility % 2 ** top.level === 0;
     const laterals = used.map((f, i) => g.withScope(`inner${i}`, () => conv(ctx, f.blob, `${FPN_PREFIX}inner_blocks.${i}.0`, f.channels, dim, 1, 'conv')));
     const outputs: FeatureMap[] = new Array(used.length);
     let merged = laterals[used.length - 1];
     for (let i = used.length - 1; i >= 0; i--) {
       if (i < used.length - 1) {
-        const topDown = nearestUpsampleLike(g, merged, laterals[i], `upsample${i}`);
+        const topDown = exact2x ? nearestUpsample2x(g, merged, `upsample${i}`) : nearestUpsampleLike(g, merged, laterals[i], `upsample${i}`);
         merged = ops.add(g, laterals[i], topDown, `merge${i}`);
       }
       const blob = g.withScope(`layer${i}`, () => conv(ctx, merged, `${FPN_PREFIX}layer_blocks.${i}.0`, dim, dim, 3, 'conv'));

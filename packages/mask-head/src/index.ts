@@ -1,5 +1,5 @@
 /** @rcnn/mask-head: Mask R-CNN mask head, mask pasting into the image and COCO RLE encoding. */
-export { MASK_HEAD_PREFIX, MASK_PREDICTOR_PREFIX, MaskRcnnFcnHead } from './mask-rcnn-fcn-head.js';
+export { MASK_HEAD_PREFIX, MASK_PREDICTOR_PREFIX, MaskRcnnFcnHead, depthToSpace, upsampleAsConv } from './mask-rcnn-fcn-head.js';
 export { MASKS_EXTRA, PASTE_MASKS, PasteMasks } from './paste-masks.js';
 export { InstanceMasks, type InstanceMasksOptions, type PastedMask } from './instance-masks.js';
 export { type PasteGeometry, type PasteOptions, expandBox, pasteGeometry, pasteMask } from './paste.js';

@@ -10,6 +10,7 @@
 import {
   type Blob,
   type BuildContext,
+  type GraphBuilder,
   ConfigError,
   type Detections,
   type FeatureMaps,
@@ -56,6 +57,55 @@ function convKey(ctx: BuildContext, i: number, kind: 'weight' | 'bias'): string 
   return !ctx.weights.isRandom && !ctx.weights.has(current) && ctx.weights.has(legacy) ? legacy : current;
 }
 
+/**
+ * ConvTranspose with kernel = stride = r as a 1x1 conv to C_out·r² channels followed by
+ * DepthToSpace: with no overlap between the r x r output blocks of neighbouring pixels, output
+ * (co, h·r+i, w·r+j) = b[co] + Σ_ci x[ci,h,w]·W[ci,co,i,j], which is channel co·r²+i·r+j of the
+ * 1x1 conv with W'[co·r²+i·r+j, ci] = W[ci,co,i,j]. onnxruntime runs that conv (and the ReLU after
+ * it) in its blocked NCHWc kernels, faster than its ConvTranspose (docs/performance.md). Returns the
+ * pre-shuffle [D, C_out·r², h, w]; {@link depthToSpace} gives [D, C_out, h·r, w·r].
+ */
+export function upsampleAsConv(g: GraphBuilder, x: Blob, w: Float32Array, b: Float32Array, cin: number, cout: number, r: number): Blob {
+  const rr = r * r;
+  const w2 = new Float32Array(cout * rr * cin);
+  const b2 = new Float32Array(cout * rr);
+  for (let ci = 0; ci < cin; ci++) {
+    for (let co = 0; co < cout; co++) {
+      for (let k = 0; k < rr; k++) w2[(co * rr + k) * cin + ci] = w[(ci * cout + co) * rr + k];
+    }
+  }
+  for (let co = 0; co < cout; co++) b2.fill(b[co], co * rr, (co + 1) * rr);
+  const wb = g.initializer('weight_1x1', { dtype: 'float32', dims: [cout * rr, cin, 1, 1], data: w2 });
+  const bb = g.initializer('bias_1x1', { dtype: 'float32', dims: [cout * rr], data: b2 });
+  return ops.conv(g, x, wb, bb, { kernel: 1, name: 'deconv_1x1' });
+}
+
+/** DepthToSpace (CRD): [D, C·r², h, w] → [D, C, h·r, w·r], channel c·r²+i·r+j to pixel (h·r+i, w·r+j). */
+export function depthToSpace(g: GraphBuilder, x: Blob, r: number, name = 'depth_to_space'): Blob {
+  return g.op('DepthToSpace', [x], { blocksize: r, mode: 'CRD' }, name);
+}
+
+/**
+ * Logits of one class per detection, [D, 1, h·r, w·r]: row `rows[d]` of the 1x1 conv weight
+ * `weight` [C, cin, 1, 1] (and bias [C]) applied to detection d's pre-shuffle features `up`
+ * [D, cin·r², h, w]. The r² phases of a channel are contiguous, so `up` reshapes to
+ * [D, cin, r²·h·w] without a copy, one batched MatMul gives [D, 1, r²·h·w], and DepthToSpace puts
+ * the phases in place.
+ */
+function selectedLogits(g: GraphBuilder, up: Blob, weight: Blob, bias: Blob, rows: Blob, cin: number, r: number): Blob {
+  const w = ops.gather(g, ops.reshape(g, weight, [0, -1], 'w2d'), rows, 0, 'w_rows'); // [D, cin]
+  const b = ops.reshape(g, ops.gather(g, bias, rows, 0, 'b_rows'), [-1, 1, 1], 'b3'); // [D, 1, 1]
+  const hw = ops.shape(g, up, 2, 4, 'hw');
+  const [h, wd] = ops.split(g, hw, [1, 1], 0, 'h_w');
+  // Explicit sizes: with D = 0 a -1 in the target shape is ambiguous.
+  const size = ops.mul(g, ops.mul(g, h, wd, 'hw_size'), g.constInt64([r * r]), 'phase_size');
+  const d = ops.shape(g, up, 0, 1, 'd');
+  const features = ops.reshape(g, up, ops.concat(g, [d, g.constInt64([cin]), size], 0, 'phases_shape'), 'phases'); // [D, cin, r²·h·w]
+  const dotted = ops.add(g, g.op('MatMul', [ops.unsqueeze(g, w, [1], 'w3'), features], {}, 'dot'), b, 'logit'); // [D, 1, r²·h·w]
+  const perPhase = ops.reshape(g, dotted, ops.concat(g, [d, g.constInt64([r * r]), hw], 0, 'phase_shape'), 'per_phase'); // [D, r², h, w]
+  return depthToSpace(g, perPhase, r, 'selected');
+}
+
 /** The mask head (see module doc). */
 export class MaskRcnnFcnHead implements RoiMaskHead {
   readonly weightPrefixes = [MASK_HEAD_PREFIX, MASK_PREDICTOR_PREFIX] as const;
@@ -90,28 +140,31 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
       channels = c.CONV_HEAD_DIM;
     }
 
-    const logits = g.withScope('predictor', () => {
+    const { up, logits } = g.withScope('predictor', () => {
       const r = c.UPSAMPLE_RATIO;
       const up = g.withScope('conv5_mask', () => {
         // PyTorch ConvTranspose2d weight layout [C_in, C_out, k, k] is also ONNX's.
-        const w = weight(`${MASK_PREDICTOR_PREFIX}conv5_mask.weight`, [channels, c.DIM_REDUCED, r, r], { kind: 'he' });
-        const b = bias(`${MASK_PREDICTOR_PREFIX}conv5_mask.bias`, c.DIM_REDUCED);
-        return ops.relu(g, ops.convTranspose(g, x, w, b, { kernel: r, stride: r }));
+        const w = ctx.weights.take(`${MASK_PREDICTOR_PREFIX}conv5_mask.weight`, [channels, c.DIM_REDUCED, r, r], { kind: 'he' });
+        const b = ctx.weights.take(`${MASK_PREDICTOR_PREFIX}conv5_mask.bias`, [c.DIM_REDUCED], { kind: 'constant', value: 0 });
+        return ops.relu(g, upsampleAsConv(g, x, w, b, channels, c.DIM_REDUCED, r));
       });
-      return g.withScope('mask_fcn_logits', () => {
-        const w = weight(`${MASK_PREDICTOR_PREFIX}mask_fcn_logits.weight`, [numClasses, c.DIM_REDUCED, 1, 1], { kind: 'normal', std: 0.001 });
-        const b = bias(`${MASK_PREDICTOR_PREFIX}mask_fcn_logits.bias`, numClasses);
-        return ops.conv(g, up, w, b, { kernel: 1 });
-      });
+      const w = weight(`${MASK_PREDICTOR_PREFIX}mask_fcn_logits.weight`, [numClasses, c.DIM_REDUCED, 1, 1], { kind: 'normal', std: 0.001 });
+      const b = bias(`${MASK_PREDICTOR_PREFIX}mask_fcn_logits.bias`, numClasses);
+      // Every class's logits [D,C,M,M], for the roi.mask_logits tap only: onnxruntime drops these
+      // nodes from builds that do not output the tap.
+      const logits = g.withScope('mask_fcn_logits', () => ops.conv(g, depthToSpace(g, up, r, 'up'), w, b, { kernel: 1 }));
+      return { up: { blob: up, ratio: r, weight: w, bias: b }, logits };
     });
     ctx.tap('roi.mask_logits', logits, 'float32', 'whole');
 
     const maskProbs = g.withScope('mask_probs', () => {
-      // torchvision indexes mask_prob[arange(D), labels]: GatherND with one batch axis picks, for
-      // each detection, the channel of its label ([D,M,M]); D = 0 gives an empty tensor.
-      const selected = c.CLS_SPECIFIC_MASK
-        ? ops.unsqueeze(g, ops.gatherND(g, logits, ops.unsqueeze(g, detections.labels, [1], 'label_index'), 1, 'select'), [1], 'selected')
-        : logits;
+      // torchvision computes every class's logits and keeps mask_prob[arange(D), labels]; the
+      // logits of the other classes are never used, so only the label's channel is computed: its
+      // 1x1 conv row dotted with the upsampled features of that detection (D x 1 x C_in MatMuls
+      // instead of a D x C x C_in conv, 1/NUM_CLASSES of the work and no [D,C,M,M] tensor).
+      // MRCNN.CLS_SPECIFIC_MASK false has one class-agnostic channel: row 0 for every detection.
+      const rows = c.CLS_SPECIFIC_MASK ? detections.labels : ops.constantOfShape(g, ops.shape(g, detections.labels, undefined, undefined, 'd'), 0, 'int64', 'row0');
+      const selected = selectedLogits(g, up.blob, up.weight, up.bias, rows, c.DIM_REDUCED, up.ratio);
       return ops.sigmoid(g, selected);
     });
     return { maskProbs };

@@ -383,9 +383,19 @@ export class GraphBuilder {
 
   private graphProto(isSubgraph: boolean): Record<string, unknown> {
     this.checkWiring(isSubgraph);
+    // onnxruntime runs every node of a graph, needed or not, so a model's serialised graph keeps
+    // only what its outputs depend on: taps that are not outputs (and the initializers only they
+    // read) cost nothing. Subgraph bodies are kept whole (their outputs are all used).
+    const nodes = isSubgraph ? this.nodes : this.liveNodes();
+    const read = new Set<string>(this.outputs.map((o) => o.name));
+    for (const n of nodes) {
+      for (const i of n.inputs) read.add(i);
+      for (const a of n.attributes.values()) if (a.kind === 'graph') for (const r of a.value.outerReads) read.add(r);
+    }
+    const initializers = isSubgraph ? [...this.initializers] : [...this.initializers].filter(([name]) => read.has(name));
     return {
       name: this.name,
-      node: this.nodes.map((n) => ({
+      node: nodes.map((n) => ({
         name: n.name,
         op_type: n.opType,
         domain: n.domain,
@@ -393,10 +403,25 @@ export class GraphBuilder {
         output: n.outputs,
         attribute: [...n.attributes].map(([name, value]) => attributeProto(name, value)),
       })),
-      initializer: [...this.initializers].map(([name, t]) => tensorProto(name, t)),
+      initializer: initializers.map(([name, t]) => tensorProto(name, t)),
       input: this.inputs.map(valueInfoProto),
       output: this.outputs.map(valueInfoProto),
     };
+  }
+
+  /** The nodes the declared outputs depend on (directly, or through a subgraph that reads them), in order. */
+  private liveNodes(): NodeRecord[] {
+    const needed = new Set<string>(this.outputs.map((o) => o.name));
+    const keep = new Array<boolean>(this.nodes.length).fill(false);
+    // Nodes are in topological order, so one backward pass finds every producer.
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const n = this.nodes[i];
+      if (!n.outputs.some((o) => needed.has(o))) continue;
+      keep[i] = true;
+      for (const input of n.inputs) if (input !== '') needed.add(input);
+      for (const a of n.attributes.values()) if (a.kind === 'graph') for (const r of a.value.outerReads) needed.add(r);
+    }
+    return this.nodes.filter((_, i) => keep[i]);
   }
 
   /** Every node input must be produced earlier (ONNX requires topological order). */

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { encodeMessage } from './encode.js';
 
 /** Path of the vendored ONNX schema shipped with this package (`proto/onnx.proto`). */
 export const ONNX_PROTO_PATH: string = fileURLToPath(new URL('../../../proto/onnx.proto', import.meta.url));
@@ -18,7 +19,7 @@ export function encodeModelProto(model: Record<string, unknown>): Uint8Array {
   const type = onnxRoot().lookupType('onnx.ModelProto');
   const problem = type.verify(model);
   if (problem) throw new Error(`invalid ModelProto: ${problem}`);
-  return type.encode(type.fromObject(model)).finish();
+  return encodeMessage(type, model);
 }
 
 /** Decodes ModelProto bytes to a plain object (int64 as numbers, bytes as Uint8Array). */

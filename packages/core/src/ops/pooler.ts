@@ -20,6 +20,29 @@ export interface RoiPoolerOptions {
   readonly eps: number;
 }
 
+/** Image index weight in the raster key: rows (image pixels) stay far below 2^31. */
+const IMAGE_KEY_STRIDE = 2 ** 31;
+
+/**
+ * `idx` (RoI indices into `rois`) reordered by (image, top edge). onnxruntime's CPU RoiAlign loops
+ * over every channel plane of the map for each RoI in turn; in arbitrary (score) order consecutive
+ * RoIs touch unrelated rows of a map far larger than the caches, so every RoI misses. In raster
+ * order consecutive RoIs share rows, which stay cached: the box head's level-P2 RoiAlign of an
+ * R-50-FPN at 800x1088 (1000 RoIs, 256x200x272) runs ~1.7x faster (docs/performance.md). The
+ * pooled values do not depend on the order, and the caller restores the RoIs' order as before.
+ */
+function rasterOrder(g: GraphBuilder, rois: Rois, idx: Blob): Blob {
+  return g.withScope('raster', () => {
+    const boxes = ops.gather(g, rois.boxes, idx, 0, 'boxes');
+    const [, y1] = ops.split(g, boxes, [1, 1, 2], 1, 'y1');
+    const row = ops.cast(g, ops.reshape(g, ops.max(g, [y1, g.constFloat32(0)], 'y1_pos'), [-1], 'y1_flat'), 'int64', 'row');
+    const image = ops.gather(g, rois.batchIndex, idx, 0, 'image');
+    const key = ops.add(g, ops.mul(g, image, g.constInt64(IMAGE_KEY_STRIDE), 'image_key'), row, 'key');
+    const [, order] = g.node('TopK', [key, ops.shape(g, key, 0, 1, 'count')], { axis: 0, largest: 0, sorted: 1 }, { outputs: 2, name: 'order' });
+    return ops.gather(g, idx, order, 0, 'idx');
+  });
+}
+
 /**
  * RoIAlign over one or several feature levels. With one level it is plain RoIAlign at that
  * level's scale. With several, each RoI goes to level
@@ -54,7 +77,7 @@ export function multiScaleRoiAlign(g: GraphBuilder, features: FeatureMaps, rois:
     const order: Blob[] = [];
     features.forEach((f, i) => {
       g.withScope(`l${f.level}`, () => {
-        const idx = ops.reshape(g, ops.nonZero(g, ops.equal(g, level, g.constInt64(f.level))), [-1], 'idx');
+        const idx = rasterOrder(g, rois, ops.reshape(g, ops.nonZero(g, ops.equal(g, level, g.constInt64(f.level))), [-1], 'unsorted_idx'));
         const boxes = ops.gather(g, rois.boxes, idx, 0, 'boxes');
         const bi = ops.gather(g, rois.batchIndex, idx, 0, 'batch_index');
         pooled.push(align(f, boxes, bi, `roi_align_${i}`));
