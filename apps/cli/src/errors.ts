@@ -25,11 +25,26 @@ export const EXIT = {
 
 const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, ' ').trim();
 
+/**
+ * The hint of a typed error that carries none (e.g. a YAML syntax error, a truncated safetensors
+ * header): every error still gets its "what to do" line, by error code.
+ */
+export const DEFAULT_HINTS: Readonly<Record<string, string>> = {
+  E_CONFIG: 'see docs/config.md for every key and the values it accepts',
+  E_WEIGHTS: 'check that the weights file is complete and made for this config (docs/weights.md)',
+  E_INPUT: 'check the image file (JPEG, PNG, WebP, GIF, TIFF or AVIF)',
+  E_REGISTRY: 'register the package that provides it (--plugin)',
+  E_DEVICE: 'run rcnn predict --help for the device forms',
+  E_GRAPH: 'this is a bug in a model stage: run again with --verbose and report it',
+  E_INFERENCE: 'run again with --verbose for onnxruntime logs',
+  E_SHUTDOWN: 'the model was closed while this work was pending: run it again',
+};
+
 /** The message, hint and exit status for anything thrown. */
 export function describeError(e: unknown, command: string | undefined): { message: string; hint: string | undefined; status: number } {
   const helpHint = `run rcnn ${command ? `${command} ` : ''}--help`;
   if (e instanceof UsageError) return { message: oneLine(e.message), hint: e.hint ?? helpHint, status: EXIT.usage };
-  if (e instanceof RcnnError) return { message: oneLine(e.message), hint: e.hint, status: EXIT.failure };
+  if (e instanceof RcnnError) return { message: oneLine(e.message), hint: e.hint ?? DEFAULT_HINTS[e.code] ?? helpHint, status: EXIT.failure };
   const err = e as NodeJS.ErrnoException;
   if (err && typeof err.code === 'string' && typeof err.message === 'string') {
     const path = err.path ? ` ${err.path}` : '';

@@ -5,7 +5,7 @@
 export { runCli, globalHelp, version } from './cli.js';
 export { type Command, type OptionSpecs, type OptionValues, MODEL_OPTIONS, RUN_OPTIONS, parseCommand, optFlag, optInt, optNumber, optString, optStrings } from './command.js';
 export { COMMANDS } from './commands/index.js';
-export { EXIT, UsageError, describeError, reportError } from './errors.js';
+export { DEFAULT_HINTS, EXIT, UsageError, describeError, reportError } from './errors.js';
 export { type CliIO, ProgressBar } from './io.js';
 export { MODEL_PACKAGES, loadPlugins } from './plugins.js';
 export { DEFAULT_BENCH_CONFIG, SAMPLE_IMAGES } from './commands/bench.js';

@@ -95,6 +95,15 @@ describe('rcnn errors: one line, a hint, a non-zero status', () => {
     assertError(await rcnn(['predict', ...TOY, '--config', config, '--weights', inf, '--non-finite', 'sometimes', photo]), 2, /--non-finite must be one of error, warn, ignore/);
   });
 
+  it('a typed error without a hint of its own still gets a hint line (regression)', async () => {
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, 'MODEL: {NUM_CLASSES: [3\n');
+    assertError(await rcnn(['predict', ...TOY, '--config', broken, photo]), 1, /broken\.yaml is not valid YAML/, /docs\/config\.md/);
+    const cut = join(dir, 'cut.safetensors');
+    writeFileSync(cut, readFileSync(weights).subarray(0, 40));
+    assertError(await rcnn(['predict', ...TOY, '--config', config, '--weights', cut, photo]), 1, /cut\.safetensors: /, /weights file is complete/);
+  });
+
   it('a weights file of unknown format, a missing weights file, a bad option value, an unknown option', async () => {
     const odd = join(dir, 'weights.bin');
     writeFileSync(odd, 'x');

@@ -75,6 +75,26 @@ describe('config', () => {
     assert.equal(loadConfig({ set: ['TEST.SCALE=10000', 'TEST.MAX_SIZE=10000'] }).TEST.MAX_SIZE, 10000);
   });
 
+  it('prints no YAML warnings on stderr (regression: yaml warned through process.emitWarning)', async () => {
+    const seen: string[] = [];
+    const listener = (w: Error): void => {
+      seen.push(w.message);
+    };
+    process.on('warning', listener);
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'rcnn-cfg-'));
+      const odd = join(dir, 'odd.yaml');
+      writeFileSync(odd, '%FOO bar\n---\nTEST:\n  NMS: 0.4\n');
+      assert.equal(loadConfig({ layers: [odd] }).TEST.NMS, 0.4);
+      fails(() => loadConfig({ set: ['TEST.NMS=!weird 0.4'] }), 'TEST.NMS', /must be a number/);
+      loadConfig({ set: ['MODEL.CONV_BODY=%directive'] });
+      await new Promise((resolve) => setImmediate(resolve)); // process warnings are emitted on the next tick
+    } finally {
+      process.off('warning', listener);
+    }
+    assert.deepEqual(seen, []);
+  });
+
   it('refuses keys inherited from Object.prototype as unknown keys (regression)', () => {
     // `section.fields[key]` once found `constructor`, `toString` and `__proto__` on the prototype and accepted them silently.
     for (const key of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {

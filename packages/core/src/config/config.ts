@@ -67,6 +67,13 @@ export function sectionValues<F extends SectionFields>(config: RcnnConfig, secti
   return values as unknown as SectionValues<F>;
 }
 
+/**
+ * yaml's warnings (unknown directives, unresolved tags) go to `process.emitWarning`, i.e. stray
+ * lines on stderr around the CLI's one-line error; the values are validated anyway, so only
+ * errors are kept (they throw).
+ */
+const YAML_OPTIONS = { logLevel: 'error' } as const;
+
 /** Reads a YAML or JSON config file (or a parity case.json) into a plain object (not yet validated). */
 export function readConfigFile(path: string): ConfigOverrides {
   let text: string;
@@ -77,7 +84,7 @@ export function readConfigFile(path: string): ConfigOverrides {
   }
   let parsed: unknown;
   try {
-    parsed = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+    parsed = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text, YAML_OPTIONS);
   } catch (cause) {
     throw new ConfigError(`config file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(cause as Error).message}`, { cause });
   }
@@ -102,7 +109,7 @@ export function parseSetOverride(assignment: string): ConfigOverrides {
   }
   let value: unknown;
   try {
-    value = parseYaml(raw);
+    value = parseYaml(raw, YAML_OPTIONS);
   } catch {
     value = raw;
   }
