@@ -11,6 +11,7 @@ export * from './graph/dtypes.js';
 export * from './graph/builder.js';
 export * as ops from './graph/ops.js';
 export { decodeModelProto, ONNX_PROTO_PATH } from './onnx/proto.js';
+export { toFloat16Bits, toFloat16Tensor } from './graph/float16.js';
 export * from './config/schema.js';
 export * from './config/sections.js';
 export * from './config/config.js';

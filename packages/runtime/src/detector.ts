@@ -55,6 +55,13 @@ export interface DetectorOptions extends ModelSourceOptions {
   readonly onWarning?: (message: string) => void;
   /** onnxruntime's process-wide log level (default: onnxruntime's own). */
   readonly logLevel?: OrtLogLevel;
+  /**
+   * Profile every session run with onnxruntime's profiler: replica i writes
+   * `<profile>_r<i>_<timestamp>.json` when the detector is closed (see {@link OpenSessionOptions.profile}).
+   */
+  readonly profile?: string;
+  /** Precision of the conv stages (core's `BuildOptions.precision`): `float16` is a GPU option. Default `float32`. */
+  readonly precision?: 'float32' | 'float16';
 }
 
 /** Per-stage times of one image, in milliseconds. */
@@ -477,7 +484,7 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
   try {
     devices.forEach((device, index) => {
       const child = createReplicaContainer(container, device.name, index);
-      const built = buildModel(config, child, index === 0 ? weights : weights.fork(), { intermediates: options.intermediates ?? false });
+      const built = buildModel(config, child, index === 0 ? weights : weights.fork(), { intermediates: options.intermediates ?? false, precision: options.precision ?? 'float32' });
       info ??= {
         kind: built.kind,
         outputs: built.outputs,
@@ -490,7 +497,14 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
       // The bytes move to the worker; the graph (and its copy of the weights) is dropped here.
       const bytes = built.toBytes();
       opening.push(
-        OrtSession.open(bytes, { device, threads: threads[index], strict: options.strict, transferModel: true, logLevel: options.logLevel }).then((session) => ({
+        OrtSession.open(bytes, {
+          device,
+          threads: threads[index],
+          strict: options.strict,
+          transferModel: true,
+          logLevel: options.logLevel,
+          ...(options.profile ? { profile: `${options.profile}_r${index}` } : {}),
+        }).then((session) => ({
           session,
           summary: {
             index,

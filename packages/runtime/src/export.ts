@@ -12,6 +12,8 @@ import { type ModelSourceOptions, resolveModelSources } from './setup.js';
 export interface ExportOptions extends ModelSourceOptions {
   /** Also export every tapped intermediate as an output. */
   readonly intermediates?: boolean;
+  /** Precision of the conv stages (core's `BuildOptions.precision`; `float16` for GPUs). */
+  readonly precision?: 'float32' | 'float16';
 }
 
 /** A declared input or output of the exported model. */
@@ -66,7 +68,7 @@ export function outputDims(name: string): (number | string)[] {
 /** Builds the model (no replica scope) and serialises it. */
 export async function exportModel(options: ExportOptions = {}): Promise<ExportedModel> {
   const { container, resolved, labels, weights } = await resolveModelSources(options);
-  const built = buildModel(resolved.config, container, weights, { intermediates: options.intermediates ?? false });
+  const built = buildModel(resolved.config, container, weights, { intermediates: options.intermediates ?? false, precision: options.precision ?? 'float32' });
   const bytes = built.toBytes();
   return {
     bytes,

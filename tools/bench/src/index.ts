@@ -1,1 +1,8 @@
-export {};
+/** @rcnn/bench-tools: rcnn-node against torchvision's own ONNX export (the peer) on the perf cases. */
+export * from './bench.js';
+export * from './child.js';
+export * from './flops.js';
+export * from './peer.js';
+export * from './report.js';
+export * from './stats.js';
+export { convProbeModel, type ConvProbeResult, type PipelineRun, type PlacementResult, type ProfileResult, type RcnnTask, type SteadyResult, type ThroughputResult } from './rcnn-child.js';

@@ -1,5 +1,6 @@
 import { GraphError } from '../errors.js';
 import { encodeModelProto } from '../onnx/proto.js';
+import { convertToFloat16 } from './float16.js';
 import { type DataType, type HostTensor, ONNX_DATA_TYPE, elementCount } from './dtypes.js';
 
 /** ONNX opset every rcnn-node graph targets (RoiAlign has no ORT kernel at opset 22+). */
@@ -110,6 +111,12 @@ export interface ModelOptions {
   readonly docString?: string;
   /** String key/value pairs stored as ModelProto `metadata_props` (e.g. the config used). */
   readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * Serialise the conv stages (Conv, ConvTranspose, Gemm, MatMul and the element-wise ops that
+   * continue them) in float16, with Casts at the boundaries and float16 weights; inputs and
+   * outputs stay as declared (see graph/float16.ts). For GPUs.
+   */
+  readonly float16?: boolean;
 }
 
 /**
@@ -375,24 +382,29 @@ export class GraphBuilder {
       producer_name: options.producerName ?? 'rcnn-node',
       producer_version: options.producerVersion ?? '0',
       doc_string: options.docString ?? '',
-      graph: this.graphProto(false),
+      graph: this.graphProto(false, options.float16 ?? false),
       metadata_props: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
     };
     return encodeModelProto(model);
   }
 
-  private graphProto(isSubgraph: boolean): Record<string, unknown> {
+  private graphProto(isSubgraph: boolean, float16 = false): Record<string, unknown> {
     this.checkWiring(isSubgraph);
     // onnxruntime runs every node of a graph, needed or not, so a model's serialised graph keeps
     // only what its outputs depend on: taps that are not outputs (and the initializers only they
     // read) cost nothing. Subgraph bodies are kept whole (their outputs are all used).
-    const nodes = isSubgraph ? this.nodes : this.liveNodes();
-    const read = new Set<string>(this.outputs.map((o) => o.name));
-    for (const n of nodes) {
-      for (const i of n.inputs) read.add(i);
-      for (const a of n.attributes.values()) if (a.kind === 'graph') for (const r of a.value.outerReads) read.add(r);
+    let nodes: readonly NodeRecord[] = isSubgraph ? this.nodes : this.liveNodes();
+    let allInitializers: ReadonlyMap<string, HostTensor> = this.initializers;
+    const subgraphReads = (list: readonly NodeRecord[]): string[] =>
+      list.flatMap((n) => [...n.attributes.values()].flatMap((a) => (a.kind === 'graph' ? a.value.outerReads : [])));
+    if (float16) {
+      const converted = convertToFloat16(nodes, this.initializers, new Set([...this.outputs.map((o) => o.name), ...subgraphReads(nodes)]));
+      nodes = converted.nodes;
+      allInitializers = new Map([...this.initializers, ...converted.initializers]);
     }
-    const initializers = isSubgraph ? [...this.initializers] : [...this.initializers].filter(([name]) => read.has(name));
+    const read = new Set<string>([...this.outputs.map((o) => o.name), ...subgraphReads(nodes)]);
+    for (const n of nodes) for (const i of n.inputs) read.add(i);
+    const initializers = isSubgraph ? [...allInitializers] : [...allInitializers].filter(([name]) => read.has(name));
     return {
       name: this.name,
       node: nodes.map((n) => ({

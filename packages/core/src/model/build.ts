@@ -56,6 +56,14 @@ export interface BuildOptions {
   readonly scope?: string;
   /** Fail when the weights hold tensors the model does not use (default false: they are reported). */
   readonly strictWeights?: boolean;
+  /**
+   * `float16`: the serialised model runs its conv stages (convs, deconvs, fully connected layers
+   * and the ReLU / Add / pooling / resize between them) in float16 with float16 weights; box
+   * arithmetic, RoIAlign, NMS and every input and output stay float32. A GPU option: onnxruntime's
+   * CPU provider has few float16 kernels (it inserts casts around the others), so on CPU it is
+   * slower, and results differ from float32 by float16 rounding. Default `float32`.
+   */
+  readonly precision?: 'float32' | 'float16';
 }
 
 /** A model assembled by {@link buildModel}. */
@@ -244,7 +252,8 @@ export function buildModel(config: RcnnConfig, container: DependencyContainer, w
     weights: { description: weights.description, random: weights.isRandom, unusedKeys: weights.unusedKeys() },
     resolved,
     toBytes() {
-      bytes ??= g.toModelProto({ metadata: { 'rcnn.config': JSON.stringify(config), 'rcnn.kind': kind } });
+      const float16 = options.precision === 'float16';
+      bytes ??= g.toModelProto({ metadata: { 'rcnn.config': JSON.stringify(config), 'rcnn.kind': kind, ...(float16 ? { 'rcnn.precision': 'float16' } : {}) }, float16 });
       return bytes;
     },
   };

@@ -13,6 +13,8 @@ export interface SessionInit {
   readonly logLevel: 'verbose' | 'info' | 'warning' | 'error' | 'fatal' | undefined;
   /** When CUDA cannot be used: create the session on CPU (true) or fail (strict mode). */
   readonly cpuFallback: boolean;
+  /** onnxruntime profiling: JSON file prefix; the profile is written when the session is released. */
+  readonly profilePrefix?: string;
 }
 
 /** Main thread → worker. */

@@ -50,6 +50,7 @@ function sessionOptions(init: SessionInit, providers: ort.InferenceSession.Execu
     interOpNumThreads: init.interOp,
     graphOptimizationLevel: init.graphOptimizationLevel,
     executionMode: 'sequential',
+    ...(init.profilePrefix ? { enableProfiling: true, profileFilePrefix: init.profilePrefix } : {}),
   };
 }
 
@@ -90,20 +91,28 @@ async function open(init: SessionInit): Promise<void> {
     outputs: valueInfos(session.outputMetadata),
     createMs: performance.now() - started,
   });
-  serve(session);
+  serve(session, init.profilePrefix !== undefined);
 }
 
 function reply(message: WorkerReply, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
 }
 
-function serve(session: ort.InferenceSession): void {
+function serve(session: ort.InferenceSession, profiling: boolean): void {
   // One request at a time, in arrival order: session.run defers to setImmediate, so without the
   // chain a release could overtake the runs queued before it.
   let chain: Promise<void> = Promise.resolve();
   port!.on('message', (request: WorkerRequest) => {
     chain = chain.then(async () => {
       if (request.type === 'run') return run(session, request);
+      // The profiler writes its JSON file only when it is ended.
+      if (profiling) {
+        try {
+          session.endProfiling();
+        } catch {
+          // A profile that cannot be written must not keep the session from being released.
+        }
+      }
       await session.release().catch(() => undefined);
       reply({ type: 'released' });
       port!.close();

@@ -1,0 +1,134 @@
+/**
+ * Reading onnxruntime's profiler output (the JSON trace a session writes when created with
+ * `profile`): kernel time per operator type and where each node ran. The placement is what to
+ * check before trusting GPU timings: with the CUDA execution provider, operators it has no kernel
+ * for (or declines, such as shape arithmetic) run on the CPU with copies in between
+ * (onnxruntime issues 21990, 17434), and the trace records the provider of every node it ran.
+ */
+import { readFile } from 'node:fs/promises';
+
+/** One event of an onnxruntime profile (the fields rcnn-node reads). */
+export interface OrtProfileEvent {
+  readonly cat: string;
+  readonly name: string;
+  /** Start, microseconds since the profile began. */
+  readonly ts: number;
+  /** Duration, microseconds. */
+  readonly dur: number;
+  readonly args?: {
+    readonly op_name?: string;
+    readonly provider?: string;
+    readonly input_type_shape?: readonly Readonly<Record<string, readonly number[]>>[];
+    readonly output_type_shape?: readonly Readonly<Record<string, readonly number[]>>[];
+  };
+}
+
+/** A node's kernel execution in one run. */
+export interface KernelEvent {
+  /** Node name as onnxruntime reports it (fused and layout-transformed nodes get new names). */
+  readonly node: string;
+  readonly op: string;
+  readonly provider: string;
+  readonly ms: number;
+  readonly inputShapes: readonly (readonly number[])[];
+  readonly outputShapes: readonly (readonly number[])[];
+}
+
+const KERNEL_SUFFIX = '_kernel_time';
+
+/** Reads a profile file written by onnxruntime. */
+export async function readOrtProfile(path: string): Promise<OrtProfileEvent[]> {
+  const events = JSON.parse(await readFile(path, 'utf8')) as unknown;
+  if (!Array.isArray(events)) throw new Error(`${path} is not an onnxruntime profile (expected a JSON array of events)`);
+  return events as OrtProfileEvent[];
+}
+
+/** Shapes of a profile event's type/shape list ([{"float": [1, 3]}, …]). */
+const shapes = (list: readonly Readonly<Record<string, readonly number[]>>[] | undefined): number[][] => (list ?? []).map((entry) => [...(Object.values(entry)[0] ?? [])]);
+
+/**
+ * The kernel events of run `run` of the profile (0 = first; negative counts from the end: -1 =
+ * the last run). Runs are the `model_run` session events; a node belongs to the run whose span
+ * contains its start.
+ */
+export function runKernels(events: readonly OrtProfileEvent[], run = -1): KernelEvent[] {
+  const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => a.ts - b.ts);
+  if (runs.length === 0) throw new Error('the profile has no model_run event (was the session run before it was released?)');
+  const span = runs[run < 0 ? runs.length + run : run];
+  if (!span) throw new Error(`the profile has ${runs.length} run(s); run ${run} does not exist`);
+  return events
+    .filter((e) => e.cat === 'Node' && e.name.endsWith(KERNEL_SUFFIX) && e.ts >= span.ts && e.ts <= span.ts + span.dur)
+    .map((e) => ({
+      node: e.name.slice(0, -KERNEL_SUFFIX.length),
+      op: e.args?.op_name ?? '?',
+      provider: e.args?.provider ?? '?',
+      ms: e.dur / 1000,
+      inputShapes: shapes(e.args?.input_type_shape),
+      outputShapes: shapes(e.args?.output_type_shape),
+    }));
+}
+
+/** Kernel time per operator type, largest first. */
+export function opTimes(kernels: readonly KernelEvent[]): { readonly op: string; readonly ms: number; readonly share: number; readonly nodes: number }[] {
+  const byOp = new Map<string, { ms: number; nodes: number }>();
+  let total = 0;
+  for (const k of kernels) {
+    const entry = byOp.get(k.op) ?? { ms: 0, nodes: 0 };
+    entry.ms += k.ms;
+    entry.nodes++;
+    byOp.set(k.op, entry);
+    total += k.ms;
+  }
+  return [...byOp].map(([op, v]) => ({ op, ms: v.ms, share: total > 0 ? v.ms / total : 0, nodes: v.nodes })).sort((a, b) => b.ms - a.ms);
+}
+
+/** Where the nodes of one run executed. */
+export interface NodePlacement {
+  /** Per execution provider: nodes and their kernel time. */
+  readonly providers: readonly { readonly provider: string; readonly nodes: number; readonly ms: number }[];
+  /** Nodes that ran on the CPU provider (all of them when no other provider ran anything). */
+  readonly cpuNodes: readonly { readonly node: string; readonly op: string; readonly ms: number }[];
+  /** Copies between devices that onnxruntime inserted (MemcpyToHost / MemcpyFromHost). */
+  readonly copies: readonly { readonly node: string; readonly op: string; readonly ms: number; readonly shape: readonly number[] }[];
+}
+
+/** The placement of every node of a run (see the module doc). */
+export function nodePlacement(kernels: readonly KernelEvent[]): NodePlacement {
+  const byProvider = new Map<string, { nodes: number; ms: number }>();
+  for (const k of kernels) {
+    const entry = byProvider.get(k.provider) ?? { nodes: 0, ms: 0 };
+    entry.nodes++;
+    entry.ms += k.ms;
+    byProvider.set(k.provider, entry);
+  }
+  return {
+    providers: [...byProvider].map(([provider, v]) => ({ provider, ...v })).sort((a, b) => b.ms - a.ms),
+    cpuNodes: kernels.filter((k) => k.provider === 'CPUExecutionProvider').map((k) => ({ node: k.node, op: k.op, ms: k.ms })),
+    copies: kernels.filter((k) => k.op.startsWith('Memcpy')).map((k) => ({ node: k.node, op: k.op, ms: k.ms, shape: k.outputShapes[0] ?? [] })),
+  };
+}
+
+/** A one-screen report of {@link nodePlacement}: providers, the CPU nodes grouped by operator, the copies. */
+export function describePlacement(p: NodePlacement): string {
+  const lines: string[] = [];
+  const total = p.providers.reduce((a, b) => a + b.nodes, 0);
+  for (const e of p.providers) lines.push(`${e.provider}: ${e.nodes} of ${total} nodes, ${e.ms.toFixed(1)} ms`);
+  const others = p.providers.some((e) => e.provider !== 'CPUExecutionProvider');
+  if (others && p.cpuNodes.length > 0) {
+    const byOp = new Map<string, { n: number; ms: number }>();
+    for (const c of p.cpuNodes) {
+      const e = byOp.get(c.op) ?? { n: 0, ms: 0 };
+      e.n++;
+      e.ms += c.ms;
+      byOp.set(c.op, e);
+    }
+    lines.push('on the CPU (by operator, kernel time):');
+    for (const [op, e] of [...byOp].sort((a, b) => b[1].ms - a[1].ms)) lines.push(`  ${op.padEnd(24)} ${String(e.n).padStart(4)} node(s) ${e.ms.toFixed(2).padStart(9)} ms`);
+  }
+  if (p.copies.length > 0) {
+    const ms = p.copies.reduce((a, c) => a + c.ms, 0);
+    lines.push(`device copies: ${p.copies.length}, ${ms.toFixed(2)} ms`);
+  }
+  if (!others) lines.push('every node ran on the CPU execution provider');
+  return lines.join('\n');
+}
