@@ -133,3 +133,64 @@ export function resampleBilinear(src: Float32Array, channels: number, ay: Linear
     }
   }
 }
+
+/**
+ * {@link resampleBilinear} straight from interleaved 8-bit pixels: network channel c reads source
+ * channel `sourceChannel[c]` through `tables[c]` (the normalised float32 value of each 8-bit level),
+ * so no normalised copy of the image is made first. The values are those of normalising into a
+ * planar buffer and resampling it (the same float32 table values, the same arithmetic), ~2x faster.
+ */
+export function resampleBilinearRgb8(
+  data: Uint8Array,
+  sourceChannel: readonly number[],
+  tables: readonly Float32Array[],
+  ay: LinearAxis,
+  ax: LinearAxis,
+  dst: PlanarTarget,
+  scratch: Float32Array,
+): void {
+  const channels = tables.length;
+  const inH = ay.inSize;
+  const inW = ax.inSize;
+  const outH = ay.outSize;
+  const outW = ax.outSize;
+  const stride = sourceChannel.length;
+  if (data.length < stride * inH * inW) throw new RangeError(`resampleBilinearRgb8: source holds ${data.length} values, need ${stride * inH * inW}`);
+  if (scratch.length < channels * inH * outW) throw new RangeError(`resampleBilinearRgb8: scratch holds ${scratch.length} values, need ${channels * inH * outW}`);
+  const needed = new Uint8Array(inH);
+  for (let o = 0; o < outH; o++) {
+    needed[ay.i0[o]] = 1;
+    needed[ay.i1[o]] = 1;
+  }
+  const { w0: xw0, w1: xw1 } = ax;
+  const { i0: yi0, i1: yi1, w0: yw0, w1: yw1 } = ay;
+  // Byte offsets of each output column's two source pixels within a row.
+  const xo0 = new Int32Array(outW);
+  const xo1 = new Int32Array(outW);
+  for (let x = 0; x < outW; x++) {
+    xo0[x] = ax.i0[x] * stride;
+    xo1[x] = ax.i1[x] * stride;
+  }
+  const out = dst.data;
+  const { planeStride, rowStride } = dst;
+  for (let c = 0; c < channels; c++) {
+    const table = tables[c];
+    const sc = sourceChannel[c];
+    const tmpPlane = c * inH * outW;
+    for (let y = 0; y < inH; y++) {
+      if (needed[y] === 0) continue;
+      const row = y * inW * stride + sc;
+      const tmpRow = tmpPlane + y * outW;
+      for (let x = 0; x < outW; x++) scratch[tmpRow + x] = table[data[row + xo0[x]]] * xw0[x] + table[data[row + xo1[x]]] * xw1[x];
+    }
+    const outPlane = dst.offset + c * planeStride;
+    for (let y = 0; y < outH; y++) {
+      const r0 = tmpPlane + yi0[y] * outW;
+      const r1 = tmpPlane + yi1[y] * outW;
+      const wy0 = yw0[y];
+      const wy1 = yw1[y];
+      const outRow = outPlane + y * rowStride;
+      for (let x = 0; x < outW; x++) out[outRow + x] = scratch[r0 + x] * wy0 + scratch[r1 + x] * wy1;
+    }
+  }
+}

@@ -10,7 +10,7 @@
  * 1% of an R-50-FPN forward on the same CPU (ORT's Resize takes ~10 ms).
  */
 import { type HostTensor, type ImageTransform, InputError, type PreparedBatch, type RcnnConfig, type RgbImage } from '@rcnn/core';
-import { type LinearAxis, opencvLinearAxis, pytorchLinearAxis, resampleBilinear } from './bilinear.js';
+import { type LinearAxis, opencvLinearAxis, pytorchLinearAxis, resampleBilinear, resampleBilinearRgb8 } from './bilinear.js';
 import { type ResizedSize, resizedSize } from './resize-rule.js';
 
 const CHANNELS = 3;
@@ -38,9 +38,18 @@ function normaliser(config: RcnnConfig, maxValue: number): Normaliser {
   };
 }
 
+/** The normalised value of every 8-bit level, per network channel. */
+function levelTables(norm: Normaliser): Float32Array[] {
+  return Array.from({ length: CHANNELS }, (_, c) => {
+    const table = new Float32Array(256);
+    for (let v = 0; v < 256; v++) table[v] = norm.value(c, v);
+    return table;
+  });
+}
+
 /**
- * Writes image `index` as normalised planar float32 [3, H, W] into `out`. 8-bit data goes
- * through a 3 x 256 lookup table; float data is checked to be finite.
+ * Writes float image `index` (samples in [0, maxValue]) as normalised planar float32 [3, H, W] into
+ * `out`, checking that every sample is finite. (8-bit images go through {@link levelTables}.)
  */
 function normaliseImage(image: RgbImage, index: number, norm: Normaliser, out: Float32Array): void {
   const { data, width, height } = image;
@@ -48,20 +57,14 @@ function normaliseImage(image: RgbImage, index: number, norm: Normaliser, out: F
   for (let c = 0; c < CHANNELS; c++) {
     const sc = norm.sourceChannel[c];
     const plane = c * pixels;
-    if (data instanceof Uint8Array) {
-      const table = new Float32Array(256);
-      for (let v = 0; v < 256; v++) table[v] = norm.value(c, v);
-      for (let p = 0; p < pixels; p++) out[plane + p] = table[data[p * CHANNELS + sc]];
-    } else {
-      for (let p = 0; p < pixels; p++) {
-        const v = data[p * CHANNELS + sc];
-        if (!Number.isFinite(v)) {
-          throw new InputError(`image ${index}: sample ${p * CHANNELS + sc} (pixel ${p}, channel ${sc}) is ${v}; pixel data must be finite`, {
-            source: `image ${index}`,
-          });
-        }
-        out[plane + p] = norm.value(c, v);
+    for (let p = 0; p < pixels; p++) {
+      const v = data[p * CHANNELS + sc];
+      if (!Number.isFinite(v)) {
+        throw new InputError(`image ${index}: sample ${p * CHANNELS + sc} (pixel ${p}, channel ${sc}) is ${v}; pixel data must be finite`, {
+          source: `image ${index}`,
+        });
       }
+      out[plane + p] = norm.value(c, v);
     }
   }
 }
@@ -130,11 +133,18 @@ export class GeneralizedRCNNTransform implements ImageTransform {
     const originalSizes = new BigInt64Array(n * 2);
     images.forEach((image, i) => {
       const size = sizes[i];
-      const normalised = new Float32Array(CHANNELS * image.width * image.height);
-      normaliseImage(image, i, normaliser(config, image.maxValue), normalised);
+      const norm = normaliser(config, image.maxValue);
       const { ay, ax } = axesFor(image, size, config);
       const scratch = new Float32Array(CHANNELS * image.height * size.width);
-      resampleBilinear(normalised, CHANNELS, ay, ax, { data: batch, offset: i * CHANNELS * plane, planeStride: plane, rowStride: padW }, scratch);
+      const target = { data: batch, offset: i * CHANNELS * plane, planeStride: plane, rowStride: padW };
+      if (image.data instanceof Uint8Array) {
+        // 8-bit pixels are normalised by table lookup inside the resampling: no normalised copy.
+        resampleBilinearRgb8(image.data, norm.sourceChannel, levelTables(norm), ay, ax, target, scratch);
+      } else {
+        const normalised = new Float32Array(CHANNELS * image.width * image.height);
+        normaliseImage(image, i, norm, normalised);
+        resampleBilinear(normalised, CHANNELS, ay, ax, target, scratch);
+      }
       imageSizes[2 * i] = BigInt(size.height);
       imageSizes[2 * i + 1] = BigInt(size.width);
       originalSizes[2 * i] = BigInt(image.height);

@@ -16,6 +16,6 @@ export {
   fixedResNeXt,
   standardResNet,
 } from './resnet-variants.js';
-export { type LinearAxis, type PlanarTarget, opencvLinearAxis, pytorchLinearAxis, resampleBilinear } from './bilinear.js';
+export { type LinearAxis, type PlanarTarget, opencvLinearAxis, pytorchLinearAxis, resampleBilinear, resampleBilinearRgb8 } from './bilinear.js';
 export { type ResizeRule, type ResizedSize, detectronResizedSize, resizedSize, roundHalfEven, torchvisionResizedSize } from './resize-rule.js';
 export { GeneralizedRCNNTransform, padToMultiple } from './image-transform.js';

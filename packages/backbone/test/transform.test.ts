@@ -8,6 +8,8 @@ import {
   opencvLinearAxis,
   padToMultiple,
   pytorchLinearAxis,
+  resampleBilinear,
+  resampleBilinearRgb8,
   roundHalfEven,
   torchvisionResizedSize,
 } from '../src/index.js';
@@ -165,5 +167,28 @@ describe('input validation', () => {
     const a = transform.prepare([{ ...good, data: u8 }], config);
     const b = transform.prepare([{ ...good, data: f, maxValue: 1 }], config);
     assert.deepEqual(a.images.data, b.images.data);
+  });
+});
+
+describe('resampleBilinearRgb8 (8-bit pixels normalised inside the resampling)', () => {
+  it('writes exactly the values of normalising to a planar buffer and resampling it', () => {
+    for (const [w, h, ow, oh, order] of [
+      [13, 7, 29, 16, [0, 1, 2]],
+      [40, 30, 17, 11, [2, 1, 0]],
+      [5, 9, 5, 9, [0, 1, 2]],
+    ] as [number, number, number, number, number[]][]) {
+      const data = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 97 + (i >> 3) * 31) % 256);
+      const tables = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => Math.fround((v / 255 - 0.4 - 0.01 * c) / (0.22 + 0.003 * c))));
+      const planar = new Float32Array(3 * w * h);
+      for (let c = 0; c < 3; c++) for (let p = 0; p < w * h; p++) planar[c * w * h + p] = tables[c][data[p * 3 + order[c]]];
+      const ay = pytorchLinearAxis(h, oh);
+      const ax = pytorchLinearAxis(w, ow);
+      const stride = ow + 3;
+      const expected = new Float32Array(3 * oh * stride);
+      const actual = new Float32Array(3 * oh * stride);
+      resampleBilinear(planar, 3, ay, ax, { data: expected, offset: 0, planeStride: oh * stride, rowStride: stride }, new Float32Array(3 * h * ow));
+      resampleBilinearRgb8(data, order, tables, ay, ax, { data: actual, offset: 0, planeStride: oh * stride, rowStride: stride }, new Float32Array(3 * h * ow));
+      assert.deepEqual(actual, expected, `${w}x${h} -> ${ow}x${oh}`);
+    }
   });
 });
