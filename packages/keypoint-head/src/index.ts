@@ -21,4 +21,4 @@ export {
   readKeypointExtras,
   resizeKeypoints,
 } from './heatmaps-to-keypoints.js';
-export { ArgmaxWorkspace, type CubicAxis, PYTORCH_CUBIC_A, type ResizedArgmax, bicubicArgmax, cubicAxis } from './bicubic-argmax.js';
+export { ArgmaxWorkspace, type CubicAxis, PYTORCH_CUBIC_A, type ResizedArgmax, bicubicArgmax, cubicAxis, denseBicubicArgmax } from './bicubic-argmax.js';

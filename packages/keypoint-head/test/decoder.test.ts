@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InputError } from '@rcnn/core';
-import { ArgmaxWorkspace, bicubicArgmax, cubicAxis, decodeHeatmaps, resizeKeypoints } from '../src/index.js';
+import { ArgmaxWorkspace, bicubicArgmax, cubicAxis, decodeHeatmaps, denseBicubicArgmax, resizeKeypoints } from '../src/index.js';
 import { bicubicArgmaxReference, heatmapsToKeypointsReference, resizeBicubicReference } from './reference-bicubic.js';
 import { gauss, randomBoxes, realisticHeatmaps, rng } from './synthetic.js';
 
@@ -156,6 +156,21 @@ describe('bicubicArgmax is bit-identical to resize + argmax', () => {
     const withNegInf = base();
     withNegInf[5] = -Infinity;
     same(withNegInf, 0, 56, 56, 40, 40, '-Inf map');
+  });
+});
+
+describe('denseBicubicArgmax (the separable full resize the pruned search falls back to)', () => {
+  it('is bit-identical to resize + argmax on realistic, noisy and quantised maps, first maximum included', () => {
+    const rand = rng(11);
+    const maps = realisticHeatmaps(40, 56, rand);
+    const check = (map: Float32Array, offset: number, outH: number, outW: number, what: string): void => {
+      const dense = denseBicubicArgmax(map, offset, cubicAxis(56, outH), cubicAxis(56, outW), workspace);
+      const ref = bicubicArgmaxReference(map, offset, 56, 56, outH, outW);
+      assert.ok(dense.x === ref.x && dense.y === ref.y && Object.is(dense.value, ref.value), `${what} -> ${outH}x${outW}: (${dense.x}, ${dense.y}) = ${dense.value}, reference (${ref.x}, ${ref.y}) = ${ref.value}`);
+    };
+    for (let m = 0; m < 40; m++) check(maps, m * 3136, 1 + Math.floor(rand() * 150), 1 + Math.floor(rand() * 150), `realistic ${m}`);
+    for (let m = 0; m < 20; m++) check(Float32Array.from({ length: 3136 }, () => gauss(rand)), 0, 1 + Math.floor(rand() * 120), 1 + Math.floor(rand() * 120), `noise ${m}`);
+    for (let m = 0; m < 20; m++) check(Float32Array.from({ length: 3136 }, () => Math.floor(rand() * 3)), 0, 20 + Math.floor(rand() * 100), 20 + Math.floor(rand() * 100), `quantised ${m}`);
   });
 });
 
