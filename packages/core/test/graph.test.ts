@@ -116,6 +116,18 @@ describe('GraphBuilder', () => {
     assert.deepEqual(Array.from(e.y.data as Float32Array), [2, 4]);
   });
 
+  it('keeps what a nested If body reads from the top graph', async () => {
+    const g = new GraphBuilder();
+    const x = g.input('x', 'float32', [2]);
+    const c = g.input('c', 'bool', []);
+    const doubled = ops.mul(g, x, g.constFloat32(2), 'doubled'); // read only by the innermost body
+    const inner = (body: GraphBuilder): ReturnType<GraphBuilder['subgraph']> => body.subgraph('inner', [], (b) => [{ blob: ops.add(b, doubled, b.constFloat32(1)), dtype: 'float32' }]);
+    const outer = g.subgraph('outer', [], (body) => [{ blob: body.op('If', [c], { then_branch: attr.graph(inner(body)), else_branch: attr.graph(inner(body)) }), dtype: 'float32' }]);
+    g.output(g.op('If', [c], { then_branch: attr.graph(outer), else_branch: attr.graph(outer) }), 'y', 'float32');
+    const out = await run(g, { x: f32([2], [1, 2]), c: { dtype: 'bool', dims: [], data: Uint8Array.of(1) } });
+    assert.deepEqual(Array.from(out.y.data as Float32Array), [3, 5]);
+  });
+
   it('serialises only the nodes and initializers the outputs need (unused taps cost nothing)', async () => {
     const g = new GraphBuilder();
     const x = g.input('x', 'float32', [2]);

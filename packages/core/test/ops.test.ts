@@ -51,6 +51,29 @@ describe('box ops', () => {
     }
   });
 
+  it('batched NMS runs only the paths the images take, including a batch that mixes both', async () => {
+    const g = new GraphBuilder();
+    const boxes = g.input('boxes', 'float32', ['N', 'G', 'P', 4]);
+    const scores = g.input('scores', 'float32', ['N', 'G', 'P']);
+    const valid = g.input('valid', 'bool', ['N', 'G', 'P']);
+    // trick 3: image 0 (5 valid candidates) goes per group, image 1 (2) through the offset trick.
+    for (const trick of [0, 3, 1000]) {
+      g.output(batchedNmsKeep(g, { boxes, scores, valid, iouThreshold: 0.5, coordinateTrickMaxBoxes: trick, firstGroupId: 1 }), `kept${trick}`, 'float32');
+    }
+    const box = (x: number): number[] => [x, 0, x + 10, 10];
+    const out = await run(g, {
+      boxes: f32([2, 2, 3, 4], [...box(0), ...box(2), ...box(40), ...box(0), ...box(1), ...box(80), ...box(0), ...box(3), ...box(60), ...box(5), ...box(90), ...box(0)]),
+      scores: f32([2, 2, 3], [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]),
+      valid: { dtype: 'bool', dims: [2, 2, 3], data: Uint8Array.from([1, 1, 1, 1, 1, 0, 1, 0, 0, 0, 1, 0]) },
+    });
+    // Image 0: group 0 keeps 0 (0.9) and 2 (0.7) (box 1 overlaps box 0 by IoU 0.67); group 1 keeps 0.6, suppresses 0.5 (IoU 0.82).
+    // Image 1: two valid candidates in different groups, both kept.
+    const expected = [0.9, -Infinity, 0.7, 0.6, -Infinity, -Infinity, 0.9, -Infinity, -Infinity, -Infinity, 0.5, -Infinity];
+    for (const name of ['kept0', 'kept3', 'kept1000']) {
+      assert.deepEqual(Array.from(out[name].data as Float32Array).map((v) => (Number.isFinite(v) ? Math.round(v * 10) / 10 : v)), expected, name);
+    }
+  });
+
   it('batched NMS accepts groups without candidates (P = 0)', async () => {
     const g = new GraphBuilder();
     const boxes = g.input('boxes', 'float32', ['N', 'G', 'P', 4]);

@@ -449,8 +449,13 @@ export class GraphBuilder {
         throw new GraphError(`node "${n.name}" (${n.opType}) reads "${input}", which no earlier node, input or initializer produces`);
       }
       for (const a of n.attributes.values()) {
-        if (a.kind === 'graph') for (const r of a.value.outerReads) if (!known.has(r) && !(isSubgraph && this.parent?.has(r))) {
-          throw new GraphError(`subgraph "${a.value.name}" of node "${n.name}" reads "${r}", which is not produced before the node`);
+        if (a.kind !== 'graph') continue;
+        for (const r of a.value.outerReads) {
+          if (known.has(r)) continue;
+          // A nested body reading further out: this body reads it from its parent too (so that
+          // the top graph keeps its producer when it prunes dead nodes).
+          if (isSubgraph && this.parent?.has(r)) this.outerReads.add(r);
+          else throw new GraphError(`subgraph "${a.value.name}" of node "${n.name}" reads "${r}", which is not produced before the node`);
         }
       }
       for (const o of n.outputs) {

@@ -4,7 +4,7 @@
  * `BoxCoder.decode_single`, `clip_boxes_to_image`, `remove_small_boxes` and `batched_nms`, so
  * results round the same way.
  */
-import type { Blob, GraphBuilder } from '../graph/builder.js';
+import { type Blob, type GraphBuilder, attr } from '../graph/builder.js';
 import * as ops from '../graph/ops.js';
 
 /** Box-coder parameters (torchvision `BoxCoder(weights, bbox_xform_clip)`). */
@@ -141,45 +141,55 @@ export function batchedNmsKeep(g: GraphBuilder, o: BatchedNmsOptions): Blob {
     const ones1 = g.constFloat32([1]);
 
     // Dense [N, G*P] 0/1 keep mask from the flat indices of the selected boxes.
-    const keepFromSelected = (flatIndex: Blob, tag: string): Blob => {
-      const idx = ops.unsqueeze(g, flatIndex, [1], `${tag}_idx`);
-      const count = ops.shape(g, flatIndex, 0, 1, `${tag}_n`);
-      const upd = ops.expand(g, ones1, count, `${tag}_ones`);
-      return ops.reshape(g, ops.scatterND(g, zeros, idx, upd, `${tag}_scatter`), ops.concat(g, [dN, gp], 0, `${tag}_shape`), `${tag}_keep`);
+    const keepFromSelected = (b: GraphBuilder, flatIndex: Blob, tag: string): Blob => {
+      const idx = ops.unsqueeze(b, flatIndex, [1], `${tag}_idx`);
+      const count = ops.shape(b, flatIndex, 0, 1, `${tag}_n`);
+      const upd = ops.expand(b, ones1, count, `${tag}_ones`);
+      return ops.reshape(b, ops.scatterND(b, zeros, idx, upd, `${tag}_scatter`), ops.concat(b, [dN, gp], 0, `${tag}_shape`), `${tag}_keep`);
     };
 
     // Per-group NMS: every (image, group) pair is its own NMS "batch" entry.
-    const perGroup = g.withScope('per_group', () => {
-      const nG = ops.mul(g, dN, dG, 'ng');
-      const boxes = ops.reshape(g, o.boxes, ops.concat(g, [nG, dP, g.constInt64([4])], 0), 'boxes');
-      const scores = ops.reshape(g, masked, ops.concat(g, [nG, g.constInt64([1]), dP], 0), 'scores');
-      const sel = ops.nonMaxSuppression(g, boxes, scores, { maxOutputPerClass: maxOut, iouThreshold: iou, scoreThreshold });
-      const [b, , p] = ops.split(g, sel, [1, 1, 1], 1, 'sel');
-      // flat = b * P + p, which indexes [N, G, P] in row-major order.
-      const flat = ops.squeeze(g, ops.add(g, ops.mul(g, b, dP), p), [1], 'flat');
-      return keepFromSelected(flat, 'pg');
-    });
-    if (o.coordinateTrickMaxBoxes <= 0) return ops.where(g, ops.cast(g, perGroup, 'bool'), ops.reshape(g, masked, ops.concat(g, [dN, gp], 0)), negInf, 'kept');
+    const perGroup = (b: GraphBuilder): Blob =>
+      b.withScope('per_group', () => {
+        const nG = ops.mul(b, dN, dG, 'ng');
+        const boxes = ops.reshape(b, o.boxes, ops.concat(b, [nG, dP, b.constInt64([4])], 0), 'boxes');
+        const scores = ops.reshape(b, masked, ops.concat(b, [nG, b.constInt64([1]), dP], 0), 'scores');
+        const sel = ops.nonMaxSuppression(b, boxes, scores, { maxOutputPerClass: maxOut, iouThreshold: iou, scoreThreshold });
+        const [bi, , p] = ops.split(b, sel, [1, 1, 1], 1, 'sel');
+        // flat = b * P + p, which indexes [N, G, P] in row-major order.
+        const flat = ops.squeeze(b, ops.add(b, ops.mul(b, bi, dP), p), [1], 'flat');
+        return keepFromSelected(b, flat, 'pg');
+      });
+    if (o.coordinateTrickMaxBoxes <= 0) return ops.where(g, ops.cast(g, perGroup(g), 'bool'), ops.reshape(g, masked, ops.concat(g, [dN, gp], 0)), negInf, 'kept');
 
     // Offset trick: boxes + group_id * (max_coord + 1), one NMS per image.
-    const offset = g.withScope('offset', () => {
-      const validBoxes = ops.where(g, ops.unsqueeze(g, o.valid, [3]), o.boxes, negInf, 'valid_boxes');
-      const maxCoord = ops.reduceMax(g, validBoxes, [1, 2, 3], true, 'max_coord'); // [N,1,1,1]
-      const gIds = ops.cast(g, ops.range(g, g.constInt64(o.firstGroupId), ops.add(g, ops.squeeze(g, dG, [0]), g.constInt64(o.firstGroupId)), g.constInt64(1)), 'float32', 'gids');
-      const gIds4 = ops.reshape(g, gIds, [1, -1, 1, 1], 'gids4');
-      const offsets = ops.mul(g, gIds4, ops.add(g, maxCoord, g.constFloat32(1)), 'offsets'); // [N,G,1,1]
-      const shifted = ops.add(g, o.boxes, offsets, 'shifted');
-      const boxes = ops.reshape(g, shifted, ops.concat(g, [dN, gp, g.constInt64([4])], 0), 'boxes');
-      const scores = ops.reshape(g, masked, ops.concat(g, [dN, g.constInt64([1]), gp], 0), 'scores');
-      const sel = ops.nonMaxSuppression(g, boxes, scores, { maxOutputPerClass: maxOut, iouThreshold: iou, scoreThreshold });
-      const [b, , p] = ops.split(g, sel, [1, 1, 1], 1, 'sel');
-      const flat = ops.squeeze(g, ops.add(g, ops.mul(g, b, gp), p), [1], 'flat');
-      return keepFromSelected(flat, 'off');
-    });
+    const offset = (b: GraphBuilder): Blob =>
+      b.withScope('offset', () => {
+        const validBoxes = ops.where(b, ops.unsqueeze(b, o.valid, [3]), o.boxes, negInf, 'valid_boxes');
+        const maxCoord = ops.reduceMax(b, validBoxes, [1, 2, 3], true, 'max_coord'); // [N,1,1,1]
+        const gIds = ops.cast(b, ops.range(b, b.constInt64(o.firstGroupId), ops.add(b, ops.squeeze(b, dG, [0]), b.constInt64(o.firstGroupId)), b.constInt64(1)), 'float32', 'gids');
+        const gIds4 = ops.reshape(b, gIds, [1, -1, 1, 1], 'gids4');
+        const offsets = ops.mul(b, gIds4, ops.add(b, maxCoord, b.constFloat32(1)), 'offsets'); // [N,G,1,1]
+        const shifted = ops.add(b, o.boxes, offsets, 'shifted');
+        const boxes = ops.reshape(b, shifted, ops.concat(b, [dN, gp, b.constInt64([4])], 0), 'boxes');
+        const scores = ops.reshape(b, masked, ops.concat(b, [dN, b.constInt64([1]), gp], 0), 'scores');
+        const sel = ops.nonMaxSuppression(b, boxes, scores, { maxOutputPerClass: maxOut, iouThreshold: iou, scoreThreshold });
+        const [bi, , p] = ops.split(b, sel, [1, 1, 1], 1, 'sel');
+        const flat = ops.squeeze(b, ops.add(b, ops.mul(b, bi, gp), p), [1], 'flat');
+        return keepFromSelected(b, flat, 'off');
+      });
     // Which path torchvision would take for each image: by its number of valid candidates.
     const counts = ops.reduceSum(g, ops.cast(g, ops.reshape(g, o.valid, ops.concat(g, [dN, gp], 0)), 'int64'), [1], true, 'counts');
     const useOffset = ops.not(g, ops.greater(g, counts, g.constInt64([o.coordinateTrickMaxBoxes])), 'use_offset'); // [N,1]
-    const keep = ops.where(g, useOffset, offset, perGroup, 'keep');
+    // Only the paths some image takes are run (If): NMS over thousands of candidates is the
+    // costly part, and a batch (always so at batch size 1) usually takes one path only.
+    const takes = ops.cast(g, useOffset, 'int64', 'takes');
+    const flag = (reduce: 'ReduceMin' | 'ReduceMax', name: string): Blob => ops.cast(g, g.op(reduce, [takes], { keepdims: 0 }, `${name}_i`), 'bool', name);
+    const branch = (name: string, fn: (b: GraphBuilder) => Blob): ReturnType<GraphBuilder['subgraph']> => g.subgraph(name, [], (b) => [{ blob: fn(b), dtype: 'float32' }]);
+    const mixed = (b: GraphBuilder): Blob => ops.where(b, useOffset, offset(b), perGroup(b), 'keep_mixed');
+    const someOffset = (b: GraphBuilder): Blob =>
+      b.node('If', [flag('ReduceMax', 'any_offset')], { then_branch: attr.graph(b.subgraph('mixed', [], (m) => [{ blob: mixed(m), dtype: 'float32' }])), else_branch: attr.graph(b.subgraph('all_per_group', [], (m) => [{ blob: perGroup(m), dtype: 'float32' }])) }, { name: 'if_some_offset' })[0];
+    const [keep] = g.node('If', [flag('ReduceMin', 'all_offset')], { then_branch: attr.graph(branch('all_offset', offset)), else_branch: attr.graph(branch('not_all_offset', someOffset)) }, { name: 'if_all_offset' });
     const flatScores = ops.reshape(g, masked, ops.concat(g, [dN, gp], 0), 'scores2d');
     return ops.where(g, ops.cast(g, keep, 'bool'), flatScores, negInf, 'kept');
   });
