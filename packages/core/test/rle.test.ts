@@ -1,4 +1,4 @@
-/** COCO RLE: hand-computed examples, pycocotools' string format, round trips and bad input. */
+/** COCO RLE (core's formats/rle.ts): hand-computed examples, pycocotools' string format, round trips and bad input. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compressRle, decodeRle, decompressRle, encodeRle, rleArea, rleCountsFromString, rleCountsToString } from '../src/index.js';
@@ -46,6 +46,16 @@ describe('compressed counts (pycocotools rleToString / rleFrString)', () => {
     // (16 | 0x20) + 48 = '`', then '0'.
     assert.equal(rleCountsToString([16]), '`0');
     assert.deepEqual(rleCountsFromString('`0'), [16]);
+  });
+
+  it('3 x 3 example: the middle column\'s top two pixels', () => {
+    const rle = encodeRle([0, 1, 0, 0, 1, 0, 0, 0, 0], 3, 3);
+    assert.deepEqual(rle.counts, [3, 2, 4]);
+    assert.equal(compressRle(rle).counts, '324');
+    assert.deepEqual(encodeRle([1, 1, 1, 1], 2, 2).counts, [0, 4]);
+    // Long runs need several 5-bit groups, and differences can be negative.
+    const big = [100000, 3, 5, 70000, 2];
+    assert.deepEqual(rleCountsFromString(rleCountsToString(big)), big);
   });
 
   it('round-trips large counts and large negative differences', () => {

@@ -3,42 +3,25 @@
  * detection's K heatmaps are bicubic-resized to the size of its box (in resized-image pixels), the
  * first maximum of each becomes a keypoint, and keypoints are scaled back to the original image.
  * The resize-and-argmax is {@link bicubicArgmax}: exact, but it never materialises the resized map.
+ * Each image's result is one core `KeypointSet` in `ImageDetections.extras` under core's
+ * `EXTRA_KEYS.keypoints` (`getExtra(image, EXTRA_KEYS.keypoints)`).
  */
 import {
   DETECTION_OUTPUTS,
+  EXTRA_KEYS,
   type HostPostprocessor,
   type ImageDetections,
   type Implementation,
   InputError,
   type RawOutputs,
   type RcnnConfig,
+  keypointSet,
+  setExtra,
 } from '@rcnn/core';
 import { ArgmaxWorkspace, type CubicAxis, bicubicArgmax, cubicAxis } from './bicubic-argmax.js';
 import { KEYPOINT_DECODER } from './keypoint-rcnn-heads.js';
 
 const f32 = Math.fround;
-
-/** Keys under which the keypoint fields are stored in `ImageDetections.extras`. */
-export const KEYPOINT_EXTRAS = {
-  /** Float32Array [D*K*3]: (x, y, visibility = 1) in original-image pixels. */
-  keypoints: 'keypoints',
-  /** Float32Array [D*K]: the resized heatmap's value (a logit) at each keypoint. */
-  scores: 'keypoints_scores',
-  /** Float32Array [D*K*3]: (x, y, 1) in resized-image pixels (before `resize_keypoints`). */
-  keypointsResized: 'keypoints_resized',
-} as const;
-
-/** The keypoints of one image's detections, as {@link readKeypointExtras} returns them. */
-export interface KeypointExtras {
-  /** Keypoints per detection (K). */
-  readonly numKeypoints: number;
-  /** [D*K*3] (x, y, 1) in original-image pixels. */
-  readonly keypoints: Float32Array;
-  /** [D*K] heatmap logit at each keypoint. */
-  readonly scores: Float32Array;
-  /** [D*K*3] (x, y, 1) in resized-image pixels. */
-  readonly keypointsResized: Float32Array;
-}
 
 /** Keypoints decoded from a block of heatmap rows. */
 export interface DecodedKeypoints {
@@ -135,16 +118,6 @@ export function resizeKeypoints(keypoints: Float32Array, resizedSize: readonly [
   return out;
 }
 
-/** The keypoint fields a {@link heatmapsToKeypoints} post-processor stored on `image`, or undefined. */
-export function readKeypointExtras(image: ImageDetections): KeypointExtras | undefined {
-  const keypoints = image.extras.get(KEYPOINT_EXTRAS.keypoints);
-  const scores = image.extras.get(KEYPOINT_EXTRAS.scores);
-  const keypointsResized = image.extras.get(KEYPOINT_EXTRAS.keypointsResized);
-  if (!(keypoints instanceof Float32Array && scores instanceof Float32Array && keypointsResized instanceof Float32Array)) return undefined;
-  const d = image.scores.length;
-  return { numKeypoints: d === 0 ? 0 : scores.length / d, keypoints, scores, keypointsResized };
-}
-
 function checkHeatmaps(outputs: RawOutputs, config: RcnnConfig): { data: Float32Array; dims: readonly number[] } {
   const name = DETECTION_OUTPUTS.keypointHeatmaps;
   const t = outputs.get(name);
@@ -164,7 +137,8 @@ function checkHeatmaps(outputs: RawOutputs, config: RcnnConfig): { data: Float32
 
 /**
  * Host post-processor `heatmaps_to_keypoints`: reads `det.keypoint_heatmaps` [D,K,H,W] and each
- * image's `boxesResized`, and stores {@link KEYPOINT_EXTRAS} on every image.
+ * image's `boxesResized`, and stores a `KeypointSet` under `EXTRA_KEYS.keypoints` on every image:
+ * keypoints in original and resized pixels (visibility 1) and the resized heatmap's logit at each.
  */
 export const heatmapsToKeypoints: HostPostprocessor = {
   apply(outputs: RawOutputs, images: readonly ImageDetections[], rows: readonly (readonly [number, number])[], config: RcnnConfig): void {
@@ -181,9 +155,8 @@ export const heatmapsToKeypoints: HostPostprocessor = {
         throw new InputError(`keypoint decoding: image ${image.imageIndex} has ${image.boxesResized.length / 4} boxes but rows [${start}, ${end})`);
       }
       const decoded = decodeHeatmaps(data, dims, start, image.boxesResized, n, { minBoxSize: config.KRCNN.HEATMAP_MIN_BOX_SIZE });
-      image.extras.set(KEYPOINT_EXTRAS.keypointsResized, decoded.keypoints);
-      image.extras.set(KEYPOINT_EXTRAS.keypoints, resizeKeypoints(decoded.keypoints, image.resizedSize, image.originalSize));
-      image.extras.set(KEYPOINT_EXTRAS.scores, decoded.scores);
+      const keypoints = resizeKeypoints(decoded.keypoints, image.resizedSize, image.originalSize);
+      setExtra(image, EXTRA_KEYS.keypoints, keypointSet(n, dims[1], { keypoints, keypointsResized: decoded.keypoints, scores: decoded.scores }));
     });
   },
 };

@@ -14,11 +14,8 @@ export {
   type DecodeOptions,
   type DecodedKeypoints,
   HEATMAPS_TO_KEYPOINTS,
-  KEYPOINT_EXTRAS,
-  type KeypointExtras,
   decodeHeatmaps,
   heatmapsToKeypoints,
-  readKeypointExtras,
   resizeKeypoints,
 } from './heatmaps-to-keypoints.js';
 export { ArgmaxWorkspace, type CubicAxis, PYTORCH_CUBIC_A, type ResizedArgmax, bicubicArgmax, cubicAxis, denseBicubicArgmax } from './bicubic-argmax.js';

@@ -3,9 +3,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { HostTensor } from '@rcnn/core';
+import { EXTRA_KEYS, type HostTensor, getExtra } from '@rcnn/core';
 import { compareDense } from '@rcnn/testing';
-import { KEYPOINT_EXTRAS, heatmapsToKeypoints, readKeypointExtras } from '../src/index.js';
+import { heatmapsToKeypoints } from '../src/index.js';
 import { heatmapsToKeypointsReference } from './reference-bicubic.js';
 import { concatBatch, f32, imageDetections, keypointCase, referenceFeatures, runHead, scaled } from './helpers.js';
 
@@ -19,11 +19,11 @@ describe('zero detections', () => {
     const images = [imageDetections(0, new Float32Array(0), [298, 224], [240, 180]), imageDetections(1, new Float32Array(0), [224, 300], [200, 268])];
     heatmapsToKeypoints.apply(new Map([['det.keypoint_heatmaps', run.heatmaps]]), images, [[0, 0], [0, 0]], config);
     for (const image of images) {
-      for (const key of Object.values(KEYPOINT_EXTRAS)) {
-        const v = image.extras.get(key);
-        assert.ok(v instanceof Float32Array && v.length === 0, key);
-      }
-      assert.equal(readKeypointExtras(image)?.keypoints.length, 0);
+      const kp = getExtra(image, EXTRA_KEYS.keypoints);
+      assert.ok(kp, 'a keypoint set, empty');
+      assert.deepEqual([kp.count, kp.numKeypoints], [0, 17]);
+      for (const a of [kp.keypoints, kp.keypointsResized, kp.scores]) assert.ok(a instanceof Float32Array && a.length === 0);
+      assert.deepEqual([...image.extras.keys()], [EXTRA_KEYS.keypoints], 'one extra, under the typed key');
     }
   });
 });
@@ -78,8 +78,9 @@ describe('a batch of two images', () => {
     images.forEach((image, i) => {
       const [start, n] = i === 0 ? [0, d0] : [d0, d1];
       const expected = heatmapsToKeypointsReference(hm, dims, start, image.boxesResized, n);
-      const got = readKeypointExtras(image)!;
+      const got = getExtra(image, EXTRA_KEYS.keypoints)!;
       assert.equal(got.numKeypoints, 17);
+      assert.equal(got.count, n);
       assert.deepEqual(got.keypointsResized, expected.keypoints, `image ${i} resized keypoints`);
       assert.deepEqual(got.scores, expected.scores, `image ${i} scores`);
       for (let p = 0; p < got.keypoints.length; p += 3) {

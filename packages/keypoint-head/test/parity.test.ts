@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { HostTensor, RcnnConfig } from '@rcnn/core';
+import { EXTRA_KEYS, type HostTensor, type RcnnConfig, getExtra } from '@rcnn/core';
 import { type ParityCase, compareDense, compareKeypoints } from '@rcnn/testing';
-import { KEYPOINT_EXTRAS, heatmapsToKeypoints } from '../src/index.js';
+import { heatmapsToKeypoints } from '../src/index.js';
 import { f32, imageDetections, keypointCase, referenceFeatures, runHead } from './helpers.js';
 
 let pc: ParityCase;
@@ -23,11 +23,13 @@ function decode(heatmaps: HostTensor): { resized: HostTensor; original: HostTens
   const k = config.KRCNN.NUM_KEYPOINTS;
   const det = imageDetections(0, boxes, [Number(sizes[0]), Number(sizes[1])], [image[0].height, image[0].width]);
   heatmapsToKeypoints.apply(new Map([['det.keypoint_heatmaps', heatmaps]]), [det], [[0, d]], config);
-  const get = (key: string): Float32Array => det.extras.get(key) as Float32Array;
+  const kp = getExtra(det, EXTRA_KEYS.keypoints);
+  assert.ok(kp, 'the decoder stored a KeypointSet');
+  assert.deepEqual([kp.count, kp.numKeypoints], [d, k]);
   return {
-    resized: f32([d, k, 3], get(KEYPOINT_EXTRAS.keypointsResized)),
-    original: f32([d, k, 3], get(KEYPOINT_EXTRAS.keypoints)),
-    scores: f32([d, k], get(KEYPOINT_EXTRAS.scores)),
+    resized: f32([d, k, 3], kp.keypointsResized),
+    original: f32([d, k, 3], kp.keypoints),
+    scores: f32([d, k], kp.scores),
   };
 }
 

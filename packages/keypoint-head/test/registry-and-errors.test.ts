@@ -10,6 +10,7 @@ import {
   ConfigError,
   type ConvBody,
   type Detections,
+  EXTRA_KEYS,
   type FeatureMaps,
   type HostTensor,
   InputError,
@@ -22,12 +23,13 @@ import {
   WeightsError,
   buildModel,
   createContainer,
+  getExtra,
   loadConfig,
   registerImplementation,
   resolveImplementation,
 } from '@rcnn/core';
 import { compareDense, createTestContext, runModel } from '@rcnn/testing';
-import { KEYPOINT_EXTRAS, heatmapsToKeypoints, keypointRcnnHeads, register } from '../src/index.js';
+import { heatmapsToKeypoints, keypointRcnnHeads, register } from '../src/index.js';
 import { ROI_LEVELS, f32, i64, imageDetections, keypointCase } from './helpers.js';
 
 describe('register', () => {
@@ -134,7 +136,7 @@ describe('inside buildModel', () => {
     // The runtime's step: resolve the listed post-processor and apply it.
     const image = imageDetections(0, boxes.data, [Number(sizes.data[0]), Number(sizes.data[1])], [240, 180]);
     resolveImplementation(container, SLOTS.hostPostprocessor, model.hostPostprocessors[0]).value.apply(outputs, [image], [[0, d]], config);
-    assert.equal((image.extras.get(KEYPOINT_EXTRAS.keypoints) as Float32Array).length, d * 17 * 3);
+    assert.equal(getExtra(image, EXTRA_KEYS.keypoints)?.keypoints.length, d * 17 * 3);
   });
 });
 

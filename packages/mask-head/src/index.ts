@@ -1,8 +1,9 @@
-/** @rcnn/mask-head: Mask R-CNN mask head, mask pasting into the image and COCO RLE encoding. */
+/** @rcnn/mask-head: Mask R-CNN mask head and mask pasting into the image (core's `MaskSet`, with COCO RLE). */
 export { MASK_HEAD_PREFIX, MASK_PREDICTOR_PREFIX, MaskRcnnFcnHead, depthToSpace, upsampleAsConv } from './mask-rcnn-fcn-head.js';
 export { MASKS_EXTRA, PASTE_MASKS, PasteMasks } from './paste-masks.js';
 export { InstanceMasks, type InstanceMasksOptions, type PastedMask } from './instance-masks.js';
 export { type PasteGeometry, type PasteOptions, expandBox, pasteGeometry, pasteMask } from './paste.js';
+// COCO RLE moved to @rcnn/core (the runtime needs it too); re-exported for existing imports.
 export {
   type CocoRle,
   RleBuilder,
@@ -14,5 +15,5 @@ export {
   rleArea,
   rleCountsFromString,
   rleCountsToString,
-} from './rle.js';
+} from '@rcnn/core';
 export { MASK_RCNN_FCN_HEAD, register } from './register.js';

@@ -1,18 +1,17 @@
 /**
  * The masks of one image's detections, as the `paste_masks` post-processor leaves them in
- * `ImageDetections.extras.get('masks')`.
+ * `ImageDetections.extras` (`getExtra(image, EXTRA_KEYS.masks)`): core's {@link MaskSet}.
  *
  * Each detection keeps only the pasted probabilities over the part of its box inside the image
  * (a full-image mask per detection would be D x H x W floats, 123 MB for 100 detections on a
  * 480 x 640 image); full-image masks, tensors in the fixtures' layout and COCO RLE are derived
  * from those crops on request.
  */
-import { type HostTensor, InputError, hostTensor } from '@rcnn/core';
+import { type CocoRle, type HostTensor, InputError, type MaskCrop, type MaskSet, type UncompressedRle, compressRle, hostTensor } from '@rcnn/core';
 import { type PasteGeometry, type PasteOptions, pasteGeometry, pasteMask } from './paste.js';
-import { type CocoRle, type UncompressedRle, compressRle } from './rle.js';
 
 /** One detection's pasted mask: its geometry plus probabilities over its part of the image. */
-export interface PastedMask extends PasteGeometry {
+export interface PastedMask extends PasteGeometry, MaskCrop {
   /** Pasted probabilities, row-major `height` x `width`, for image pixels (x .. x+width-1, y .. y+height-1). */
   readonly probs: Float32Array;
 }
@@ -24,7 +23,7 @@ export interface InstanceMasksOptions extends PasteOptions {
 }
 
 /** The pasted masks of one image (see module doc). */
-export class InstanceMasks {
+export class InstanceMasks implements MaskSet {
   /** Number of detections. */
   readonly count: number;
   /** Original image height and width. */
@@ -75,6 +74,11 @@ export class InstanceMasks {
   private check(i: number): PastedMask {
     if (!Number.isInteger(i) || i < 0 || i >= this.count) throw new RangeError(`detection ${i} out of range [0, ${this.count})`);
     return this.masks[i];
+  }
+
+  /** The pasted mask of detection `i`: its geometry and its box-local probabilities (no copy). */
+  crop(i: number): PastedMask {
+    return this.check(i);
   }
 
   /** The M x M probabilities the head produced, as [D,1,M,M] (the fixtures' `det.mask_probs.<i>`). */

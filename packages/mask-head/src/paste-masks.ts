@@ -1,7 +1,7 @@
 /**
  * Host post-processor `paste_masks`: pastes each detection's M x M mask probabilities into its
- * original image (torchvision `paste_masks_in_image`) and stores an {@link InstanceMasks} in
- * `ImageDetections.extras` under {@link MASKS_EXTRA}.
+ * original image (torchvision `paste_masks_in_image`) and stores an {@link InstanceMasks} (core's
+ * `MaskSet`) in `ImageDetections.extras` under core's `EXTRA_KEYS.masks`.
  *
  * Pasting runs here, on the host, rather than in the ONNX graph: measured on 100 detections on a
  * 480 x 640 image it takes ~20-30 ms against ~400 ms for an exact graph formulation, which must
@@ -9,20 +9,25 @@
  */
 import {
   DETECTION_OUTPUTS,
+  EXTRA_KEYS,
   type HostPostprocessor,
   type HostTensor,
   type ImageDetections,
   InputError,
   type RawOutputs,
   type RcnnConfig,
+  setExtra,
 } from '@rcnn/core';
 import { InstanceMasks } from './instance-masks.js';
 
 /** Registry name of the mask-pasting post-processor (slot host-postprocessor). */
 export const PASTE_MASKS = 'paste_masks';
 
-/** Key of the {@link InstanceMasks} in `ImageDetections.extras`. */
-export const MASKS_EXTRA = 'masks';
+/**
+ * Key of the {@link InstanceMasks} in `ImageDetections.extras`.
+ * @deprecated use core's `EXTRA_KEYS.masks` (the same key) with `getExtra`.
+ */
+export const MASKS_EXTRA = EXTRA_KEYS.masks;
 
 /** Reads the [D,1,M,M] mask probabilities and checks them against the config. */
 function maskProbsOf(outputs: RawOutputs, config: RcnnConfig): HostTensor<'float32'> {
@@ -60,7 +65,7 @@ export class PasteMasks implements HostPostprocessor {
         imageHeight,
         imageWidth,
       });
-      image.extras.set(MASKS_EXTRA, masks);
+      setExtra(image, EXTRA_KEYS.masks, masks);
     });
   }
 }

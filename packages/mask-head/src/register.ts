@@ -29,7 +29,7 @@ export function register(container: DependencyContainer): void {
   registerImplementation(container, SLOTS.hostPostprocessor, {
     name: PASTE_MASKS,
     provider: PROVIDER,
-    description: "Pastes mask probabilities into the original image (torchvision paste_masks_in_image) as InstanceMasks in extras 'masks'",
+    description: "Pastes mask probabilities into the original image (torchvision paste_masks_in_image) as InstanceMasks in extras EXTRA_KEYS.masks",
     value: PASTE,
   });
 }

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { HostTensor } from '@rcnn/core';
+import { EXTRA_KEYS, type HostTensor, getExtra } from '@rcnn/core';
 import { compareDense } from '@rcnn/testing';
-import { InstanceMasks, MASKS_EXTRA, PasteMasks } from '../src/index.js';
+import { InstanceMasks, PasteMasks } from '../src/index.js';
 import { type HostDetections, batchFeatures, buildMaskHeadModel, cat, config, imageDetections, parity, referenceDetections, runMaskHead } from './harness.js';
 
 const M = config.MRCNN.RESOLUTION;
@@ -81,7 +81,7 @@ describe('batch of two images', () => {
       [0, d0],
       [d0, d0 + second.length],
     ], config);
-    const [m0, m1] = images.map((im) => im.extras.get(MASKS_EXTRA) as InstanceMasks);
+    const [m0, m1] = images.map((im) => getExtra(im, EXTRA_KEYS.masks)!);
     assert.deepEqual(m0.binaryTensor().dims, [d0, 1, 200, 260]);
     assert.deepEqual(m1.binaryTensor().dims, [second.length, 1, 100, 130]);
     const probs = batch.get('det.mask_probs')!;
@@ -115,12 +115,13 @@ describe('zero detections', () => {
       [0, 0],
       [0, d],
     ], config);
-    const empty = images[0].extras.get(MASKS_EXTRA) as InstanceMasks;
+    const empty = getExtra(images[0], EXTRA_KEYS.masks);
+    assert.ok(empty instanceof InstanceMasks);
     assert.equal(empty.count, 0);
     assert.deepEqual(empty.binaryTensor().dims, [0, 1, 200, 260]);
     assert.deepEqual(empty.maskProbsTensor().dims, [0, 1, M, M]);
     assert.deepEqual(empty.toRles(), []);
-    assert.equal((images[1].extras.get(MASKS_EXTRA) as InstanceMasks).count, d);
+    assert.equal(getExtra(images[1], EXTRA_KEYS.masks)?.count, d);
   });
 });
 

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { HostTensor } from '@rcnn/core';
+import { EXTRA_KEYS, type HostTensor, getExtra } from '@rcnn/core';
 import { compareDense, compareMasks } from '@rcnn/testing';
-import { InstanceMasks, MASKS_EXTRA, PasteMasks } from '../src/index.js';
+import { InstanceMasks, PasteMasks } from '../src/index.js';
 import { batchFeatures, buildMaskHeadModel, config, imageDetections, parity, referenceDetections, runMaskHead } from './harness.js';
 
 const ORIGINAL: readonly [number, number] = [200, 260];
@@ -33,7 +33,7 @@ describe('mask head parity (maskrcnn_tiny)', () => {
   it('pasted det.masks.0 has IoU >= 0.99 per detection', () => {
     const image = imageDetections(0, ORIGINAL, parity.reference('det.boxes.0').data as Float32Array, parity.reference('det.labels.0').data as BigInt64Array);
     new PasteMasks().apply(outputs, [image], [[0, image.boxes.length / 4]], config);
-    const masks = image.extras.get(MASKS_EXTRA);
+    const masks = getExtra(image, EXTRA_KEYS.masks);
     assert.ok(masks instanceof InstanceMasks);
     const v = compareMasks('det.masks.0', masks.binaryTensor(), parity.reference('det.masks.0'));
     console.log(`  ${v.name}: ${v.detail}`);

@@ -4,7 +4,7 @@
  * images that failed and, for random weights, a warning that no one can miss. The `annotations`
  * array is a valid COCO results list (pycocotools `loadRes`).
  */
-import type { RcnnConfig } from '@rcnn/core';
+import type { CocoRle, RcnnConfig } from '@rcnn/core';
 import type { ModelLabels } from './categories.js';
 import { RANDOM_WEIGHTS_WARNING, type ImageResult, type PredictOutcome, type StageTimings } from './detector.js';
 import { readKeypoints, readMasks } from './extras.js';
@@ -30,7 +30,8 @@ export interface CocoAnnotation {
   readonly area: number;
   readonly iscrowd: 0;
   readonly score: number;
-  readonly segmentation?: { readonly size: readonly [number, number]; readonly counts: string };
+  /** COCO RLE of the pasted mask (pycocotools' compressed form). */
+  readonly segmentation?: CocoRle;
   /** [x, y, v] * K. */
   readonly keypoints?: readonly number[];
   readonly num_keypoints?: number;
@@ -110,9 +111,9 @@ export class CocoResultsBuilder {
 
   private addDetections(imageId: number, r: ImageResult): void {
     const det = r.detections!;
-    const { labels, config } = this.options;
-    const masks = readMasks(det, config.MRCNN.THRESH_BINARIZE);
-    const kp = config.MODEL.KEYPOINTS_ON ? readKeypoints(det, config.KRCNN.NUM_KEYPOINTS) : undefined;
+    const { labels } = this.options;
+    const masks = readMasks(det);
+    const kp = readKeypoints(det);
     for (let d = 0; d < det.scores.length; d++) {
       const label = det.labels[d];
       const bbox = xywh(det.boxes, d);
@@ -132,7 +133,7 @@ export class CocoResultsBuilder {
         ann.area = masks.area(d);
       }
       if (kp) {
-        const k = kp.perInstance;
+        const k = kp.numKeypoints;
         ann.keypoints = Array.from(kp.keypoints.subarray(d * k * 3, (d + 1) * k * 3), (v, i) => (i % 3 === 2 ? v : round(v, 2)));
         ann.num_keypoints = k;
       }

@@ -62,25 +62,28 @@ export async function drawOn(image: DecodedImage, result: ImageResult, options: 
   const det = result.detections;
   if (det) {
     const order = Array.from(det.scores.keys()).filter((d) => det.scores[d] >= minScore).sort((a, b) => det.scores[a] - det.scores[b]);
-    const masks = readMasks(det, options.config.MRCNN.THRESH_BINARIZE);
+    const masks = readMasks(det);
     if (masks && order.length > 0) {
       const rgba = new Uint8Array(w * h * 4);
       const alpha = Math.round((options.maskOpacity ?? 0.45) * 255);
-      const binary = masks.binary();
       for (const d of order) {
         const [r, g, b] = classColour(det.labels[d]);
-        const base = d * w * h;
-        for (let p = 0; p < w * h; p++) {
-          if (!binary[base + p]) continue;
-          rgba[4 * p] = r;
-          rgba[4 * p + 1] = g;
-          rgba[4 * p + 2] = b;
-          rgba[4 * p + 3] = alpha;
+        // Only the detection's crop can be foreground: no full-image mask per detection.
+        const crop = masks.crop(d);
+        for (let y = 0; y < crop.height; y++) {
+          for (let x = 0; x < crop.width; x++) {
+            if (!(crop.probs[y * crop.width + x] > masks.threshold)) continue;
+            const p = (crop.y + y) * w + crop.x + x;
+            rgba[4 * p] = r;
+            rgba[4 * p + 1] = g;
+            rgba[4 * p + 2] = b;
+            rgba[4 * p + 3] = alpha;
+          }
         }
       }
       layers.push({ input: Buffer.from(rgba.buffer), raw: { width: w, height: h, channels: 4 } });
     }
-    const kp = options.config.MODEL.KEYPOINTS_ON ? readKeypoints(det, options.config.KRCNN.NUM_KEYPOINTS) : undefined;
+    const kp = readKeypoints(det);
     for (const d of order) {
       const colour = css(classColour(det.labels[d]));
       const [x1, y1, x2, y2] = det.boxes.subarray(4 * d, 4 * d + 4);
@@ -90,7 +93,7 @@ export async function drawOn(image: DecodedImage, result: ImageResult, options: 
       svg.push(`<rect x="${x1.toFixed(1)}" y="${(ty - font - 2).toFixed(1)}" width="${(text.length * font * 0.6 + 6).toFixed(1)}" height="${font + 4}" fill="${colour}" fill-opacity="0.85"/>`);
       svg.push(`<text x="${(x1 + 3).toFixed(1)}" y="${(ty - 3).toFixed(1)}" font-family="DejaVu Sans, sans-serif" font-size="${font}" fill="black">${esc(text)}</text>`);
       if (kp) {
-        const k = kp.perInstance;
+        const k = kp.numKeypoints;
         const at = (j: number): [number, number] => [kp.keypoints[(d * k + j) * 3], kp.keypoints[(d * k + j) * 3 + 1]];
         for (const [a, b] of options.labels.skeleton ?? []) {
           if (a >= k || b >= k) continue;

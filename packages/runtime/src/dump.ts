@@ -17,7 +17,7 @@ import {
   writeSafetensors,
 } from '@rcnn/core';
 import type { BatchOutputs, ImageResult } from './detector.js';
-import { EXTRAS, readKeypoints, readMasks } from './extras.js';
+import { readKeypoints, readMasks } from './extras.js';
 import { requireOutput, sliceRows } from './outputs.js';
 
 /** Name of the per-image tensors in the fixtures: `<name>.<image index>`. */
@@ -63,9 +63,11 @@ function outputLayout(name: string): TapLayout | 'skip' {
 /**
  * Every tensor of the results' batches under its fixture name. The results must come from
  * `predict(…, { keepOutputs: true })`. Whole-batch tensors (`transform.images`, `backbone.*`, …)
- * exist once per batch, so a dump takes all its images from one batch.
+ * exist once per batch, so a dump takes all its images from one batch. Masks and keypoints come
+ * from the post-processors' typed results, which carry their own threshold and sizes: the config
+ * argument is no longer read (kept so existing calls compile).
  */
-export function dumpTensors(results: readonly ImageResult[], config: RcnnConfig): Map<string, HostTensor> {
+export function dumpTensors(results: readonly ImageResult[], _config?: RcnnConfig): Map<string, HostTensor> {
   const batches = [...new Set(results.map((r) => r.batch))];
   if (batches.some((b) => b === undefined)) throw new ConfigError('dumpTensors needs results of predict(…, { keepOutputs: true })');
   if (batches.length > 1) {
@@ -115,23 +117,22 @@ export function dumpTensors(results: readonly ImageResult[], config: RcnnConfig)
         });
     }
   }
-  for (const r of results) addExtras(out, r, config);
+  for (const r of results) addExtras(out, r);
   return out;
 }
 
 /** `det.masks.<i>` and `det.keypoints*.<i>` from what the host post-processors added. */
-function addExtras(out: Map<string, HostTensor>, r: ImageResult, config: RcnnConfig): void {
+function addExtras(out: Map<string, HostTensor>, r: ImageResult): void {
   const det = r.detections;
   if (!det) return;
-  const d = det.scores.length;
-  const masks = readMasks(det, config.MRCNN.THRESH_BINARIZE);
-  if (masks) out.set(perImage('det.masks', r.index), hostTensor('uint8', [d, 1, masks.height, masks.width], masks.binary()));
-  const k = config.KRCNN.NUM_KEYPOINTS;
-  const kp = config.MODEL.KEYPOINTS_ON ? readKeypoints(det, k) : undefined;
+  const masks = readMasks(det);
+  if (masks) out.set(perImage('det.masks', r.index), masks.binaryTensor());
+  const kp = readKeypoints(det);
   if (kp) {
+    const [d, k] = [kp.count, kp.numKeypoints];
     out.set(perImage('det.keypoints', r.index), hostTensor('float32', [d, k, 3], kp.keypoints));
-    if (kp.resized) out.set(perImage(`det.${EXTRAS.keypointsResized}`, r.index), hostTensor('float32', [d, k, 3], kp.resized));
-    if (kp.scores) out.set(perImage(`det.${EXTRAS.keypointScores}`, r.index), hostTensor('float32', [d, k], kp.scores));
+    out.set(perImage('det.keypoints_resized', r.index), hostTensor('float32', [d, k, 3], kp.keypointsResized));
+    out.set(perImage('det.keypoints_scores', r.index), hostTensor('float32', [d, k], kp.scores));
   }
 }
 

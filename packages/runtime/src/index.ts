@@ -18,7 +18,6 @@ export * from './outputs.js';
 export * from './extras.js';
 export * from './detector.js';
 export * from './dump.js';
-export * from './rle.js';
 export * from './coco.js';
 export * from './draw.js';
 export * from './export.js';

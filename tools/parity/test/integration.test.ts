@@ -5,10 +5,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { type HostTensor, WeightStore, decodeEntry, readSafetensorsFile } from '@rcnn/core';
+import { EXTRA_KEYS, type HostTensor, WeightStore, decodeEntry, getExtra, readSafetensorsFile } from '@rcnn/core';
 import { type ImageResult, createDetector } from '@rcnn/runtime';
 import { compareProposals, loadParityCase, publicCaseDir } from '@rcnn/testing';
-import { KEYPOINT_EXTRAS } from '@rcnn/keypoint-head';
 import { BUILT_IN_PACKAGES } from '../src/index.js';
 
 /** maskrcnn_tiny's weights plus keypointrcnn_tiny's keypoint head (both heads read 32-channel FPN levels). */
@@ -48,18 +47,16 @@ describe('Mask R-CNN and Keypoint R-CNN heads in one model', () => {
       assert.deepEqual(d.scores, single.detections!.scores);
       assert.deepEqual(d.labels, single.detections!.labels);
     }
-    type Masks = { binaryTensor(): HostTensor; probsTensor?: () => HostTensor };
-    const masks = d.extras.get('masks') as Masks;
-    const singleMasks = maskOnly.detections!.extras.get('masks') as Masks;
+    const masks = getExtra(d, EXTRA_KEYS.masks)!;
+    const singleMasks = getExtra(maskOnly.detections!, EXTRA_KEYS.masks)!;
     assert.deepEqual(masks.binaryTensor().dims, [16, 1, 200, 260]);
     assert.deepEqual(masks.binaryTensor().data, singleMasks.binaryTensor().data);
-    const kp = d.extras.get(KEYPOINT_EXTRAS.keypoints) as Float32Array;
-    assert.equal(kp.length, 16 * 17 * 3);
-    for (const key of [KEYPOINT_EXTRAS.keypoints, KEYPOINT_EXTRAS.keypointsResized, KEYPOINT_EXTRAS.scores]) {
-      assert.deepEqual(d.extras.get(key), keypointsOnly.detections!.extras.get(key), key);
-    }
-    assert.equal(maskOnly.detections!.extras.get(KEYPOINT_EXTRAS.keypoints), undefined);
-    assert.equal(keypointsOnly.detections!.extras.get('masks'), undefined);
+    assert.deepEqual(masks.maskProbsTensor().data, singleMasks.maskProbsTensor().data);
+    const kp = getExtra(d, EXTRA_KEYS.keypoints)!;
+    assert.deepEqual([kp.count, kp.numKeypoints, kp.keypoints.length], [16, 17, 16 * 17 * 3]);
+    assert.deepStrictEqual(kp, getExtra(keypointsOnly.detections!, EXTRA_KEYS.keypoints));
+    assert.equal(getExtra(maskOnly.detections!, EXTRA_KEYS.keypoints), undefined);
+    assert.equal(getExtra(keypointsOnly.detections!, EXTRA_KEYS.masks), undefined);
   });
 });
 

@@ -15,7 +15,7 @@ import {
   registerImplementation,
   resolveImplementation,
 } from '@rcnn/core';
-import { type Detector, type ImageInput, type ImageResult, type PredictOutcome, ShutdownError, createDetector } from '@rcnn/runtime';
+import { type Detector, type ImageInput, type ImageResult, type PredictOutcome, ShutdownError, createDetector, readMasks } from '@rcnn/runtime';
 import { register as toy, toyConfig } from '@rcnn/runtime/toy';
 import { withTimeout } from './common.js';
 import { encode, pattern } from './craft/images.js';
@@ -124,9 +124,9 @@ function sameResult(a: ImageResult, b: ImageResult): boolean {
   const db = b.detections!;
   const eq = (x: ArrayLike<number>, y: ArrayLike<number>): boolean => x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => Object.is(v, y[i]));
   if (!eq(da.boxes, db.boxes) || !eq(da.scores, db.scores) || !eq(da.labels, db.labels)) return false;
-  const ma = da.extras.get('masks') as { data: Uint8Array } | undefined;
-  const mb = db.extras.get('masks') as { data: Uint8Array } | undefined;
-  return ma !== undefined && mb !== undefined && eq(ma.data, mb.data);
+  const ma = readMasks(da);
+  const mb = readMasks(db);
+  return ma !== undefined && mb !== undefined && eq(ma.binaryTensor().data, mb.binaryTensor().data);
 }
 
 /**

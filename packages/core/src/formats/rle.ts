@@ -7,9 +7,10 @@
  * character in ASCII 48..111, bit 0x20 = "more characters follow".
  *
  * Masks in rcnn-node are row-major H x W byte arrays (like every tensor here); only the runs are
- * column-major.
+ * column-major. It lives in core because it is a result format: mask post-processors produce it
+ * (`MaskSet.rle`) and the runtime writes and reads it, without depending on each other.
  */
-import { InputError } from '@rcnn/core';
+import { InputError } from '../errors.js';
 
 /** An RLE with uncompressed counts (pycocotools `{'size': [h, w], 'counts': [..]}`). */
 export interface UncompressedRle {

@@ -212,7 +212,7 @@ export interface ImageDetections {
   readonly scores: Float32Array;
   /** [D] class indices (torchvision's, 1..NUM_CLASSES-1). */
   readonly labels: Int32Array;
-  /** Extra per-detection fields added by host post-processors (`masks`, `keypoints`, …). */
+  /** Extra per-detection fields added by host post-processors: use `getExtra`/`setExtra` with a typed key (`EXTRA_KEYS.masks`, `EXTRA_KEYS.keypoints`). */
   readonly extras: Map<string, unknown>;
 }
 
@@ -221,6 +221,6 @@ export type RawOutputs = ReadonlyMap<string, HostTensor>;
 
 /** Slot `host-postprocessor`: turns raw graph outputs into per-image results (mask pasting, keypoint decoding). */
 export interface HostPostprocessor {
-  /** Adds this head's fields to each image's `extras`; `rows[i]` are image i's rows of the [D,…] outputs. */
+  /** Adds this head's results to each image's `extras` with `setExtra`; `rows[i]` are image i's rows of the [D,…] outputs. */
   apply(outputs: RawOutputs, images: readonly ImageDetections[], rows: readonly (readonly [number, number])[], config: RcnnConfig): void;
 }

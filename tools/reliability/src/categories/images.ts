@@ -4,8 +4,8 @@
  * input, alone (its neighbours in the batch still succeed), or a correct result.
  */
 import assert from 'node:assert/strict';
-import { InputError, loadConfig } from '@rcnn/core';
-import { type ImageInput, type ImageResult, type PredictOutcome, decodeImage } from '@rcnn/runtime';
+import { EXTRA_KEYS, InputError, loadConfig } from '@rcnn/core';
+import { type ImageInput, type ImageResult, type PredictOutcome, decodeImage, readKeypoints, readMasks } from '@rcnn/runtime';
 import sharp from 'sharp';
 import { type CaseContext, type ReliabilityCase, assertInputError, assertTyped, thrown } from '../cases.js';
 import { caseFiles } from '../common.js';
@@ -63,7 +63,16 @@ export function assertSameDetections(a: ImageResult, b: ImageResult, what: strin
   assert.deepEqual(Array.from(da.scores), Array.from(db.scores), `${what}: scores`);
   assert.deepEqual(Array.from(da.boxes), Array.from(db.boxes), `${what}: boxes`);
   assert.deepEqual([...da.extras.keys()].sort(), [...db.extras.keys()].sort(), `${what}: extras`);
-  for (const [k, v] of da.extras) assert.deepStrictEqual(v, db.extras.get(k), `${what}: extra ${k}`);
+  // The heads' results through their typed readers (what users see, not the classes' internals).
+  const [ma, mb] = [readMasks(da), readMasks(db)];
+  assert.equal(ma === undefined, mb === undefined, `${what}: masks on one side only`);
+  if (ma && mb) {
+    assert.deepStrictEqual(ma.maskProbsTensor(), mb.maskProbsTensor(), `${what}: mask probabilities`);
+    assert.deepStrictEqual(ma.binaryTensor(), mb.binaryTensor(), `${what}: masks`);
+  }
+  assert.deepStrictEqual(readKeypoints(da), readKeypoints(db), `${what}: keypoints`);
+  const typed: ReadonlySet<string> = new Set(Object.values(EXTRA_KEYS));
+  for (const [k, v] of da.extras) if (!typed.has(k)) assert.deepStrictEqual(v, db.extras.get(k), `${what}: extra ${k}`);
 }
 
 function okResult(o: PredictOutcome): ImageResult {
