@@ -29,7 +29,10 @@ export interface KernelEvent {
   readonly node: string;
   readonly op: string;
   readonly provider: string;
+  /** The kernel's duration; for an If / Loop / Scan this includes the nodes of its subgraph. */
   readonly ms: number;
+  /** The duration minus that of the nodes run inside it (their own events): what the node itself took. */
+  readonly selfMs: number;
   readonly inputShapes: readonly (readonly number[])[];
   readonly outputShapes: readonly (readonly number[])[];
 }
@@ -56,28 +59,44 @@ export function runKernels(events: readonly OrtProfileEvent[], run = -1): Kernel
   if (runs.length === 0) throw new Error('the profile has no model_run event (was the session run before it was released?)');
   const span = runs[run < 0 ? runs.length + run : run];
   if (!span) throw new Error(`the profile has ${runs.length} run(s); run ${run} does not exist`);
-  return events
+  const kernels = events
     .filter((e) => e.cat === 'Node' && e.name.endsWith(KERNEL_SUFFIX) && e.ts >= span.ts && e.ts <= span.ts + span.dur)
-    .map((e) => ({
-      node: e.name.slice(0, -KERNEL_SUFFIX.length),
-      op: e.args?.op_name ?? '?',
-      provider: e.args?.provider ?? '?',
-      ms: e.dur / 1000,
-      inputShapes: shapes(e.args?.input_type_shape),
-      outputShapes: shapes(e.args?.output_type_shape),
-    }));
+    .sort((a, b) => a.ts - b.ts || b.dur - a.dur);
+  // Control-flow nodes (If, Loop) span the nodes of their subgraphs, which have events of their
+  // own: each event's direct children are the events starting inside it, found with a stack of
+  // the enclosing spans, and only its remaining (exclusive) time counts as its own.
+  const childUs = new Array<number>(kernels.length).fill(0);
+  const open: number[] = [];
+  kernels.forEach((e, i) => {
+    while (open.length > 0) {
+      const top = kernels[open[open.length - 1]];
+      if (e.ts < top.ts + top.dur) break;
+      open.pop();
+    }
+    if (open.length > 0) childUs[open[open.length - 1]] += e.dur;
+    open.push(i);
+  });
+  return kernels.map((e, i) => ({
+    node: e.name.slice(0, -KERNEL_SUFFIX.length),
+    op: e.args?.op_name ?? '?',
+    provider: e.args?.provider ?? '?',
+    ms: e.dur / 1000,
+    selfMs: Math.max(0, e.dur - childUs[i]) / 1000,
+    inputShapes: shapes(e.args?.input_type_shape),
+    outputShapes: shapes(e.args?.output_type_shape),
+  }));
 }
 
-/** Kernel time per operator type, largest first. */
+/** Kernel time per operator type (exclusive: a subgraph's nodes count for their own types), largest first. */
 export function opTimes(kernels: readonly KernelEvent[]): { readonly op: string; readonly ms: number; readonly share: number; readonly nodes: number }[] {
   const byOp = new Map<string, { ms: number; nodes: number }>();
   let total = 0;
   for (const k of kernels) {
     const entry = byOp.get(k.op) ?? { ms: 0, nodes: 0 };
-    entry.ms += k.ms;
+    entry.ms += k.selfMs;
     entry.nodes++;
     byOp.set(k.op, entry);
-    total += k.ms;
+    total += k.selfMs;
   }
   return [...byOp].map(([op, v]) => ({ op, ms: v.ms, share: total > 0 ? v.ms / total : 0, nodes: v.nodes })).sort((a, b) => b.ms - a.ms);
 }
@@ -98,13 +117,13 @@ export function nodePlacement(kernels: readonly KernelEvent[]): NodePlacement {
   for (const k of kernels) {
     const entry = byProvider.get(k.provider) ?? { nodes: 0, ms: 0 };
     entry.nodes++;
-    entry.ms += k.ms;
+    entry.ms += k.selfMs;
     byProvider.set(k.provider, entry);
   }
   return {
     providers: [...byProvider].map(([provider, v]) => ({ provider, ...v })).sort((a, b) => b.ms - a.ms),
-    cpuNodes: kernels.filter((k) => k.provider === 'CPUExecutionProvider').map((k) => ({ node: k.node, op: k.op, ms: k.ms })),
-    copies: kernels.filter((k) => k.op.startsWith('Memcpy')).map((k) => ({ node: k.node, op: k.op, ms: k.ms, shape: k.outputShapes[0] ?? [] })),
+    cpuNodes: kernels.filter((k) => k.provider === 'CPUExecutionProvider').map((k) => ({ node: k.node, op: k.op, ms: k.selfMs })),
+    copies: kernels.filter((k) => k.op.startsWith('Memcpy')).map((k) => ({ node: k.node, op: k.op, ms: k.selfMs, shape: k.outputShapes[0] ?? [] })),
   };
 }
 

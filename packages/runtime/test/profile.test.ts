@@ -28,7 +28,7 @@ describe('onnxruntime profiles', () => {
   });
 
   it('reports the nodes a GPU session left on the CPU, and the copies', () => {
-    const k = (node: string, op: string, provider: string, ms: number): KernelEvent => ({ node, op, provider, ms, inputShapes: [], outputShapes: [[2, 3]] });
+    const k = (node: string, op: string, provider: string, ms: number): KernelEvent => ({ node, op, provider, ms, selfMs: ms, inputShapes: [], outputShapes: [[2, 3]] });
     const placement = nodePlacement([
       k('conv', 'Conv', 'CUDAExecutionProvider', 5),
       k('copy', 'MemcpyToHost', 'CUDAExecutionProvider', 0.5),
@@ -41,6 +41,24 @@ describe('onnxruntime profiles', () => {
     const text = describePlacement(placement);
     assert.match(text, /NonMaxSuppression +1 node\(s\)/);
     assert.match(text, /device copies: 1/);
+  });
+
+  it('counts a subgraph\'s nodes for themselves, not again in their If / Loop', () => {
+    const ev = (name: string, op: string, ts: number, dur: number) => ({ cat: 'Node', name: `${name}_kernel_time`, ts, dur, args: { op_name: op, provider: 'CPUExecutionProvider' } });
+    const kernels = runKernels([
+      { cat: 'Session', name: 'model_run', ts: 0, dur: 1000 },
+      ev('conv', 'Conv', 0, 100),
+      ev('loop', 'Loop', 100, 500), // body: two Resize nodes, one nested If holding a Gather
+      ev('r1', 'Resize', 110, 100),
+      ev('if', 'If', 220, 200),
+      ev('g', 'Gather', 230, 150),
+      ev('r2', 'Resize', 430, 100),
+      ev('tail', 'Concat', 600, 50),
+    ]);
+    const self = Object.fromEntries(kernels.map((x) => [x.node, x.selfMs * 1000]));
+    assert.deepEqual(self, { conv: 100, loop: 100, r1: 100, if: 50, g: 150, r2: 100, tail: 50 });
+    const ops = Object.fromEntries(opTimes(kernels).map((o) => [o.op, o.ms * 1000]));
+    assert.deepEqual(ops, { Conv: 100, Loop: 100, Resize: 200, If: 50, Gather: 150, Concat: 50 });
   });
 
   it('names a run that does not exist', () => {

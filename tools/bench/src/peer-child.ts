@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     const events = await readOrtProfile(join(dir, file));
     const kernels = runKernels(events, -1);
     const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
-    const result: PeerProfile = { ops: opTimes(kernels), kernelMs: kernels.reduce((a, k) => a + k.ms, 0), runMs: runs[runs.length - 1].dur / 1000 };
+    const result: PeerProfile = { ops: opTimes(kernels), kernelMs: kernels.reduce((a, k) => a + k.selfMs, 0), runMs: runs[runs.length - 1].dur / 1000 };
     reportResult(result);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -224,7 +224,7 @@ async function profile(task: Extract<RcnnTask, { mode: 'profile' }>): Promise<Pr
     const kernels: KernelEvent[] = runKernels(events, -1);
     const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
     const flops = await flopsOf(task.caseDir, task.threads);
-    return { ops: opTimes(kernels), kernelMs: kernels.reduce((a, k) => a + k.ms, 0), runMs: runs[runs.length - 1].dur / 1000, flops, check };
+    return { ops: opTimes(kernels), kernelMs: kernels.reduce((a, k) => a + k.selfMs, 0), runMs: runs[runs.length - 1].dur / 1000, flops, check };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
