@@ -9,4 +9,4 @@ export {
   detectionPostprocessOptions,
   postprocessDetections,
 } from './detection-postprocess.js';
-export { type PooledRois, type RoiTransformSettings, boxRoiPoolerOptions, poolBoxRois, poolRois, roiPoolerOptions } from './roi-pooling.js';
+export { type GroupedPooledRois, type PooledRois, type RoiTransformSettings, boxRoiPoolerOptions, poolBoxRois, poolBoxRoisGrouped, poolRois, roiPoolerOptions } from './roi-pooling.js';

@@ -2,7 +2,7 @@
  * The box head's RoI feature extraction: core's `multiScaleRoiAlign` with the pooler settings read
  * from config in one place, so another box head (or a plugin) pools exactly like the 2-MLP head.
  */
-import { type Blob, type BuildContext, ConfigError, type FeatureMaps, type RcnnConfig, type RoiPoolerOptions, type Rois, multiScaleRoiAlign } from '@rcnn/core';
+import { type Blob, type BuildContext, ConfigError, type FeatureMaps, type RcnnConfig, type RoiPoolerOptions, type Rois, multiScaleRoiAlign, multiScaleRoiAlignGrouped } from '@rcnn/core';
 
 /** The RoIAlign settings of one head (resolution, sampling ratio, aligned) as read from its config section. */
 export interface RoiTransformSettings {
@@ -46,6 +46,13 @@ export interface PooledRois {
  * has a single input width. `what` names the head in errors.
  */
 export function poolRois(ctx: BuildContext, features: FeatureMaps, rois: Rois, options: RoiPoolerOptions, what = 'RoI box head'): PooledRois {
+  const { channels } = checkLevels(features, what);
+  const blob = multiScaleRoiAlign(ctx.graph, features, rois, options);
+  return { features: blob, channels, resolution: options.outputSize };
+}
+
+/** The levels' common channel count, or a ConfigError naming FPN.DIM (`what` names the head). */
+function checkLevels(features: FeatureMaps, what: string): { channels: number } {
   if (features.length === 0) throw new ConfigError(`the ${what} got no feature maps to pool from`);
   const channels = features[0].channels;
   const odd = features.find((f) => f.channels !== channels);
@@ -55,11 +62,27 @@ export function poolRois(ctx: BuildContext, features: FeatureMaps, rois: Rois, o
       { key: 'FPN.DIM' },
     );
   }
-  const blob = multiScaleRoiAlign(ctx.graph, features, rois, options);
-  return { features: blob, channels, resolution: options.outputSize };
+  return { channels };
 }
 
 /** {@link poolRois} with the box head's settings ({@link boxRoiPoolerOptions}). */
 export function poolBoxRois(ctx: BuildContext, features: FeatureMaps, rois: Rois): PooledRois {
   return poolRois(ctx, features, rois, boxRoiPoolerOptions(ctx.config));
+}
+
+/** Pooled RoI features in level-grouped row order (core's `multiScaleRoiAlignGrouped`). */
+export interface GroupedPooledRois extends PooledRois {
+  /** Reorders any [R, …] tensor whose rows follow `features` into the RoIs' order. */
+  restore(rows: Blob, name?: string): Blob;
+}
+
+/**
+ * The box head's pooling without the final reordering of the pooled features: a head that works
+ * row by row restores its (smaller) output instead. Same checks as {@link poolRois}.
+ */
+export function poolBoxRoisGrouped(ctx: BuildContext, features: FeatureMaps, rois: Rois): GroupedPooledRois {
+  const options = boxRoiPoolerOptions(ctx.config);
+  const { channels } = checkLevels(features, 'RoI box head');
+  const grouped = multiScaleRoiAlignGrouped(ctx.graph, features, rois, options);
+  return { features: grouped.pooled, channels, resolution: options.outputSize, restore: grouped.restore };
 }

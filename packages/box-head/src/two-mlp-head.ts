@@ -13,7 +13,7 @@ import {
   type Rois,
   ops,
 } from '@rcnn/core';
-import { poolBoxRois } from './roi-pooling.js';
+import { poolBoxRoisGrouped } from './roi-pooling.js';
 
 /** State-dict prefix of the box head's weights (torchvision `roi_heads.box_head`). */
 export const BOX_HEAD_PREFIX = 'roi_heads.box_head.';
@@ -44,15 +44,18 @@ export function linear(ctx: BuildContext, x: Blob, key: string, scope: string, i
 
 function buildTwoMlpHead(ctx: BuildContext, features: FeatureMaps, rois: Rois): BoxHeadOutput {
   const g = ctx.graph;
-  const pooled = poolBoxRois(ctx, features, rois);
-  // Rows are proposal slots (padding included); the runtime's dump keeps the valid ones.
-  ctx.tap('roi.box_features', pooled.features, 'float32', 'proposal-rows');
+  // fc6 and fc7 work row by row, so they run on the pooler's level-grouped rows and only their
+  // [R, MLP_HEAD_DIM] output is put back in proposal order (not the [R, C, 7, 7] features).
+  const pooled = poolBoxRoisGrouped(ctx, features, rois);
+  // Rows are proposal slots (padding included); the runtime's dump keeps the valid ones. (Only
+  // built into graphs that output the tap.)
+  ctx.tap('roi.box_features', pooled.restore(pooled.features, 'features_restored'), 'float32', 'proposal-rows');
   const inDim = pooled.channels * pooled.resolution * pooled.resolution;
   const dim = ctx.config.FAST_RCNN.MLP_HEAD_DIM;
   const flat = ops.flatten(g, pooled.features, 1, 'flatten');
   const fc6 = ops.relu(g, linear(ctx, flat, `${BOX_HEAD_PREFIX}fc6`, 'fc6', inDim, dim, { weight: xavierInit(inDim), bias: ZERO }), 'fc6_relu');
   const fc7 = ops.relu(g, linear(ctx, fc6, `${BOX_HEAD_PREFIX}fc7`, 'fc7', dim, dim, { weight: xavierInit(dim), bias: ZERO }), 'fc7_relu');
-  return { features: fc7, dim };
+  return { features: pooled.restore(fc7, 'fc7_restored'), dim };
 }
 
 /** The 2-MLP box head as a {@link RoiBoxHead}. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GraphBuilder, type HostTensor, batchedNmsKeep, clipBoxes, decodeBoxes, imageBounds, keepLargeBoxes, multiScaleRoiAlign, ops } from '../src/index.js';
+import { GraphBuilder, type HostTensor, batchedNmsKeep, clipBoxes, decodeBoxes, imageBounds, keepLargeBoxes, multiScaleRoiAlign, multiScaleRoiAlignGrouped, ops } from '../src/index.js';
 import { f32, i64, run } from './helpers.js';
 
 describe('box ops', () => {
@@ -140,5 +140,31 @@ describe('box ops', () => {
       assert.deepEqual(Array.from(y.subarray(8 * r, 8 * r + 8)), Array.from(ref.subarray(8 * r, 8 * r + 8)), `RoI ${r}`);
     });
     assert.deepEqual([...used].sort(), [2, 3], 'level 4 gets no RoI');
+  });
+
+  it('the grouped form gives level-grouped rows whose restore (after any row-wise op) is the RoI order', async () => {
+    const g = new GraphBuilder();
+    const maps = [g.input('f0', 'float32', [1, 1, 16, 16]), g.input('f1', 'float32', [1, 1, 8, 8])];
+    const rois = g.input('rois', 'float32', ['R', 4]);
+    const bi = g.input('bi', 'int64', ['R']);
+    const features = maps.map((blob, i) => ({ name: String(i), blob, channels: 1, spatialScale: 1 / 2 ** (i + 1), level: i + 2 }));
+    const o = { outputSize: 1, samplingRatio: 2, aligned: false, canonicalScale: 8, canonicalLevel: 3, eps: 1e-6 };
+    const grouped = multiScaleRoiAlignGrouped(g, features, { boxes: rois, batchIndex: bi }, o);
+    g.output(grouped.pooled, 'grouped', 'float32');
+    g.output(grouped.restore(ops.mul(g, grouped.pooled, g.constFloat32(3))), 'restored_x3', 'float32');
+    g.output(multiScaleRoiAlign(g, features, { boxes: rois, batchIndex: bi }, o), 'plain', 'float32');
+    // Level 3 (large), level 2 (small), level 3, level 2: grouped = [2nd, 4th] then [1st, 3rd].
+    const feeds = {
+      rois: f32([4, 4], [0, 0, 20, 20, 1, 1, 4, 4, 8, 8, 28, 28, 2, 9, 6, 13]),
+      bi: i64([4], [0, 0, 0, 0]),
+      f0: f32([1, 1, 16, 16], Array.from({ length: 256 }, (_, k) => k)),
+      f1: f32([1, 1, 8, 8], Array.from({ length: 64 }, (_, k) => 1000 + k)),
+    };
+    const out = await run(g, feeds);
+    const plain = Array.from(out.plain.data as Float32Array);
+    const grp = Array.from(out.grouped.data as Float32Array);
+    assert.ok(plain[0] > 1000 && plain[2] > 1000 && plain[1] < 1000 && plain[3] < 1000, plain.join(', '));
+    assert.deepEqual(grp, [plain[1], plain[3], plain[0], plain[2]]);
+    assert.deepEqual(Array.from(out.restored_x3.data as Float32Array), plain.map((v) => Math.fround(v * 3)));
   });
 });

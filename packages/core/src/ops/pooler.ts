@@ -43,13 +43,20 @@ function rasterOrder(g: GraphBuilder, rois: Rois, idx: Blob): Blob {
   });
 }
 
+/** RoI features pooled in level-grouped order, and how to put rows back in the RoIs' order. */
+export interface GroupedRoiFeatures {
+  /** [R, C, S, S]: the RoIs of the finest level first (each level in raster order), then the next level's… */
+  readonly pooled: Blob;
+  /** Reorders any [R, …] tensor whose rows follow {@link pooled}'s order into the RoIs' order. */
+  restore(rows: Blob, name?: string): Blob;
+}
+
 /**
- * RoIAlign over one or several feature levels. With one level it is plain RoIAlign at that
- * level's scale. With several, each RoI goes to level
- * `clamp(floor(canonicalLevel + log2(sqrt(area) / canonicalScale) + eps), minLevel, maxLevel)`,
- * is pooled there, and the results are put back in the RoIs' order. Returns [R, C, S, S].
+ * {@link multiScaleRoiAlign} without its final reordering: a head whose next layers work row by
+ * row (fully connected layers) runs them on the level-grouped rows and restores the order of its
+ * much smaller output instead of the pooled features (1000 x 256 x 7 x 7 floats for the box head).
  */
-export function multiScaleRoiAlign(g: GraphBuilder, features: FeatureMaps, rois: Rois, o: RoiPoolerOptions): Blob {
+export function multiScaleRoiAlignGrouped(g: GraphBuilder, features: FeatureMaps, rois: Rois, o: RoiPoolerOptions): GroupedRoiFeatures {
   return g.withScope('roi_pool', () => {
     const align = (f: FeatureMaps[number], boxes: Blob, batchIndex: Blob, name: string): Blob =>
       ops.roiAlign(g, f.blob, boxes, batchIndex, {
@@ -59,7 +66,7 @@ export function multiScaleRoiAlign(g: GraphBuilder, features: FeatureMaps, rois:
         aligned: o.aligned,
         name,
       });
-    if (features.length === 1) return align(features[0], rois.boxes, rois.batchIndex, 'roi_align');
+    if (features.length === 1) return { pooled: align(features[0], rois.boxes, rois.batchIndex, 'roi_align'), restore: (rows) => rows };
 
     const levels = features.map((f) => f.level);
     const minLevel = Math.min(...levels);
@@ -84,12 +91,23 @@ export function multiScaleRoiAlign(g: GraphBuilder, features: FeatureMaps, rois:
         order.push(idx);
       });
     });
-    // Concatenated outputs are grouped by level; scatter them back to the RoIs' order.
+    // Concatenated outputs are grouped by level; the inverse permutation puts rows back.
     const all = ops.concat(g, pooled, 0, 'by_level');
     const perm = ops.concat(g, order, 0, 'perm');
     const count = ops.shape(g, perm, 0, 1, 'count');
     const positions = ops.range(g, g.constInt64(0), ops.squeeze(g, count, [0]), g.constInt64(1), 'positions');
     const inverse = ops.scatterND(g, ops.constantOfShape(g, count, 0, 'int64'), ops.unsqueeze(g, perm, [1]), positions, 'inverse');
-    return ops.gather(g, all, inverse, 0, 'restored');
+    return { pooled: all, restore: (rows, name = 'restored') => ops.gather(g, rows, inverse, 0, name) };
   });
+}
+
+/**
+ * RoIAlign over one or several feature levels. With one level it is plain RoIAlign at that
+ * level's scale. With several, each RoI goes to level
+ * `clamp(floor(canonicalLevel + log2(sqrt(area) / canonicalScale) + eps), minLevel, maxLevel)`,
+ * is pooled there, and the results are put back in the RoIs' order. Returns [R, C, S, S].
+ */
+export function multiScaleRoiAlign(g: GraphBuilder, features: FeatureMaps, rois: Rois, o: RoiPoolerOptions): Blob {
+  const grouped = multiScaleRoiAlignGrouped(g, features, rois, o);
+  return g.withScope('roi_pool', () => grouped.restore(grouped.pooled));
 }
