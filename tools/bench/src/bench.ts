@@ -32,6 +32,8 @@ export interface BenchOptions {
   readonly replicas: readonly number[];
   /** The conv probe's [C, H, W]. */
   readonly probe: readonly [number, number, number];
+  /** Profiled runs per side (per-operator medians over them). */
+  readonly profileRuns: number;
 }
 
 /** Medians of one side. */
@@ -118,11 +120,11 @@ export async function benchCase(caseDir: string, o: BenchOptions, log: (line: st
   let peerProfile: PeerProfile | undefined;
   let profile: ProfileResult | undefined;
   if (has('profile')) {
-    profile = await rcnnTask<ProfileResult>({ mode: 'profile', caseDir, threads: o.threads });
+    profile = await rcnnTask<ProfileResult>({ mode: 'profile', caseDir, threads: o.threads, runs: o.profileRuns });
     log(`${name} rcnn-node profiled (${profile.runMs.toFixed(0)} ms run, ${(profile.flops.total / 1e9).toFixed(1)} GFLOP)`);
     if (o.peer) {
       peerCheck = (await timePeer(o.peer, caseDir, { runs: 0, threads: o.threads, check: true })).check;
-      peerProfile = await profilePeer(caseDir, o.threads);
+      peerProfile = await profilePeer(caseDir, o.threads, o.profileRuns);
       log(`${name} baseline profiled (${peerProfile.runMs.toFixed(0)} ms run)`);
     }
   }

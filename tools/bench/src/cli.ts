@@ -28,6 +28,7 @@ throughput. Default cases: <perf-dir>/maskrcnn_r50fpn and <perf-dir>/keypointrcn
   --batches <list>         batch sizes for throughput (default 1,2,4)
   --replicas <list>        CPU replicas for throughput (default 1,2)
   --probe <C,H,W>          the conv probe's map (default 256,200,272: FPN P2 at 800x1088)
+  --profile-runs <n>       profiled runs per side; per-operator medians (default 3)
   --peer-tool <path>       time_peer.js (default $PEER_TOOL or ${DEFAULT_PEER_TOOL})
   --ort-node-dir <dir>     onnxruntime-node for the peer (default: this repository's node_modules)
   --no-peer                time rcnn-node only
@@ -68,6 +69,7 @@ async function main(argv: readonly string[]): Promise<number> {
       batches: { type: 'string' },
       replicas: { type: 'string' },
       probe: { type: 'string' },
+      'profile-runs': { type: 'string' },
       'peer-tool': { type: 'string' },
       'ort-node-dir': { type: 'string' },
       'no-peer': { type: 'boolean' },
@@ -97,6 +99,7 @@ async function main(argv: readonly string[]): Promise<number> {
     batches: list(values.batches, [1, 2, 4]),
     replicas: list(values.replicas, [1, 2]),
     probe: [probe[0], probe[1], probe[2]],
+    profileRuns: Math.max(1, positive(values['profile-runs'], 3, '--profile-runs')),
   };
   const perfDir = resolve(values['perf-dir'] ?? '.data/perf');
   const cases = positionals.length > 0 ? positionals.map((p) => resolve(p)) : ['maskrcnn_r50fpn', 'keypointrcnn_r50fpn'].map((c) => join(perfDir, c));

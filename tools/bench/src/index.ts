@@ -3,6 +3,7 @@ export * from './bench.js';
 export * from './child.js';
 export * from './flops.js';
 export * from './peer.js';
+export * from './profile-runs.js';
 export * from './report.js';
 export * from './stats.js';
 export { convProbeModel, type ConvProbeResult, type PipelineRun, type PlacementResult, type ProfileResult, type RcnnTask, type SteadyResult, type ThroughputResult } from './rcnn-child.js';

@@ -1,18 +1,19 @@
 /**
  * Child process that profiles the peer (`<case>/peer.onnx`) with onnxruntime's profiler, using
  * time_peer.js's session options (CPU, intra-op threads, inter-op 1, sequential, optimisation
- * `all`) and its input (`input.f32`, one CHW image). One warm-up run, then the profiled run.
+ * `all`) and its input (`input.f32`, one CHW image). One warm-up run, then the profiled runs.
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { opTimes, readOrtProfile, runKernels } from '@rcnn/runtime';
+import { readOrtProfile } from '@rcnn/runtime';
 import ort from 'onnxruntime-node';
 import { reportResult } from './child.js';
+import { medianOpTimes } from './profile-runs.js';
 import type { PeerProfile } from './peer.js';
 
 async function main(): Promise<void> {
-  const { caseDir, threads } = JSON.parse(process.argv[2] ?? '{}') as { caseDir: string; threads: number };
+  const { caseDir, threads, runs } = JSON.parse(process.argv[2] ?? '{}') as { caseDir: string; threads: number; runs: number };
   const caseJson = JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8')) as { images: { height: number; width: number }[] };
   const { height, width } = caseJson.images[0];
   const raw = readFileSync(join(caseDir, 'input.f32'));
@@ -30,15 +31,12 @@ async function main(): Promise<void> {
     });
     const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, [3, height, width]) };
     await session.run(feeds);
-    await session.run(feeds);
+    for (let i = 0; i < runs; i++) await session.run(feeds);
     session.endProfiling();
     await session.release();
     const file = readdirSync(dir).find((f) => f.endsWith('.json'));
     if (!file) throw new Error('onnxruntime wrote no profile');
-    const events = await readOrtProfile(join(dir, file));
-    const kernels = runKernels(events, -1);
-    const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
-    const result: PeerProfile = { ops: opTimes(kernels), kernelMs: kernels.reduce((a, k) => a + k.selfMs, 0), runMs: runs[runs.length - 1].dur / 1000 };
+    const result: PeerProfile = medianOpTimes(await readOrtProfile(join(dir, file)), runs);
     reportResult(result);
   } finally {
     rmSync(dir, { recursive: true, force: true });

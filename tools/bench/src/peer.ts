@@ -83,8 +83,8 @@ export interface PeerProfile {
   readonly runMs: number;
 }
 
-/** Profiles one run of the peer (after a warm-up run) in a child process. */
-export async function profilePeer(caseDir: string, threads: number): Promise<PeerProfile> {
-  const out = await runNode([join(here, 'peer-child.js'), JSON.stringify({ caseDir, threads })], { timeoutMs: 15 * 60_000 });
+/** Profiles `runs` runs of the peer (after a warm-up run) in a child process: per-operator medians. */
+export async function profilePeer(caseDir: string, threads: number, runs = 3): Promise<PeerProfile> {
+  const out = await runNode([join(here, 'peer-child.js'), JSON.stringify({ caseDir, threads, runs })], { timeoutMs: 15 * 60_000 });
   return childResult<PeerProfile>(out);
 }

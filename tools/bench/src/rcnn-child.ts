@@ -9,14 +9,12 @@ import { GraphBuilder, type HostTensor, SLOTS, buildModel, loadConfig, ops, reso
 import {
   type Detector,
   type DetectorOptions,
-  type KernelEvent,
   type NodePlacement,
   createDetector,
   decodeImage,
   describePlacement,
   dumpTensors,
   nodePlacement,
-  opTimes,
   readOrtProfile,
   resolveModelSources,
   runKernels,
@@ -32,11 +30,12 @@ import ort from 'onnxruntime-node';
 import { peakRssMb, reportResult } from './child.js';
 import { type FlopCount, countFlops } from './flops.js';
 import { median } from './stats.js';
+import { medianOpTimes } from './profile-runs.js';
 
 /** What a child measures. */
 export type RcnnTask =
   | { readonly mode: 'steady'; readonly caseDir: string; readonly threads: number; readonly runs: number }
-  | { readonly mode: 'profile'; readonly caseDir: string; readonly threads: number }
+  | { readonly mode: 'profile'; readonly caseDir: string; readonly threads: number; readonly runs: number }
   | { readonly mode: 'throughput'; readonly caseDir: string; readonly batch: number; readonly replicas: number; readonly images: number; readonly threads?: number }
   | { readonly mode: 'conv'; readonly threads: number; readonly channels: number; readonly height: number; readonly width: number; readonly runs: number }
   | { readonly mode: 'placement'; readonly caseDir: string; readonly device: string; readonly precision: 'float32' | 'float16' };
@@ -71,7 +70,7 @@ export interface SteadyResult {
 
 /** Result of a `profile` task. */
 export interface ProfileResult {
-  readonly ops: ReturnType<typeof opTimes>;
+  readonly ops: ReturnType<typeof medianOpTimes>['ops'];
   readonly kernelMs: number;
   readonly runMs: number;
   readonly flops: FlopCount;
@@ -209,22 +208,20 @@ async function profile(task: Extract<RcnnTask, { mode: 'profile' }>): Promise<Pr
     const detector = await createDetector({ ...caseOptions(task.caseDir), threads: { intraOp: task.threads, interOp: 1 }, profile: join(dir, 'rcnn') });
     let check: ProfileResult['check'];
     try {
-      // Run 1 (warm-up) keeps its outputs for the parity check; run 2 is the profiled one.
+      // Run 1 (warm-up) keeps its outputs for the parity check; the next `runs` are the profiled ones.
       const first = await detector.predict([imageOf(task.caseDir)], { keepOutputs: true });
       if (!first[0].ok) throw first[0].error;
       const produced = dumpTensors([first[0].result], loadConfig({ layers: [join(task.caseDir, 'case.json')] }));
       check = checkDetections(task.caseDir, produced);
-      await detector.predictOne(imageOf(task.caseDir));
+      for (let i = 0; i < task.runs; i++) await detector.predictOne(imageOf(task.caseDir));
     } finally {
       await detector.close();
     }
     const file = readdirSync(dir).find((f) => f.endsWith('.json'));
     if (!file) throw new Error('the detector wrote no profile');
-    const events = await readOrtProfile(join(dir, file));
-    const kernels: KernelEvent[] = runKernels(events, -1);
-    const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
+    const times = medianOpTimes(await readOrtProfile(join(dir, file)), task.runs);
     const flops = await flopsOf(task.caseDir, task.threads);
-    return { ops: opTimes(kernels), kernelMs: kernels.reduce((a, k) => a + k.selfMs, 0), runMs: runs[runs.length - 1].dur / 1000, flops, check };
+    return { ...times, flops, check };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

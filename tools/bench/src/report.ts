@@ -53,11 +53,11 @@ export function formatCase(r: CaseReport): string {
         .filter((x) => x.share >= 0.001)
         .map((x) => `${x.op} ${pct(x.share)}`)
         .join(', ');
-    lines.push(`ORT profile, rcnn-node (one run, ${formatMs(p.kernelMs)} of kernels): ${opLine(p.ops)}; outside Conv/ConvTranspose/Gemm kernels: ${pct(outsideShare(p.ops))}`);
+    lines.push(`ORT profile, rcnn-node (median of ${o.profileRuns} run(s), ${formatMs(p.kernelMs)} of kernels): ${opLine(p.ops)}; outside Conv/ConvTranspose/Gemm kernels: ${pct(outsideShare(p.ops))}`);
     if (r.peer?.profile) {
       const q = r.peer.profile;
       lines.push('');
-      lines.push(`ORT profile, baseline (one run, ${formatMs(q.kernelMs)} of kernels): ${opLine(q.ops)}; outside Conv/ConvTranspose/Gemm kernels: ${pct(outsideShare(q.ops))}`);
+      lines.push(`ORT profile, baseline (median of ${o.profileRuns} run(s), ${formatMs(q.kernelMs)} of kernels): ${opLine(q.ops)}; outside Conv/ConvTranspose/Gemm kernels: ${pct(outsideShare(q.ops))}`);
     }
     lines.push('');
     lines.push(`rcnn-node vs reference (parity harness rules): ${p.check.map((c) => `${c.pass ? 'ok' : 'FAIL'} ${c.name} (${c.detail})`).join('; ')}`);

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { GraphBuilder, ops } from '@rcnn/core';
 import { readOrtProfile, runKernels } from '@rcnn/runtime';
 import ort from 'onnxruntime-node';
-import { countFlops, formatMs, median, ratio } from '../src/index.js';
+import { countFlops, formatMs, median, medianOpTimes, ratio } from '../src/index.js';
 
 describe('stats', () => {
   it('median, ratio and time formatting', () => {
@@ -49,5 +49,21 @@ describe('FLOP count', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('medianOpTimes', () => {
+  it('takes each operator\'s median over the last runs and shares of their sum', () => {
+    const run = (ts: number, conv: number, roi: number) => [
+      { cat: 'Session', name: 'model_run', ts, dur: conv + roi },
+      { cat: 'Node', name: 'c_kernel_time', ts, dur: conv, args: { op_name: 'Conv', provider: 'CPUExecutionProvider' } },
+      { cat: 'Node', name: 'r_kernel_time', ts: ts + conv, dur: roi, args: { op_name: 'RoiAlign', provider: 'CPUExecutionProvider' } },
+    ];
+    // The first run (warm-up, slow) is not among the last three.
+    const events = [...run(0, 9000, 9000), ...run(20000, 800, 100), ...run(30000, 900, 300), ...run(40000, 1000, 200)];
+    const m = medianOpTimes(events, 3);
+    assert.deepEqual(m.ops.map((o) => [o.op, o.ms]), [['Conv', 0.9], ['RoiAlign', 0.2]]);
+    assert.ok(Math.abs(m.ops[1].share - 0.2 / 1.1) < 1e-12);
+    assert.equal(m.runMs, 1.2);
   });
 });
