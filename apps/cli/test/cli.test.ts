@@ -218,4 +218,12 @@ describe('rcnn bench', () => {
     assert.match(r.stdout, /baseline .*baseline\.onnx \(rcnn input\): p50 [\d.]+ s vs rcnn-node [\d.]+ s/);
     assert.match(r.stdout, /ratio baseline \/ rcnn-node: [\d.]+/);
   });
+
+  it('--explain-placement reports where every node ran, per replica (CUDA requested: fallback named)', async () => {
+    const r = await rcnn(['bench', ...TOY, '--config', config, '--explain-placement', '--device', 'cpu,cuda:0', photo]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /replica 0: cpu → onnxruntime provider cpu\n {2}CPUExecutionProvider: (\d+) of \1 nodes/);
+    assert.match(r.stdout, /replica 1: cuda:0 → onnxruntime provider cpu \(fallback: .+\)/);
+    assert.equal(r.stdout.match(/CPUExecutionProvider: \d+ of \d+ nodes/g)?.length, 2);
+  });
 });

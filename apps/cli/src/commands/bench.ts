@@ -3,11 +3,22 @@
  * (random weights, calibrated so every stage does real work) on the bundled photos, on every GPU
  * found or else the CPU, and writes a JSON and a self-contained HTML report.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type DecodedImage, type Detector, type ImageResult, createDetector, decodeImage, discoverGpus } from '@rcnn/runtime';
+import {
+  type DecodedImage,
+  type Detector,
+  type ImageResult,
+  createDetector,
+  decodeImage,
+  describePlacement,
+  discoverGpus,
+  nodePlacement,
+  readOrtProfile,
+  runKernels,
+} from '@rcnn/runtime';
 import { type Distribution, distribution } from '../bench/stats.js';
 import { Baseline } from '../bench/baseline.js';
 import { renderHtml } from '../bench/html.js';
@@ -51,7 +62,11 @@ Benchmark:
       --json <file>         JSON report (default out/bench/report.json)
       --html <file>         self-contained HTML report with charts (default out/bench/report.html)
       --no-report           write neither report
-      --no-progress         no progress bar (it is only drawn on a terminal anyway)`;
+      --no-progress         no progress bar (it is only drawn on a terminal anyway)
+      --explain-placement   instead of timing: run one image per replica with onnxruntime's
+                            profiler and report where every node ran (which nodes of a CUDA
+                            replica fall back to the CPU, e.g. RoiAlign / NonMaxSuppression, and
+                            the device copies onnxruntime inserted)`;
 
 const fmt = (v: number): string => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : '-');
 
@@ -147,7 +162,41 @@ async function onnxruntimeVersion(): Promise<string> {
   }
 }
 
+/** `--explain-placement`: one profiled image per replica, then each replica's node placement. */
+async function explainPlacement(options: Parameters<typeof createDetector>[0], image: string, io: CliIO): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'rcnn-placement-'));
+  try {
+    const detector = await createDetector({ ...options, profile: join(dir, 'placement') });
+    const replicas = detector.replicas;
+    try {
+      const outcomes = await detector.predict(replicas.map(() => image));
+      for (const o of outcomes) if (!o.ok) throw o.error;
+    } finally {
+      await detector.close();
+    }
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
+    for (const [i, r] of replicas.entries()) {
+      const file = files.find((f) => f.startsWith(`placement_r${i}_`));
+      say(io, `replica ${i}: ${r.device} → onnxruntime provider ${r.provider}${r.fallbackReason ? ` (fallback: ${r.fallbackReason})` : ''}`);
+      if (!file) {
+        say(io, '  (no profile was written)');
+        continue;
+      }
+      const placement = nodePlacement(runKernels(await readOrtProfile(join(dir, file)), -1));
+      say(io, describePlacement(placement).replace(/^/gm, '  '));
+    }
+    return EXIT.ok;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function run(values: Parameters<Command['run']>[0], positionals: readonly string[], io: CliIO): Promise<number> {
+  if (optFlag(values, 'explain-placement')) {
+    const options = await detectorOptions(values, io, { config: DEFAULT_BENCH_CONFIG, devices: discoverGpus().length > 0 ? 'cuda:all' : 'cpu' });
+    const images = positionals.length > 0 ? await expandImages(positionals) : SAMPLE_IMAGES;
+    return explainPlacement(options, images[0], io);
+  }
   const runs = optInt(values, 'runs', 1, 10_000) ?? 3;
   const warmup = optInt(values, 'warmup', 0, 1000) ?? 1;
   const baselinePath = optString(values, 'baseline');
@@ -270,6 +319,7 @@ export const bench: Command = {
     html: { type: 'string' },
     'no-report': { type: 'boolean' },
     'no-progress': { type: 'boolean' },
+    'explain-placement': { type: 'boolean' },
   },
   positionals: true,
   run,
