@@ -1,3 +1,4 @@
+import { gaussian, seededRandom } from '@rcnn/core';
 /**
  * Synthetic inputs of the conformance kit: image batches of several sizes, feature maps, RoIs,
  * proposals and detections in core's layouts, drawn from a seeded generator so a failing run can
@@ -32,22 +33,8 @@ export interface ConformanceCase {
   readonly label: string;
 }
 
-/** mulberry32: small, seedable, identical on every platform. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal draws from a uniform generator (Box-Muller). */
-export function gaussian(rand: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
-}
+// The seeded generators are core's (the random weights use the same ones).
+export { gaussian, seededRandom };
 
 /**
  * The cases of a run: every batch size with every padded size. In a batch of several images the

@@ -65,8 +65,8 @@ function hashKey(key: string): number {
   return h >>> 0;
 }
 
-/** mulberry32: a small, fast, seedable PRNG (deterministic across platforms). */
-function mulberry32(seed: number): () => number {
+/** mulberry32: a small, fast, seedable PRNG in [0, 1), identical on every platform. */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -75,6 +75,11 @@ function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Standard normal draws from a uniform generator (Box-Muller). */
+export function gaussian(rand: () => number): () => number {
+  return () => Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
 }
 
 /**
@@ -94,11 +99,8 @@ export function drawRandom(dims: readonly number[], init: RandomInit, seed: numb
     });
   }
   const out = new Float32Array(n);
-  const rand = mulberry32((seed * 0x9e3779b1) ^ hashKey(key));
-  const gauss = (): number => {
-    const u = Math.max(rand(), 1e-12);
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
-  };
+  const rand = seededRandom((seed * 0x9e3779b1) ^ hashKey(key));
+  const gauss = gaussian(rand);
   switch (init.kind) {
     case 'constant':
       out.fill(init.value);
