@@ -2,21 +2,12 @@
  * Turning storages and numpy buffers into core {@link HostTensor}s (row-major, little-endian), and
  * the row operations the name maps need (class-order permutations, background rows).
  */
-import { type DataType, type HostTensor, type TensorArray, elementCount } from '@rcnn/core';
+import { DATA_TYPE_SIZE, type DataType, type HostTensor, type TensorArray, elementCount } from '@rcnn/core';
 import { CheckpointError } from './errors.js';
 import type { NdArrayRecord, TorchDType } from './pickle/allow-list.js';
 
 /** Bytes per element of each host {@link DataType}. */
-export const HOST_DTYPE_SIZE: Readonly<Record<DataType, number>> = {
-  float32: 4,
-  float16: 2,
-  float64: 8,
-  int64: 8,
-  int32: 4,
-  int8: 1,
-  uint8: 1,
-  bool: 1,
-};
+export const HOST_DTYPE_SIZE: Readonly<Record<DataType, number>> = DATA_TYPE_SIZE;
 
 /** numpy type codes the reader decodes, with their host type. */
 const NUMPY_CODES: Readonly<Record<string, DataType>> = {

@@ -1,16 +1,8 @@
 /** Deterministic synthetic heatmaps and boxes for the decoder's tests and benchmark. */
+import { seededRandom } from '@rcnn/core';
 
-/** mulberry32: small seedable PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Core's seeded PRNG (mulberry32). */
+export const rng = seededRandom;
 
 /** A standard normal draw. */
 export function gauss(rand: () => number): number {

@@ -1,5 +1,6 @@
 /** Test helpers: feature-map inputs for an isolated RPN graph and per-image slicing of its outputs. */
 import type { FeatureMap, GraphBuilder, HostTensor } from '@rcnn/core';
+import { seededRandom } from '@rcnn/core';
 
 /** FPN level of a torchvision feature name ('0'..'3' = P2..P5, 'pool' = P6). */
 export function fpnLevel(name: string): number {
@@ -30,17 +31,8 @@ export function int64Tensor(dims: readonly number[], values: readonly number[]):
   return { dtype: 'int64', dims, data: BigInt64Array.from(values, (v) => BigInt(v)) };
 }
 
-/** mulberry32 PRNG, for reproducible random test inputs. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Core's seeded PRNG (mulberry32), for reproducible random test inputs. */
+export const rng = seededRandom;
 
 /** A float32 tensor of normal(0, std) values. */
 export function randomTensor(dims: readonly number[], seed: number, std = 1): HostTensor<'float32'> {

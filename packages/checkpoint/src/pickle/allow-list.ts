@@ -4,6 +4,7 @@
  * imported or executed: a GLOBAL outside this table fails on the spot, naming it; an allowed
  * global only ever builds one of the records below from already-parsed data.
  */
+import { DATA_TYPE_SIZE } from '@rcnn/core';
 import type { CheckpointErrorReason } from '../errors.js';
 import { type PyKey, PyBytes, PyDict, PyGlobal, type PyRecord, PyTuple, type PyValue, asInt, asKey, asSequence, asText, describe } from './values.js';
 
@@ -11,17 +12,7 @@ import { type PyKey, PyBytes, PyDict, PyGlobal, type PyRecord, PyTuple, type PyV
 export type TorchDType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
 
 /** Bytes per element of each {@link TorchDType}. */
-export const TORCH_DTYPE_SIZE: Readonly<Record<TorchDType, number>> = {
-  float32: 4,
-  float16: 2,
-  bfloat16: 2,
-  float64: 8,
-  int64: 8,
-  int32: 4,
-  int8: 1,
-  uint8: 1,
-  bool: 1,
-};
+export const TORCH_DTYPE_SIZE: Readonly<Record<TorchDType, number>> = { ...DATA_TYPE_SIZE, bfloat16: 2 };
 
 /** A torch storage named by a persistent id: `data/<key>` of the archive (or a legacy-format block). */
 export interface StorageRecord extends PyRecord {

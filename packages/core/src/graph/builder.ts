@@ -1,6 +1,6 @@
 import { GraphError } from '../errors.js';
 import { encodeModelProto } from '../onnx/proto.js';
-import { convertToFloat16 } from './float16.js';
+import { type Float16Node, convertToFloat16 } from './float16.js';
 import { type DataType, type HostTensor, ONNX_DATA_TYPE, elementCount } from './dtypes.js';
 
 /** ONNX opset every rcnn-node graph targets (RoiAlign has no ORT kernel at opset 22+). */
@@ -76,14 +76,8 @@ export interface ValueInfo {
   readonly dims: readonly Dim[] | undefined;
 }
 
-interface NodeRecord {
-  readonly opType: string;
-  readonly domain: string;
-  readonly name: string;
-  readonly inputs: readonly string[];
-  readonly outputs: readonly string[];
-  readonly attributes: ReadonlyMap<string, AttributeValue>;
-}
+/** A node as the builder records it (the float16 conversion reads and writes the same shape). */
+type NodeRecord = Float16Node;
 
 /** A finished subgraph (body of an If / Loop node), produced by {@link GraphBuilder.subgraph}. */
 export interface Subgraph {

@@ -13,6 +13,18 @@ export const ONNX_DATA_TYPE: Readonly<Record<DataType, number>> = {
   float64: 11,
 };
 
+/** Bytes per element of each {@link DataType}. */
+export const DATA_TYPE_SIZE: Readonly<Record<DataType, number>> = {
+  float32: 4,
+  float16: 2,
+  float64: 8,
+  int64: 8,
+  int32: 4,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+};
+
 /** Typed-array storage used for each {@link DataType} on the host (float16 as raw bits). */
 export interface TypedArrayOf {
   float32: Float32Array;
