@@ -15,7 +15,7 @@ import { formatCase } from './report.js';
 const HELP = `usage: node tools/bench/build/src/cli.js [options] [caseDir...]
 
 Times rcnn-node against the baseline (torchvision's own ONNX export, <case>/peer.onnx, timed by the
-shared time_peer.js) on perf cases made by make_perf_cases.sh, alternating A B A B in separate
+tools/peer/time_peer.cjs) on perf cases made by make_perf_cases.sh, alternating A B A B in separate
 processes, then profiles both, counts the forward's FLOPs, probes one large conv and measures
 throughput. Default cases: <perf-dir>/maskrcnn_r50fpn and <perf-dir>/keypointrcnn_r50fpn.
 
@@ -29,7 +29,7 @@ throughput. Default cases: <perf-dir>/maskrcnn_r50fpn and <perf-dir>/keypointrcn
   --replicas <list>        CPU replicas for throughput (default 1,2)
   --probe <C,H,W>          the conv probe's map (default 256,200,272: FPN P2 at 800x1088)
   --profile-runs <n>       profiled runs per side; per-operator medians (default 3)
-  --peer-tool <path>       time_peer.js (default $PEER_TOOL or ${DEFAULT_PEER_TOOL})
+  --peer-tool <path>       time_peer.cjs (default $PEER_TOOL or ${DEFAULT_PEER_TOOL})
   --ort-node-dir <dir>     onnxruntime-node for the peer (default: this repository's node_modules)
   --no-peer                time rcnn-node only
   --explain-placement <device>

@@ -1,6 +1,6 @@
 /**
  * Child process that profiles the peer (`<case>/peer.onnx`) with onnxruntime's profiler, using
- * time_peer.js's session options (CPU, intra-op threads, inter-op 1, sequential, optimisation
+ * time_peer.cjs's session options (CPU, intra-op threads, inter-op 1, sequential, optimisation
  * `all`) and its input (`input.f32`, one CHW image). One warm-up run, then the profiled runs.
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
- * Loaded with `node --import` into the peer's timing process (the shared time_peer.js, unchanged):
- * on exit it reports the process's peak RSS and the time since process start, which time_peer.js
+ * Loaded with `node --import` into the peer's timing process (the shared time_peer.cjs, unchanged):
+ * on exit it reports the process's peak RSS and the time since process start, which time_peer.cjs
  * itself does not print, on a stderr line starting with `@@peer@@`.
  */
 process.on('exit', () => {

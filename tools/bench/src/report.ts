@@ -63,7 +63,7 @@ export function formatCase(r: CaseReport): string {
     lines.push(`rcnn-node vs reference (parity harness rules): ${p.check.map((c) => `${c.pass ? 'ok' : 'FAIL'} ${c.name} (${c.detail})`).join('; ')}`);
     if (r.peer?.check) {
       const c = r.peer.check;
-      lines.push(`baseline vs reference (time_peer.js --check): ${c.pass ? 'pass' : 'FAIL'} ${JSON.stringify(c)}`);
+      lines.push(`baseline vs reference (time_peer.cjs --check): ${c.pass ? 'pass' : 'FAIL'} ${JSON.stringify(c)}`);
     }
     lines.push('');
   } else if (r.conv) {
