@@ -88,6 +88,16 @@ export interface PlanarTarget {
   readonly rowStride: number;
 }
 
+/** Which source rows the vertical pass reads (1 = read), so the horizontal pass skips the others. */
+function rowsRead(ay: LinearAxis): Uint8Array {
+  const needed = new Uint8Array(ay.inSize);
+  for (let o = 0; o < ay.outSize; o++) {
+    needed[ay.i0[o]] = 1;
+    needed[ay.i1[o]] = 1;
+  }
+  return needed;
+}
+
 /**
  * Resamples `channels` planes of `src` ([C, ay.inSize, ax.inSize], row-major) to
  * [C, ay.outSize, ax.outSize] written into `dst`. `scratch` (at least C * ay.inSize *
@@ -103,11 +113,7 @@ export function resampleBilinear(src: Float32Array, channels: number, ay: Linear
   const outW = ax.outSize;
   if (src.length < channels * inH * inW) throw new RangeError(`resampleBilinear: source holds ${src.length} values, need ${channels * inH * inW}`);
   if (scratch.length < channels * inH * outW) throw new RangeError(`resampleBilinear: scratch holds ${scratch.length} values, need ${channels * inH * outW}`);
-  const needed = new Uint8Array(inH);
-  for (let o = 0; o < outH; o++) {
-    needed[ay.i0[o]] = 1;
-    needed[ay.i1[o]] = 1;
-  }
+  const needed = rowsRead(ay);
   // Locals, not property reads, in the hot loops: V8 keeps them in registers.
   const { i0: xi0, i1: xi1, w0: xw0, w1: xw1 } = ax;
   const { i0: yi0, i1: yi1, w0: yw0, w1: yw1 } = ay;
@@ -157,11 +163,7 @@ export function resampleBilinearRgb8(
   const stride = sourceChannel.length;
   if (data.length < stride * inH * inW) throw new RangeError(`resampleBilinearRgb8: source holds ${data.length} values, need ${stride * inH * inW}`);
   if (scratch.length < channels * inH * outW) throw new RangeError(`resampleBilinearRgb8: scratch holds ${scratch.length} values, need ${channels * inH * outW}`);
-  const needed = new Uint8Array(inH);
-  for (let o = 0; o < outH; o++) {
-    needed[ay.i0[o]] = 1;
-    needed[ay.i1[o]] = 1;
-  }
+  const needed = rowsRead(ay);
   const { w0: xw0, w1: xw1 } = ax;
   const { i0: yi0, i1: yi1, w0: yw0, w1: yw1 } = ay;
   // Byte offsets of each output column's two source pixels within a row.
