@@ -88,6 +88,22 @@ export interface PlanarTarget {
   readonly rowStride: number;
 }
 
+/**
+ * The vertical pass shared by both resamplers: each output row of a channel blends two rows of the
+ * horizontally resampled plane in `scratch` (starting at `tmpPlane`, rows of `outW`).
+ */
+function verticalPass(scratch: Float32Array, tmpPlane: number, ay: LinearAxis, outW: number, out: Float32Array, outPlane: number, rowStride: number): void {
+  const { i0: yi0, i1: yi1, w0: yw0, w1: yw1 } = ay;
+  for (let y = 0; y < ay.outSize; y++) {
+    const r0 = tmpPlane + yi0[y] * outW;
+    const r1 = tmpPlane + yi1[y] * outW;
+    const wy0 = yw0[y];
+    const wy1 = yw1[y];
+    const outRow = outPlane + y * rowStride;
+    for (let x = 0; x < outW; x++) out[outRow + x] = scratch[r0 + x] * wy0 + scratch[r1 + x] * wy1;
+  }
+}
+
 /** Which source rows the vertical pass reads (1 = read), so the horizontal pass skips the others. */
 function rowsRead(ay: LinearAxis): Uint8Array {
   const needed = new Uint8Array(ay.inSize);
@@ -109,14 +125,12 @@ function rowsRead(ay: LinearAxis): Uint8Array {
 export function resampleBilinear(src: Float32Array, channels: number, ay: LinearAxis, ax: LinearAxis, dst: PlanarTarget, scratch: Float32Array): void {
   const inH = ay.inSize;
   const inW = ax.inSize;
-  const outH = ay.outSize;
   const outW = ax.outSize;
   if (src.length < channels * inH * inW) throw new RangeError(`resampleBilinear: source holds ${src.length} values, need ${channels * inH * inW}`);
   if (scratch.length < channels * inH * outW) throw new RangeError(`resampleBilinear: scratch holds ${scratch.length} values, need ${channels * inH * outW}`);
   const needed = rowsRead(ay);
   // Locals, not property reads, in the hot loops: V8 keeps them in registers.
   const { i0: xi0, i1: xi1, w0: xw0, w1: xw1 } = ax;
-  const { i0: yi0, i1: yi1, w0: yw0, w1: yw1 } = ay;
   const out = dst.data;
   const { planeStride, rowStride } = dst;
   for (let c = 0; c < channels; c++) {
@@ -129,14 +143,7 @@ export function resampleBilinear(src: Float32Array, channels: number, ay: Linear
       for (let x = 0; x < outW; x++) scratch[tmpRow + x] = src[row + xi0[x]] * xw0[x] + src[row + xi1[x]] * xw1[x];
     }
     const outPlane = dst.offset + c * planeStride;
-    for (let y = 0; y < outH; y++) {
-      const r0 = tmpPlane + yi0[y] * outW;
-      const r1 = tmpPlane + yi1[y] * outW;
-      const wy0 = yw0[y];
-      const wy1 = yw1[y];
-      const outRow = outPlane + y * rowStride;
-      for (let x = 0; x < outW; x++) out[outRow + x] = scratch[r0 + x] * wy0 + scratch[r1 + x] * wy1;
-    }
+    verticalPass(scratch, tmpPlane, ay, outW, out, outPlane, rowStride);
   }
 }
 
@@ -158,14 +165,12 @@ export function resampleBilinearRgb8(
   const channels = tables.length;
   const inH = ay.inSize;
   const inW = ax.inSize;
-  const outH = ay.outSize;
   const outW = ax.outSize;
   const stride = sourceChannel.length;
   if (data.length < stride * inH * inW) throw new RangeError(`resampleBilinearRgb8: source holds ${data.length} values, need ${stride * inH * inW}`);
   if (scratch.length < channels * inH * outW) throw new RangeError(`resampleBilinearRgb8: scratch holds ${scratch.length} values, need ${channels * inH * outW}`);
   const needed = rowsRead(ay);
   const { w0: xw0, w1: xw1 } = ax;
-  const { i0: yi0, i1: yi1, w0: yw0, w1: yw1 } = ay;
   // Byte offsets of each output column's two source pixels within a row.
   const xo0 = new Int32Array(outW);
   const xo1 = new Int32Array(outW);
@@ -186,13 +191,6 @@ export function resampleBilinearRgb8(
       for (let x = 0; x < outW; x++) scratch[tmpRow + x] = table[data[row + xo0[x]]] * xw0[x] + table[data[row + xo1[x]]] * xw1[x];
     }
     const outPlane = dst.offset + c * planeStride;
-    for (let y = 0; y < outH; y++) {
-      const r0 = tmpPlane + yi0[y] * outW;
-      const r1 = tmpPlane + yi1[y] * outW;
-      const wy0 = yw0[y];
-      const wy1 = yw1[y];
-      const outRow = outPlane + y * rowStride;
-      for (let x = 0; x < outW; x++) out[outRow + x] = scratch[r0 + x] * wy0 + scratch[r1 + x] * wy1;
-    }
+    verticalPass(scratch, tmpPlane, ay, outW, out, outPlane, rowStride);
   }
 }
