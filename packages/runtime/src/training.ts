@@ -148,19 +148,20 @@ export async function trainStep(config: RcnnConfig, container: DependencyContain
   );
   const anchors = rpnOut.get('rpn.anchors')!.data as Float32Array;
   const tensors = new Map<string, HostTensor>();
-  let proposals: Float32Array[];
-  if (input.injected?.proposals) {
-    if (input.injected.proposals.length !== n) throw new InputError(`${input.injected.proposals.length} injected proposal sets for ${n} image(s)`);
-    proposals = [...input.injected.proposals];
-  } else {
-    const boxes = rpnOut.get(PROPOSAL_OUTPUTS.boxesResized)!;
-    const scores = rpnOut.get(PROPOSAL_OUTPUTS.scores)!.data as Float32Array;
-    const counts = rpnOut.get(PROPOSAL_OUTPUTS.counts)!.data as BigInt64Array;
-    const k = boxes.dims[1];
-    proposals = Array.from({ length: n }, (_, i) => (boxes.data as Float32Array).slice(i * k * 4, (i * k + Number(counts[i])) * 4));
-    proposals.forEach((p, i) => tensors.set(`train.rpn.proposal_scores.${i}`, hostTensor('float32', [p.length / 4], scores.slice(i * k, i * k + p.length / 4))));
-  }
-  proposals.forEach((p, i) => tensors.set(`train.rpn.proposals.${i}`, hostTensor('float32', [p.length / 4, 4], p)));
+  // This run's own proposals are always dumped (compare them as a set: NMS near-ties); the RoI
+  // stage uses the injected ones when given, so that recorded RoI indices mean the same rows.
+  const boxes = rpnOut.get(PROPOSAL_OUTPUTS.boxesResized)!;
+  const scores = rpnOut.get(PROPOSAL_OUTPUTS.scores)!.data as Float32Array;
+  const counts = rpnOut.get(PROPOSAL_OUTPUTS.counts)!.data as BigInt64Array;
+  const k = boxes.dims[1];
+  const own = Array.from({ length: n }, (_, i) => (boxes.data as Float32Array).slice(i * k * 4, (i * k + Number(counts[i])) * 4));
+  own.forEach((p, i) => {
+    tensors.set(`train.rpn.proposals.${i}`, hostTensor('float32', [p.length / 4, 4], p));
+    tensors.set(`train.rpn.proposal_scores.${i}`, hostTensor('float32', [p.length / 4], scores.slice(i * k, i * k + p.length / 4)));
+  });
+  const injectedProposals = input.injected?.proposals;
+  if (injectedProposals && injectedProposals.length !== n) throw new InputError(`${injectedProposals.length} injected proposal sets for ${n} image(s)`);
+  const proposals = injectedProposals ? [...injectedProposals] : own;
 
   // 3. Every head's host targets, then the training graph.
   const model = buildTrainingModel(cfg, container, weights, { intermediates: options.intermediates ?? false });

@@ -45,7 +45,7 @@ export const TOTAL_LOSS = 'loss.total';
 
 /** Options of {@link buildTrainingModel}. */
 export interface TrainingBuildOptions {
-  /** Also output every tapped intermediate (`train.roi.class_logits`, …). */
+  /** Also output the tapped `train.*` intermediates (`train.roi.class_logits`, …). */
   readonly intermediates?: boolean;
   /** Name scope of the graph (default: the container's replica scope, else none). */
   readonly scope?: string;
@@ -204,7 +204,10 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
 
   const exposed: TapSpec[] = [];
   if (options.intermediates) {
+    // Only the fixture-named `train.*` intermediates: the inference-named taps the shared stage
+    // code also makes (`rpn.objectness.*`, …) belong to the inference graph's dumps.
     for (const t of taps) {
+      if (!t.name.startsWith('train.')) continue;
       g.output(tapBlobs.get(t.name)!, t.name, t.dtype);
       exposed.push(t);
     }
