@@ -165,9 +165,17 @@ export const KRCNN_SECTION = defineSection('KRCNN', 'Keypoint head (Detectron KR
   ),
 });
 
-/** `TRAIN.*`: only what inference needs to know. */
-export const TRAIN_SECTION = defineSection('TRAIN', 'Training flags that inference records (Detectron TRAIN.*).', CORE, {
-  FREEZE_CONV_BODY: field.bool(false, 'Detectron freezes the conv body in training; recorded on the built model, no effect at inference.'),
+/** `TRAIN.*`: training settings (inference only records them). */
+export const TRAIN_SECTION = defineSection('TRAIN', 'Training settings (Detectron TRAIN.*); an inference build only records them.', CORE, {
+  FREEZE_CONV_BODY: field.bool(
+    false,
+    'Detectron: stop gradients at the conv body\'s outputs, so the ResNet AND the FPN (every backbone.* parameter) stay frozen; no backward is built for them.',
+  ),
+  TRAINABLE_BACKBONE_LAYERS: field.int(
+    3,
+    'torchvision trainable_backbone_layers (Detectron2 FREEZE_AT = 5 - this): ResNet parameters train only in the last N of conv1, layer1..layer4 (3: conv1 and layer1 frozen). Frozen norms never train. Ignored when FREEZE_CONV_BODY.',
+    { min: 0, max: 5 },
+  ),
 });
 
 /** `LIMITS.*`: bounds that protect a service from hostile input. */
