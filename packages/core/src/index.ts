@@ -31,3 +31,4 @@ export * from './ops/boxes.js';
 export * from './ops/pooler.js';
 export * from './ops/batch.js';
 export * from './formats/rle.js';
+export * from './autodiff/index.js';

@@ -65,7 +65,7 @@ export interface TrainStepOptions {
 export interface TrainStepResult {
   /** `loss.<name>` and `loss.total`, in torchvision's loss-dict order. */
   readonly losses: ReadonlyMap<string, number>;
-  /** Every tensor of the step by fixture name: losses, and with `intermediates` the `train.*` tensors. */
+  /** Every tensor of the step by fixture name: losses, gradients (`grad.<key>`), and with `intermediates` the `train.*` tensors. */
   readonly tensors: ReadonlyMap<string, HostTensor>;
   /** The training graph that ran. */
   readonly model: BuiltTrainingModel;
@@ -172,16 +172,21 @@ export async function trainStep(config: RcnnConfig, container: DependencyContain
     rpnSampling: { rand, ...(input.injected?.rpnSamples ? { injected: input.injected.rpnSamples } : {}) },
     roiSampling: { rand, ...(input.injected?.roiSamples ? { injected: input.injected.roiSamples } : {}) },
   });
-  const out = await runGraph(model.toBytes(), { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...host.feeds }, threads);
+  const out = await runGraph(
+    model.toBytes(),
+    { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...host.feeds, ...Object.fromEntries(model.parameters) },
+    threads,
+  );
 
   const losses = new Map<string, number>();
-  for (const o of model.outputs) {
+  for (const o of model.outputs.filter((x) => x.name.startsWith('loss.'))) {
     const t = out.get(o.name)!;
     const value = (t.data as Float32Array)[0];
     if (!Number.isFinite(value)) throw new TargetError(`${o.name} is ${value}: the targets or weights make this loss non-finite`, { source: o.name });
     losses.set(o.name, value);
     tensors.set(o.name, t);
   }
+  for (const name of model.gradientOutputs) tensors.set(name, out.get(name)!);
   if (options.intermediates) {
     for (const t of model.taps) tensors.set(t.name, out.get(t.name)!);
     for (const [k, v] of Object.entries(host.intermediates)) tensors.set(k, v);
@@ -193,7 +198,7 @@ export async function trainStep(config: RcnnConfig, container: DependencyContain
       if (t.keypoints) tensors.set(`train.target.keypoints_resized.${i}`, hostTensor('float32', [g, t.keypoints.length / (3 * Math.max(g, 1)), 3], t.keypoints));
     });
   } else {
-    for (const [k, v] of [...tensors]) if (!k.startsWith('loss.')) tensors.delete(k);
+    for (const [k] of [...tensors]) if (!k.startsWith('loss.') && !k.startsWith('grad.')) tensors.delete(k);
   }
   return { losses, tensors, model };
 }

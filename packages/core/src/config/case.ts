@@ -78,7 +78,7 @@ interface CaseModel {
 
 /** The subset of a training case's `train` section this mapper reads (shared/tools/parity README, "Training fixtures"). */
 interface CaseTrain {
-  trainable?: { rule?: string };
+  trainable?: { rule?: string; trainable_backbone_layers?: number | null };
   transform?: { min_size_choices?: number[]; max_size?: number };
   rpn: {
     fg_iou_thresh: number;
@@ -107,6 +107,9 @@ function mapTrain(t: CaseTrain, source: string): Record<string, unknown> {
   need(t.roi.allow_low_quality_matches === false, 'RoI low-quality matches are not supported (torchvision never uses them)', source);
   return {
     ...(t.trainable?.rule === 'frozen_conv_body' ? { FREEZE_CONV_BODY: true } : {}),
+    ...(t.trainable?.rule === 'trainable_backbone_layers' && typeof t.trainable.trainable_backbone_layers === 'number'
+      ? { TRAINABLE_BACKBONE_LAYERS: t.trainable.trainable_backbone_layers }
+      : {}),
     ...(t.transform?.min_size_choices ? { SCALES: t.transform.min_size_choices } : {}),
     ...(t.transform?.max_size ? { MAX_SIZE: t.transform.max_size } : {}),
     ...(t.sampling?.seed !== undefined ? { SEED: t.sampling.seed } : {}),

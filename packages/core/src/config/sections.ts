@@ -175,7 +175,15 @@ export const KRCNN_SECTION = defineSection('KRCNN', 'Keypoint head (Detectron KR
  * Detectron / Detectron2 differ the doc says so).
  */
 export const TRAIN_SECTION = defineSection('TRAIN', 'Training: the train-mode transform, target matching, sampling and losses (Detectron TRAIN.* names, torchvision defaults).', CORE, {
-  FREEZE_CONV_BODY: field.bool(false, 'Detectron freezes the conv body in training; recorded on the built model, no effect at inference.'),
+  FREEZE_CONV_BODY: field.bool(
+    false,
+    'Detectron: stop gradients at the conv body\'s outputs, so the ResNet AND the FPN (every backbone.* parameter) stay frozen; no backward is built for them.',
+  ),
+  TRAINABLE_BACKBONE_LAYERS: field.int(
+    3,
+    'torchvision trainable_backbone_layers (Detectron2 FREEZE_AT = 5 - this): ResNet parameters train only in the last N of conv1, layer1..layer4 (3: conv1 and layer1 frozen). Frozen norms never train. Ignored when FREEZE_CONV_BODY.',
+    { min: 0, max: 5 },
+  ),
   SCALES: field.numbers([], 'Choices of the shorter side of the training resize (torchvision min_size tuple, one drawn per batch); empty = [TEST.SCALE].', { integer: true }),
   MAX_SIZE: field.int(0, 'Longest side of the training resize (torchvision max_size); 0 = TEST.MAX_SIZE.', { min: 0, max: 10_000 }),
   USE_FLIPPED: field.bool(false, 'Flip each training image (and its boxes, masks, keypoints with KRCNN.FLIP_MAP) horizontally with probability 0.5 (Detectron TRAIN.USE_FLIPPED; torchvision leaves flipping to the dataset).'),

@@ -17,6 +17,8 @@ import { ConfigError } from '../errors.js';
 import { type Blob, GraphBuilder } from '../graph/builder.js';
 import type { DataType, HostTensor } from '../graph/dtypes.js';
 import * as ops from '../graph/ops.js';
+import { addParameterGradients, exposeTrainableParameters, trainableParameters } from '../autodiff/index.js';
+import { installLinearResizeGradient } from '../autodiff/resize-linear.js';
 import { SLOTS, replicaInfo, resolveImplementation } from '../registry/registry.js';
 import { ROI_TRAINING_INPUTS, sampleRois } from '../training/roi-sampling.js';
 import type { ResizedTargets } from '../training/targets.js';
@@ -49,6 +51,13 @@ export interface TrainingBuildOptions {
   readonly intermediates?: boolean;
   /** Name scope of the graph (default: the container's replica scope, else none). */
   readonly scope?: string;
+  /**
+   * Also build the backward: the trainable parameters (TRAIN.FREEZE_CONV_BODY,
+   * TRAIN.TRAINABLE_BACKBONE_LAYERS) become graph inputs named by their state-dict key and each
+   * gets the output `grad.<key>` of d loss.total / d parameter. Default true. Marks the
+   * parameters trainable on `weights` (`setTrainable`).
+   */
+  readonly gradients?: boolean;
 }
 
 /** Host input of {@link BuiltTrainingModel.targets}. */
@@ -77,6 +86,10 @@ export interface BuiltTrainingModel {
   readonly targetInputs: readonly { readonly name: string; readonly dtype: DataType }[];
   /** Registry names resolved per slot. */
   readonly resolved: Readonly<Record<string, string>>;
+  /** The trainable parameters (graph inputs named by state-dict key) with their current values, to feed at every step; empty without gradients. */
+  readonly parameters: ReadonlyMap<string, HostTensor>;
+  /** `grad.<key>` output names, in parameter order. */
+  readonly gradientOutputs: readonly string[];
   /** Every stage's host side: the feeds of {@link targetInputs} and the `train.*` intermediates. */
   targets(input: TrainingTargetInput): HostTargets;
   toBytes(): Uint8Array;
@@ -92,6 +105,11 @@ function missingTraining(slot: { title: string; configKey: string }, name: strin
 /** Builds the training graph (see module doc). */
 export function buildTrainingModel(config: RcnnConfig, container: DependencyContainer, weights: WeightStore, options: TrainingBuildOptions = {}): BuiltTrainingModel {
   const scope = options.scope ?? replicaInfo(container)?.scope;
+  const withGradients = options.gradients ?? true;
+  if (withGradients) {
+    // Random weights have no key list: decide key by key (the rule only looks at the name).
+    weights.setTrainable(weights.isRandom ? (key) => trainableParameters(config, [key]).length === 1 : trainableParameters(config, weights.keys()));
+  }
   const g = new GraphBuilder({ name: 'rcnn_train', ...(scope ? { scope } : {}) });
   const batch: ImageBatch = {
     images: g.input(MODEL_INPUTS.images, 'float32', ['N', 3, 'H', 'W']),
@@ -130,7 +148,11 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
   if (body.value.isFpn !== config.FPN.FPN_ON) {
     throw new ConfigError(`FPN.FPN_ON is ${config.FPN.FPN_ON} but MODEL.CONV_BODY "${config.MODEL.CONV_BODY}" ${body.value.isFpn ? 'is' : 'is not'} an FPN body`, { key: 'FPN.FPN_ON' });
   }
-  const features = g.withScope('conv_body', () => body.value.build(ctx as BuildContext, batch.images));
+  const bodyFeatures = g.withScope('conv_body', () => body.value.build(ctx as BuildContext, batch.images));
+  // Detectron's TRAIN.FREEZE_CONV_BODY: StopGradient on every blob_conv (no backward into the body or FPN).
+  const features = config.TRAIN.FREEZE_CONV_BODY
+    ? g.withScope('conv_body', () => bodyFeatures.map((f) => ({ ...f, blob: g.stopGradient(f.blob, `frozen_${f.name}`) })))
+    : bodyFeatures;
   const fpn = config.FPN.FPN_ON;
   const levels = (min: number, max: number, what: string): FeatureMaps => {
     const picked = features.filter((f) => f.level >= min && f.level <= max);
@@ -202,6 +224,24 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
   g.output(total, TOTAL_LOSS, 'float32', []);
   outputs.push({ name: TOTAL_LOSS, dtype: 'float32' });
 
+  // 5. The backward: trainable parameters become inputs, grad.<key> outputs.
+  const parameters = new Map<string, HostTensor>();
+  const gradientOutputs: string[] = [];
+  if (withGradients) {
+    for (const [, tensor] of g.listInitializers()) {
+      if (!(tensor.data instanceof Float32Array)) continue;
+      const key = weights.keyOfData(tensor.data);
+      if (key !== undefined && weights.isTrainable(key)) parameters.set(key, tensor);
+    }
+    const inputs = exposeTrainableParameters(g, weights);
+    installLinearResizeGradient();
+    g.withScope('backward', () => addParameterGradients(g, { loss: total, parameters: inputs }));
+    for (const p of inputs) {
+      gradientOutputs.push(`grad.${p.key}`);
+      outputs.push({ name: `grad.${p.key}`, dtype: 'float32' });
+    }
+  }
+
   const exposed: TapSpec[] = [];
   if (options.intermediates) {
     // Only the fixture-named `train.*` intermediates: the inference-named taps the shared stage
@@ -222,6 +262,8 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
     taps: exposed,
     targetInputs,
     resolved,
+    parameters,
+    gradientOutputs,
     targets(input) {
       const feeds: Record<string, HostTensor> = {};
       const intermediates: Record<string, HostTensor> = {};
