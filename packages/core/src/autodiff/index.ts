@@ -46,5 +46,6 @@ export {
   addParameterGradients,
   exposeTrainableParameters,
   gradientOutputName,
+  trainableConfigLayer,
   trainableParameters,
 } from './trainable.js';

@@ -3,7 +3,7 @@
  * how they become graph inputs (fed at every step, so one onnxruntime session serves all steps,
  * while frozen weights stay initializers), and the `grad.<key>` outputs of their gradients.
  */
-import type { RcnnConfig } from '../config/config.js';
+import type { ConfigOverrides, RcnnConfig } from '../config/config.js';
 import { ConfigError, GraphError } from '../errors.js';
 import type { Blob, GraphBuilder } from '../graph/builder.js';
 import type { WeightStore } from '../weights/store.js';
@@ -66,6 +66,20 @@ export function trainableParameters(config: RcnnConfig, names: Iterable<string>)
     }
     return true;
   });
+}
+
+/**
+ * The TRAIN.* freezing keys of a training case (`case.json` `train.trainable`: rule
+ * `frozen_conv_body`, or `trainable_backbone_layers` with its k), as a config layer.
+ */
+export function trainableConfigLayer(caseDocument: unknown, source = 'case.json'): ConfigOverrides {
+  const trainable = (caseDocument as { train?: { trainable?: { rule?: unknown; trainable_backbone_layers?: unknown } } } | null)?.train?.trainable;
+  if (!trainable) throw new ConfigError(`${source} has no train.trainable section (not a training case)`, { key: 'train.trainable' });
+  if (trainable.rule === 'frozen_conv_body') return { TRAIN: { FREEZE_CONV_BODY: true } };
+  if (trainable.rule === 'trainable_backbone_layers' && typeof trainable.trainable_backbone_layers === 'number') {
+    return { TRAIN: { FREEZE_CONV_BODY: false, TRAINABLE_BACKBONE_LAYERS: trainable.trainable_backbone_layers } };
+  }
+  throw new ConfigError(`${source}: train.trainable.rule ${JSON.stringify(trainable.rule)} is unknown (known: frozen_conv_body, trainable_backbone_layers)`, { key: 'train.trainable.rule' });
 }
 
 /** A trainable parameter as a graph input. */
