@@ -207,6 +207,23 @@ describe('convolution and resize rules (float32, linear objectives)', () => {
       build: (g, x) => ops.convTranspose(g, x.x, x.w, x.b, { kernel: 3, stride: 2, pad: 1, outputPadding: 1, group: 2 }),
     });
   });
+  it('linear Resize pytorch_half_pixel scales 2 (the keypoint heatmaps), align_corners to odd sizes, and cubic', async () => {
+    await gradcheck({
+      dtype: F32,
+      inputs: { x: r32([2, 3, 5, 4], 112) },
+      build: (g, x) => ops.resize(g, x.x, null, { mode: 'linear', coordinateTransformationMode: 'pytorch_half_pixel', scales: g.constFloat32([1, 1, 2, 2]) }),
+    });
+    await gradcheck({
+      dtype: F32,
+      inputs: { x: r32([1, 2, 4, 5], 113) },
+      build: (g, x) => ops.resize(g, x.x, g.constInt64([1, 2, 7, 9]), { mode: 'linear', coordinateTransformationMode: 'align_corners' }),
+    });
+    await gradcheck({
+      dtype: F32,
+      inputs: { x: r32([1, 2, 4, 5], 114) },
+      build: (g, x) => ops.resize(g, x.x, g.constInt64([1, 2, 9, 7]), { mode: 'cubic', coordinateTransformationMode: 'half_pixel', cubicCoeffA: -0.75 }),
+    });
+  });
   it('nearest Resize: FPN top-down (sizes of the lateral, odd sizes) and scales 2', async () => {
     await gradcheck({
       dtype: F32,

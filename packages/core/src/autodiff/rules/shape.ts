@@ -57,6 +57,42 @@ function selectionRule(): GradientRule {
   };
 }
 
+/**
+ * The gradient of a linear / cubic Resize of the two spatial axes of [N, C, H, W] (N and C never
+ * resized): the resize is separable, y = A_h · x · A_wᵀ per plane, so g_x = A_hᵀ · g · A_w. The
+ * interpolation matrices are made by the forward's own Resize applied to identity matrices along
+ * one axis at a time (scale 1 on the other axis is exact), so weights and border clamping are
+ * onnxruntime's.
+ */
+function interpolationMatrixGradient(ctx: GradientContext): Blob {
+  const g = ctx.graph;
+  const x = ctx.inputs[0]!;
+  const y = ctx.outputs[0];
+  const attributes: Record<string, AttributeValue> = {};
+  for (const [k, v] of ctx.node.attributes) attributes[k] = v;
+  const to = ctx.dtype === 'float64' ? 11 : 1;
+  const scales = ctx.inputs[2] ?? null;
+  const matrix = (axis: 2 | 3, name: string): Blob =>
+    g.withScope(name, () => {
+      const n = g.op('Shape', [x], { start: axis, end: axis + 1 }, 'n');
+      const square = g.op('Concat', [n, n], { axis: 0 }, 'square');
+      const eye = g.op('EyeLike', [g.op('ConstantOfShape', [square], { value: { kind: 'tensor', value: { dtype: ctx.dtype, dims: [1], data: ctx.dtype === 'float64' ? Float64Array.of(0) : Float32Array.of(0) } } }, 'zeros')], { dtype: to }, 'eye');
+      const eye4 = g.op('Unsqueeze', [eye, g.constInt64([0, 1])], {}, 'eye4');
+      if (scales) {
+        const s = g.op('Slice', [scales, g.constInt64([axis]), g.constInt64([axis + 1])], {}, 'scale');
+        const one = g.constant({ dtype: 'float32', dims: [1], data: Float32Array.of(1) }, 'one');
+        const axisScales = g.op('Concat', [one, one, s, one], { axis: 0 }, 'scales');
+        return g.op('Resize', [eye4, ctx.inputs[1] ?? null, axisScales], attributes, 'a');
+      }
+      const out = g.op('Shape', [y], { start: axis, end: axis + 1 }, 'out');
+      return g.op('Resize', [eye4, null, null, g.op('Concat', [g.constInt64([1, 1]), out, n], { axis: 0 }, 'sizes')], attributes, 'a');
+    });
+  const aH = matrix(2, 'rows'); // [1, 1, H', H]
+  const aW = matrix(3, 'cols'); // [1, 1, W', W]
+  const left = g.op('MatMul', [g.op('Transpose', [aH], { perm: [0, 1, 3, 2] }, 'rows_t'), ctx.outputGradient(0)], {}, 'left');
+  return g.op('MatMul', [left, aW], {}, 'gx');
+}
+
 /** `Shape(x)[axis]` as an int64 [1] blob (negative axes allowed). */
 function dimOf(g: GraphBuilder, x: Blob, axis: number, name: string): Blob {
   return g.op('Shape', [x], axis === -1 ? { start: -1 } : { start: axis, end: axis + 1 }, name);
@@ -202,7 +238,9 @@ export function installShapeRules(register: typeof registerGradientRule): void {
     differentiableInputs: [0],
     backward(ctx) {
       const g = ctx.graph;
-      if (ctx.stringAttribute('mode', 'nearest') !== 'nearest') ctx.fail('only mode "nearest" has a gradient rule');
+      const mode = ctx.stringAttribute('mode', 'nearest');
+      if (ctx.stringAttribute('coordinate_transformation_mode', 'half_pixel') === 'tf_crop_and_resize') ctx.fail('tf_crop_and_resize has no gradient rule');
+      if (mode !== 'nearest') return [interpolationMatrixGradient(ctx)];
       const x = ctx.inputs[0]!;
       const y = ctx.outputs[0];
       // Resize a [1, 1, H, W] plane of flat indices with the forward's own attributes and output
