@@ -28,13 +28,11 @@ import {
   type Rois,
   type TrainingBuildContext,
   type TrainingRois,
-  hostTensor,
-  int64Tensor,
   losses,
   multiScaleRoiAlign,
   ops,
 } from '@rcnn/core';
-import { roiAlignBitmap } from '@rcnn/mask-head';
+import { projectMaskTargets } from '@rcnn/mask-head';
 import { ${p}Settings } from './config.js';
 import { type LayerWeights, convLayer, layerKeys, readLayer } from './weights.js';
 
@@ -146,30 +144,9 @@ function buildLosses(ctx: TrainingBuildContext, features: FeatureMaps, positives
   });
 }
 
-/** Host targets: each positive RoI's matched GT mask RoIAligned into it (torchvision project_masks_on_boxes), and its channel. */
+/** Host targets: each positive RoI's matched GT mask RoIAligned into it (torchvision project_masks_on_boxes, from @rcnn/mask-head), and its channel. */
 function targets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
-  const size = config.MRCNN.RESOLUTION;
-  const classes = config.MRCNN.CLS_SPECIFIC_MASK ? config.MODEL.NUM_CLASSES : 1;
-  const masks: Float32Array[] = [];
-  const index: number[] = [];
-  input.samples.forEach((sample, i) => {
-    const gt = input.targets[i];
-    const [h, w] = gt.size;
-    for (const r of sample.positives) {
-      if (!gt.masks) throw new ConfigError(\`image \${i} has positive RoIs but no GT masks\`);
-      const target = new Float32Array(size * size);
-      const g = sample.matchedGt[r];
-      roiAlignBitmap(gt.masks.subarray(g * h * w, (g + 1) * h * w), h, w, sample.rows.subarray(4 * r, 4 * r + 4), size, target);
-      masks.push(target);
-      index.push(index.length * classes + (config.MRCNN.CLS_SPECIFIC_MASK ? sample.labels[r] : 0));
-    }
-  });
-  const data = new Float32Array(masks.length * size * size);
-  masks.forEach((mask, j) => data.set(mask, j * size * size));
-  return {
-    feeds: { [${C}_TRAINING_INPUTS.channelIndex]: int64Tensor(index), [${C}_TRAINING_INPUTS.targets]: hostTensor('float32', [masks.length, size, size], data) },
-    intermediates: {},
-  };
+  return projectMaskTargets(input, config, ${C}_TRAINING_INPUTS);
 }
 
 /** Training part (train mode, docs/training.md of rcnn-node): targets on the host, the mask loss in the graph. */
