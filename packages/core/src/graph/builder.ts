@@ -429,21 +429,6 @@ export class GraphBuilder {
     return input;
   }
 
-  /**
-   * Appends a node whose output names are given (`outputs`, each claimed in this graph): for
-   * transforms that must name their results, e.g. the gradient blobs of autodiff. Prefer {@link node}.
-   */
-  appendNode(opType: string, inputs: readonly (Blob | null)[], outputs: readonly string[], attributes: Readonly<Record<string, AttributeInput>> = {}, domain = ''): Blob[] {
-    for (const o of outputs) {
-      if (this.has(o)) throw new GraphError(`appendNode: blob "${o}" already exists`);
-      this.claim(o);
-    }
-    const attrs = new Map<string, AttributeValue>();
-    for (const [key, value] of Object.entries(attributes)) attrs.set(key, normaliseAttribute(opType, key, value));
-    this.nodes.push({ opType, domain, name: this.uniqueName(`${opType}_node`), inputs: inputs.map((b) => (b === null ? '' : b.name)), outputs: [...outputs], attributes: attrs });
-    return outputs.map((name) => ({ name }));
-  }
-
   /** Serialises the graph to ModelProto bytes (opset {@link opset}, IR {@link IR_VERSION}). */
   toModelProto(options: ModelOptions = {}): Uint8Array {
     if (this.parent) throw new GraphError('toModelProto() called on a subgraph');
