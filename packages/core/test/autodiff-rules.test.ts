@@ -205,6 +205,9 @@ describe('layout and indexing rules (float64)', () => {
       build: (g, x) => ops.gatherND(g, x.a, x.i),
     });
   });
+  it('Pad (constant) with positive and negative pads', async () => {
+    await gradcheck({ inputs: { a: rand64([2, 3, 4], 76) }, build: (g, x) => g.op('Pad', [x.a, g.constInt64([0, 1, -1, 0, 2, 1])], { mode: 'constant' }) });
+  });
   it('Expand and Tile', async () => {
     await gradcheck({
       inputs: { a: rand64([3, 1], 64) },

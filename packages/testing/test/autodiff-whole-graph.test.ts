@@ -354,6 +354,10 @@ describe('trainable sets and frozen stages on every training fixture', () => {
           g.graphNodes().some((n) => g.isGradientStopped(n.outputs[0])),
           'the conv body outputs pass through stopGradient',
         );
+      // The proposals are detached (torchvision): a loss of the proposal boxes reaches no parameter.
+      const proposalLoss = g.op('ReduceSum', [{ name: 'rpn.proposals' }], { keepdims: 0 });
+      const throughProposals = buildGradients(g, { loss: proposalLoss, wrt: parameters.map((p) => p.input), scope: 'grad_proposals' });
+      assert.equal(throughProposals.unreached.length, parameters.length, 'no gradient through the proposals');
     });
   }
 });

@@ -159,6 +159,16 @@ export function installShapeRules(register: typeof registerGradientRule): void {
       return [parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis }, 'gx')];
     },
   });
+  register('Pad', {
+    differentiableInputs: [0],
+    backward(ctx) {
+      if (ctx.stringAttribute('mode', 'constant') !== 'constant') ctx.fail('only mode "constant" has a gradient rule');
+      // Padding by p is undone by padding by -p (ONNX Pad crops for negative pads); elements the
+      // forward cropped get zeros.
+      const g = ctx.graph;
+      return [g.op('Pad', [ctx.outputGradient(0), g.op('Neg', [ctx.inputs[1]!], {}, 'unpad')], { mode: 'constant' }, 'gx')];
+    },
+  });
   register('Expand', {
     differentiableInputs: [0],
     backward: (ctx) => [ctx.reduceToShapeOf(ctx.outputGradient(0), ctx.inputs[0]!)],
