@@ -203,6 +203,14 @@ function onesLike(g: GraphBuilder, like: Blob, dtype: GradientDataType): Blob {
   return g.op('ConstantOfShape', [g.op('Shape', [like], {}, 'loss_shape')], { value: attr.tensor({ ...t, dims: [1] }) }, 'seed');
 }
 
+/** The value type of each attribute kind the rules read. */
+interface ScalarAttributeValues {
+  int: number;
+  ints: readonly number[];
+  float: number;
+  string: string;
+}
+
 function makeContext(
   g: GraphBuilder,
   node: GraphNode,
@@ -214,6 +222,13 @@ function makeContext(
   const fail = (message: string): never => {
     throw new GraphError(`gradient of ${node.opType} node "${node.name}": ${message}`);
   };
+  /** An attribute of the given kind, `fallback` when absent; a GraphError when of another kind. */
+  function typed<K extends keyof ScalarAttributeValues, F>(name: string, kind: K, fallback: F): ScalarAttributeValues[K] | F {
+    const a = attribute(name);
+    if (a === undefined) return fallback;
+    if (a.kind !== kind) return fail(`attribute ${name} is ${a.kind}, expected ${kind}`);
+    return a.value as ScalarAttributeValues[K];
+  }
   return {
     graph: g,
     node,
@@ -226,30 +241,14 @@ function makeContext(
       return gradientOf(node.outputs[i]) ?? zerosLike(g, { name: node.outputs[i] }, dtype, `zero_grad_${i}`);
     },
     attribute,
-    intAttribute(name, fallback) {
-      const a = attribute(name);
-      if (a === undefined) return fallback;
-      if (a.kind !== 'int') return fail(`attribute ${name} is ${a.kind}, expected int`);
-      return a.value;
-    },
-    intsAttribute(name, fallback) {
-      const a = attribute(name);
-      if (a === undefined) return fallback;
-      if (a.kind !== 'ints') return fail(`attribute ${name} is ${a.kind}, expected ints`);
-      return a.value;
-    },
-    floatAttribute(name, fallback) {
-      const a = attribute(name);
-      if (a === undefined) return fallback;
-      if (a.kind !== 'float') return fail(`attribute ${name} is ${a.kind}, expected float`);
-      return a.value;
-    },
-    stringAttribute(name, fallback) {
-      const a = attribute(name);
-      if (a === undefined) return fallback;
-      if (a.kind !== 'string') return fail(`attribute ${name} is ${a.kind}, expected string`);
-      return a.value;
-    },
+    intAttribute: (name, fallback) => typed(name, 'int', fallback),
+    intsAttribute: (name, fallback) => typed(name, 'ints', fallback),
+    floatAttribute: (name, fallback) => typed(name, 'float', fallback),
+    stringAttribute: (name, fallback) => typed(name, 'string', fallback),
+    forwardAttributes: () => Object.fromEntries(node.attributes),
+    constantOf: (values, dims) =>
+      g.constant({ dtype, dims: dims ?? [values.length], data: dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values) }, 'c'),
+    filled: (shape, value, name = 'filled') => g.op('ConstantOfShape', [shape], { value: attr.tensor({ ...scalarTensor(dtype, value), dims: [1] }) }, name),
     scalar: (value) => g.constant(scalarTensor(dtype, value), 'c'),
     reduceToShapeOf: (gradient, input) => reduceToShapeOf(g, gradient, input),
     zerosLike: (like) => zerosLike(g, like, dtype),

@@ -37,8 +37,14 @@ export interface GradientContext {
   floatAttribute(name: string, fallback: number): number;
   /** A STRING attribute, or `fallback`. */
   stringAttribute(name: string, fallback: string): string;
+  /** The forward node's attributes as a record (to build a node with the same attributes). */
+  forwardAttributes(): Record<string, AttributeValue>;
   /** A scalar constant of {@link dtype}. */
   scalar(value: number): Blob;
+  /** A 1-D constant of {@link dtype} holding `values`, reshaped to `dims` (default `[values.length]`). */
+  constantOf(values: readonly number[], dims?: readonly number[]): Blob;
+  /** A tensor of {@link dtype} of the (int64 [rank]) `shape`, every element `value`. */
+  filled(shape: Blob, value: number, name?: string): Blob;
   /** Sums `gradient` over the axes that broadcasting added to `input` (dynamic shapes), then reshapes to `input`'s shape. */
   reduceToShapeOf(gradient: Blob, input: Blob): Blob;
   /** Zeros of `like`'s shape in {@link dtype}. */

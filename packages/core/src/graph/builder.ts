@@ -79,17 +79,12 @@ export interface ValueInfo {
 /** A node as the builder records it (the float16 conversion reads and writes the same shape). */
 type NodeRecord = Float16Node;
 
-/** A recorded node as {@link GraphBuilder.graphNodes} shows it (read-only; for graph transforms such as autodiff). */
-export interface GraphNode {
-  readonly opType: string;
-  /** Operator domain (`""` is the ONNX domain). */
-  readonly domain: string;
-  readonly name: string;
-  /** Input blob names; `""` is an omitted optional input. */
-  readonly inputs: readonly string[];
-  readonly outputs: readonly string[];
-  readonly attributes: ReadonlyMap<string, AttributeValue>;
-}
+/**
+ * A recorded node as {@link GraphBuilder.graphNodes} shows it (read-only; for graph transforms such
+ * as autodiff): op type, domain (`""` is ONNX), name, input names (`""` = omitted optional input),
+ * output names and attributes.
+ */
+export type GraphNode = Float16Node;
 
 /** A finished subgraph (body of an If / Loop node), produced by {@link GraphBuilder.subgraph}. */
 export interface Subgraph {

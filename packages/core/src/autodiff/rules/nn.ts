@@ -162,10 +162,9 @@ function nllGradient(ctx: GradientContext, logProb: Blob, target: Blob, weight: 
     // Ignored targets may be out of range: point them at class 0 with a zero update.
     index = g.op('Where', [ignored, g.constInt64(0, []), target], {}, 'index');
   }
-  const one = { kind: 'tensor' as const, value: { dtype: ctx.dtype, dims: [1], data: ctx.dtype === 'float64' ? Float64Array.of(1) : Float32Array.of(1) } };
   let coefficient: Blob = weight
     ? g.op('Gather', [weight, index], { axis: 0 }, 'class_weight')
-    : g.op('ConstantOfShape', [g.op('Shape', [index], {}, 'target_shape')], { value: one }, 'ones');
+    : ctx.filled(g.op('Shape', [index], {}, 'target_shape'), 1, 'ones');
   if (keep) coefficient = g.op('Mul', [coefficient, g.op('Cast', [keep], { to }, 'kept_f')], {}, 'coefficient');
   let scale = g.op('Mul', [coefficient, ctx.outputGradient(0)], {}, 'scaled');
   if (reduction === 'mean') scale = g.op('Div', [scale, g.op('ReduceSum', [coefficient], { keepdims: 0 }, 'denominator')], {}, 'mean');
@@ -276,8 +275,7 @@ export function installNnRules(register: typeof registerGradientRule): void {
       const x = ctx.inputs[0]!;
       if (ctx.intAttribute('storage_order', 0) !== 0) ctx.fail('storage_order 1 is not supported');
       // Re-run the pooling for the argmax indices (flat over the whole input), then scatter-add.
-      const attributes: Record<string, AttributeValue> = {};
-      for (const [k, v] of ctx.node.attributes) attributes[k] = v;
+      const attributes = ctx.forwardAttributes();
       const [, indices] = g.node('MaxPool', [x], attributes, {
         outputs: 2,
         name: 'argmax',

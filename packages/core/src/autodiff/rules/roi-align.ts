@@ -15,18 +15,12 @@
 import type { Blob } from '../../graph/builder.js';
 import { type GradientContext, registerGradientRule } from '../registry.js';
 
-/** A 1-D float constant of the backward's dtype with values 0..n-1, reshaped to `dims`. */
-function floatIota(ctx: GradientContext, n: number, dims: readonly number[]): Blob {
-  const values = Array.from({ length: n }, (_, i) => i);
-  return ctx.graph.constant(
-    {
-      dtype: ctx.dtype,
-      dims,
-      data: ctx.dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values),
-    },
-    'iota',
+/** A float constant of the backward's dtype with values 0..n-1, reshaped to `dims`. */
+const floatIota = (ctx: GradientContext, n: number, dims: readonly number[]): Blob =>
+  ctx.constantOf(
+    Array.from({ length: n }, (_, i) => i),
+    dims,
   );
-}
 
 /** Per-axis sample weights and positions of one RoI axis. */
 interface AxisSamples {
@@ -131,24 +125,7 @@ export function installRoiAlignRule(register: typeof registerGradientRule): void
           const per = g.op('Ceil', [g.op('Div', [size, ctx.scalar(bins)], {}, `${name}_bin`)], {}, `${name}_grid`);
           const most = g.op(
             'ReduceMax',
-            [
-              g.op(
-                'Concat',
-                [
-                  g.op('Reshape', [per, g.constInt64([-1])], {}, `${name}_flat`),
-                  g.constant(
-                    {
-                      dtype: ctx.dtype,
-                      dims: [1],
-                      data: ctx.dtype === 'float64' ? Float64Array.of(1) : Float32Array.of(1),
-                    },
-                    'one',
-                  ),
-                ],
-                { axis: 0 },
-                `${name}_all`,
-              ),
-            ],
+            [g.op('Concat', [g.op('Reshape', [per, g.constInt64([-1])], {}, `${name}_flat`), ctx.constantOf([1])], { axis: 0 }, `${name}_all`)],
             { keepdims: 0 },
             `${name}_most`,
           );
@@ -207,21 +184,7 @@ export function installRoiAlignRule(register: typeof registerGradientRule): void
       );
 
       const cells = g.op('Mul', [n, hw], {}, 'cells');
-      const zeros = g.op(
-        'ConstantOfShape',
-        [g.op('Concat', [cells, c], { axis: 0 }, 'map_shape')],
-        {
-          value: {
-            kind: 'tensor',
-            value: {
-              dtype: ctx.dtype,
-              dims: [1],
-              data: ctx.dtype === 'float64' ? Float64Array.of(0) : Float32Array.of(0),
-            },
-          },
-        },
-        'zeros',
-      );
+      const zeros = ctx.filled(g.op('Concat', [cells, c], { axis: 0 }, 'map_shape'), 0, 'zeros');
       const map = g.op('ScatterND', [zeros, indices, updates], { reduction: 'add' }, 'scatter');
       const nhwc = g.op('Reshape', [map, g.op('Gather', [shape, g.constInt64([0, 2, 3, 1])], { axis: 0 }, 'nhwc_shape')], {}, 'nhwc');
       return [g.op('Transpose', [nhwc], { perm: [0, 3, 1, 2] }, 'gx')];

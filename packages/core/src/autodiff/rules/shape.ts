@@ -49,8 +49,7 @@ function selectionRule(): GradientRule {
     backward(ctx) {
       const g = ctx.graph;
       const x = ctx.inputs[0]!;
-      const attributes: Record<string, AttributeValue> = {};
-      for (const [k, v] of ctx.node.attributes) attributes[k] = v;
+      const attributes = ctx.forwardAttributes();
       const index = g.op(ctx.node.opType, [iotaLike(g, x), ...ctx.inputs.slice(1)], attributes, 'source_index');
       return [scatterAddFlat(ctx, x, index, ctx.outputGradient(0))];
     },
@@ -68,36 +67,14 @@ function interpolationMatrixGradient(ctx: GradientContext): Blob {
   const g = ctx.graph;
   const x = ctx.inputs[0]!;
   const y = ctx.outputs[0];
-  const attributes: Record<string, AttributeValue> = {};
-  for (const [k, v] of ctx.node.attributes) attributes[k] = v;
+  const attributes = ctx.forwardAttributes();
   const to = ctx.dtype === 'float64' ? 11 : 1;
   const scales = ctx.inputs[2] ?? null;
   const matrix = (axis: 2 | 3, name: string): Blob =>
     g.withScope(name, () => {
       const n = g.op('Shape', [x], { start: axis, end: axis + 1 }, 'n');
       const square = g.op('Concat', [n, n], { axis: 0 }, 'square');
-      const eye = g.op(
-        'EyeLike',
-        [
-          g.op(
-            'ConstantOfShape',
-            [square],
-            {
-              value: {
-                kind: 'tensor',
-                value: {
-                  dtype: ctx.dtype,
-                  dims: [1],
-                  data: ctx.dtype === 'float64' ? Float64Array.of(0) : Float32Array.of(0),
-                },
-              },
-            },
-            'zeros',
-          ),
-        ],
-        { dtype: to },
-        'eye',
-      );
+      const eye = g.op('EyeLike', [ctx.filled(square, 0, 'zeros')], { dtype: to }, 'eye');
       const eye4 = g.op('Unsqueeze', [eye, g.constInt64([0, 1])], {}, 'eye4');
       if (scales) {
         const s = g.op('Slice', [scales, g.constInt64([axis]), g.constInt64([axis + 1])], {}, 'scale');
@@ -300,8 +277,7 @@ export function installShapeRules(register: typeof registerGradientRule): void {
         { axis: 0 },
         'out_plane',
       );
-      const attributes: Record<string, AttributeValue> = {};
-      for (const [k, v] of ctx.node.attributes) attributes[k] = v;
+      const attributes = ctx.forwardAttributes();
       const scales = ctx.inputs[2] ?? null;
       // The forward's scales (N and C at 1) apply to the plane as they are; else its output size.
       const source = scales
