@@ -15,6 +15,7 @@ import {
   MRCNN_SECTION,
   RESNETS_SECTION,
   RPN_SECTION,
+  SOLVER_SECTION,
   TEST_SECTION,
   TRAIN_SECTION,
 } from './sections.js';
@@ -34,6 +35,7 @@ export interface CoreConfig {
   readonly MRCNN: SectionValues<typeof MRCNN_SECTION.fields>;
   readonly KRCNN: SectionValues<typeof KRCNN_SECTION.fields>;
   readonly TRAIN: SectionValues<typeof TRAIN_SECTION.fields>;
+  readonly SOLVER: SectionValues<typeof SOLVER_SECTION.fields>;
   readonly LIMITS: SectionValues<typeof LIMITS_SECTION.fields>;
 }
 
@@ -281,6 +283,10 @@ function checkConsistency(c: RcnnConfig): void {
     ['RPN.SIZES', c.RPN.SIZES],
   ] as const) {
     if (list.length === 0 || list.some((v) => v <= 0)) throw new ConfigError(`${key} must be a non-empty list of positive numbers`, { key });
+  }
+  const steps = c.SOLVER.STEPS;
+  if (steps.some((v, i) => v < 0 || (i > 0 && v < steps[i - 1]))) {
+    throw new ConfigError(`SOLVER.STEPS must be non-negative and in increasing order, got [${steps.join(', ')}]`, { key: 'SOLVER.STEPS' });
   }
   if (c.INPUT.PIXEL_STDS.some((v) => v === 0)) throw new ConfigError('INPUT.PIXEL_STDS must not contain 0', { key: 'INPUT.PIXEL_STDS' });
 }

@@ -170,6 +170,39 @@ export const TRAIN_SECTION = defineSection('TRAIN', 'Training flags that inferen
   FREEZE_CONV_BODY: field.bool(false, 'Detectron freezes the conv body in training; recorded on the built model, no effect at inference.'),
 });
 
+/**
+ * `SOLVER.*`: the training solver (`rcnn train`). Keys and defaults are Detectron's (`core/config.py`,
+ * `utils/lr_policy.py`); where Detectron spelled a rule differently the doc says how the key maps:
+ * `BIAS_LR_FACTOR` 2 = Detectron's `BIAS_DOUBLE_LR: True`, `WEIGHT_DECAY_BIAS` 0 = its
+ * `BIAS_WEIGHT_DECAY: False`; `IMS_PER_BATCH` and `CHECKPOINT_PERIOD` are Detectron2's names
+ * (Detectron: `TRAIN.IMS_PER_BATCH` per GPU, `TRAIN.SNAPSHOT_ITERS`).
+ */
+export const SOLVER_SECTION = defineSection('SOLVER', 'Training solver: SGD with momentum, learning-rate schedule, checkpoints (Detectron SOLVER.*).', CORE, {
+  BASE_LR: field.float(0.001, 'Learning rate before warm-up and steps (Detectron default 0.001).', { min: 0 }),
+  MOMENTUM: field.float(0.9, 'SGD momentum (PyTorch form: buf = MOMENTUM * buf + (grad + wd * p); p -= lr * buf).', { min: 0, max: 1 }),
+  WEIGHT_DECAY: field.float(0.0005, 'L2 weight decay added to the gradient of every trainable weight (Detectron 0.0005).', { min: 0 }),
+  BIAS_LR_FACTOR: field.float(2, 'Learning-rate factor of biases (parameters named *.bias); 2 = Detectron BIAS_DOUBLE_LR: True, Detectron2: 1.', { min: 0 }),
+  WEIGHT_DECAY_BIAS: field.float(0, 'Weight decay of biases; 0 = Detectron BIAS_WEIGHT_DECAY: False (Detectron2: WEIGHT_DECAY).', { min: 0 }),
+  MAX_ITER: field.int(40000, 'Iterations (SGD updates) of the run.', { min: 1 }),
+  STEPS: field.numbers([], 'Iterations at which the learning rate is multiplied by GAMMA (Detectron steps_with_decay; a leading 0 as Detectron writes it is ignored).', {
+    integer: true,
+  }),
+  GAMMA: field.float(0.1, 'Factor applied to the learning rate at each of STEPS.', { min: 0 }),
+  WARM_UP_ITERS: field.int(500, 'Iterations of learning-rate warm-up at the start (0 = none).', { min: 0 }),
+  WARM_UP_FACTOR: field.float(1 / 3, 'Learning-rate factor at iteration 0 of the warm-up.', { min: 0 }),
+  WARM_UP_METHOD: field.oneOf(['linear', 'constant'], 'linear', 'Warm-up: linear (factor rises from WARM_UP_FACTOR to 1 over WARM_UP_ITERS) or constant (WARM_UP_FACTOR throughout).'),
+  IMS_PER_BATCH: field.int(2, 'Images per iteration over all replicas (split evenly between them; must be a multiple of the replica count).', { min: 1 }),
+  CHECKPOINT_PERIOD: field.int(20000, 'Write a checkpoint every this many iterations (and always at the end); Detectron TRAIN.SNAPSHOT_ITERS.', { min: 1 }),
+  CLIP_GRADIENTS: field.oneOf(
+    ['none', 'value', 'norm', 'full_model'],
+    'none',
+    'Gradient clipping before the update (Detectron2 CLIP_TYPE): value (each element to [-CLIP_VALUE, CLIP_VALUE]), norm (each parameter\'s gradient norm to CLIP_VALUE), full_model (the norm of all gradients together).',
+  ),
+  CLIP_VALUE: field.float(1, 'Threshold of CLIP_GRADIENTS (Detectron2 default 1.0).', { min: 0 }),
+  CLIP_NORM_TYPE: field.float(2, 'p of the p-norm for norm / full_model clipping (Infinity is not accepted; use a large p).', { min: 1 }),
+  CLIP_NORM_EPS: field.float(1e-6, 'Added to the norm before dividing (torch.nn.utils.clip_grad_norm_).', { min: 0 }),
+});
+
 /** `LIMITS.*`: bounds that protect a service from hostile input. */
 export const LIMITS_SECTION = defineSection('LIMITS', 'Input bounds of the runtime (protect a service from hostile input).', CORE, {
   MAX_IMAGE_PIXELS: field.int(64_000_000, 'Decoded images with more pixels are refused (width * height).', { min: 1 }),
@@ -189,5 +222,6 @@ export const CORE_SECTIONS = [
   MRCNN_SECTION,
   KRCNN_SECTION,
   TRAIN_SECTION,
+  SOLVER_SECTION,
   LIMITS_SECTION,
 ] as const;

@@ -183,6 +183,11 @@ export class WeightStore {
     return this.source ? this.source.get(key) !== undefined : true;
   }
 
+  /** The shape of `key` in the source, or undefined when absent (and for random weights, which have no shapes). */
+  shapeOf(key: string): readonly number[] | undefined {
+    return this.source?.get(key)?.dims;
+  }
+
   /** Every key of the source (empty for random weights). */
   keys(): string[] {
     return this.source ? [...this.source.keys()] : [];
