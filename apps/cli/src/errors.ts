@@ -38,6 +38,7 @@ export const DEFAULT_HINTS: Readonly<Record<string, string>> = {
   E_GRAPH: 'this is a bug in a model stage: run again with --verbose and report it',
   E_INFERENCE: 'run again with --verbose for onnxruntime logs',
   E_SHUTDOWN: 'the model was closed while this work was pending: run it again',
+  E_TRAINING: 'see docs/fine-tuning.md; fix the cause and continue with --resume',
 };
 
 /** The message, hint and exit status for anything thrown. */

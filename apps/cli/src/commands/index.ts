@@ -4,6 +4,7 @@ import { bench } from './bench.js';
 import { convert } from './convert.js';
 import { exportCommand } from './export.js';
 import { predict } from './predict.js';
+import { trainCommand } from './train.js';
 
 /** Every command, in the order `rcnn --help` lists them. */
-export const COMMANDS: readonly Command[] = [predict, exportCommand, bench, convert];
+export const COMMANDS: readonly Command[] = [predict, exportCommand, bench, convert, trainCommand];
