@@ -65,3 +65,13 @@ export class InputError extends RcnnError {
     this.source = options?.source;
   }
 }
+
+/** Training targets (GT boxes, labels, masks, keypoints) are invalid for the model or the image. */
+export class TargetError extends RcnnError {
+  /** The image index (in the batch) and the target field at fault, e.g. `image 0 boxes[3]`. */
+  readonly source: string | undefined;
+  constructor(message: string, options?: { source?: string; hint?: string; cause?: unknown }) {
+    super('E_TARGET', message, options);
+    this.source = options?.source;
+  }
+}

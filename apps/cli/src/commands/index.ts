@@ -5,6 +5,7 @@ import { convert } from './convert.js';
 import { exportCommand } from './export.js';
 import { predict } from './predict.js';
 import { trainCommand } from './train.js';
+import { trainStepCommand } from './train-step.js';
 
 /** Every command, in the order `rcnn --help` lists them. */
-export const COMMANDS: readonly Command[] = [predict, exportCommand, bench, convert, trainCommand];
+export const COMMANDS: readonly Command[] = [predict, exportCommand, bench, convert, trainCommand, trainStepCommand];

@@ -149,6 +149,11 @@ export const MRCNN_SECTION = defineSection('MRCNN', 'Mask head (Detectron MRCNN.
 export const KRCNN_SECTION = defineSection('KRCNN', 'Keypoint head (Detectron KRCNN.*).', CORE, {
   ROI_KEYPOINTS_HEAD: field.string('keypoint_rcnn_heads.add_roi_pose_head_v1convX', 'Registry name of the keypoint head (slot roi-keypoint-head).'),
   NUM_KEYPOINTS: field.int(17, 'Keypoints per instance (COCO person: 17).', { min: 1 }),
+  FLIP_MAP: field.numbers(
+    [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15],
+    'Keypoint index each keypoint becomes when an image is flipped horizontally (TRAIN.USE_FLIPPED; COCO person: left/right swapped).',
+    { integer: true },
+  ),
   NUM_STACKED_CONVS: field.int(8, 'Number of conv + ReLU layers.', { min: 0 }),
   CONV_HEAD_DIM: field.int(512, 'Channels of each conv layer.', { min: 1 }),
   CONV_HEAD_KERNEL: field.int(3, 'Kernel size of the head convs.', { min: 1 }),
@@ -165,9 +170,41 @@ export const KRCNN_SECTION = defineSection('KRCNN', 'Keypoint head (Detectron KR
   ),
 });
 
-/** `TRAIN.*`: only what inference needs to know. */
-export const TRAIN_SECTION = defineSection('TRAIN', 'Training flags that inference records (Detectron TRAIN.*).', CORE, {
-  FREEZE_CONV_BODY: field.bool(false, 'Detectron freezes the conv body in training; recorded on the built model, no effect at inference.'),
+/**
+ * `TRAIN.*`: the training pass (Detectron TRAIN.* names; defaults are torchvision 0.14.1's, where
+ * Detectron / Detectron2 differ the doc says so).
+ */
+export const TRAIN_SECTION = defineSection('TRAIN', 'Training: the train-mode transform, target matching, sampling and losses (Detectron TRAIN.* names, torchvision defaults).', CORE, {
+  FREEZE_CONV_BODY: field.bool(
+    false,
+    'Detectron: stop gradients at the conv body\'s outputs, so the ResNet AND the FPN (every backbone.* parameter) stay frozen; no backward is built for them.',
+  ),
+  TRAINABLE_BACKBONE_LAYERS: field.int(
+    3,
+    'torchvision trainable_backbone_layers (Detectron2 FREEZE_AT = 5 - this): ResNet parameters train only in the last N of conv1, layer1..layer4 (3: conv1 and layer1 frozen). Frozen norms never train. Ignored when FREEZE_CONV_BODY.',
+    { min: 0, max: 5 },
+  ),
+  SCALES: field.numbers([], 'Choices of the shorter side of the training resize (torchvision min_size tuple, one drawn per batch); empty = [TEST.SCALE].', { integer: true }),
+  MAX_SIZE: field.int(0, 'Longest side of the training resize (torchvision max_size); 0 = TEST.MAX_SIZE.', { min: 0, max: 10_000 }),
+  USE_FLIPPED: field.bool(false, 'Flip each training image (and its boxes, masks, keypoints with KRCNN.FLIP_MAP) horizontally with probability 0.5 (Detectron TRAIN.USE_FLIPPED; torchvision leaves flipping to the dataset).'),
+  SEED: field.int(0, 'Seed of the host PRNG that draws the training resize choice, flips and the balanced samples (reproducible steps).', { min: 0 }),
+  RPN_POSITIVE_OVERLAP: field.float(0.7, 'Anchor IoU >= this with a GT box is positive (torchvision rpn_fg_iou_thresh).', { min: 0, max: 1 }),
+  RPN_NEGATIVE_OVERLAP: field.float(0.3, 'Anchor max IoU < this is negative; between the two is ignored (torchvision rpn_bg_iou_thresh).', { min: 0, max: 1 }),
+  RPN_ALLOW_LOW_QUALITY_MATCHES: field.bool(true, "Each GT box's highest-IoU anchors (ties included) are positives too (torchvision Matcher allow_low_quality_matches)."),
+  RPN_BATCH_SIZE_PER_IM: field.int(256, 'Anchors sampled per image for the RPN losses (torchvision rpn_batch_size_per_image).', { min: 1 }),
+  RPN_FG_FRACTION: field.float(0.5, 'Largest fraction of positives among the sampled anchors (torchvision rpn_positive_fraction).', { min: 0, max: 1 }),
+  RPN_PRE_NMS_TOP_N: field.int(2000, 'Training proposals kept per FPN level (per image) before NMS (torchvision rpn_pre_nms_top_n_train; Detectron: 2000 per level as well).', { min: 1 }),
+  RPN_POST_NMS_TOP_N: field.int(2000, 'Training proposals kept per image after NMS (torchvision rpn_post_nms_top_n_train; Detectron FPN: per batch).', { min: 1 }),
+  RPN_SMOOTH_L1_BETA: field.float(1 / 9, 'Smooth-L1 beta of the RPN box loss (torchvision 1/9; Detectron2 0 = L1).', { min: 0 }),
+  FG_THRESH: field.float(0.5, 'RoI IoU >= this with a GT box is foreground (torchvision box_fg_iou_thresh).', { min: 0, max: 1 }),
+  BG_THRESH_HI: field.float(0.5, 'RoI max IoU < this is background; between BG_THRESH_HI and FG_THRESH is ignored (torchvision box_bg_iou_thresh; Detectron BG_THRESH_LO 0 has no torchvision counterpart).', {
+    min: 0,
+    max: 1,
+  }),
+  BATCH_SIZE_PER_IM: field.int(512, 'RoIs sampled per image for the box losses (torchvision box_batch_size_per_image; Detectron 512, Detectron2 512).', { min: 1 }),
+  FG_FRACTION: field.float(0.25, 'Largest fraction of foreground among the sampled RoIs (torchvision box_positive_fraction).', { min: 0, max: 1 }),
+  ADD_GT_PROPOSALS: field.bool(true, 'Append the GT boxes to each image\'s proposals before RoI matching (torchvision always does; Detectron2 PROPOSAL_APPEND_GT).'),
+  BBOX_SMOOTH_L1_BETA: field.float(1 / 9, 'Smooth-L1 beta of the RoI box loss (torchvision 1/9; Detectron 1, Detectron2 0 = L1).', { min: 0 }),
 });
 
 /**

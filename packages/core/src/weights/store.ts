@@ -137,6 +137,9 @@ export class WeightStore {
   private readonly seed: number;
   private readonly used = new Set<string>();
   private readonly options: Required<WeightStoreOptions>;
+  /** Which key each array returned by {@link take} holds (traces trainable parameters into the graph). */
+  private readonly takenData = new WeakMap<Float32Array, string>();
+  private trainablePredicate: (key: string) => boolean = () => false;
   private readonly warned = new Set<string>();
 
   private constructor(source: WeightSource | undefined, seed: number, options: WeightStoreOptions) {
@@ -175,7 +178,9 @@ export class WeightStore {
 
   /** A store over the same weights with fresh usage tracking (e.g. to build the features-only net). */
   fork(): WeightStore {
-    return new WeightStore(this.source, this.seed, this.options);
+    const forked = new WeightStore(this.source, this.seed, this.options);
+    forked.trainablePredicate = this.trainablePredicate;
+    return forked;
   }
 
   /** Whether the source has `key` (always true for random weights). */
@@ -198,6 +203,40 @@ export class WeightStore {
    * converted. Marks the key used. Fails naming the file, key, expected and actual shape.
    */
   take(key: string, shape: readonly number[], init: RandomInit = { kind: 'he' }): Float32Array {
+    const data = this.read(key, shape, init);
+    this.takenData.set(data, key);
+    return data;
+  }
+
+  /**
+   * Declares which parameters train (torchvision state-dict keys, or a predicate): stages that
+   * fold a parameter into another for inference (the backbone's conv + frozen norm) keep a
+   * trainable one separate, and {@link exposeTrainableParameters} turns them into graph inputs.
+   * Default: none.
+   */
+  setTrainable(keys: Iterable<string> | ((key: string) => boolean)): void {
+    if (typeof keys === 'function') {
+      this.trainablePredicate = keys;
+      return;
+    }
+    const set = new Set(keys);
+    this.trainablePredicate = (key) => set.has(key);
+  }
+
+  /** Whether `key` was declared trainable with {@link setTrainable}. */
+  isTrainable(key: string): boolean {
+    return this.trainablePredicate(key);
+  }
+
+  /**
+   * The key whose {@link take} returned exactly this array, if any: how a graph initializer holding
+   * a weight unchanged is traced back to its state-dict key.
+   */
+  keyOfData(data: Float32Array): string | undefined {
+    return this.takenData.get(data);
+  }
+
+  private read(key: string, shape: readonly number[], init: RandomInit): Float32Array {
     this.used.add(key);
     if (!this.source) return drawRandom(shape, init, this.seed, key);
     const t = this.source.get(key);
