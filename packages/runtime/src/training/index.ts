@@ -53,7 +53,7 @@ export {
   readCheckpoint,
 } from './checkpoint.js';
 export { writeFileAtomic } from './atomic-write.js';
-export { type ReinitialisedTensor, describeReinitialised, refittingWeights } from './initial-weights.js';
+export { type WeightRequest, type ReinitialisedTensor, type FittedWeights, describeReinitialised, recordingWeights, fitInitialWeights } from './initial-weights.js';
 export {
   METRICS_FILE,
   type TrainOptions,
@@ -65,3 +65,4 @@ export {
 } from './trainer.js';
 export { type TinyNetOptions, type TinySample, tinyNetParameters, buildTinyNetGraph, tinyNetModel, tinyShapesData } from './tiny-net.js';
 export { type MetricsEntry, type TrainingReportInfo, parseMetrics, readMetrics, lineChart, trainingReportHtml } from './report.js';
+export { type DetectorSample, type DetectorTrainingOptions, type DetectorTrainingModel, detectorTrainingModel } from './detector.js';

@@ -10,9 +10,9 @@
  * Samples come from {@link tinyShapesData}: a square of one of `classes` colours on noise; the
  * label is its colour, the regression target its centre in [0, 1].
  */
-import { type Blob, GraphBuilder, type HostTensor, type RandomInit, WeightStore, gaussian, ops, seededRandom } from '@rcnn/core';
+import { type Blob, GraphBuilder, type HostTensor, type RandomInit, type WeightStore, gaussian, ops, seededRandom } from '@rcnn/core';
 import { type TrainingData, mixSeed } from './data.js';
-import { type ReinitialisedTensor, refittingWeights } from './initial-weights.js';
+import { fitInitialWeights } from './initial-weights.js';
 import { GRADIENT_PREFIX, LOSS_PREFIX, type TrainableParameter, type TrainingModel, graphTrainingModel } from './step.js';
 
 /** Sizes of the tiny net. */
@@ -114,13 +114,13 @@ export function buildTinyNetGraph(options: TinyNetOptions = {}): { model: Uint8A
 export function tinyNetModel(options: TinyNetOptions & { weights?: WeightStore; seed?: number } = {}): TrainingModel<TinySample> {
   const { channels: c, size: s } = sizes(options);
   const graph = buildTinyNetGraph(options);
-  const reinitialised: ReinitialisedTensor[] = [];
-  const store = refittingWeights(options.weights ?? WeightStore.random(options.seed ?? 0), options.seed ?? 0, reinitialised);
-  const initial = new Map(tinyNetParameters(options).map((spec) => [spec.name, store.take(spec.name, spec.dims, spec.init).slice()]));
+  const requests = tinyNetParameters(options).map((p) => ({ key: p.name, shape: p.dims, init: p.init, optional: false }));
+  const fitted = fitInitialWeights(options.weights, requests, options.seed ?? 0);
+  const initial = new Map(requests.map((r) => [r.key, fitted.tensors.get(r.key)!.data as Float32Array]));
   return graphTrainingModel({
     graph,
     initial,
-    reinitialised: reinitialised.map((r) => r.key),
+    reinitialised: fitted.reinitialised.map((r) => r.key),
     feeds(samples) {
       const nImages = samples.length;
       const images = new Float32Array(nImages * c * s * s);
