@@ -8,6 +8,7 @@ import { WeightStore, configSections, createContainer } from '@rcnn/core';
 import { loadTrainingCase, resolveConfig, trainStep } from '@rcnn/runtime';
 import { type DetectorSample, type TrainingData, detectorTrainingModel, readCheckpoint, train } from '@rcnn/runtime/training';
 import { loadPlugins } from '../src/plugins.js';
+import { type CocoDataset, type CocoLoader, detectorTraining } from '../src/train/detector.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 const CASE = join(ROOT, 'fixtures', 'train', 'maskrcnn_tiny_train');
@@ -73,5 +74,56 @@ describe('rcnn train: the detector step in the engine', () => {
       if (key.endsWith('num_batches_tracked')) continue;
       assert.ok(checkpoint.tensors.has(key), `checkpoint has ${key}`);
     }
+  });
+});
+
+describe('rcnn train: dataset and initial weights', () => {
+  /** A loader over the fixture case, shaped like @rcnn/coco's. */
+  async function fixtureLoader(numClasses: number): Promise<CocoLoader> {
+    const trainingCase = await loadTrainingCase(CASE);
+    const dataset: CocoDataset = {
+      length: trainingCase.images.length,
+      categories: { numClasses, toJSON: () => ({ categoryIds: [7, 9].slice(0, numClasses - 1), names: ['a', 'b'].slice(0, numClasses - 1) }) },
+      summary: () => `${trainingCase.images.length} images`,
+    };
+    return {
+      register: () => undefined,
+      loadCocoDataset: () => Promise.resolve(dataset),
+      loadTrainingImage: (_d, i) => {
+        const image = trainingCase.images[i];
+        // Labels of the fixture (1..3) folded into the smaller class count.
+        const labels = trainingCase.targets[i].labels.map((l) => 1 + ((l - 1) % (numClasses - 1)));
+        return Promise.resolve({ data: image.data as Uint8Array, width: image.width, height: image.height, path: `image_${i}.png`, targets: { ...trainingCase.targets[i], labels } });
+      },
+    };
+  }
+
+  it('re-initialises and reports the class-dependent layers of weights trained for another class count', async () => {
+    const loader = await fixtureLoader(3);
+    const options = { dataset: 'train.json', images: 'images', onWarning: () => undefined };
+    const source = async (set: string[]) => {
+      const container = createContainer();
+      await loadPlugins(container, []);
+      return { config: join(CASE, 'case.json'), weights: join(CASE, 'weights.safetensors'), container, set };
+    };
+    await assert.rejects(detectorTraining({ ...options, source: await source([]) }, loader), /has 2 categories, so the model needs MODEL.NUM_CLASSES 3 .*config says 4/);
+    const setup = await detectorTraining({ ...options, source: await source(['MODEL.NUM_CLASSES=3']) }, loader);
+    const reinitialised = setup.notes.filter((n) => n.includes('re-initialised'));
+    assert.deepEqual(
+      reinitialised.map((n) => n.split(':')[0]).sort(),
+      [
+        'roi_heads.box_predictor.bbox_pred.bias',
+        'roi_heads.box_predictor.bbox_pred.weight',
+        'roi_heads.box_predictor.cls_score.bias',
+        'roi_heads.box_predictor.cls_score.weight',
+        'roi_heads.mask_predictor.mask_fcn_logits.bias',
+        'roi_heads.mask_predictor.mask_fcn_logits.weight',
+      ],
+    );
+    assert.ok(reinitialised.some((n) => /cls_score\.weight: \[4, \d+\] in the weights, the model needs \[3, \d+\]/.test(n)), reinitialised.join('\n'));
+    assert.equal(setup.metadata['rcnn.categories'], JSON.stringify({ categoryIds: [7, 9], names: ['a', 'b'] }));
+    const sample = await setup.data.load(0, () => 0);
+    assert.equal(sample.image.maxValue, 255);
+    assert.ok(sample.targets.labels.every((l) => l >= 1 && l <= 2));
   });
 });
