@@ -20,6 +20,7 @@ import {
   describeReinitialised,
   detectorTrainingModel,
 } from '@rcnn/runtime/training';
+import { cocoValidator } from './validate.js';
 
 /** Inputs of {@link detectorTraining}. */
 export interface DetectorTrainingOptions {
@@ -96,7 +97,7 @@ export async function detectorTraining(options: DetectorTrainingOptions, coco?: 
   const model = detectorTrainingModel({ config, container: sources.container, ...(sources.weights.isRandom ? {} : { weights: sources.weights }), seed });
   const notes = [`dataset ${options.dataset}: ${dataset.summary()}`, ...model.reinitialisedTensors.map(describeReinitialised)];
   if (sources.weights.isRandom) notes.push('no --weights: every layer starts from random numbers (training from scratch)');
-  if (options.val) notes.push('--val: evaluation at checkpoints runs with rcnn eval; run it on the checkpoints written (rcnn eval --weights <checkpoint>)');
+  const validate = options.val ? await cocoValidator({ ...options.val, config, container: sources.container }) : undefined;
   const data: TrainingData<DetectorSample> = {
     size: dataset.length,
     async load(index) {
@@ -111,5 +112,6 @@ export async function detectorTraining(options: DetectorTrainingOptions, coco?: 
     metadata: { [CHECKPOINT_METADATA.categories]: JSON.stringify(dataset.categories.toJSON()) },
     notes,
     description: `${sources.resolved.source} on ${options.dataset}`,
+    ...(validate ? { validate } : {}),
   };
 }
