@@ -93,6 +93,20 @@ export function upsampleAsConv(g: GraphBuilder, x: Blob, w: Float32Array, b: Flo
   return ops.conv(g, x, wb, bb, { kernel: 1, name: 'deconv_1x1' });
 }
 
+/**
+ * {@link upsampleAsConv} with the ConvTranspose weight [C_in, C_out, r, r] and bias [C_out] as
+ * blobs (trainable parameters, graph inputs): the 1x1 weight and the repeated bias are made in the
+ * graph (Reshape / Transpose / Expand), so their gradients flow back to the ConvTranspose's own.
+ */
+export function upsampleAsConvFromBlobs(g: GraphBuilder, x: Blob, w: Blob, b: Blob, cin: number, cout: number, r: number): Blob {
+  const rr = r * r;
+  // W'[co·r²+k, ci] = W[ci, co, k]: W as [C_in, C_out·r²], transposed.
+  const w2 = ops.transpose(g, ops.reshape(g, w, [cin, cout * rr], 'weight_2d'), [1, 0], 'weight_t');
+  const wb = ops.reshape(g, w2, [cout * rr, cin, 1, 1], 'weight_1x1');
+  const bb = ops.reshape(g, ops.expand(g, ops.reshape(g, b, [cout, 1], 'bias_col'), g.constInt64([cout, rr]), 'bias_rep'), [cout * rr], 'bias_1x1');
+  return ops.conv(g, x, wb, bb, { kernel: 1, name: 'deconv_1x1' });
+}
+
 /** DepthToSpace (CRD): [D, C·r², h, w] → [D, C, h·r, w·r], channel c·r²+i·r+j to pixel (h·r+i, w·r+j). */
 export function depthToSpace(g: GraphBuilder, x: Blob, r: number, name = 'depth_to_space'): Blob {
   return g.op('DepthToSpace', [x], { blocksize: r, mode: 'CRD' }, name);
@@ -165,8 +179,15 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
       const r = c.UPSAMPLE_RATIO;
       const up = g.withScope('conv5_mask', () => {
         // PyTorch ConvTranspose2d weight layout [C_in, C_out, k, k] is also ONNX's.
-        const w = ctx.weights.take(`${MASK_PREDICTOR_PREFIX}conv5_mask.weight`, [channels, c.DIM_REDUCED, r, r], { kind: 'he' });
-        const b = ctx.weights.take(`${MASK_PREDICTOR_PREFIX}conv5_mask.bias`, [c.DIM_REDUCED], { kind: 'constant', value: 0 });
+        const wKey = `${MASK_PREDICTOR_PREFIX}conv5_mask.weight`;
+        const bKey = `${MASK_PREDICTOR_PREFIX}conv5_mask.bias`;
+        if (ctx.weights.isTrainable(wKey) || ctx.weights.isTrainable(bKey)) {
+          // Training: keep the ConvTranspose parameters as they are (they become graph inputs).
+          const wb = weight(wKey, [channels, c.DIM_REDUCED, r, r], { kind: 'he' });
+          return ops.relu(g, upsampleAsConvFromBlobs(g, x, wb, bias(bKey, c.DIM_REDUCED), channels, c.DIM_REDUCED, r));
+        }
+        const w = ctx.weights.take(wKey, [channels, c.DIM_REDUCED, r, r], { kind: 'he' });
+        const b = ctx.weights.take(bKey, [c.DIM_REDUCED], { kind: 'constant', value: 0 });
         return ops.relu(g, upsampleAsConv(g, x, w, b, channels, c.DIM_REDUCED, r));
       });
       const w = weight(`${MASK_PREDICTOR_PREFIX}mask_fcn_logits.weight`, [numClasses, c.DIM_REDUCED, 1, 1], { kind: 'normal', std: 0.001 });

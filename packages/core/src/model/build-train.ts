@@ -18,7 +18,6 @@ import { type Blob, GraphBuilder } from '../graph/builder.js';
 import type { DataType, HostTensor } from '../graph/dtypes.js';
 import * as ops from '../graph/ops.js';
 import { addParameterGradients, exposeTrainableParameters, trainableParameters } from '../autodiff/index.js';
-import { installLinearResizeGradient } from '../autodiff/resize-linear.js';
 import { SLOTS, replicaInfo, resolveImplementation } from '../registry/registry.js';
 import { ROI_TRAINING_INPUTS, sampleRois } from '../training/roi-sampling.js';
 import type { ResizedTargets } from '../training/targets.js';
@@ -234,7 +233,6 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
       if (key !== undefined && weights.isTrainable(key)) parameters.set(key, tensor);
     }
     const inputs = exposeTrainableParameters(g, weights);
-    installLinearResizeGradient();
     g.withScope('backward', () => addParameterGradients(g, { loss: total, parameters: inputs }));
     for (const p of inputs) {
       gradientOutputs.push(`grad.${p.key}`);
