@@ -1,0 +1,31 @@
+/**
+ * @rcnn/coco: COCO evaluation that equals pycocotools (bbox, segm and keypoints AP/AR, per-category
+ * AP), pycocotools' mask geometry (polygon rasterisation, RLE merge / IoU / boxes) and COCO dataset
+ * loading for training (targets, label maps, aspect-ratio batches, a prefetching image loader).
+ */
+export * from './types.js';
+export {
+  type AreaRange,
+  COCO_PERSON_OKS_SIGMAS,
+  type CocoEvalOptions,
+  type CocoEvalParams,
+  type CocoEvalResult,
+  DETECTION_SUMMARY,
+  KEYPOINT_SUMMARY,
+  type SummaryStat,
+  defaultEvalParams,
+  evaluateCoco,
+  formatSummary,
+} from './cocoeval.js';
+export {
+  type CocoSegmentation,
+  type XywhBox,
+  boxIou,
+  intersectionAndUnion,
+  maskIou,
+  mergeRles,
+  rleFromBox,
+  rleFromPolygon,
+  rleToBox,
+  segmentationToRle,
+} from './mask.js';
