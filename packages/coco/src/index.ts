@@ -29,3 +29,5 @@ export {
   rleToBox,
   segmentationToRle,
 } from './mask.js';
+export { CategoryMap, type CategoryMapJson } from './labels.js';
+export { type CocoResultsDocumentJson, alignResults } from './results.js';
