@@ -31,3 +31,18 @@ export {
 } from './mask.js';
 export { CategoryMap, type CategoryMapJson } from './labels.js';
 export { type CocoResultsDocumentJson, alignResults } from './results.js';
+export { DATALOADER_SECTION, type DataLoaderSettings, dataLoaderSettings } from './config.js';
+export {
+  type CocoDatasetOptions,
+  CocoTrainingDataset,
+  type DatasetAnnotation,
+  DatasetError,
+  type DatasetItem,
+  type DatasetSkip,
+  type DatasetSkipReason,
+  EXPECTED_SKIPS,
+  type TrainingTargets,
+  loadCocoDataset,
+} from './dataset.js';
+export { type TrainingImage, aspectRatioBatches, loadTrainingImage, prefetch, trainingBatches, trainingOrder } from './loader.js';
+export { register } from './register.js';
