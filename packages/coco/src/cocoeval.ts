@@ -112,21 +112,31 @@ export interface SummaryStat {
   readonly maxDets: number;
 }
 
-/** What pycocotools' `summarize()` reports for bbox / segm (12 numbers). */
-export const DETECTION_SUMMARY: readonly SummaryStat[] = [
-  { ap: true, iouThr: undefined, area: 'all', maxDets: 100 },
-  { ap: true, iouThr: 0.5, area: 'all', maxDets: 100 },
-  { ap: true, iouThr: 0.75, area: 'all', maxDets: 100 },
-  { ap: true, iouThr: undefined, area: 'small', maxDets: 100 },
-  { ap: true, iouThr: undefined, area: 'medium', maxDets: 100 },
-  { ap: true, iouThr: undefined, area: 'large', maxDets: 100 },
-  { ap: false, iouThr: undefined, area: 'all', maxDets: 1 },
-  { ap: false, iouThr: undefined, area: 'all', maxDets: 10 },
-  { ap: false, iouThr: undefined, area: 'all', maxDets: 100 },
-  { ap: false, iouThr: undefined, area: 'small', maxDets: 100 },
-  { ap: false, iouThr: undefined, area: 'medium', maxDets: 100 },
-  { ap: false, iouThr: undefined, area: 'large', maxDets: 100 },
-];
+/**
+ * What pycocotools' `summarize()` reports for bbox / segm (12 numbers) given `maxDets`: the first
+ * AP at 100 detections, the others at maxDets[2], and AR at maxDets[0], [1], [2] (pycocotools reads
+ * those indices; with fewer than three maxDets it fails, here the missing ones read as 100).
+ */
+export function detectionSummary(maxDets: readonly number[]): SummaryStat[] {
+  const [m0, m1, m2] = [maxDets[0] ?? 100, maxDets[1] ?? 100, maxDets[2] ?? 100];
+  return [
+    { ap: true, iouThr: undefined, area: 'all', maxDets: 100 },
+    { ap: true, iouThr: 0.5, area: 'all', maxDets: m2 },
+    { ap: true, iouThr: 0.75, area: 'all', maxDets: m2 },
+    { ap: true, iouThr: undefined, area: 'small', maxDets: m2 },
+    { ap: true, iouThr: undefined, area: 'medium', maxDets: m2 },
+    { ap: true, iouThr: undefined, area: 'large', maxDets: m2 },
+    { ap: false, iouThr: undefined, area: 'all', maxDets: m0 },
+    { ap: false, iouThr: undefined, area: 'all', maxDets: m1 },
+    { ap: false, iouThr: undefined, area: 'all', maxDets: m2 },
+    { ap: false, iouThr: undefined, area: 'small', maxDets: m2 },
+    { ap: false, iouThr: undefined, area: 'medium', maxDets: m2 },
+    { ap: false, iouThr: undefined, area: 'large', maxDets: m2 },
+  ];
+}
+
+/** What pycocotools' `summarize()` reports for bbox / segm with the default maxDets [1, 10, 100]. */
+export const DETECTION_SUMMARY: readonly SummaryStat[] = detectionSummary([1, 10, 100]);
 
 /** What pycocotools' `summarize()` reports for keypoints (10 numbers, maxDets 20). */
 export const KEYPOINT_SUMMARY: readonly SummaryStat[] = [
@@ -589,7 +599,7 @@ export function evaluateCoco(gt: CocoDatasetJson, results: readonly CocoResultJs
   }
 
   // summarize().
-  const definitions = iouType === 'keypoints' ? KEYPOINT_SUMMARY : DETECTION_SUMMARY;
+  const definitions = iouType === 'keypoints' ? KEYPOINT_SUMMARY : detectionSummary(params.maxDets);
   const stats = definitions.map((s) => summarizeOne(s, params, precision, recall, [T, R, K, A, M]));
   const perCategory = new Map<number, number | null>();
   for (const [k, catId] of categoryIds.entries()) {
@@ -643,17 +653,31 @@ function summarizeOne(s: SummaryStat, params: CocoEvalParams, precision: Float64
   return n === 0 ? -1 : sum / n;
 }
 
+/**
+ * Python's `'{:.Nf}'.format(v)`: like toFixed, but an exact tie (a binary value exactly halfway)
+ * rounds to the even digit, where toFixed rounds up (0.0625 -> "0.062", not "0.063").
+ */
+export function pythonFixed(v: number, digits: number): string {
+  const s = v.toFixed(digits);
+  const scaled = v * 10 ** digits;
+  if (!Number.isFinite(v) || Math.abs(scaled - Math.trunc(scaled)) !== 0.5) return s;
+  const down = Math.trunc(scaled);
+  // toFixed moved away from zero; keep the even neighbour instead.
+  const even = down % 2 === 0 ? down : down + Math.sign(scaled);
+  return (even / 10 ** digits).toFixed(digits);
+}
+
 /** pycocotools' printed summary lines (` Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.374`). */
 export function formatSummary(result: CocoEvalResult): string {
   const p = result.params;
-  const fix2 = (v: number): string => v.toFixed(2);
+  const fix2 = (v: number): string => pythonFixed(v, 2);
   return result.statDefinitions
     .map((s, i) => {
       const title = s.ap ? 'Average Precision' : 'Average Recall';
       const type = s.ap ? '(AP)' : '(AR)';
       const iou = s.iouThr === undefined ? `${fix2(p.iouThrs[0])}:${fix2(p.iouThrs[p.iouThrs.length - 1])}` : fix2(s.iouThr);
       const v = result.stats[i];
-      return ` ${title.padEnd(18)} ${type} @[ IoU=${iou.padEnd(9)} | area=${s.area.padStart(6)} | maxDets=${String(s.maxDets).padStart(3)} ] = ${v.toFixed(3)}`;
+      return ` ${title.padEnd(18)} ${type} @[ IoU=${iou.padEnd(9)} | area=${s.area.padStart(6)} | maxDets=${String(s.maxDets).padStart(3)} ] = ${pythonFixed(v, 3)}`;
     })
     .join('\n');
 }

@@ -14,8 +14,10 @@ export {
   KEYPOINT_SUMMARY,
   type SummaryStat,
   defaultEvalParams,
+  detectionSummary,
   evaluateCoco,
   formatSummary,
+  pythonFixed,
 } from './cocoeval.js';
 export {
   type CocoSegmentation,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InputError } from '@rcnn/core';
-import { type CocoDatasetJson, type CocoResultJson, defaultEvalParams, evaluateCoco, formatSummary } from '../src/index.js';
+import { type CocoDatasetJson, type CocoResultJson, defaultEvalParams, evaluateCoco, formatSummary, pythonFixed } from '../src/index.js';
 
 /** pycocotools divides by tp + fp + eps, so a perfect precision is 1 - 2e-16, not 1. */
 function near(actual: number | null | undefined, expected: number, what = ''): void {
@@ -95,4 +95,22 @@ test('keypoints: sigmas must match the keypoint count, and own sigmas can be giv
   const r = evaluateCoco(kp, results, 'keypoints', { params: { kptOksSigmas: [0.05, 0.05, 0.05] } });
   near(r.stats[0], 1);
   assert.equal(r.stats.length, 10);
+});
+
+test('printed numbers round like Python: exact ties to even', () => {
+  assert.equal(pythonFixed(0.0625, 3), '0.062');
+  assert.equal(pythonFixed(0.1875, 3), '0.188');
+  assert.equal(pythonFixed(0.3748603162445779, 3), '0.375');
+  assert.equal(pythonFixed(-1, 3), '-1.000');
+  assert.equal(pythonFixed(0.5, 2), '0.50');
+  assert.equal(pythonFixed(0.125, 2), '0.12');
+});
+
+test('custom maxDets are summarised at pycocotools indices (AP at maxDets[2], AR at [0], [1], [2])', () => {
+  const results: CocoResultJson[] = [{ image_id: 1, category_id: 3, bbox: [10, 10, 50, 40], score: 0.9 }];
+  const r = evaluateCoco(dataset, results, 'bbox', { params: { maxDets: [5, 2, 50] } });
+  assert.deepEqual(r.params.maxDets, [2, 5, 50]);
+  assert.deepEqual(r.statDefinitions.map((s) => s.maxDets), [100, 50, 50, 50, 50, 50, 2, 5, 50, 50, 50, 50]);
+  assert.equal(r.stats[0], -1, 'no maxDets of 100: nothing to average, as pycocotools');
+  near(r.stats[8], 0.5);
 });
