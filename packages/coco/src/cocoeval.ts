@@ -196,10 +196,10 @@ interface Instance {
 interface ImageEval {
   /** Detection scores, sorted descending, at most maxDets[-1]. */
   readonly dtScores: readonly number[];
-  /** [T][D]: id of the matched ground truth, 0 if none. */
-  readonly dtMatches: readonly Float64Array[];
-  /** [T][D]. */
-  readonly dtIgnore: readonly Uint8Array[];
+  /** [T * D] (row t = threshold): id of the matched ground truth, 0 if none. */
+  readonly dtMatches: Float64Array;
+  /** [T * D]. */
+  readonly dtIgnore: Uint8Array;
   /** Per ground truth (ignored last). */
   readonly gtIgnore: readonly boolean[];
 }
@@ -267,8 +267,8 @@ function groundTruths(gt: CocoDatasetJson, images: Map<number, CocoImageJson>, i
     let keypoints: readonly number[] | undefined;
     let ignore = iscrowd;
     if (iouType === 'keypoints') {
-      keypoints = ann.keypoints ?? [];
-      const labelled = ann.num_keypoints ?? countLabelled(keypoints);
+      keypoints = ann.keypoints;
+      const labelled = ann.num_keypoints ?? countLabelled(keypoints ?? []);
       ignore = labelled === 0 || iscrowd;
     }
     const inst: Instance = {
@@ -390,7 +390,8 @@ function computeOks(dts: readonly Instance[], gts: readonly Instance[], sigmas: 
   const vars = sigmas.map((s) => (s * 2) * (s * 2));
   const out = dts.map(() => new Array<number>(gts.length).fill(0));
   for (const [j, gt] of gts.entries()) {
-    const g = gt.keypoints ?? [];
+    // A ground truth without keypoints (pycocotools would fail) counts as one with none labelled.
+    const g = gt.keypoints ?? new Array<number>(3 * k).fill(0);
     if (g.length !== 3 * k) throw new InputError(`ground truth annotation ${gt.id} has ${g.length} keypoint values, expected ${3 * k} (${k} OKS sigmas)`, { hint: 'pass the OKS sigmas of your keypoints (--oks-sigmas / kptOksSigmas)' });
     let visible = 0;
     for (let p = 0; p < k; p++) if (g[3 * p + 2] > 0) visible++;
@@ -459,9 +460,10 @@ function evaluateImage(
   const T = params.iouThrs.length;
   const G = gts.length;
   const D = dts.length;
-  const gtMatched = Array.from({ length: T }, () => new Float64Array(G));
-  const dtMatches = Array.from({ length: T }, () => new Float64Array(D));
-  const dtIgnore = Array.from({ length: T }, () => new Uint8Array(D));
+  // One flat array per kind (not one per threshold): COCO-sized runs hold ~10^5 of these.
+  const gtMatched = new Float64Array(T * G);
+  const dtMatches = new Float64Array(T * D);
+  const dtIgnore = new Uint8Array(T * D);
   if (ious) {
     for (let t = 0; t < T; t++) {
       for (let d = 0; d < D; d++) {
@@ -469,7 +471,7 @@ function evaluateImage(
         let m = -1;
         for (let g = 0; g < G; g++) {
           // A matched ground truth takes no second detection, unless it is a crowd region.
-          if (gtMatched[t][g] > 0 && !gts[g].iscrowd) continue;
+          if (gtMatched[t * G + g] > 0 && !gts[g].iscrowd) continue;
           // Matched to a regular ground truth already: the ignored ones (sorted last) cannot win.
           if (m > -1 && !gtIgnore[m] && gtIgnore[g]) break;
           const iou = ious[d][order[g]];
@@ -478,16 +480,16 @@ function evaluateImage(
           m = g;
         }
         if (m === -1) continue;
-        dtIgnore[t][d] = gtIgnore[m] ? 1 : 0;
-        dtMatches[t][d] = gts[m].id;
-        gtMatched[t][m] = dts[d].id;
+        dtIgnore[t * D + d] = gtIgnore[m] ? 1 : 0;
+        dtMatches[t * D + d] = gts[m].id;
+        gtMatched[t * G + m] = dts[d].id;
       }
     }
   }
   // Unmatched detections outside the area range are ignored.
   for (let d = 0; d < D; d++) {
     if (!outside(dts[d].area)) continue;
-    for (let t = 0; t < T; t++) if (dtMatches[t][d] === 0) dtIgnore[t][d] = 1;
+    for (let t = 0; t < T; t++) if (dtMatches[t * D + d] === 0) dtIgnore[t * D + d] = 1;
   }
   return { dtScores: dts.map((d) => d.score), dtMatches, dtIgnore, gtIgnore };
 }
@@ -561,26 +563,33 @@ export function evaluateCoco(gt: CocoDatasetJson, results: readonly CocoResultJs
       if (npig === 0) continue;
       for (const [m, md] of params.maxDets.entries()) {
         // Detections of every image, in image order, each image's cut at this maxDets.
-        const scores: number[] = [];
-        const source: [ImageEval, number][] = [];
-        for (const e of E) {
-          const n = Math.min(md, e.dtScores.length);
-          for (let d = 0; d < n; d++) {
-            scores.push(e.dtScores[d]);
-            source.push([e, d]);
+        let total = 0;
+        for (const e of E) total += Math.min(md, e.dtScores.length);
+        const scores = new Float64Array(total);
+        const fromEval = new Int32Array(total);
+        const fromDet = new Int32Array(total);
+        let n = 0;
+        for (const [ei, e] of E.entries()) {
+          const cut = Math.min(md, e.dtScores.length);
+          for (let d = 0; d < cut; d++, n++) {
+            scores[n] = e.dtScores[d];
+            fromEval[n] = ei;
+            fromDet[n] = d;
           }
         }
-        const order = scores.map((_, i) => i).sort((x, y) => scores[y] - scores[x]);
-        const nd = order.length;
+        // Stable (numpy mergesort of -score): ties keep image order.
+        const order = Array.from({ length: total }, (_, i) => i).sort((x, y) => scores[y] - scores[x]);
+        const nd = total;
         const rc = new Float64Array(nd);
         const pr = new Float64Array(nd);
         for (let t = 0; t < T; t++) {
           let tp = 0;
           let fp = 0;
           for (let i = 0; i < nd; i++) {
-            const [e, d] = source[order[i]];
-            const matched = e.dtMatches[t][d] !== 0;
-            const ignored = e.dtIgnore[t][d] !== 0;
+            const e = E[fromEval[order[i]]];
+            const at = t * e.dtScores.length + fromDet[order[i]];
+            const matched = e.dtMatches[at] !== 0;
+            const ignored = e.dtIgnore[at] !== 0;
             if (matched && !ignored) tp++;
             else if (!matched && !ignored) fp++;
             rc[i] = tp / npig;
