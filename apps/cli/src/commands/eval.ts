@@ -13,7 +13,7 @@ import {
   formatSummary,
 } from '@rcnn/coco';
 import { InputError } from '@rcnn/core';
-import { type ModelLabels, type PredictOutcome, createDetector, readKeypoints, readMasks } from '@rcnn/runtime';
+import { type Detector, type ModelLabels, type PredictOutcome, createDetector, readKeypoints, readMasks } from '@rcnn/runtime';
 import { type Command, MODEL_OPTIONS, MODEL_OPTIONS_HELP, RUN_OPTIONS, RUN_OPTIONS_HELP, optFlag, optInt, optString } from '../command.js';
 import { EXIT, UsageError, describeError } from '../errors.js';
 import { type CliIO, ProgressBar, say, warn } from '../io.js';
@@ -21,7 +21,8 @@ import { detectorOptions } from '../model-options.js';
 
 /** How model classes become dataset category ids (`--label-map`). */
 export const LABEL_MAPS = ['auto', 'name', 'contiguous', 'id'] as const;
-type LabelMapKind = (typeof LABEL_MAPS)[number];
+/** One of {@link LABEL_MAPS}. */
+export type LabelMapKind = (typeof LABEL_MAPS)[number];
 
 const HELP = `Usage: rcnn eval --dataset <gt.json> --results <results.json> [options]
        rcnn eval --dataset <val.json> --images <dir> --config <preset|file> [--weights <file>] [options]
@@ -113,14 +114,8 @@ export function labelMapper(labels: ModelLabels, dataset: CocoDatasetJson, kind:
   return { kind: chosen, map: (l) => (ids.has(labels.categoryIds[l] ?? l) ? (labels.categoryIds[l] ?? l) : undefined) };
 }
 
-/** Runs the model on the dataset's images and returns its detections as a COCO results list. */
-async function predictDataset(
-  values: Parameters<Command['run']>[0],
-  io: CliIO,
-  dataset: CocoDatasetJson,
-  imagesDir: string,
-  imageIds: readonly number[],
-): Promise<{ results: CocoResultJson[]; failed: number; types: IouType[] }> {
+/** The images of `imageIds` as paths under `imagesDir`; missing files fail before any model is built. */
+async function datasetImagePaths(dataset: CocoDatasetJson, imagesDir: string, imageIds: readonly number[]): Promise<string[]> {
   const byId = new Map(dataset.images.map((img) => [img.id, img]));
   const paths = imageIds.map((id) => join(imagesDir, byId.get(id)!.file_name));
   const missing: string[] = [];
@@ -137,50 +132,69 @@ async function predictDataset(
       hint: '--images must be the folder the dataset\'s file_name entries are relative to',
     });
   }
-  const kind = (optString(values, 'label-map') ?? 'auto') as LabelMapKind;
-  if (!(LABEL_MAPS as readonly string[]).includes(kind)) throw new UsageError(`--label-map must be one of ${LABEL_MAPS.join(', ')}, got "${kind}"`);
-  const detector = await createDetector(await detectorOptions(values, io));
+  return paths;
+}
+
+/** What {@link predictCocoResults} returns. */
+export interface PredictedResults {
+  /** A COCO results list with the dataset's image and category ids. */
+  readonly results: CocoResultJson[];
+  /** Images that could not be processed (evaluated as images without detections). */
+  readonly failed: number;
+  /** The iou types the model's outputs support. */
+  readonly types: IouType[];
+  /** The class -> category mapping used. */
+  readonly labelMap: Exclude<LabelMapKind, 'auto'>;
+}
+
+/**
+ * Runs a detector on dataset images (`paths[i]` is image `imageIds[i]`) and returns its
+ * detections as a COCO results list in the dataset's ids (for `rcnn eval`, and for evaluating
+ * during training).
+ */
+export async function predictCocoResults(
+  detector: Detector,
+  dataset: CocoDatasetJson,
+  paths: readonly string[],
+  imageIds: readonly number[],
+  labelMap: LabelMapKind,
+  io: CliIO,
+): Promise<PredictedResults> {
   const results: CocoResultJson[] = [];
   const types = new Set<IouType>(['bbox']);
   let failed = 0;
-  try {
-    if (detector.randomWeights) warn(io, 'rcnn eval: RANDOM WEIGHTS are used (no --weights): the numbers are meaningless');
-    const { kind: used, map } = labelMapper(detector.labels, dataset, kind);
-    warn(io, `rcnn eval: model classes -> dataset categories by ${used}`);
-    const progress = new ProgressBar(io, paths.length, 'eval');
-    for await (const outcome of detector.stream(paths) as AsyncIterable<PredictOutcome>) {
-      progress.clear();
-      progress.tick();
-      if (!outcome.ok) {
-        failed++;
-        const { message } = describeError(outcome.error, 'eval');
-        warn(io, `rcnn eval: error: ${message} (evaluated as an image without detections)`);
-        continue;
-      }
-      const det = outcome.result.detections;
-      if (!det) continue;
-      const imageId = imageIds[outcome.index];
-      const masks = readMasks(det);
-      const kp = readKeypoints(det);
-      if (masks) types.add('segm');
-      if (kp) types.add('keypoints');
-      for (let d = 0; d < det.scores.length; d++) {
-        const categoryId = map(det.labels[d]);
-        if (categoryId === undefined) continue;
-        const [x1, y1, x2, y2] = det.boxes.subarray(4 * d, 4 * d + 4);
-        const r: { -readonly [K in keyof CocoResultJson]: CocoResultJson[K] } = { image_id: imageId, category_id: categoryId, score: det.scores[d], bbox: [x1, y1, x2 - x1, y2 - y1] };
-        if (masks) r.segmentation = masks.rle(d);
-        if (kp) {
-          const k = kp.numKeypoints;
-          r.keypoints = Array.from(kp.keypoints.subarray(d * k * 3, (d + 1) * k * 3));
-        }
-        results.push(r);
-      }
+  const { kind: used, map } = labelMapper(detector.labels, dataset, labelMap);
+  const progress = new ProgressBar(io, paths.length, 'eval');
+  for await (const outcome of detector.stream(paths) as AsyncIterable<PredictOutcome>) {
+    progress.clear();
+    progress.tick();
+    if (!outcome.ok) {
+      failed++;
+      const { message } = describeError(outcome.error, 'eval');
+      warn(io, `rcnn eval: error: ${message} (evaluated as an image without detections)`);
+      continue;
     }
-  } finally {
-    await detector.close();
+    const det = outcome.result.detections;
+    if (!det) continue;
+    const imageId = imageIds[outcome.index];
+    const masks = readMasks(det);
+    const kp = readKeypoints(det);
+    if (masks) types.add('segm');
+    if (kp) types.add('keypoints');
+    for (let d = 0; d < det.scores.length; d++) {
+      const categoryId = map(det.labels[d]);
+      if (categoryId === undefined) continue;
+      const [x1, y1, x2, y2] = det.boxes.subarray(4 * d, 4 * d + 4);
+      const r: { -readonly [K in keyof CocoResultJson]: CocoResultJson[K] } = { image_id: imageId, category_id: categoryId, score: det.scores[d], bbox: [x1, y1, x2 - x1, y2 - y1] };
+      if (masks) r.segmentation = masks.rle(d);
+      if (kp) {
+        const k = kp.numKeypoints;
+        r.keypoints = Array.from(kp.keypoints.subarray(d * k * 3, (d + 1) * k * 3));
+      }
+      results.push(r);
+    }
   }
-  return { results, failed, types: [...types] };
+  return { results, failed, types: [...types], labelMap: used };
 }
 
 /** The JSON form of the numbers (the same shape as the eval fixtures' stats.json). */
@@ -238,7 +252,18 @@ async function run(values: Parameters<Command['run']>[0], _positionals: readonly
     const maxImages = optInt(values, 'max-images', 1);
     imageIds = dataset.images.map((i) => i.id).sort((a, b) => a - b);
     if (maxImages !== undefined) imageIds = imageIds.slice(0, maxImages);
-    const predicted = await predictDataset(values, report, dataset, imagesDir!, imageIds);
+    const paths = await datasetImagePaths(dataset, imagesDir!, imageIds);
+    const labelMap = (optString(values, 'label-map') ?? 'auto') as LabelMapKind;
+    if (!(LABEL_MAPS as readonly string[]).includes(labelMap)) throw new UsageError(`--label-map must be one of ${LABEL_MAPS.join(', ')}, got "${labelMap}"`);
+    const detector = await createDetector(await detectorOptions(values, report));
+    let predicted: PredictedResults;
+    try {
+      if (detector.randomWeights) warn(report, 'rcnn eval: RANDOM WEIGHTS are used (no --weights): the numbers are meaningless');
+      predicted = await predictCocoResults(detector, dataset, paths, imageIds, labelMap, report);
+    } finally {
+      await detector.close();
+    }
+    warn(report, `rcnn eval: model classes -> dataset categories by ${predicted.labelMap}`);
     ({ results, failed } = predicted);
     available = predicted.types;
     const save = optString(values, 'save-results');
