@@ -138,38 +138,49 @@ export function mergeRles(rles: readonly UncompressedRle[], intersect = false): 
   return { size: [h, w], counts: [...acc] };
 }
 
-function mergeTwo(a: readonly number[], b: readonly number[], intersect: boolean): number[] {
-  const out: number[] = [];
+/**
+ * Walks two RLEs of one size together, calling `visit(length, inA, inB)` for each stretch where
+ * neither changes (zero-length runs are passed over; an exhausted side counts as background).
+ */
+function walkRuns(a: readonly number[], b: readonly number[], visit: (length: number, inA: boolean, inB: boolean) => void): void {
   let ia = 1;
   let ib = 1;
   let ca = a[0] ?? 0;
   let cb = b[0] ?? 0;
   let va = false;
   let vb = false;
-  let v = false;
-  let cc = 0;
   for (;;) {
-    const c = Math.min(ca, cb);
-    cc += c;
-    ca -= c;
-    if (ca === 0 && ia < a.length) {
+    while (ca === 0 && ia < a.length) {
       ca = a[ia++];
       va = !va;
     }
-    cb -= c;
-    if (cb === 0 && ib < b.length) {
+    while (cb === 0 && ib < b.length) {
       cb = b[ib++];
       vb = !vb;
     }
-    const remaining = ca + cb;
-    const vp: boolean = v;
-    v = intersect ? va && vb : va || vb;
-    if (v !== vp || remaining === 0) {
-      out.push(cc);
-      cc = 0;
-    }
-    if (remaining === 0) break;
+    if (ca === 0 && cb === 0) return;
+    const c = ca === 0 ? cb : cb === 0 ? ca : Math.min(ca, cb);
+    visit(c, ca > 0 && va, cb > 0 && vb);
+    ca = Math.max(0, ca - c);
+    cb = Math.max(0, cb - c);
   }
+}
+
+/** The canonical runs (background first) of the union or intersection of two RLEs. */
+function mergeTwo(a: readonly number[], b: readonly number[], intersect: boolean): number[] {
+  const out: number[] = [];
+  let state = false;
+  let length = 0;
+  walkRuns(a, b, (c, inA, inB) => {
+    const v = intersect ? inA && inB : inA || inB;
+    if (v === state) length += c;
+    else {
+      out.push(length);
+      state = v;
+      length = c;
+    }
+  });
+  out.push(length);
   return out;
 }
 
@@ -259,32 +270,12 @@ export function maskIou(dt: readonly UncompressedRle[], gt: readonly Uncompresse
 
 /** Foreground pixels in both and in either of two RLEs of one size, by walking their runs. */
 export function intersectionAndUnion(a: readonly number[], b: readonly number[]): [number, number] {
-  let ia = 1;
-  let ib = 1;
-  let ca = a[0] ?? 0;
-  let cb = b[0] ?? 0;
-  let va = false;
-  let vb = false;
   let inter = 0;
   let union = 0;
-  for (;;) {
-    const c = Math.min(ca, cb);
-    if (va || vb) {
-      union += c;
-      if (va && vb) inter += c;
-    }
-    ca -= c;
-    if (ca === 0 && ia < a.length) {
-      ca = a[ia++];
-      va = !va;
-    }
-    cb -= c;
-    if (cb === 0 && ib < b.length) {
-      cb = b[ib++];
-      vb = !vb;
-    }
-    if (ca + cb === 0) break;
-  }
+  walkRuns(a, b, (c, inA, inB) => {
+    if (inA || inB) union += c;
+    if (inA && inB) inter += c;
+  });
   return [inter, union];
 }
 
@@ -313,11 +304,26 @@ export function segmentationToRle(segmentation: unknown, h: number, w: number, w
   if (isRle(segmentation)) {
     const size = segmentation.size;
     if (!Array.isArray(size) || size.length !== 2) throw new InputError(`${what}: RLE size must be [height, width]`);
-    if (typeof segmentation.counts === 'string') return decompressRle(segmentation as CocoRle);
-    if (Array.isArray(segmentation.counts)) return { size: [size[0], size[1]], counts: [...segmentation.counts] };
-    throw new InputError(`${what}: RLE counts must be a string or a list of run lengths`);
+    let rle: UncompressedRle;
+    if (typeof segmentation.counts === 'string') rle = decompressRle(segmentation as CocoRle);
+    else if (Array.isArray(segmentation.counts)) rle = { size: [size[0], size[1]], counts: [...segmentation.counts] };
+    else throw new InputError(`${what}: RLE counts must be a string or a list of run lengths`);
+    checkRuns(rle, what);
+    return rle;
   }
   throw new InputError(`${what} must be a list of polygons or an RLE {size, counts}`);
+}
+
+/** Run lengths must be non-negative integers covering the mask exactly (pycocotools would loop or read past them). */
+function checkRuns(rle: UncompressedRle, what: string): void {
+  const [h, w] = rle.size;
+  checkDims(h, w, what);
+  let total = 0;
+  for (const c of rle.counts) {
+    if (!Number.isInteger(c) || c < 0) throw new InputError(`${what}: RLE run length ${c} is not a non-negative integer`);
+    total += c;
+  }
+  if (total !== h * w) throw new InputError(`${what}: RLE runs sum to ${total}, but the mask is ${h} x ${w} = ${h * w} pixels`);
 }
 
 function checkDims(h: number, w: number, what: string): void {

@@ -147,4 +147,6 @@ test('segmentations: polygons are united, RLEs keep their size, compressed count
   assert.throws(() => segmentationToRle([['a', 2, 3, 4, 5, 6]], 8, 8), InputError);
   assert.throws(() => segmentationToRle({ size: [2, 2], counts: 7 }, 8, 8), InputError);
   assert.throws(() => segmentationToRle('nope', 8, 8), InputError);
+  assert.throws(() => segmentationToRle({ size: [2, 2], counts: [1, 2] }, 8, 8), /sum to 3, but the mask is 2 x 2/);
+  assert.throws(() => segmentationToRle({ size: [2, 2], counts: [1, -1, 4] }, 8, 8), /not a non-negative integer/);
 });
