@@ -10,7 +10,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InputError, RcnnError, type UncompressedRle, decodeRle } from '@rcnn/core';
+import { type CocoRle, InputError, RcnnError, type UncompressedRle, decodeRle } from '@rcnn/core';
 import { DATALOADER_SECTION } from './config.js';
 import { CategoryMap } from './labels.js';
 import { mergeRles, rleFromPolygon, segmentationToRle } from './mask.js';
@@ -96,8 +96,12 @@ export interface DatasetAnnotation {
   readonly label: number;
   /** x1, y1, x2, y2 in image pixels, clipped to the image. */
   readonly box: readonly [number, number, number, number];
-  /** Mask (masks on). */
-  readonly mask?: UncompressedRle;
+  /**
+   * The validated segmentation (masks on): polygons of at least 3 points, or an RLE of the image's
+   * size. Rasterised only when the image's targets are built, so a COCO-sized dataset does not
+   * hold every mask in memory.
+   */
+  readonly segmentation?: readonly (readonly number[])[] | UncompressedRle | CocoRle;
   /** [x, y, v] * K (keypoints on); absent keypoints are all 0 (not labelled). */
   readonly keypoints?: readonly number[];
 }
@@ -181,7 +185,7 @@ export class CocoTrainingDataset {
     if (this.withMasks) {
       const hw = item.height * item.width;
       const masks = new Uint8Array(g * hw);
-      item.annotations.forEach((a, i) => masks.set(decodeRle(a.mask!), i * hw));
+      item.annotations.forEach((a, i) => masks.set(decodeRle(annotationMask(a.segmentation!, item.height, item.width)), i * hw));
       out.masks = masks;
     }
     if (this.withKeypoints) {
@@ -233,8 +237,8 @@ function keypointNamesOf(categories: readonly CocoCategoryJson[], name: string):
 /**
  * Loads a COCO dataset for training: validates every image and annotation (see
  * {@link DatasetSkipReason}), maps category ids to labels 1..K (sorted ids), converts boxes to
- * x1y1x2y2 clipped to the image, rasterises polygons / expands RLEs (masks on) and reads
- * keypoints (keypoints on).
+ * x1y1x2y2 clipped to the image, checks segmentations (masks on; rasterised per image by
+ * `targets`) and reads keypoints (keypoints on).
  */
 export async function loadCocoDataset(options: CocoDatasetOptions): Promise<CocoTrainingDataset> {
   const { json, name } = await readDataset(options.annotations);
@@ -308,14 +312,14 @@ export async function loadCocoDataset(options: CocoDatasetOptions): Promise<Coco
       skip('degenerate-box', box);
       continue;
     }
-    let mask: UncompressedRle | undefined;
+    let segmentation: DatasetAnnotation['segmentation'];
     if (withMasks) {
       const m = trainingMask(ann, img);
       if (typeof m === 'string') {
         skip('invalid-segmentation', m);
         continue;
       }
-      mask = m;
+      segmentation = m;
     }
     let keypoints: readonly number[] | undefined;
     if (withKeypoints) {
@@ -330,7 +334,7 @@ export async function loadCocoDataset(options: CocoDatasetOptions): Promise<Coco
       visible.set(img.id, (visible.get(img.id) ?? 0) + n);
     }
     const list = perImage.get(img.id) ?? [];
-    list.push({ id: ann.id, label, box, ...(mask ? { mask } : {}), ...(keypoints ? { keypoints } : {}) });
+    list.push({ id: ann.id, label, box, ...(segmentation ? { segmentation } : {}), ...(keypoints ? { keypoints } : {}) });
     perImage.set(img.id, list);
   }
 
@@ -374,17 +378,24 @@ function clippedBox(ann: CocoAnnotationJson, img: CocoImageJson): [number, numbe
   return [x1, y1, x2, y2];
 }
 
+/** The mask of a validated segmentation (polygons united, RLE expanded). */
+function annotationMask(segmentation: NonNullable<DatasetAnnotation['segmentation']>, h: number, w: number): UncompressedRle {
+  if (Array.isArray(segmentation)) return mergeRles((segmentation as readonly (readonly number[])[]).map((p) => rleFromPolygon(p, h, w)));
+  return segmentationToRle(segmentation, h, w);
+}
+
 /**
- * The training mask of an annotation: polygons with at least 3 points (Detectron2 drops shorter
- * ones; an annotation left without any is skipped), or an RLE of the image's size.
+ * The training segmentation of an annotation, checked: polygons with at least 3 points (Detectron2
+ * drops shorter ones; an annotation left without any is skipped), or an RLE of the image's size
+ * whose runs cover it exactly.
  */
-function trainingMask(ann: CocoAnnotationJson, img: CocoImageJson): UncompressedRle | string {
+function trainingMask(ann: CocoAnnotationJson, img: CocoImageJson): NonNullable<DatasetAnnotation['segmentation']> | string {
   const s = ann.segmentation;
   if (s === undefined || s === null) return 'has no segmentation, which mask training needs';
   if (Array.isArray(s)) {
     const polys = (s as unknown[]).filter((p): p is number[] => Array.isArray(p) && p.length >= 6 && p.length % 2 === 0 && p.every((v) => typeof v === 'number' && Number.isFinite(v)));
     if (polys.length === 0) return `segmentation has no polygon with at least 3 points (${s.length} polygon${s.length === 1 ? '' : 's'} given)`;
-    return mergeRles(polys.map((p) => rleFromPolygon(p, img.height, img.width)));
+    return polys;
   }
   let rle: UncompressedRle;
   try {
@@ -393,5 +404,5 @@ function trainingMask(ann: CocoAnnotationJson, img: CocoImageJson): Uncompressed
     return `segmentation is not usable: ${(e as Error).message}`;
   }
   if (rle.size[0] !== img.height || rle.size[1] !== img.width) return `segmentation RLE is ${rle.size[0]} x ${rle.size[1]}, but the image is ${img.height} x ${img.width}`;
-  return rle;
+  return s as UncompressedRle | CocoRle;
 }
