@@ -26,3 +26,5 @@ export * from './ops/boxes.js';
 export * from './ops/pooler.js';
 export * from './ops/batch.js';
 export * from './formats/rle.js';
+export * from './io/index.js';
+export * from './config/memory.js';
