@@ -6,7 +6,7 @@
  * (`allowSpecialFiles`, `--allow-special-files`: e.g. a shell process substitution `<(curl …)`),
  * and then read with the same byte bound and a deadline (`LIMITS.READ_TIMEOUT_MS`).
  */
-import { constants, createReadStream, type Stats } from 'node:fs';
+import { constants, createReadStream, open as openFd, type Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { InputError } from '@rcnn/core';
@@ -101,9 +101,10 @@ async function readRegular(path: string, size: number, source: string, limits: I
 /** A FIFO, socket or character device: read to its end within the byte bound and the deadline. */
 async function readSpecial(path: string, s: Stats, source: string, limits: ImageReadLimits): Promise<ImageBytes> {
   // O_NONBLOCK: opening a FIFO that has no writer would otherwise block a libuv thread for good.
-  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  // A raw descriptor (not a FileHandle): the stream owns it and closes it when destroyed.
+  const fd = await new Promise<number>((resolve, reject) => openFd(path, constants.O_RDONLY | constants.O_NONBLOCK, (e, d) => (e ? reject(e) : resolve(d))));
   const pipe = s.isFIFO() || s.isSocket();
-  const stream = pipe ? new Socket({ fd: handle.fd, readable: true, writable: false }) : createReadStream('', { fd: handle.fd, autoClose: false });
+  const stream = pipe ? new Socket({ fd, readable: true, writable: false }) : createReadStream('', { fd, autoClose: true });
   const chunks: Buffer[] = [];
   let total = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -128,8 +129,6 @@ async function readSpecial(path: string, s: Stats, source: string, limits: Image
   } finally {
     clearTimeout(timer);
     stream.destroy();
-    // The Socket owns the descriptor it was given and closes it on destroy.
-    if (!pipe) await handle.close().catch(() => undefined);
   }
   const bytes = Buffer.concat(chunks, total);
   return { bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), complete: true };

@@ -120,17 +120,17 @@ export function parseSafetensors(buffer: Uint8Array, source = '<buffer>'): Safet
     entries.set(name, { name, dtype: dtype as SafetensorsDType, shape: dims, bytes: buffer.subarray(dataStart + begin, dataStart + end) });
   }
   spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
-  const dataEnd = spans.reduce((m, sp) => Math.max(m, sp.end), 0);
-  if (dataEnd < dataLength) {
-    // As the safetensors format: bytes no tensor claims are a truncated header or an appended payload.
-    fail(`${dataLength - dataEnd} byte(s) after the last tensor's data (the tensors end at ${dataEnd} of ${dataLength} data bytes): not a valid safetensors file`);
-  }
   for (let i = 1; i < spans.length; i++) {
     const prev = spans[i - 1];
     const cur = spans[i];
     if (cur.begin < prev.end) {
       fail(`tensors "${printable(prev.name)}" [${prev.begin}, ${prev.end}) and "${printable(cur.name)}" [${cur.begin}, ${cur.end}) overlap`, cur.name);
     }
+  }
+  const dataEnd = spans.reduce((m, sp) => Math.max(m, sp.end), 0);
+  if (dataEnd < dataLength) {
+    // As the safetensors format: bytes no tensor claims are a truncated header or an appended payload.
+    fail(`${dataLength - dataEnd} byte(s) after the last tensor's data (the tensors end at ${dataEnd} of ${dataLength} data bytes): not a valid safetensors file`);
   }
   return { source, metadata, entries };
 }
