@@ -20,6 +20,7 @@ export * from './craft/images.js';
 export * from './craft/weights.js';
 export * from './fuzz/mutate.js';
 export * from './fuzz/targets.js';
+export * from './fuzz/api-targets.js';
 export * from './fuzz/run.js';
 export * from './load.js';
 export * from './soak.js';
