@@ -32,3 +32,5 @@ export * from './ops/pooler.js';
 export * from './ops/batch.js';
 export * from './formats/rle.js';
 export * from './autodiff/index.js';
+export * from './io/index.js';
+export * from './config/memory.js';

@@ -4,6 +4,7 @@
  * over the core defaults, plus the names of their classes and keypoints.
  */
 import { existsSync, statSync } from 'node:fs';
+import { fileKind } from './image-read.js';
 import { extname } from 'node:path';
 import { type ConfigOverrides, ConfigError, type ConfigSection, type RcnnConfig, loadConfig } from '@rcnn/core';
 import {
@@ -226,7 +227,14 @@ export function resolveConfig(source: string | ConfigOverrides | undefined, opti
   });
   if (source === undefined) return finish(loadConfig(base), undefined, '<defaults>');
   if (typeof source !== 'string') return finish(loadConfig({ ...base, layers: [source] }), undefined, '<object>');
-  if (existsSync(source) && statSync(source).isFile()) return finish(loadConfig({ ...base, layers: [source] }), undefined, source);
+  if (existsSync(source)) {
+    const s = statSync(source);
+    if (s.isFile()) return finish(loadConfig({ ...base, layers: [source] }), undefined, source);
+    // A FIFO or /dev/zero exists but is no config file: reading it would block or never end.
+    if (!s.isDirectory() || /[\\/]/.test(source)) {
+      throw new ConfigError(`config file ${source} is ${fileKind(s)}, not a regular file`, { hint: 'give the path of a YAML/JSON config file, or a preset name' });
+    }
+  }
   const preset = findPreset(source);
   if (preset) return finish(loadConfig({ ...base, layers: [preset.layer] }), preset, preset.name);
   const looksLikeFile = /[\\/]/.test(source) || ['.yaml', '.yml', '.json'].includes(extname(source).toLowerCase());
