@@ -17,3 +17,4 @@ export {
   rleCountsToString,
 } from '@rcnn/core';
 export { MASK_RCNN_FCN_HEAD, register } from './register.js';
+export { type Detectron2PasteOptions, detectron2PasteGeometry, inclusiveThreshold, pasteMaskDetectron2 } from './paste-detectron2.js';

@@ -5,7 +5,7 @@
  * `add_single_scale_rpn_outputs` / `FPN.add_fpn_rpn_outputs`).
  */
 import { type Blob, type BuildContext, ConfigError, type FeatureMaps, type Implementation, type Proposals, type RpnHead, ops } from '@rcnn/core';
-import { detectronBaseAnchors, gridAnchors, levelAnchorSpecs, nominalStride, torchvisionBaseAnchors } from './anchors.js';
+import { detectron2BaseAnchors, detectronBaseAnchors, gridAnchors, levelAnchorSpecs, nominalStride, torchvisionBaseAnchors } from './anchors.js';
 import { type LevelCandidates, filterProposals } from './proposals.js';
 
 /** State-dict prefix of the RPN head's weights (torchvision `rpn.head.*`). */
@@ -78,9 +78,14 @@ function buildRpn(ctx: BuildContext, features: FeatureMaps): Proposals {
       const deltas4 = ops.reshape(g, deltas, [0, a, 4, -1], 'deltas_a4s');
       const flatDeltas = ops.reshape(g, ops.transpose(g, deltas4, [0, 3, 1, 2], 'deltas_sa4'), [0, -1, 4], 'deltas_flat');
       const stride = nominalStride(f);
+      const offset = config.RPN.ANCHOR_OFFSET;
+      // Detectron2's strides are the levels' nominal ones (P6: 64 even when the padded size is not
+      // a multiple of 64); torchvision divides the padded size by the grid size.
       const anchors = legacy
-        ? gridAnchors(g, f.blob, ctx.batch.images, { base: detectronBaseAnchors(specs[i], stride), fixedStride: stride })
-        : gridAnchors(g, f.blob, ctx.batch.images, { base: torchvisionBaseAnchors(specs[i]) });
+        ? gridAnchors(g, f.blob, ctx.batch.images, { base: detectronBaseAnchors(specs[i], stride), fixedStride: stride, offset })
+        : config.RPN.ANCHOR_GENERATOR === 'detectron2'
+          ? gridAnchors(g, f.blob, ctx.batch.images, { base: detectron2BaseAnchors(specs[i]), fixedStride: stride, offset })
+          : gridAnchors(g, f.blob, ctx.batch.images, { base: torchvisionBaseAnchors(specs[i]), offset });
       allAnchors.push(anchors);
       levels.push({ logits, deltas: flatDeltas, anchors });
     });
@@ -93,6 +98,7 @@ function buildRpn(ctx: BuildContext, features: FeatureMaps): Proposals {
     postNmsTopN: t.RPN_POST_NMS_TOP_N,
     nmsThresh: t.RPN_NMS_THRESH,
     minSize: t.RPN_MIN_SIZE,
+    minSizeRule: t.RPN_MIN_SIZE_RULE,
     scoreThresh: t.RPN_SCORE_THRESH,
     weights: config.RPN.BBOX_REG_WEIGHTS,
     bboxXformClip: config.MODEL.BBOX_XFORM_CLIP,
