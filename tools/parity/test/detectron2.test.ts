@@ -7,14 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { type HostTensor, decodeEntry, readSafetensorsFile } from '@rcnn/core';
+import { type HostTensor, SLOTS, createContainer, decodeEntry, listImplementations, readSafetensorsFile } from '@rcnn/core';
 import { findRepoRoot } from '@rcnn/testing';
-import { compareDetectron2Image } from '../src/index.js';
+import { BUILT_IN_PACKAGES, compareDetectron2Image } from '../src/index.js';
 
 const run = promisify(execFile);
 const root = findRepoRoot();
@@ -51,3 +51,37 @@ for (const name of CASES) {
     }
   });
 }
+
+describe('the conventions travel with the weights', () => {
+  const dir = join(root, 'fixtures', 'd2', 'd2_maskrcnn_R50FPN_tiny_pub');
+  const check = async (args: readonly string[], dump: string, image: number): Promise<void> => {
+    await run(process.execPath, [cli, ...args], { cwd: root, maxBuffer: 1 << 24 });
+    const verdicts = compareDetectron2Image(load(dump), load(join(dir, 'reference.safetensors')), image);
+    for (const v of verdicts) assert.ok(v.pass, `${v.name}: ${v.detail}`);
+  };
+
+  it('rcnn convert keeps them: predict with the converted safetensors and config.yaml matches Detectron2', async () => {
+    const converted = join(out, 'converted.safetensors');
+    await run(process.execPath, [cli, 'convert', join(dir, 'model_final.pkl'), converted], { cwd: root });
+    const dump = join(out, 'converted-dump.safetensors');
+    await check(['predict', '--config', join(dir, 'config.yaml'), '--weights', converted, '--dump', dump, '--dump-intermediates', join(dir, 'image_1.png')], dump, 1);
+  });
+
+  it('without --config, the checkpoint alone (plus the test size) matches Detectron2', async () => {
+    const dump = join(out, 'no-config.safetensors');
+    const size = ['--set', 'TEST.SCALE=320', '--set', 'TEST.MAX_SIZE=512'];
+    await check(['predict', '--weights', join(dir, 'model_final.pth'), ...size, '--dump', dump, '--dump-intermediates', join(dir, 'image_0.png')], dump, 0);
+  });
+});
+
+describe('docs/config.md', () => {
+  it('lists every registered conv body name and alias (MODEL.CONV_BODY)', () => {
+    const container = createContainer();
+    for (const register of BUILT_IN_PACKAGES) register(container);
+    const docs = readFileSync(join(root, 'docs', 'config.md'), 'utf8');
+    const row = docs.split('\n').find((l) => l.startsWith('| `MODEL.CONV_BODY`')) ?? '';
+    const names = listImplementations(container, SLOTS.convBody).flatMap((impl) => [impl.name, ...(impl.aliases ?? [])]);
+    assert.ok(names.length >= 20);
+    for (const name of names) assert.ok(row.includes(name), `MODEL.CONV_BODY row misses ${name}`);
+  });
+});
