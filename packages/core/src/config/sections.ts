@@ -15,7 +15,16 @@ export const MODEL_SECTION = defineSection('MODEL', 'Which model is built (Detec
   TYPE: field.oneOf(['generalized_rcnn'], 'generalized_rcnn', 'Meta-architecture; only Detectron\'s generalized_rcnn exists.'),
   CONV_BODY: field.string(
     'FPN.add_fpn_ResNet50_conv5_body',
-    'Registry name of the conv body (slot conv-body), e.g. FPN.add_fpn_ResNet50_conv5_body, ResNet.add_ResNet50_conv4_body, R-50-FPN.',
+    'Registry name of the conv body (slot conv-body). FPN (@rcnn/fpn): FPN.add_fpn_ResNet50_conv5_body (R-50-FPN), ' +
+      'FPN.add_fpn_ResNet101_conv5_body (R-101-FPN), FPN.add_fpn_ResNet152_conv5_body (R-152-FPN), ' +
+      'FPN.add_fpn_ResNeXt101_32x8d_conv5_body (X-101-32x8d-FPN), FPN.add_fpn_ResNeXt101_64x4d_conv5_body (X-101-64x4d-FPN), ' +
+      'FPN.add_fpn_ResNet_custom_conv5_body (stages from RESNETS.STAGE_BLOCKS / STAGE_PLANES, e.g. non-standard widths of a Detectron2 checkpoint). ' +
+      'Single level (@rcnn/backbone): ResNet.add_ResNet50_conv4_body (R-50-C4), ResNet.add_ResNet101_conv4_body (R-101-C4), ' +
+      'ResNet.add_ResNet152_conv4_body (R-152-C4), ResNet.add_ResNeXt101_32x8d_conv4_body (X-101-32x8d-C4), ' +
+      'ResNet.add_ResNeXt101_64x4d_conv4_body (X-101-64x4d-C4), ResNet.add_ResNet_custom_conv4_body; and the C5 bodies ' +
+      'ResNet.add_ResNet50_conv5_body (R-50-C5), ResNet.add_ResNet101_conv5_body (R-101-C5), ResNet.add_ResNet152_conv5_body (R-152-C5), ' +
+      'ResNet.add_ResNeXt101_32x8d_conv5_body (X-101-32x8d-C5), ResNet.add_ResNeXt101_64x4d_conv5_body (X-101-64x4d-C5), ' +
+      'ResNet.add_ResNet_custom_conv5_body.',
   ),
   NUM_CLASSES: field.int(91, 'Number of classes including background (torchvision COCO: 91; Detectron COCO: 81).', { min: 2, max: 100000 }),
   FASTER_RCNN: field.bool(true, 'End-to-end Faster R-CNN: proposals come from the RPN in the same model (implies RPN.RPN_ON).'),
@@ -126,7 +135,7 @@ export const RESNETS_SECTION = defineSection('RESNETS', 'ResNet / ResNeXt bottle
   FROZEN_BN_EPS: field.float(1e-5, 'FrozenBatchNorm2d eps (legacy torchvision COCO checkpoints: 0).', { min: 0 }),
   STEM_OUT_CHANNELS: field.int(64, 'Output channels of the 7x7 stem.', { min: 1 }),
   RES5_DILATION: field.int(1, 'Dilation of res5 (stride 1 when > 1).', { min: 1 }),
-  STAGE_BLOCKS: field.numbers([], 'Blocks per stage for the configurable body (ResNet.add_ResNet_custom_body): 3 entries = C4, 4 = C5.', {
+  STAGE_BLOCKS: field.numbers([], 'Blocks per stage for the configurable bodies (ResNet.add_ResNet_custom_conv4_body, ResNet.add_ResNet_custom_conv5_body, FPN.add_fpn_ResNet_custom_conv5_body): 3 entries = C4, 4 = C5.', {
     integer: true,
   }),
   STAGE_PLANES: field.numbers([64, 128, 256, 512], 'Bottleneck planes per stage for the configurable body (outputs are 4x).', { integer: true }),
