@@ -96,6 +96,27 @@ describe('Detectron2 config.yaml', () => {
     assert.deepEqual(c.RPN.SIZES, [32, 64, 128, 256, 512]);
   });
 
+  it('maps a C4 cfg.dump() (every key present) without refusing its unused FPN and box-head keys', () => {
+    const c4 = variant((d) => {
+      const m = d.MODEL as Record<string, Record<string, unknown>>;
+      m.BACKBONE.NAME = 'build_resnet_backbone';
+      m.RESNETS.OUT_FEATURES = ['res4'];
+      m.RESNETS.RES2_OUT_CHANNELS = 256;
+      m.RESNETS.STEM_OUT_CHANNELS = 64;
+      m.RESNETS.WIDTH_PER_GROUP = 64;
+      m.RPN.IN_FEATURES = ['res4'];
+      m.RPN.PRE_NMS_TOPK_TEST = 6000;
+      m.ROI_HEADS.NAME = 'Res5ROIHeads';
+      m.ROI_HEADS.IN_FEATURES = ['res4'];
+      m.ROI_BOX_HEAD.POOLER_RESOLUTION = 14;
+      (d.MODEL as Record<string, unknown>).MASK_ON = false;
+      m.ANCHOR_GENERATOR.SIZES = [[32, 64, 128, 256, 512]];
+    });
+    const c = loadConfig({ layers: [c4] });
+    assert.deepEqual([c.MODEL.CONV_BODY, c.FPN.FPN_ON, c.FAST_RCNN.ROI_XFORM_RESOLUTION, c.MODEL.NUM_CLASSES], ['ResNet.add_ResNet50_conv4_body', false, 14, 6]);
+    assert.ok(readDetectron2Config(c4).ignored.includes('MODEL.FPN.OUT_CHANNELS'));
+  });
+
   it('refuses what changes results and is not supported, naming the key', () => {
     refused(variant((d) => ((d.MODEL.RESNETS as Record<string, unknown>).DEFORM_ON_PER_STAGE = [false, true, true, true])), 'MODEL.RESNETS.DEFORM_ON_PER_STAGE');
     refused(variant((d) => ((d.MODEL.ROI_HEADS as Record<string, unknown>).NAME = 'CascadeROIHeads')), 'MODEL.ROI_HEADS.NAME');

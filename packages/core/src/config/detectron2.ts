@@ -464,6 +464,8 @@ function mapKeys(r: KeyReader): ConfigOverrides {
     if (rpnLevel !== 4) r.fail('MODEL.RPN.IN_FEATURES', 'must be [res4] for a C4 backbone');
     if (sizes.length !== 1) r.fail('MODEL.ANCHOR_GENERATOR.SIZES', 'must be one list for the single C4 level');
     if (roiHeads !== 'Res5ROIHeads') r.fail('MODEL.ROI_HEADS.NAME', `is "${roiHeads}": with a C4 backbone only Res5ROIHeads is supported`);
+    const [, roiLevel] = levelRange(r, 'MODEL.ROI_HEADS.IN_FEATURES', 'res');
+    if (roiLevel !== 4) r.fail('MODEL.ROI_HEADS.IN_FEATURES', 'must be [res4] for Res5ROIHeads');
     if (maskOn) r.fail('MODEL.MASK_ON', 'is true with Res5ROIHeads: C4 mask heads are not supported');
     if (keypointOn) r.fail('MODEL.KEYPOINT_ON', 'is true with Res5ROIHeads: C4 keypoint heads are not supported');
     layer.FPN = { FPN_ON: false };
