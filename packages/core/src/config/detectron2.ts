@@ -92,7 +92,12 @@ function readYaml(path: string, from?: string): Yaml {
       cause,
     });
   }
-  const doc: unknown = parseYaml(text, { logLevel: 'error' });
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { logLevel: 'error' });
+  } catch (cause) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(cause as Error).message}`, { cause });
+  }
   if (doc === null || doc === undefined) return {};
   if (!isMapping(doc)) throw new ConfigError(`Detectron2 config ${path} must hold a mapping of keys`);
   return doc;
