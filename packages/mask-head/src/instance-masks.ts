@@ -23,6 +23,20 @@ export interface InstanceMasksOptions extends PasteOptions {
   readonly threshold: number;
 }
 
+/** The number of detections of a paste, after checking that probabilities, boxes and image size agree. */
+function checkedCount(maskProbs: Float32Array, boxes: ArrayLike<number>, o: InstanceMasksOptions): number {
+  const m = o.resolution;
+  const d = boxes.length / 4;
+  if (!Number.isInteger(d)) throw new InputError(`mask paste: ${boxes.length} box coordinates is not a multiple of 4`);
+  if (maskProbs.length !== d * m * m) {
+    throw new InputError(`mask paste: ${maskProbs.length} mask values for ${d} boxes, expected ${d} x ${m} x ${m} = ${d * m * m}`);
+  }
+  if (!Number.isInteger(o.imageHeight) || !Number.isInteger(o.imageWidth) || o.imageHeight < 1 || o.imageWidth < 1) {
+    throw new InputError(`mask paste: image size ${o.imageHeight} x ${o.imageWidth} is not a positive integer size`);
+  }
+  return d;
+}
+
 /** The pasted masks of one image (see module doc). */
 export class InstanceMasks implements MaskSet {
   /** Number of detections. */
@@ -54,14 +68,7 @@ export class InstanceMasks implements MaskSet {
    */
   static paste(maskProbs: Float32Array, boxes: ArrayLike<number>, o: InstanceMasksOptions): InstanceMasks {
     const m = o.resolution;
-    const d = boxes.length / 4;
-    if (!Number.isInteger(d)) throw new InputError(`mask paste: ${boxes.length} box coordinates is not a multiple of 4`);
-    if (maskProbs.length !== d * m * m) {
-      throw new InputError(`mask paste: ${maskProbs.length} mask values for ${d} boxes, expected ${d} x ${m} x ${m} = ${d * m * m}`);
-    }
-    if (!Number.isInteger(o.imageHeight) || !Number.isInteger(o.imageWidth) || o.imageHeight < 1 || o.imageWidth < 1) {
-      throw new InputError(`mask paste: image size ${o.imageHeight} x ${o.imageWidth} is not a positive integer size`);
-    }
+    const d = checkedCount(maskProbs, boxes, o);
     const side = m + 2 * o.padding;
     const scratch = new Float32Array(side * side);
     const masks: PastedMask[] = [];
@@ -79,14 +86,7 @@ export class InstanceMasks implements MaskSet {
    */
   static pasteDetectron2(maskProbs: Float32Array, boxes: ArrayLike<number>, o: InstanceMasksOptions): InstanceMasks {
     const m = o.resolution;
-    const d = boxes.length / 4;
-    if (!Number.isInteger(d)) throw new InputError(`mask paste: ${boxes.length} box coordinates is not a multiple of 4`);
-    if (maskProbs.length !== d * m * m) {
-      throw new InputError(`mask paste: ${maskProbs.length} mask values for ${d} boxes, expected ${d} x ${m} x ${m} = ${d * m * m}`);
-    }
-    if (!Number.isInteger(o.imageHeight) || !Number.isInteger(o.imageWidth) || o.imageHeight < 1 || o.imageWidth < 1) {
-      throw new InputError(`mask paste: image size ${o.imageHeight} x ${o.imageWidth} is not a positive integer size`);
-    }
+    const d = checkedCount(maskProbs, boxes, o);
     const masks: PastedMask[] = [];
     for (let i = 0; i < d; i++) {
       const geometry = detectron2PasteGeometry(boxes, i, o);
