@@ -52,10 +52,12 @@ export const RUN_OPTIONS: OptionSpecs = {
 /** Help lines of {@link MODEL_OPTIONS}. */
 export const MODEL_OPTIONS_HELP = `Model:
   -c, --config <name|file>  preset (${PRESET_NAMES.join(', ')}),
-                            or a YAML/JSON config file, or a parity case.json
+                            or a YAML/JSON config file, a Detectron2 config.yaml, or a parity case.json
   -w, --weights <file>      weights: .safetensors (torchvision names); .pth/.pkl with @rcnn/checkpoint.
-                            Without weights the model gets seeded random weights and every
-                            result says so: its detections are meaningless
+                            A Detectron2/Detectron checkpoint (or a file rcnn convert wrote) brings
+                            its conventions and architecture (then --config is optional; --config
+                            and --set override them). Without weights the model gets seeded random
+                            weights and every result says so: its detections are meaningless
       --set KEY=VALUE       config override, repeatable (e.g. --set TEST.SCORE_THRESH=0.5)
       --plugin <module>     package or ES module exporting register(container), repeatable
                             (also RCNN_PLUGINS=a,b)

@@ -9,7 +9,11 @@ import { loadPlugins } from './plugins.js';
 /** Options shared by export and the run commands: config, weights, plugins. */
 export async function modelSource(values: OptionValues, io: CliIO, defaults: { config?: string } = {}): Promise<ExportOptions> {
   const config = optString(values, 'config') ?? defaults.config;
-  if (config === undefined) throw new UsageError('--config is required', 'pass a preset (e.g. --config maskrcnn_resnet50_fpn), a YAML/JSON config or a case.json');
+  // Weights that know their conventions and architecture (Detectron2 / Detectron checkpoints, files
+  // `rcnn convert` wrote) are a model on their own; anything else needs a config.
+  if (config === undefined && optString(values, 'weights') === undefined) {
+    throw new UsageError('--config is required', 'pass a preset (e.g. --config maskrcnn_resnet50_fpn), a YAML/JSON config or a case.json, or --weights of a Detectron2 checkpoint');
+  }
   const container = createContainer();
   const plugins = await loadPlugins(container, optStrings(values, 'plugin'));
   if (optFlag(values, 'verbose')) {
@@ -22,7 +26,7 @@ export async function modelSource(values: OptionValues, io: CliIO, defaults: { c
     throw new UsageError(`--non-finite must be one of ${NON_FINITE_POLICIES.join(', ')}, got "${nonFinite}"`);
   }
   return {
-    config,
+    ...(config === undefined ? {} : { config }),
     set: optStrings(values, 'set'),
     container,
     ...(weights ? { weights } : {}),

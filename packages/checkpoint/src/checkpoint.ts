@@ -237,7 +237,13 @@ export function readCheckpoint(input: string | Uint8Array, options: ReadCheckpoi
 
 /** A core {@link WeightSource} over a read checkpoint (for `WeightStore.fromSource`). */
 export function checkpointWeightSource(result: CheckpointResult, description: string = result.report.source): WeightSource {
-  return { description, keys: () => result.tensors.keys(), get: (key) => result.tensors.get(key) };
+  return {
+    description,
+    keys: () => result.tensors.keys(),
+    get: (key) => result.tensors.get(key),
+    // The file's convention and architecture travel with the weights (predict applies them under the user's config).
+    conventions: { convention: result.format, conventions: result.suggestedConfig, architecture: result.inferredConfig },
+  };
 }
 
 /** Reads a checkpoint straight into a core {@link WeightStore} (the result is returned too, for its report and config layers). */

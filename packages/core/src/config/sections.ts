@@ -15,7 +15,16 @@ export const MODEL_SECTION = defineSection('MODEL', 'Which model is built (Detec
   TYPE: field.oneOf(['generalized_rcnn'], 'generalized_rcnn', 'Meta-architecture; only Detectron\'s generalized_rcnn exists.'),
   CONV_BODY: field.string(
     'FPN.add_fpn_ResNet50_conv5_body',
-    'Registry name of the conv body (slot conv-body), e.g. FPN.add_fpn_ResNet50_conv5_body, ResNet.add_ResNet50_conv4_body, R-50-FPN.',
+    'Registry name of the conv body (slot conv-body). FPN (@rcnn/fpn): FPN.add_fpn_ResNet50_conv5_body (R-50-FPN), ' +
+      'FPN.add_fpn_ResNet101_conv5_body (R-101-FPN), FPN.add_fpn_ResNet152_conv5_body (R-152-FPN), ' +
+      'FPN.add_fpn_ResNeXt101_32x8d_conv5_body (X-101-32x8d-FPN), FPN.add_fpn_ResNeXt101_64x4d_conv5_body (X-101-64x4d-FPN), ' +
+      'FPN.add_fpn_ResNet_custom_conv5_body (stages from RESNETS.STAGE_BLOCKS / STAGE_PLANES, e.g. non-standard widths of a Detectron2 checkpoint). ' +
+      'Single level (@rcnn/backbone): ResNet.add_ResNet50_conv4_body (R-50-C4), ResNet.add_ResNet101_conv4_body (R-101-C4), ' +
+      'ResNet.add_ResNet152_conv4_body (R-152-C4), ResNet.add_ResNeXt101_32x8d_conv4_body (X-101-32x8d-C4), ' +
+      'ResNet.add_ResNeXt101_64x4d_conv4_body (X-101-64x4d-C4), ResNet.add_ResNet_custom_conv4_body; and the C5 bodies ' +
+      'ResNet.add_ResNet50_conv5_body (R-50-C5), ResNet.add_ResNet101_conv5_body (R-101-C5), ResNet.add_ResNet152_conv5_body (R-152-C5), ' +
+      'ResNet.add_ResNeXt101_32x8d_conv5_body (X-101-32x8d-C5), ResNet.add_ResNeXt101_64x4d_conv5_body (X-101-64x4d-C5), ' +
+      'ResNet.add_ResNet_custom_conv5_body.',
   ),
   NUM_CLASSES: field.int(91, 'Number of classes including background (torchvision COCO: 91; Detectron COCO: 81).', { min: 2, max: 100000 }),
   FASTER_RCNN: field.bool(true, 'End-to-end Faster R-CNN: proposals come from the RPN in the same model (implies RPN.RPN_ON).'),
@@ -41,9 +50,11 @@ export const INPUT_SECTION = defineSection('INPUT', 'Image preprocessing (torchv
   }),
   PIXEL_STDS: field.numbers([0.229, 0.224, 0.225], 'Per-channel divisor after subtracting the mean (Detectron: 1, 1, 1).', { length: 3 }),
   RESIZE_RULE: field.oneOf(
-    ['torchvision', 'detectron'],
+    ['torchvision', 'detectron', 'detectron2'],
     'torchvision',
-    'torchvision: scale = min(SCALE/short, MAX_SIZE/long) in float32, bilinear; detectron: SCALE/short unless round(scale*long) > MAX_SIZE.',
+    'torchvision: scale = min(SCALE/short, MAX_SIZE/long) in float32, bilinear; detectron: SCALE/short unless round(scale*long) > MAX_SIZE; ' +
+      'detectron2: ResizeShortestEdge (sides int(x + 0.5), unrounded long side against MAX_SIZE) resampled like PIL BILINEAR on the 8-bit image ' +
+      '(antialiased when downscaling, rounded to 8 bits).',
   ),
   SIZE_DIVISIBILITY: field.int(32, 'Pad the batch (bottom/right, zeros) to a multiple of this (torchvision 32; Detectron C4 0).', { min: 0, max: 1024 }),
 });
@@ -58,6 +69,12 @@ export const TEST_SECTION = defineSection('TEST', 'Inference-time sizes and thre
   RPN_POST_NMS_TOP_N: field.int(1000, 'Proposals kept per image after NMS (torchvision: per image; Detectron FPN: per batch).', { min: 1, max: 100_000 }),
   RPN_NMS_THRESH: field.float(0.7, 'IoU above which an RPN proposal is suppressed.', { min: 0, max: 1 }),
   RPN_MIN_SIZE: field.float(1e-3, 'Proposals with width or height below this (resized-image pixels) are removed (Detectron: 0).', { min: 0 }),
+  RPN_MIN_SIZE_RULE: field.oneOf(
+    ['torchvision', 'detectron2'],
+    'torchvision',
+    'How RPN_MIN_SIZE filters proposals after clipping: torchvision keeps width and height >= RPN_MIN_SIZE; detectron2 keeps width and height > RPN_MIN_SIZE ' +
+      '(Boxes.nonempty: with 0, boxes clipped to zero width or height are dropped).',
+  ),
   RPN_SCORE_THRESH: field.float(0, 'Proposals with sigmoid(objectness) below this are removed (kept when >=).', { min: 0, max: 1 }),
   SCORE_THRESH: field.float(0.05, 'Detections with class score <= this are dropped (strict >, torchvision box_score_thresh).', { min: 0, max: 1 }),
   NMS: field.float(0.5, 'Per-class NMS IoU threshold of the final detections.', { min: 0, max: 1 }),
@@ -78,6 +95,13 @@ export const RPN_SECTION = defineSection('RPN', 'Region proposal network (Detect
   SIZES: field.numbers([32, 64, 128, 256, 512], 'Anchor sizes of the single-level (C4) RPN, ratio-major order as torchvision AnchorGenerator.'),
   ASPECT_RATIOS: field.numbers([0.5, 1, 2], 'Anchor aspect ratios (h/w) of the single-level RPN.'),
   BBOX_REG_WEIGHTS: field.numbers([1, 1, 1, 1], 'Box coder weights of the RPN.', { length: 4 }),
+  ANCHOR_GENERATOR: field.oneOf(
+    ['torchvision', 'detectron2'],
+    'torchvision',
+    'torchvision: base anchors rounded, stride = padded size // feature size; detectron2: DefaultAnchorGenerator, base anchors not rounded, ' +
+      'fixed stride 2^level (also on P6 when the padded size is not a multiple of 64). MODEL.LEGACY_PLUS_ONE selects Detectron\'s generate_anchors instead.',
+  ),
+  ANCHOR_OFFSET: field.float(0, 'Anchor centres are shifted by this fraction of the stride (Detectron2 ANCHOR_GENERATOR.OFFSET).', { min: 0, max: 1 }),
   HEAD_CONV_DEPTH: field.int(1, 'Number of 3x3 conv + ReLU layers before the RPN outputs (torchvision conv_depth).', { min: 1, max: 16 }),
 });
 
@@ -111,7 +135,7 @@ export const RESNETS_SECTION = defineSection('RESNETS', 'ResNet / ResNeXt bottle
   FROZEN_BN_EPS: field.float(1e-5, 'FrozenBatchNorm2d eps (legacy torchvision COCO checkpoints: 0).', { min: 0 }),
   STEM_OUT_CHANNELS: field.int(64, 'Output channels of the 7x7 stem.', { min: 1, max: 8192 }),
   RES5_DILATION: field.int(1, 'Dilation of res5 (stride 1 when > 1).', { min: 1, max: 64 }),
-  STAGE_BLOCKS: field.numbers([], 'Blocks per stage for the configurable body (ResNet.add_ResNet_custom_body): 3 entries = C4, 4 = C5.', {
+  STAGE_BLOCKS: field.numbers([], 'Blocks per stage for the configurable bodies (ResNet.add_ResNet_custom_conv4_body, ResNet.add_ResNet_custom_conv5_body, FPN.add_fpn_ResNet_custom_conv5_body): 3 entries = C4, 4 = C5.', {
     integer: true,
   }),
   STAGE_PLANES: field.numbers([64, 128, 256, 512], 'Bottleneck planes per stage for the configurable body (outputs are 4x).', { integer: true }),
@@ -143,6 +167,12 @@ export const MRCNN_SECTION = defineSection('MRCNN', 'Mask head (Detectron MRCNN.
   CLS_SPECIFIC_MASK: field.bool(true, 'One mask per class (the predicted class is selected) instead of one class-agnostic mask.'),
   THRESH_BINARIZE: field.float(0.5, 'Pasted probability above which a pixel is in the binary mask.', { min: 0, max: 1 }),
   PASTE_PADDING: field.int(1, 'Padding (pixels of the MxM mask) added before pasting (torchvision paste_masks_in_image).', { min: 0, max: 1024 }),
+  PASTE_METHOD: field.oneOf(
+    ['torchvision', 'detectron2'],
+    'torchvision',
+    'torchvision: padded mask resized to the rounded box and pasted, foreground > THRESH_BINARIZE; detectron2: paste_masks_in_image with grid_sample ' +
+      'over the exact box, no padding, foreground >= THRESH_BINARIZE.',
+  ),
 });
 
 /** `KRCNN.*`: keypoint head. */
@@ -163,6 +193,11 @@ export const KRCNN_SECTION = defineSection('KRCNN', 'Keypoint head (Detectron KR
   ROI_XFORM_RESOLUTION: field.int(14, 'RoIAlign output size of the keypoint head.', { min: 1, max: 256 }),
   ROI_XFORM_SAMPLING_RATIO: field.int(2, 'RoIAlign sampling ratio of the keypoint head.', { min: 0, max: 64 }),
   ROI_XFORM_ALIGNED: field.bool(false, 'RoIAlign aligned=True for the keypoint head.'),
+  KEYPOINT_SCORE: field.oneOf(
+    ['torchvision', 'detectron2'],
+    'torchvision',
+    "Third keypoint column: torchvision 1 (visibility); detectron2 its score (softmax of the resized heatmap at the argmax, normalised over the HEATMAP_SIZE map; can exceed 1).",
+  ),
   HEATMAP_MIN_BOX_SIZE: field.float(
     1,
     'Keypoint decoding clamps box width/height (resized-image pixels) to at least this before resizing the heatmap (torchvision heatmaps_to_keypoints: 1).',

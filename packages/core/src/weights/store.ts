@@ -1,6 +1,7 @@
 import { WeightsError } from '../errors.js';
 import { printable } from '../io/printable.js';
 import type { HostTensor } from '../graph/dtypes.js';
+import { type WeightConventions, conventionsFromMetadata } from './conventions.js';
 import { decodeEntry, parseSafetensors, readSafetensorsFile, type SafetensorsFile } from './safetensors.js';
 
 /** Where a {@link WeightStore} gets tensors from. Importers (pth, Detectron pkl) implement this. */
@@ -11,6 +12,8 @@ export interface WeightSource {
   keys(): Iterable<string>;
   /** The tensor of `key`, decoded; undefined if absent. */
   get(key: string): HostTensor | undefined;
+  /** The convention and architecture the file brings, when it knows them (a Detectron2 checkpoint, a converted file). */
+  readonly conventions?: WeightConventions;
 }
 
 /** How a random (untrained) weight is drawn when no weights file is given. */
@@ -177,6 +180,11 @@ export class WeightStore {
     return new WeightStore(undefined, seed, options);
   }
 
+  /** The convention and architecture the weights bring (config layers), if their source knows them. */
+  get conventions(): WeightConventions | undefined {
+    return this.source?.conventions;
+  }
+
   /** A store over the same weights with fresh usage tracking (e.g. to build the features-only net). */
   fork(): WeightStore {
     const forked = new WeightStore(this.source, this.seed, this.options);
@@ -339,8 +347,10 @@ function toFloat32(t: HostTensor, key: string, file: string): Float32Array {
 
 function safetensorsSource(file: SafetensorsFile): WeightSource {
   const cache = new Map<string, HostTensor>();
+  const conventions = conventionsFromMetadata(file.metadata, file.source);
   return {
     description: file.source,
+    ...(conventions ? { conventions } : {}),
     keys: () => file.entries.keys(),
     get(key) {
       const hit = cache.get(key);
