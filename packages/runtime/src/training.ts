@@ -18,6 +18,7 @@ import {
   PROPOSAL_OUTPUTS,
   type RcnnConfig,
   type ResizedTargets,
+  type PreparedBatch,
   type RgbImage,
   SLOTS,
   TargetError,
@@ -104,6 +105,48 @@ function trainingTransformConfig(config: RcnnConfig, scale: number): RcnnConfig 
   return { ...config, TEST: { ...config.TEST, SCALE: scale, MAX_SIZE: config.TRAIN.MAX_SIZE || config.TEST.MAX_SIZE } };
 }
 
+/** The config of the proposal pass of a training step: the model RPN-only, with the training pre/post-NMS top-n. */
+export function proposalConfig(config: RcnnConfig): RcnnConfig {
+  return {
+    ...config,
+    MODEL: { ...config.MODEL, RPN_ONLY: true },
+    TEST: { ...config.TEST, RPN_PRE_NMS_TOP_N: config.TRAIN.RPN_PRE_NMS_TOP_N, RPN_POST_NMS_TOP_N: config.TRAIN.RPN_POST_NMS_TOP_N },
+  };
+}
+
+/** A batch after the training transform ({@link prepareTrainingBatch}). */
+export interface PreparedTrainingBatch {
+  /** The config with TEST.SCALE / MAX_SIZE set to the drawn training size. */
+  readonly config: RcnnConfig;
+  readonly prepared: PreparedBatch;
+  /** Each image's targets, flipped with it and resized to its network size. */
+  readonly targets: ResizedTargets[];
+}
+
+/**
+ * The training transform of a batch: one TRAIN.SCALES choice for the batch, a horizontal flip per
+ * image with TRAIN.USE_FLIPPED (targets flipped with KRCNN.FLIP_MAP), target validation, the
+ * registered image transform, and the targets resized to the network input. Draws from `rand`.
+ */
+export function prepareTrainingBatch(config: RcnnConfig, container: DependencyContainer, inputImages: readonly RgbImage[], inputTargets: readonly ImageTargets[], rand: () => number): PreparedTrainingBatch {
+  const scales = config.TRAIN.SCALES.length > 0 ? config.TRAIN.SCALES : [config.TEST.SCALE];
+  const scale = scales[Math.min(Math.floor(rand() * scales.length), scales.length - 1)];
+  const cfg = trainingTransformConfig(config, scale);
+  const images: RgbImage[] = [];
+  const targets: ImageTargets[] = [];
+  inputImages.forEach((image, i) => {
+    validateTargets(inputTargets[i], [image.height, image.width], cfg, i);
+    const flip = cfg.TRAIN.USE_FLIPPED && rand() < 0.5;
+    images.push(flip ? flipImage(image) : image);
+    targets.push(flip ? flipTargets(inputTargets[i], [image.height, image.width], cfg) : inputTargets[i]);
+  });
+  const transform = resolveImplementation(container, SLOTS.imageTransform, cfg.INPUT.TRANSFORM);
+  const prepared = transform.value.prepare(images, cfg);
+  const sizes = prepared.imageSizes.data as BigInt64Array;
+  const resized = targets.map((t, i) => resizeTargets(t, [images[i].height, images[i].width], [Number(sizes[2 * i]), Number(sizes[2 * i + 1])], i));
+  return { config: cfg, prepared, targets: resized };
+}
+
 /**
  * Runs one training forward (see module doc): returns the losses and, on request, the
  * fixture-named intermediates. Sampling draws from a PRNG seeded by TRAIN.SEED unless injected.
@@ -116,30 +159,9 @@ export async function trainStep(config: RcnnConfig, container: DependencyContain
   const rand = seededRandom(config.TRAIN.SEED);
 
   // 1. Transform: the min-size choice, flips, validation, resize of images and targets.
-  const scales = config.TRAIN.SCALES.length > 0 ? config.TRAIN.SCALES : [config.TEST.SCALE];
-  const scale = scales[Math.min(Math.floor(rand() * scales.length), scales.length - 1)];
-  const cfg = trainingTransformConfig(config, scale);
-  const images: RgbImage[] = [];
-  const targets: ImageTargets[] = [];
-  input.images.forEach((image, i) => {
-    validateTargets(input.targets[i], [image.height, image.width], cfg, i);
-    const flip = cfg.TRAIN.USE_FLIPPED && rand() < 0.5;
-    images.push(flip ? flipImage(image) : image);
-    targets.push(flip ? flipTargets(input.targets[i], [image.height, image.width], cfg) : input.targets[i]);
-  });
-  const transform = resolveImplementation(container, SLOTS.imageTransform, cfg.INPUT.TRANSFORM);
-  const prepared = transform.value.prepare(images, cfg);
-  const sizes = prepared.imageSizes.data as BigInt64Array;
-  const resized: ResizedTargets[] = targets.map((t, i) =>
-    resizeTargets(t, [images[i].height, images[i].width], [Number(sizes[2 * i]), Number(sizes[2 * i + 1])], i),
-  );
-
+  const { config: cfg, prepared, targets: resized } = prepareTrainingBatch(config, container, input.images, input.targets, rand);
   // 2. Anchors and detached proposals: the inference graph's RPN with the training top-n.
-  const rpnConfig: RcnnConfig = {
-    ...cfg,
-    MODEL: { ...cfg.MODEL, RPN_ONLY: true },
-    TEST: { ...cfg.TEST, RPN_PRE_NMS_TOP_N: cfg.TRAIN.RPN_PRE_NMS_TOP_N, RPN_POST_NMS_TOP_N: cfg.TRAIN.RPN_POST_NMS_TOP_N },
-  };
+  const rpnConfig = proposalConfig(cfg);
   const rpnModel = buildModel(rpnConfig, container, weights.fork(), { intermediates: true });
   const rpnOut = await runGraph(
     rpnModel.toBytes(),
