@@ -4,9 +4,9 @@
  * or wholly outside the map, sub-pixel RoIs and RoIs on the last row/column; then the multi-level
  * pooler (RoIs spread over two FPN levels).
  */
-import { describe, it } from "node:test";
-import { type FeatureMaps, multiScaleRoiAlign } from "../src/index.js";
-import { gradcheck, int64, randn, tensor } from "./gradcheck.js";
+import { describe, it } from 'node:test';
+import { type FeatureMaps, multiScaleRoiAlign } from '../src/index.js';
+import { gradcheck, int64, randn, tensor } from './gradcheck.js';
 
 /** x1, y1, x2, y2 in image coordinates (spatial scale 0.5: the 10x12 map covers 20x24). */
 const BOXES = [
@@ -20,31 +20,25 @@ const BOXES = [
 ];
 const IMAGE = [0, 0, 1, 1, 0, 1, 1];
 
-describe("RoiAlign gradient (float64)", () => {
+describe('RoiAlign gradient (float64)', () => {
   for (const aligned of [false, true]) {
     for (const samplingRatio of [2, 0]) {
       it(`aligned=${aligned} sampling_ratio=${samplingRatio}, RoIs over both images and outside the map`, async () => {
         await gradcheck({
           inputs: {
-            x: tensor(
-              "float64",
-              [2, 3, 10, 12],
-              randn(720, 300 + samplingRatio + (aligned ? 1 : 0))
-            ),
-            rois: tensor("float64", [BOXES.length, 4], BOXES.flat()),
+            x: tensor('float64', [2, 3, 10, 12], randn(720, 300 + samplingRatio + (aligned ? 1 : 0))),
+            rois: tensor('float64', [BOXES.length, 4], BOXES.flat()),
             idx: int64([BOXES.length], IMAGE),
           },
-          wrt: ["x"],
+          wrt: ['x'],
           build: (g, x) =>
-            g.op("RoiAlign", [x.x, x.rois, x.idx], {
-              mode: "avg",
+            g.op('RoiAlign', [x.x, x.rois, x.idx], {
+              mode: 'avg',
               output_height: 2,
               output_width: 3,
               sampling_ratio: samplingRatio,
-              spatial_scale: { kind: "float", value: 0.5 },
-              coordinate_transformation_mode: aligned
-                ? "half_pixel"
-                : "output_half_pixel",
+              spatial_scale: { kind: 'float', value: 0.5 },
+              coordinate_transformation_mode: aligned ? 'half_pixel' : 'output_half_pixel',
             }),
         });
       });
@@ -52,8 +46,8 @@ describe("RoiAlign gradient (float64)", () => {
   }
 });
 
-describe("multi-level RoI pooling gradient (float32, linear in the features)", () => {
-  it("RoIs across two levels and two images reach both feature maps", async () => {
+describe('multi-level RoI pooling gradient (float32, linear in the features)', () => {
+  it('RoIs across two levels and two images reach both feature maps', async () => {
     const boxes = [
       [2, 3, 30, 40],
       [1, 1, 9, 12],
@@ -62,18 +56,18 @@ describe("multi-level RoI pooling gradient (float32, linear in the features)", (
       [-4, 20, 70, 66],
     ];
     await gradcheck({
-      dtype: "float32",
+      dtype: 'float32',
       inputs: {
-        p2: tensor("float32", [2, 2, 16, 16], randn(1024, 310)),
-        p3: tensor("float32", [2, 2, 8, 8], randn(256, 311)),
-        boxes: tensor("float32", [boxes.length, 4], boxes.flat()),
+        p2: tensor('float32', [2, 2, 16, 16], randn(1024, 310)),
+        p3: tensor('float32', [2, 2, 8, 8], randn(256, 311)),
+        boxes: tensor('float32', [boxes.length, 4], boxes.flat()),
         idx: int64([boxes.length], [0, 1, 0, 1, 1]),
       },
-      wrt: ["p2", "p3"],
+      wrt: ['p2', 'p3'],
       build: (g, x) => {
         const features: FeatureMaps = [
-          { name: "0", blob: x.p2, channels: 2, spatialScale: 0.25, level: 2 },
-          { name: "1", blob: x.p3, channels: 2, spatialScale: 0.125, level: 3 },
+          { name: '0', blob: x.p2, channels: 2, spatialScale: 0.25, level: 2 },
+          { name: '1', blob: x.p3, channels: 2, spatialScale: 0.125, level: 3 },
         ];
         return multiScaleRoiAlign(
           g,
@@ -86,7 +80,7 @@ describe("multi-level RoI pooling gradient (float32, linear in the features)", (
             canonicalScale: 28,
             canonicalLevel: 3,
             eps: 1e-6,
-          }
+          },
         );
       },
     });

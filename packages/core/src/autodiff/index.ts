@@ -36,18 +36,9 @@ export {
   knownGradientOps,
   registerGradientRule,
   registerNonDifferentiable,
-} from "./registry.js";
-export {
-  type GradientOptions,
-  type Gradients,
-  buildGradients,
-  reduceToShapeOf,
-  zerosLike,
-} from "./gradients.js";
-export {
-  NON_DIFFERENTIABLE_OPS,
-  installBuiltinGradientRules,
-} from "./rules/index.js";
+} from './registry.js';
+export { type GradientOptions, type Gradients, buildGradients, reduceToShapeOf, zerosLike } from './gradients.js';
+export { NON_DIFFERENTIABLE_OPS, installBuiltinGradientRules } from './rules/index.js';
 export {
   GRADIENT_OUTPUT_PREFIX,
   type ParameterGradientOptions,
@@ -57,4 +48,4 @@ export {
   gradientOutputName,
   trainableConfigLayer,
   trainableParameters,
-} from "./trainable.js";
+} from './trainable.js';

@@ -3,16 +3,11 @@
  * is built from the gradient of its outputs. Built-in rules are installed by rules/*.ts; a plugin
  * that adds an operator adds its rule with {@link registerGradientRule}.
  */
-import { GraphError } from "../errors.js";
-import type {
-  AttributeValue,
-  Blob,
-  GraphBuilder,
-  GraphNode,
-} from "../graph/builder.js";
+import { GraphError } from '../errors.js';
+import type { AttributeValue, Blob, GraphBuilder, GraphNode } from '../graph/builder.js';
 
 /** Floating-point element types a backward can be built in. */
-export type GradientDataType = "float32" | "float64";
+export type GradientDataType = 'float32' | 'float64';
 
 /** What a {@link GradientRule} gets to build one node's backward. */
 export interface GradientContext {
@@ -37,16 +32,19 @@ export interface GradientContext {
   /** An INT attribute, or `fallback`. */
   intAttribute(name: string, fallback: number): number;
   /** An INTS attribute, or `fallback`. */
-  intsAttribute(
-    name: string,
-    fallback: readonly number[] | undefined
-  ): readonly number[] | undefined;
+  intsAttribute(name: string, fallback: readonly number[] | undefined): readonly number[] | undefined;
   /** A FLOAT attribute, or `fallback`. */
   floatAttribute(name: string, fallback: number): number;
   /** A STRING attribute, or `fallback`. */
   stringAttribute(name: string, fallback: string): string;
+  /** The forward node's attributes as a record (to build a node with the same attributes). */
+  forwardAttributes(): Record<string, AttributeValue>;
   /** A scalar constant of {@link dtype}. */
   scalar(value: number): Blob;
+  /** A 1-D constant of {@link dtype} holding `values`, reshaped to `dims` (default `[values.length]`). */
+  constantOf(values: readonly number[], dims?: readonly number[]): Blob;
+  /** A tensor of {@link dtype} of the (int64 [rank]) `shape`, every element `value`. */
+  filled(shape: Blob, value: number, name?: string): Blob;
   /** Sums `gradient` over the axes that broadcasting added to `input` (dynamic shapes), then reshapes to `input`'s shape. */
   reduceToShapeOf(gradient: Blob, input: Blob): Blob;
   /** Zeros of `like`'s shape in {@link dtype}. */
@@ -56,9 +54,7 @@ export interface GradientContext {
 }
 
 /** Input or output slots, as a list or decided per node. */
-export type SlotSelector =
-  | readonly number[]
-  | ((node: GraphNode) => readonly number[]);
+export type SlotSelector = readonly number[] | ((node: GraphNode) => readonly number[]);
 
 /**
  * How one operator type is differentiated. `backward` returns, for each forward input, its
@@ -76,18 +72,13 @@ export interface GradientRule {
 const RULES = new Map<string, GradientRule>();
 
 /** Key of an operator in the registry: `opType` for the ONNX domain, `domain::opType` else. */
-const ruleKey = (opType: string, domain = ""): string =>
-  domain === "" || domain === "ai.onnx" ? opType : `${domain}::${opType}`;
+const ruleKey = (opType: string, domain = ''): string => (domain === '' || domain === 'ai.onnx' ? opType : `${domain}::${opType}`);
 
 /**
  * Registers (or replaces) the gradient rule of `opType` (in `domain`, default the ONNX domain).
  * The one place every operator's backward comes from: built-in rules and plugins' rules alike.
  */
-export function registerGradientRule(
-  opType: string,
-  rule: GradientRule,
-  domain = ""
-): void {
+export function registerGradientRule(opType: string, rule: GradientRule, domain = ''): void {
   RULES.set(ruleKey(opType, domain), rule);
 }
 
@@ -104,10 +95,7 @@ export function registerNonDifferentiable(...opTypes: string[]): void {
 }
 
 /** The rule of an operator, or undefined when none is registered. */
-export function gradientRuleFor(
-  opType: string,
-  domain = ""
-): GradientRule | undefined {
+export function gradientRuleFor(opType: string, domain = ''): GradientRule | undefined {
   return RULES.get(ruleKey(opType, domain));
 }
 
@@ -117,27 +105,19 @@ export function knownGradientOps(): string[] {
 }
 
 /** Resolves a {@link SlotSelector} for a node (default: all `count` slots). */
-export function selectSlots(
-  selector: SlotSelector | undefined,
-  node: GraphNode,
-  count: number
-): readonly number[] {
+export function selectSlots(selector: SlotSelector | undefined, node: GraphNode, count: number): readonly number[] {
   if (selector === undefined) return Array.from({ length: count }, (_, i) => i);
-  return typeof selector === "function" ? selector(node) : selector;
+  return typeof selector === 'function' ? selector(node) : selector;
 }
 
 /** Throws the "no gradient rule" error for a node on a differentiated path. */
 export function missingRule(node: GraphNode): never {
   throw new GraphError(
-    `no gradient rule for ${node.domain ? `${node.domain}::` : ""}${
-      node.opType
-    } (node "${
+    `no gradient rule for ${node.domain ? `${node.domain}::` : ''}${node.opType} (node "${
       node.name
-    }") on the path from the differentiated blobs to the loss; known: ${knownGradientOps().join(
-      ", "
-    )}`,
+    }") on the path from the differentiated blobs to the loss; known: ${knownGradientOps().join(', ')}`,
     {
-      hint: "register one with registerGradientRule(opType, rule), or cut the path with graph.stopGradient(blob)",
-    }
+      hint: 'register one with registerGradientRule(opType, rule), or cut the path with graph.stopGradient(blob)',
+    },
   );
 }

@@ -79,17 +79,12 @@ export interface ValueInfo {
 /** A node as the builder records it (the float16 conversion reads and writes the same shape). */
 type NodeRecord = Float16Node;
 
-/** A recorded node as {@link GraphBuilder.graphNodes} shows it (read-only; for graph transforms such as autodiff). */
-export interface GraphNode {
-  readonly opType: string;
-  /** Operator domain (`""` is the ONNX domain). */
-  readonly domain: string;
-  readonly name: string;
-  /** Input blob names; `""` is an omitted optional input. */
-  readonly inputs: readonly string[];
-  readonly outputs: readonly string[];
-  readonly attributes: ReadonlyMap<string, AttributeValue>;
-}
+/**
+ * A recorded node as {@link GraphBuilder.graphNodes} shows it (read-only; for graph transforms such
+ * as autodiff): op type, domain (`""` is ONNX), name, input names (`""` = omitted optional input),
+ * output names and attributes.
+ */
+export type GraphNode = Float16Node;
 
 /** A finished subgraph (body of an If / Loop node), produced by {@link GraphBuilder.subgraph}. */
 export interface Subgraph {
@@ -427,21 +422,6 @@ export class GraphBuilder {
       attributes: new Map(),
     });
     return input;
-  }
-
-  /**
-   * Appends a node whose output names are given (`outputs`, each claimed in this graph): for
-   * transforms that must name their results, e.g. the gradient blobs of autodiff. Prefer {@link node}.
-   */
-  appendNode(opType: string, inputs: readonly (Blob | null)[], outputs: readonly string[], attributes: Readonly<Record<string, AttributeInput>> = {}, domain = ''): Blob[] {
-    for (const o of outputs) {
-      if (this.has(o)) throw new GraphError(`appendNode: blob "${o}" already exists`);
-      this.claim(o);
-    }
-    const attrs = new Map<string, AttributeValue>();
-    for (const [key, value] of Object.entries(attributes)) attrs.set(key, normaliseAttribute(opType, key, value));
-    this.nodes.push({ opType, domain, name: this.uniqueName(`${opType}_node`), inputs: inputs.map((b) => (b === null ? '' : b.name)), outputs: [...outputs], attributes: attrs });
-    return outputs.map((name) => ({ name }));
   }
 
   /** Serialises the graph to ModelProto bytes (opset {@link opset}, IR {@link IR_VERSION}). */

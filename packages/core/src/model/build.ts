@@ -11,7 +11,7 @@ import * as ops from '../graph/ops.js';
 import { batchIndexGrid, originalScaleFactors, proposalsToRois } from '../ops/batch.js';
 import { SLOTS, replicaInfo, resolveImplementation } from '../registry/registry.js';
 import type { WeightStore } from '../weights/store.js';
-import type { BuildContext, Detections, FeatureMaps, ImageBatch, TapLayout, TapSpec } from './contracts.js';
+import type { BuildContext, Detections, FeatureMaps, ImageBatch, Proposals, TapLayout, TapSpec } from './contracts.js';
 
 /** Names of the graph inputs of every built model. */
 export const MODEL_INPUTS = {
@@ -136,6 +136,11 @@ function buildConvBody(ctx: BuildContext, resolved: Record<string, string>): Fea
   return g.withScope('conv_body', () => features.map((f) => ({ ...f, blob: g.stopGradient(f.blob, `frozen_${f.name}`) })));
 }
 
+/** The proposals with their boxes and scores behind a stopGradient (no backward into the RPN's box decoding). */
+export function detachProposals(g: GraphBuilder, proposals: Proposals): Proposals {
+  return { ...proposals, boxes: g.stopGradient(proposals.boxes, 'detached_boxes'), scores: g.stopGradient(proposals.scores, 'detached_scores') };
+}
+
 /** Detectron's `_narrow_to_fpn_roi_levels` (and the RPN's level range). */
 function levelsBetween(features: FeatureMaps, min: number, max: number, what: string): FeatureMaps {
   const picked = features.filter((f) => f.level >= min && f.level <= max);
@@ -174,7 +179,9 @@ export function buildModel(config: RcnnConfig, container: DependencyContainer, w
   const rpnFeatures = fpn ? levelsBetween(features, config.FPN.RPN_MIN_LEVEL, config.FPN.RPN_MAX_LEVEL, 'RPN') : features.slice(-1);
   const rpn = resolveImplementation(container, SLOTS.rpnHead, config.RPN.HEAD);
   resolved[SLOTS.rpnHead.id] = rpn.name;
-  const proposals = g.withScope('rpn', () => rpn.value.build(ctx, rpnFeatures));
+  // torchvision and Detectron do not backprop through the proposals (`proposals.detach()`): the
+  // RoI stages, their sampling and their regression targets treat them as constants.
+  const proposals = g.withScope('rpn', () => detachProposals(g, rpn.value.build(ctx, rpnFeatures)));
   ctx.tap('rpn.proposals', proposals.boxes, 'float32', 'per-image-proposals');
   ctx.tap('rpn.proposal_scores', proposals.scores, 'float32', 'per-image-proposals');
   // Dumps of per-image proposal tensors and proposal rows need each image's proposal count.
