@@ -35,19 +35,23 @@ export interface DetectorTrainingOptions {
   readonly onWarning: (message: string) => void;
 }
 
-/** What the engine needs to train the detector. */
-export interface DetectorTrainingSetup {
+/** What `rcnn train` trains: a model, its data and what goes with them. */
+export interface TrainingSetup<S> {
   readonly config: RcnnConfig;
-  readonly model: TrainingModel<DetectorSample>;
-  readonly data: TrainingData<DetectorSample>;
+  readonly model: TrainingModel<S>;
+  readonly data: TrainingData<S>;
   /** String metadata for checkpoints (category map …). */
   readonly metadata: Readonly<Record<string, string>>;
   /** Lines for the user (re-initialised layers, skipped images …). */
   readonly notes: readonly string[];
   /** One line naming the model and the data, for the report. */
   readonly description: string;
+  /** Evaluates a checkpoint (`--val`). */
   readonly validate?: (files: CheckpointFiles) => Promise<Readonly<Record<string, number>>>;
 }
+
+/** The detector's training setup. */
+export type DetectorTrainingSetup = TrainingSetup<DetectorSample>;
 
 /** The part of `@rcnn/coco`'s API that `rcnn train` uses. */
 export interface CocoLoader {
