@@ -75,3 +75,20 @@ export class TargetError extends RcnnError {
     this.source = options?.source;
   }
 }
+
+/**
+ * An output file cannot be written (no space, no permission, its directory is missing, it is a
+ * directory, or it is one of the inputs). Nothing was left at `file`: a failed write never leaves a
+ * truncated file behind.
+ */
+export class OutputError extends RcnnError {
+  /** The output path at fault. */
+  readonly file: string;
+  /** The system error code (`ENOSPC`, `EACCES`, …) when a system call failed. */
+  readonly errno: string | undefined;
+  constructor(message: string, options: { file: string; errno?: string; hint?: string; cause?: unknown }) {
+    super('E_OUTPUT', message, options);
+    this.file = options.file;
+    this.errno = options.errno;
+  }
+}

@@ -18,3 +18,4 @@ export {
 } from '@rcnn/core';
 export { MASK_RCNN_FCN_HEAD, register } from './register.js';
 export { roiAlignBitmap } from './mask-targets.js';
+export { type Detectron2PasteOptions, detectron2PasteGeometry, inclusiveThreshold, pasteMaskDetectron2 } from './paste-detectron2.js';

@@ -12,3 +12,5 @@ export {
   torchvisionBaseAnchors,
 } from './anchors.js';
 export { type LevelCandidates, type ProposalFilterOptions, filterProposals } from './proposals.js';
+export { detectron2BaseAnchors } from './anchors.js';
+export { keepNonEmptyBoxes } from './proposals.js';

@@ -31,7 +31,7 @@ import {
   ops,
   sampleBalanced,
 } from '@rcnn/core';
-import { type LevelAnchorSpec, detectronBaseAnchors, gridAnchors, levelAnchorSpecs, nominalStride, torchvisionBaseAnchors } from './anchors.js';
+import { type LevelAnchorSpec, detectron2BaseAnchors, detectronBaseAnchors, gridAnchors, levelAnchorSpecs, nominalStride, torchvisionBaseAnchors } from './anchors.js';
 import { type LevelCandidates, filterProposals } from './proposals.js';
 
 /** State-dict prefix of the RPN head's weights (torchvision `rpn.head.*`). */
@@ -123,9 +123,14 @@ function buildRpn(ctx: BuildContext, features: FeatureMaps): Proposals {
   const levels: LevelCandidates[] = head.levels.map((l) =>
     g.withScope(`level_${l.feature.name}`, () => {
       const stride = nominalStride(l.feature);
+      const offset = config.RPN.ANCHOR_OFFSET;
+      // Detectron2's strides are the levels' nominal ones (P6: 64 even when the padded size is not
+      // a multiple of 64); torchvision divides the padded size by the grid size.
       const anchors = legacy
-        ? gridAnchors(g, l.feature.blob, ctx.batch.images, { base: detectronBaseAnchors(l.spec, stride), fixedStride: stride })
-        : gridAnchors(g, l.feature.blob, ctx.batch.images, { base: torchvisionBaseAnchors(l.spec) });
+        ? gridAnchors(g, l.feature.blob, ctx.batch.images, { base: detectronBaseAnchors(l.spec, stride), fixedStride: stride, offset })
+        : config.RPN.ANCHOR_GENERATOR === 'detectron2'
+          ? gridAnchors(g, l.feature.blob, ctx.batch.images, { base: detectron2BaseAnchors(l.spec), fixedStride: stride, offset })
+          : gridAnchors(g, l.feature.blob, ctx.batch.images, { base: torchvisionBaseAnchors(l.spec), offset });
       allAnchors.push(anchors);
       return { logits: l.logits, deltas: l.deltas, anchors };
     }),
@@ -138,6 +143,7 @@ function buildRpn(ctx: BuildContext, features: FeatureMaps): Proposals {
     postNmsTopN: t.RPN_POST_NMS_TOP_N,
     nmsThresh: t.RPN_NMS_THRESH,
     minSize: t.RPN_MIN_SIZE,
+    minSizeRule: t.RPN_MIN_SIZE_RULE,
     scoreThresh: t.RPN_SCORE_THRESH,
     weights: config.RPN.BBOX_REG_WEIGHTS,
     bboxXformClip: config.MODEL.BBOX_XFORM_CLIP,
