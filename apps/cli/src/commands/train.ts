@@ -1,6 +1,6 @@
 /** `rcnn train`: fine-tune a detector on a COCO-format dataset, data-parallel over devices. */
 import { join } from 'node:path';
-import { configToObject } from '@rcnn/core';
+import { configToObject, writeFileAtomic } from '@rcnn/core';
 import {
   CHECKPOINT_METADATA,
   type IterationRecord,
@@ -9,7 +9,6 @@ import {
   readMetrics,
   train,
   trainingReportHtml,
-  writeFileAtomic,
 } from '@rcnn/runtime/training';
 import { type Command, MODEL_OPTIONS, MODEL_OPTIONS_HELP, optFlag, optInt, optString, optStrings } from '../command.js';
 import { EXIT, UsageError } from '../errors.js';

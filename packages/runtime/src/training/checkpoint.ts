@@ -14,8 +14,7 @@
  */
 import { open, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { type HostTensor, MAX_SAFETENSORS_HEADER_BYTES, WeightsError, decodeEntry, readSafetensorsFile, writeSafetensors } from '@rcnn/core';
-import { writeFileAtomic } from './atomic-write.js';
+import { type HostTensor, MAX_SAFETENSORS_HEADER_BYTES, WeightsError, decodeEntry, readSafetensorsFile, writeFileAtomic, writeSafetensors } from '@rcnn/core';
 import { TrainingError } from './errors.js';
 
 /** Name of the file that points at the newest checkpoint. */

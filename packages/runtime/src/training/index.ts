@@ -54,7 +54,6 @@ export {
   readSafetensorsMetadata,
   checkpointCategories,
 } from './checkpoint.js';
-export { writeFileAtomic } from './atomic-write.js';
 export { type WeightRequest, type ReinitialisedTensor, type FittedWeights, describeReinitialised, recordingWeights, fitInitialWeights } from './initial-weights.js';
 export {
   METRICS_FILE,
