@@ -119,6 +119,29 @@ describe('rcnn train: data parallel on the detector', () => {
   });
 });
 
+describe('rcnn train: resume on the detector', () => {
+  it('an interrupted and resumed run has the losses of an uninterrupted one', async () => {
+    const { container, trainingCase, config, weights } = await setup(['SOLVER.BASE_LR=0.005', 'SOLVER.WARM_UP_ITERS=0', 'SOLVER.MAX_ITER=4', 'SOLVER.IMS_PER_BATCH=1']);
+    const data: TrainingData<DetectorSample> = {
+      size: trainingCase.images.length,
+      load: (i) => Promise.resolve({ image: trainingCase.images[i], targets: trainingCase.targets[i] }),
+    };
+    const base = { data, solver: config.SOLVER, threads: { intraOp: 1, interOp: 1 }, seed: 5, onWarning: () => undefined };
+    const tmp = (): string => {
+      const d = mkdtempSync(join(tmpdir(), 'rcnn-train-resume-'));
+      dirs.push(d);
+      return d;
+    };
+    const whole = await train({ ...base, model: detectorTrainingModel({ config, container, weights }), out: tmp() });
+    const out = tmp();
+    const stop = new AbortController();
+    const first = await train({ ...base, model: detectorTrainingModel({ config, container, weights }), out, signal: stop.signal, onIteration: (r) => r.iteration === 1 && stop.abort() });
+    const second = await train({ ...base, model: detectorTrainingModel({ config, container, weights }), out, resume: true });
+    assert.equal(second.startIteration, 2);
+    assert.deepEqual([...first.records, ...second.records].map((r) => r.losses), whole.records.map((r) => r.losses));
+  });
+});
+
 describe('rcnn train: dataset and initial weights', () => {
   /** A loader over the fixture case, shaped like @rcnn/coco's. */
   async function fixtureLoader(numClasses: number): Promise<CocoLoader> {
