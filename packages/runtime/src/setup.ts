@@ -4,6 +4,7 @@ import {
   ConfigError,
   type DependencyContainer,
   type NonFinitePolicy,
+  type RcnnConfig,
   type WeightConventions,
   WeightStore,
   configSections,
@@ -11,7 +12,20 @@ import {
 } from '@rcnn/core';
 import type { ModelLabels } from './categories.js';
 import { type ResolvedConfig, resolveConfig } from './presets.js';
+import { checkpointCategories, readSafetensorsMetadata } from './training/checkpoint.js';
 import { calibratedRandomWeights, loadWeights } from './weights.js';
+
+/**
+ * The class names and COCO category ids a `rcnn train` checkpoint records (`rcnn.categories`), when
+ * `weights` is such a safetensors file and its map fits MODEL.NUM_CLASSES: results and drawings then
+ * name the dataset's categories.
+ */
+async function checkpointLabels(weights: ModelSourceOptions['weights'], config: RcnnConfig, base: ModelLabels): Promise<ModelLabels | undefined> {
+  if (typeof weights !== 'string' || !weights.toLowerCase().endsWith('.safetensors')) return undefined;
+  const map = checkpointCategories(await readSafetensorsMetadata(weights));
+  if (!map || map.names.length + 1 !== config.MODEL.NUM_CLASSES) return undefined;
+  return { ...base, categories: ['__background__', ...map.names], categoryIds: [0, ...map.categoryIds] };
+}
 
 /** The values of {@link ModelSourceOptions.nonFinite} (core's `NonFinitePolicy`). */
 export const NON_FINITE_POLICIES: readonly NonFinitePolicy[] = ['error', 'warn', 'ignore'];
@@ -104,5 +118,5 @@ export async function resolveModelSources(options: ModelSourceOptions): Promise<
     const skip = new Set(resolved.labels.categories.flatMap((n, i) => (n === 'N/A' ? [i] : [])));
     weights = calibratedRandomWeights(options.seed ?? 0, resolved.config, { skipClasses: skip });
   }
-  return { container, resolved, labels: options.labels ?? resolved.labels, weights };
+  return { container, resolved, labels: options.labels ?? (await checkpointLabels(options.weights, resolved.config, resolved.labels)) ?? resolved.labels, weights };
 }
