@@ -46,6 +46,7 @@ export const RUN_OPTIONS: OptionSpecs = {
   batch: { type: 'string', short: 'b' },
   threads: { type: 'string' },
   'in-flight': { type: 'string' },
+  'allow-special-files': { type: 'boolean' },
 };
 
 /** Help lines of {@link MODEL_OPTIONS}. */
@@ -73,7 +74,10 @@ export const RUN_OPTIONS_HELP = `Devices:
       --strict              fail if CUDA cannot be used instead of falling back to CPU
   -b, --batch <n>           images per forward pass (default 1, at most LIMITS.MAX_BATCH)
       --threads <n>         onnxruntime intra-op threads per replica (default: cores / CPU replicas)
-      --in-flight <n>       batches running at once per replica (default 1 on CPU, 2 on GPU)`;
+      --in-flight <n>       batches running at once per replica (default 1 on CPU, 2 on GPU)
+      --allow-special-files read images from pipes and devices too (e.g. <(curl -s URL)), within
+                            LIMITS.MAX_IMAGE_BYTES and LIMITS.READ_TIMEOUT_MS; default: refused, and
+                            skipped inside directories (a FIFO without a writer never delivers)`;
 
 /** Parses `argv` against a command's options (unknown options are usage errors). */
 export function parseCommand(command: Command, argv: readonly string[]): { values: OptionValues; positionals: string[] } {

@@ -140,6 +140,8 @@ export class GeneralizedRCNNTransform implements ImageTransform {
       if (size.height < 1 || size.width < 1) {
         throw new InputError(`image ${i}: ${image.width}x${image.height} resizes to ${size.width}x${size.height} (scale ${size.scale}); its aspect ratio is too extreme`, {
           source: `image ${i}`,
+          // Not a damaged file: the shorter side rounds to 0 px once the longer one fits TEST.MAX_SIZE.
+          hint: `crop or pad the image to an aspect ratio under about ${config.TEST.MAX_SIZE}:1 (the longer side is scaled to at most TEST.MAX_SIZE)`,
         });
       }
       return size;

@@ -4,6 +4,7 @@
  * over the core defaults, plus the names of their classes and keypoints.
  */
 import { existsSync, statSync } from 'node:fs';
+import { fileKind } from './image-read.js';
 import { extname } from 'node:path';
 import {
   type ConfigOverrides,
@@ -285,13 +286,20 @@ export function resolveConfig(source: string | ConfigOverrides | undefined, opti
   });
   if (source === undefined) return finish(loadConfig(withBase()), undefined, under.length > 0 ? '<weights>' : '<defaults>');
   if (typeof source !== 'string') return finish(loadConfig(withBase(source)), undefined, '<object>');
-  if (existsSync(source) && statSync(source).isFile()) {
-    const d2 = detectron2ConfigFile(source);
-    if (d2) {
-      const note = `${source} is a Detectron2 config: read with Detectron2's conventions; ${d2.ignored.length} key(s) without effect at inference ignored (${summariseIgnoredKeys(d2.ignored)})`;
-      return finish(loadConfig(withBase(d2.layer)), undefined, source, [note]);
+  if (existsSync(source)) {
+    const s = statSync(source);
+    if (s.isFile()) {
+      const d2 = detectron2ConfigFile(source);
+      if (d2) {
+        const note = `${source} is a Detectron2 config: read with Detectron2's conventions; ${d2.ignored.length} key(s) without effect at inference ignored (${summariseIgnoredKeys(d2.ignored)})`;
+        return finish(loadConfig(withBase(d2.layer)), undefined, source, [note]);
+      }
+      return finish(loadConfig(withBase(source)), undefined, source);
     }
-    return finish(loadConfig(withBase(source)), undefined, source);
+    // A FIFO or /dev/zero exists but is no config file: reading it would block or never end.
+    if (!s.isDirectory() || /[\\/]/.test(source)) {
+      throw new ConfigError(`config file ${source} is ${fileKind(s)}, not a regular file`, { hint: 'give the path of a YAML/JSON config file, or a preset name' });
+    }
   }
   const preset = findPreset(source);
   if (preset) return finish(loadConfig(withBase(preset.layer)), preset, preset.name);

@@ -16,6 +16,7 @@ import {
   MRCNN_SECTION,
   RESNETS_SECTION,
   RPN_SECTION,
+  SOLVER_SECTION,
   TEST_SECTION,
   TRAIN_SECTION,
 } from './sections.js';
@@ -35,6 +36,7 @@ export interface CoreConfig {
   readonly MRCNN: SectionValues<typeof MRCNN_SECTION.fields>;
   readonly KRCNN: SectionValues<typeof KRCNN_SECTION.fields>;
   readonly TRAIN: SectionValues<typeof TRAIN_SECTION.fields>;
+  readonly SOLVER: SectionValues<typeof SOLVER_SECTION.fields>;
   readonly LIMITS: SectionValues<typeof LIMITS_SECTION.fields>;
 }
 
@@ -284,6 +286,10 @@ function checkConsistency(c: RcnnConfig): void {
     ['RPN.SIZES', c.RPN.SIZES],
   ] as const) {
     if (list.length === 0 || list.some((v) => v <= 0)) throw new ConfigError(`${key} must be a non-empty list of positive numbers`, { key });
+  }
+  const steps = c.SOLVER.STEPS;
+  if (steps.some((v, i) => v < 0 || (i > 0 && v < steps[i - 1]))) {
+    throw new ConfigError(`SOLVER.STEPS must be non-negative and in increasing order, got [${steps.join(', ')}]`, { key: 'SOLVER.STEPS' });
   }
   if (c.RPN.ANCHOR_GENERATOR === 'detectron2' && m.LEGACY_PLUS_ONE) {
     throw new ConfigError("RPN.ANCHOR_GENERATOR detectron2 contradicts MODEL.LEGACY_PLUS_ONE (Detectron's +1 anchors); set one of them", {
