@@ -3,7 +3,7 @@
  * class-score and box-regression layers on the box head's representation, followed by the
  * in-graph detection post-processing.
  */
-import { type BoxHeadOutput, type BuildContext, type Detections, type Implementation, type Proposals, type RandomInit, type RoiBoxOutputs } from '@rcnn/core';
+import { type BoxHeadOutput, type BuildContext, DIMS, type Detections, type Implementation, type Proposals, type RandomInit, type RoiBoxOutputs } from '@rcnn/core';
 import { boxRegressionOutputs, detectionPostprocessOptions, postprocessDetections } from './detection-postprocess.js';
 import { linear } from './two-mlp-head.js';
 
@@ -22,8 +22,8 @@ function buildFastRcnnOutputs(ctx: BuildContext, head: BoxHeadOutput, proposals:
   const classLogits = linear(ctx, head.features, `${BOX_PREDICTOR_PREFIX}cls_score`, 'cls_score', head.dim, numClasses, { weight: CLS_SCORE_INIT, bias: ZERO });
   const regOutputs = boxRegressionOutputs(numClasses, config.MODEL.CLS_AGNOSTIC_BBOX_REG);
   const boxRegression = linear(ctx, head.features, `${BOX_PREDICTOR_PREFIX}bbox_pred`, 'bbox_pred', head.dim, regOutputs, { weight: BBOX_PRED_INIT, bias: ZERO });
-  ctx.tap('roi.class_logits', classLogits, 'float32', 'proposal-rows');
-  ctx.tap('roi.box_regression', boxRegression, 'float32', 'proposal-rows');
+  ctx.tap('roi.class_logits', classLogits, 'float32', 'proposal-rows', [DIMS.rois, numClasses]);
+  ctx.tap('roi.box_regression', boxRegression, 'float32', 'proposal-rows', [DIMS.rois, regOutputs]);
   return postprocessDetections(ctx.graph, { classLogits, boxRegression, proposals, imageSizes: ctx.batch.imageSizes }, detectionPostprocessOptions(config));
 }
 

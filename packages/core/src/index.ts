@@ -19,6 +19,7 @@ export * from './config/case.js';
 export * from './registry/registry.js';
 export * from './model/contracts.js';
 export * from './model/extras.js';
+export * from './model/dims.js';
 export * from './model/build.js';
 export * from './weights/safetensors.js';
 export * from './weights/store.js';

@@ -4,6 +4,7 @@
  * stride-2 transposed conv to one channel per keypoint and a bilinear upsampling to the heatmaps.
  */
 import {
+  DIMS,
   type Blob,
   type BuildContext,
   ConfigError,
@@ -143,7 +144,7 @@ function buildKeypointHead(ctx: BuildContext, features: FeatureMaps, detections:
       name: 'upsample',
     }),
   );
-  ctx.tap('roi.keypoint_logits', heatmaps, 'float32', 'whole');
+  ctx.tap('roi.keypoint_logits', heatmaps, 'float32', 'whole', [DIMS.detections, shape.numKeypoints, DIMS.heatmapSize, DIMS.heatmapSize]);
   return { heatmaps };
 }
 

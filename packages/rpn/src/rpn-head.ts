@@ -4,7 +4,7 @@
  * `AnchorGenerator` + `RegionProposalNetwork.filter_proposals`; Detectron's
  * `add_single_scale_rpn_outputs` / `FPN.add_fpn_rpn_outputs`).
  */
-import { type Blob, type BuildContext, ConfigError, type FeatureMaps, type Implementation, type Proposals, type RpnHead, ops } from '@rcnn/core';
+import { type Blob, type BuildContext, ConfigError, DIMS, levelSizeDims, type FeatureMaps, type Implementation, type Proposals, type RpnHead, ops } from '@rcnn/core';
 import { detectronBaseAnchors, gridAnchors, levelAnchorSpecs, nominalStride, torchvisionBaseAnchors } from './anchors.js';
 import { type LevelCandidates, filterProposals } from './proposals.js';
 
@@ -70,8 +70,8 @@ function buildRpn(ctx: BuildContext, features: FeatureMaps): Proposals {
       });
       const objectness = ops.conv(g, x, w.clsWeight, w.clsBias, { kernel: 1, name: 'cls_logits' }); // [N,A,h,w]
       const deltas = ops.conv(g, x, w.bboxWeight, w.bboxBias, { kernel: 1, name: 'bbox_pred' }); // [N,4A,h,w]
-      ctx.tap(`rpn.objectness.${f.name}`, objectness, 'float32', 'whole');
-      ctx.tap(`rpn.deltas.${f.name}`, deltas, 'float32', 'whole');
+      ctx.tap(`rpn.objectness.${f.name}`, objectness, 'float32', 'whole', [DIMS.images, a, ...levelSizeDims(f.name)]);
+      ctx.tap(`rpn.deltas.${f.name}`, deltas, 'float32', 'whole', [DIMS.images, 4 * a, ...levelSizeDims(f.name)]);
       // torchvision permute_and_flatten: [N,A,h,w] -> [N,h*w*A]; [N,A*4,h,w] -> [N,A,4,h,w] -> [N,h*w*A,4].
       const logits = ops.reshape(g, ops.transpose(g, objectness, [0, 2, 3, 1], 'obj_nhwa'), [0, -1], 'logits');
       // (h, w) are contiguous, so they can be merged before the transpose: [N,A,4,h*w] -> [N,h*w,A,4].
@@ -85,7 +85,7 @@ function buildRpn(ctx: BuildContext, features: FeatureMaps): Proposals {
       levels.push({ logits, deltas: flatDeltas, anchors });
     });
   });
-  ctx.tap('rpn.anchors', allAnchors.length === 1 ? allAnchors[0] : ops.concat(g, allAnchors, 0, 'anchors'), 'float32', 'replicated-per-image');
+  ctx.tap('rpn.anchors', allAnchors.length === 1 ? allAnchors[0] : ops.concat(g, allAnchors, 0, 'anchors'), 'float32', 'replicated-per-image', [DIMS.anchors, 4]);
 
   const t = config.TEST;
   return filterProposals(g, levels, ctx.batch.imageSizes, {

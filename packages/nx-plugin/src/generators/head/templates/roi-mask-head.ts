@@ -12,7 +12,7 @@ function implementation(v: TemplateVars): string {
  * channel of each detection's label and a sigmoid: [D, 1, MRCNN.RESOLUTION, MRCNN.RESOLUTION]
  * probabilities, which @rcnn/mask-head's \`paste_masks\` pastes into the image.
  */
-import { type Blob, type BuildContext, ConfigError, type Detections, type FeatureMaps, type Implementation, type RcnnConfig, type RoiMaskHead, multiScaleRoiAlign, ops } from '@rcnn/core';
+import { type Blob, type BuildContext, ConfigError, DIMS, type Detections, type FeatureMaps, type Implementation, type RcnnConfig, type RoiMaskHead, multiScaleRoiAlign, ops } from '@rcnn/core';
 import { ${p}Settings } from './config.js';
 import { type LayerWeights, convLayer, layerKeys, readLayer } from './weights.js';
 
@@ -85,7 +85,7 @@ function build(ctx: BuildContext, features: FeatureMaps, detections: Detections)
     const { weight, bias } = readLayer(ctx, layers.logits);
     return ops.conv(g, up, weight, bias, { kernel: 1 });
   });
-  ctx.tap('roi.mask_logits', logits, 'float32', 'per-image-detections');
+  ctx.tap('roi.mask_logits', logits, 'float32', 'per-image-detections', [DIMS.detections, layers.logits.weight.shape[0], DIMS.maskSize, DIMS.maskSize]);
   const maskProbs = g.withScope('mask_probs', () => {
     // The channel of each detection's label: GatherND with one batch axis gives [D, M, M].
     const selected = m.CLS_SPECIFIC_MASK
