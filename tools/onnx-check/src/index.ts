@@ -114,3 +114,66 @@ export async function fixtureFeeds(c: ParityCase): Promise<Record<string, HostTe
     await detector.close();
   }
 }
+
+/** A tensor as onnxruntime-web returns it (element type, dims, data). */
+interface WebTensorLike {
+  readonly type: string;
+  readonly dims: readonly number[];
+  readonly data: unknown;
+}
+
+/**
+ * Runs a model once in onnxruntime-web's WASM backend (under Node: the WASM files come from the
+ * npm package) with `threads` threads; returns every output as a host tensor.
+ */
+export async function runModelWeb(model: Uint8Array, feeds: Readonly<Record<string, HostTensor>>, threads = 1): Promise<Map<string, HostTensor>> {
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = threads;
+  const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  try {
+    const webFeeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+    for (const [k, t] of Object.entries(feeds)) webFeeds[k] = new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, [...t.dims]);
+    const out = await session.run(webFeeds);
+    const result = new Map<string, HostTensor>();
+    for (const [k, v] of Object.entries(out) as [string, WebTensorLike][]) {
+      if (!['float32', 'int64', 'int32', 'uint8', 'bool'].includes(v.type)) throw new Error(`onnxruntime-web output ${k}: unsupported type ${v.type}`);
+      result.set(k, { dtype: v.type, dims: [...v.dims], data: v.data } as HostTensor);
+    }
+    return result;
+  } finally {
+    await session.release();
+  }
+}
+
+/** How far one runtime's output is from another's. */
+export interface OutputDifference {
+  readonly name: string;
+  /** Same dims and element type. */
+  readonly sameShape: boolean;
+  /** max |a - b| over elements (equal values, infinities included, count 0; NaN against anything else is Infinity). */
+  readonly maxAbs: number;
+  /** The parity dense tolerance for this reference: relTol * max(1, max finite |reference|). */
+  readonly tolerance: number;
+}
+
+/**
+ * Compares an output with a reference by the parity harness's dense rule (integers exactly:
+ * tolerance 0). Padding scores are -inf in both runtimes, which a plain |a - b| would call NaN.
+ */
+export function outputDifference(name: string, actual: HostTensor, reference: HostTensor, relTol = 1e-4): OutputDifference {
+  const sameShape = actual.dtype === reference.dtype && actual.dims.join(',') === reference.dims.join(',');
+  if (!sameShape) return { name, sameShape, maxAbs: Infinity, tolerance: 0 };
+  const num = (t: HostTensor): ArrayLike<number> => (t.dtype === 'int64' ? Array.from(t.data as BigInt64Array, Number) : (t.data as ArrayLike<number>));
+  const a = num(actual);
+  const r = num(reference);
+  let maxAbs = 0;
+  let maxRef = 0;
+  for (let i = 0; i < r.length; i++) {
+    if (Number.isFinite(r[i])) maxRef = Math.max(maxRef, Math.abs(r[i]));
+    if (a[i] === r[i]) continue;
+    const d = Math.abs(a[i] - r[i]);
+    maxAbs = Math.max(maxAbs, Number.isNaN(d) ? Infinity : d);
+  }
+  const integer = reference.dtype !== 'float32' && reference.dtype !== 'float16' && reference.dtype !== 'float64';
+  return { name, sameShape, maxAbs, tolerance: integer ? 0 : relTol * Math.max(1, maxRef) };
+}
