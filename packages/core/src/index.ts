@@ -20,6 +20,8 @@ export * from './registry/registry.js';
 export * from './model/contracts.js';
 export * from './model/extras.js';
 export * from './model/dims.js';
+export * from './model/names.js';
+export { readModelMetadata } from './onnx/metadata.js';
 export * from './model/build.js';
 export * from './weights/safetensors.js';
 export * from './weights/store.js';

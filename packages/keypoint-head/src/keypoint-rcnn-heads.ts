@@ -17,13 +17,14 @@ import {
   multiScaleRoiAlign,
   ops,
 } from '@rcnn/core';
+import { KEYPOINT_DECODER } from './heatmaps-to-keypoints.js';
 
 /** State-dict prefix of the conv stack (torchvision `roi_heads.keypoint_head`, a Sequential of Conv2d, ReLU). */
 export const KEYPOINT_HEAD_PREFIX = 'roi_heads.keypoint_head.';
 /** State-dict prefix of the predictor (torchvision `roi_heads.keypoint_predictor`). */
 export const KEYPOINT_PREDICTOR_PREFIX = 'roi_heads.keypoint_predictor.';
-/** Name of the host post-processor that turns the heatmaps into keypoints. */
-export const KEYPOINT_DECODER = 'heatmaps_to_keypoints';
+/** Name of the host post-processor that turns the heatmaps into keypoints (defined with the decoder). */
+export { KEYPOINT_DECODER };
 
 /** The predictor's transposed conv is stride 2 by definition (KRCNN.DECONV_KERNEL: "the stride-2 transposed conv"). */
 const DECONV_STRIDE = 2;

@@ -13,35 +13,9 @@ import { SLOTS, replicaInfo, resolveImplementation } from '../registry/registry.
 import type { WeightStore } from '../weights/store.js';
 import type { BuildContext, Detections, FeatureMaps, ImageBatch, TapLayout, TapSpec } from './contracts.js';
 import { DIMS, featureMapDims } from './dims.js';
+import { MODEL_INPUTS, MODEL_METADATA, PROPOSAL_OUTPUTS, DETECTION_OUTPUTS } from './names.js';
 
-/** Names of the graph inputs of every built model. */
-export const MODEL_INPUTS = {
-  /** [N,3,Hp,Wp] float32 network input. */
-  images: 'images',
-  /** [N,2] int64 (h, w) after resizing. */
-  imageSizes: 'image_sizes',
-  /** [N,2] int64 (h, w) of the originals. */
-  originalSizes: 'original_sizes',
-} as const;
-
-/** Names of the graph outputs of a detection model (flattened over the batch). */
-export const DETECTION_OUTPUTS = {
-  boxes: 'det.boxes',
-  boxesResized: 'det.boxes_resized',
-  scores: 'det.scores',
-  labels: 'det.labels',
-  batchIndex: 'det.batch_index',
-  maskProbs: 'det.mask_probs',
-  keypointHeatmaps: 'det.keypoint_heatmaps',
-} as const;
-
-/** Names of the graph outputs of an RPN-only model ([N,K,…] padded per image). */
-export const PROPOSAL_OUTPUTS = {
-  boxes: 'rpn.proposals_original',
-  boxesResized: 'rpn.proposals',
-  scores: 'rpn.proposal_scores',
-  counts: 'rpn.proposal_counts',
-} as const;
+export { DETECTION_OUTPUTS, MODEL_INPUTS, MODEL_METADATA, PROPOSAL_OUTPUTS } from './names.js';
 
 /** A declared output of a built model. */
 export interface ModelOutput {
@@ -257,7 +231,13 @@ export function buildModel(config: RcnnConfig, container: DependencyContainer, w
     resolved,
     toBytes() {
       const float16 = options.precision === 'float16';
-      bytes ??= g.toModelProto({ metadata: { 'rcnn.config': JSON.stringify(config), 'rcnn.kind': kind, ...(float16 ? { 'rcnn.precision': 'float16' } : {}) }, float16, requireShapes: true });
+      const metadata = {
+        [MODEL_METADATA.config]: JSON.stringify(config),
+        [MODEL_METADATA.kind]: kind,
+        [MODEL_METADATA.hostPostprocessors]: hostPostprocessors.join(','),
+        ...(float16 ? { [MODEL_METADATA.precision]: 'float16' } : {}),
+      };
+      bytes ??= g.toModelProto({ metadata, float16, requireShapes: true });
       return bytes;
     },
   };
@@ -305,7 +285,7 @@ export function buildFeaturesNet(config: RcnnConfig, container: DependencyContai
     graph: g,
     levels,
     toBytes() {
-      bytes ??= g.toModelProto({ metadata: { 'rcnn.config': JSON.stringify(config), 'rcnn.kind': 'features' }, requireShapes: true });
+      bytes ??= g.toModelProto({ metadata: { [MODEL_METADATA.config]: JSON.stringify(config), [MODEL_METADATA.kind]: 'features' }, requireShapes: true });
       return bytes;
     },
   };
