@@ -21,7 +21,6 @@ export interface CocoImage {
   readonly timings?: StageTimings;
 }
 
-
 /** One proposal of an RPN-only model. */
 export interface CocoProposal {
   readonly image_id: number;
@@ -41,7 +40,6 @@ export interface CocoResults {
   /** Images that could not be processed, with the reason. */
   readonly failures: { readonly image_id: number; readonly file_name: string; readonly error: string; readonly code: string | undefined }[];
 }
-
 
 /** Options of {@link CocoResultsBuilder}. */
 export interface CocoOptions {
