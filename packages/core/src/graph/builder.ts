@@ -423,11 +423,12 @@ export class GraphBuilder {
 
   /** Outputs without a declared shape: this graph's, then those of the bodies its nodes hold. */
   private unshapedOutputs(): string[] {
-    const own = this.outputs.filter((o) => o.dims === undefined).map((o) => o.name);
+    // A body's outputs are named after the body (`then_branch` bodies are often shared with `else_branch`).
+    const own = this.outputs.filter((o) => o.dims === undefined).map((o) => (this.parent ? `${this.name}:${o.name}` : o.name));
     // A model keeps only the nodes its outputs need (graphProto): a dead body is never written.
     const nodes = this.parent ? this.nodes : this.liveNodes();
     const nested = nodes.flatMap((n) => [...n.attributes.values()].flatMap((a) => (a.kind === 'graph' ? a.value.unshaped : [])));
-    return [...own, ...nested];
+    return [...new Set([...own, ...nested])];
   }
 
   private graphProto(isSubgraph: boolean, float16 = false): Record<string, unknown> {
