@@ -40,10 +40,22 @@ export function convFrozenNorm(ctx: BuildContext, x: Blob, spec: ConvFrozenNormS
     throw new ConfigError(`${spec.conv}: ${spec.inChannels} -> ${spec.outChannels} channels do not split into ${groups} groups`, { key: 'RESNETS.NUM_GROUPS' });
   }
   const dims = [spec.outChannels, spec.inChannels / groups, spec.kernel, spec.kernel];
-  const raw = ctx.weights.take(`${spec.conv}.weight`, dims, { kind: 'he' });
+  const weightKey = `${spec.conv}.weight`;
+  const raw = ctx.weights.take(weightKey, dims, { kind: 'he' });
   const norm = readFrozenNorm(ctx.weights, spec.norm, spec.outChannels, conventions.norm, conventions.eps);
   const folded = foldFrozenNorm(raw, spec.outChannels, norm);
-  const w = g.initializer(`${name}.weight`, { dtype: 'float32', dims, data: folded.weight });
+  let w: Blob;
+  if (ctx.weights.isTrainable(weightKey)) {
+    // Training: the conv weight itself is the parameter (an initializer holding the array the
+    // store returned, so it can become a graph input); the frozen norm's scale is applied to it in
+    // the graph, so the gradient reaching the weight is the folded weight's times the scale.
+    const scale = Float32Array.from(norm.scale);
+    const parameter = g.initializer(`${name}.weight_raw`, { dtype: 'float32', dims, data: raw });
+    const channelScale = g.initializer(`${name}.norm_scale`, { dtype: 'float32', dims: [spec.outChannels, 1, 1, 1], data: scale });
+    w = ops.mul(g, parameter, channelScale, `${name}.weight`);
+  } else {
+    w = g.initializer(`${name}.weight`, { dtype: 'float32', dims, data: folded.weight });
+  }
   const b = g.initializer(`${name}.bias`, { dtype: 'float32', dims: [spec.outChannels], data: folded.bias });
   const y = ops.conv(g, x, w, b, {
     kernel: spec.kernel,

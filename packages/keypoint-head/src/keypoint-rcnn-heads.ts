@@ -8,11 +8,21 @@ import {
   type Blob,
   type BuildContext,
   ConfigError,
-  type Detections,
   type FeatureMaps,
   type Implementation,
   type RandomInit,
+  type HostTargets,
+  type LossTerm,
+  type RcnnConfig,
+  type RoiHeadTraining,
   type RoiKeypointHead,
+  type RoiTargetInput,
+  type Rois,
+  TargetError,
+  type TrainingBuildContext,
+  type TrainingRois,
+  int64Tensor,
+  losses,
   type RoiPoolerOptions,
   multiScaleRoiAlign,
   ops,
@@ -111,7 +121,7 @@ function convWeights(ctx: BuildContext, key: string, dims: readonly number[], bi
   return { w, b };
 }
 
-function buildKeypointHead(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly heatmaps: Blob } {
+function buildKeypointHead(ctx: BuildContext, features: FeatureMaps, detections: Rois): { readonly heatmaps: Blob } {
   const g = ctx.graph;
   const shape = keypointHeadShape(ctx, poolChannels(features));
   // RoIAlign on the final boxes (resized-image pixels), as torchvision's keypoint_roi_pool.
@@ -154,7 +164,84 @@ export const keypointRcnnHeads: RoiKeypointHead = {
   build: buildKeypointHead,
   weightPrefixes: [KEYPOINT_HEAD_PREFIX, KEYPOINT_PREDICTOR_PREFIX],
   hostPostprocessor: KEYPOINT_DECODER,
+  get training(): RoiHeadTraining {
+    return keypointTraining;
+  },
 };
+
+/** Names of the graph inputs of the keypoint head's training part. */
+export const KEYPOINT_TRAINING_INPUTS = {
+  /** [V] int64: flat index r * K + k of every valid (positive RoI, keypoint) pair. */
+  validRows: 'train.keypoint.valid_rows',
+  /** [V] int64: heatmap cell y * S + x of each valid pair. */
+  targetIndex: 'train.keypoint.target_index',
+} as const;
+
+/**
+ * The keypoint loss (torchvision `keypointrcnn_loss`): the heatmap logits of the positive RoIs
+ * viewed [Rp*K, S*S], cross-entropy of the valid rows against their target cell, mean over valid
+ * rows (0 when none is valid).
+ */
+function buildKeypointLosses(ctx: TrainingBuildContext, features: FeatureMaps, positives: TrainingRois): LossTerm[] {
+  const g = ctx.graph;
+  const { heatmaps } = buildKeypointHead(ctx, features, positives);
+  return g.withScope('losses', () => {
+    const s = ctx.config.KRCNN.HEATMAP_SIZE;
+    const rows = ctx.input(KEYPOINT_TRAINING_INPUTS.validRows, 'int64', ['V']);
+    const target = ctx.input(KEYPOINT_TRAINING_INPUTS.targetIndex, 'int64', ['V']);
+    const logits = ops.gather(g, ops.reshape(g, heatmaps, [-1, s * s], 'rows'), rows, 0, 'valid_logits');
+    const loss = losses.safeMean(g, losses.crossEntropySum(g, logits, target), losses.elementCount(g, target, 'valid'), 'keypoint');
+    return [{ name: 'keypoint', blob: loss }];
+  });
+}
+
+/**
+ * Host targets (torchvision `keypoints_to_heatmap`) of every positive sampled RoI's matched GT
+ * keypoints, in float32: x' = floor((x - x1) * f32(S / (x2 - x1))), the same for y, x == x2 -> S - 1
+ * and y == y2 -> S - 1 (exact equality), valid when inside [0, S) and v > 0; target y' * S + x'.
+ */
+function keypointTargets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
+  const f = Math.fround;
+  const s = config.KRCNN.HEATMAP_SIZE;
+  const k = config.KRCNN.NUM_KEYPOINTS;
+  const targetsAll: number[] = [];
+  const validAll: number[] = [];
+  const validRows: number[] = [];
+  const targetIndex: number[] = [];
+  let row = 0;
+  input.samples.forEach((sample, i) => {
+    const kps = input.targets[i].keypoints;
+    if (sample.positives.length > 0 && !kps) throw new TargetError(`image ${i} has positive RoIs but no GT keypoints`, { source: `image ${i} keypoints` });
+    for (const r of sample.positives) {
+      const [x1, y1, x2, y2] = sample.rows.subarray(4 * r, 4 * r + 4);
+      const scaleX = f(s / f(x2 - x1));
+      const scaleY = f(s / f(y2 - y1));
+      const base = sample.matchedGt[r] * k * 3;
+      for (let j = 0; j < k; j++) {
+        const x = kps![base + 3 * j];
+        const y = kps![base + 3 * j + 1];
+        const v = kps![base + 3 * j + 2];
+        const cx = x === x2 ? s - 1 : Math.floor(f(f(x - x1) * scaleX));
+        const cy = y === y2 ? s - 1 : Math.floor(f(f(y - y1) * scaleY));
+        const valid = cx >= 0 && cy >= 0 && cx < s && cy < s && v > 0;
+        targetsAll.push(valid ? cy * s + cx : 0);
+        validAll.push(valid ? 1 : 0);
+        if (valid) {
+          validRows.push(row * k + j);
+          targetIndex.push(cy * s + cx);
+        }
+      }
+      row++;
+    }
+  });
+  return {
+    feeds: { [KEYPOINT_TRAINING_INPUTS.validRows]: int64Tensor(validRows), [KEYPOINT_TRAINING_INPUTS.targetIndex]: int64Tensor(targetIndex) },
+    intermediates: { 'train.keypoint.targets': int64Tensor(targetsAll, [row, k]), 'train.keypoint.valid': int64Tensor(validAll, [row, k]) },
+  };
+}
+
+/** Training part of the keypoint head (slot roi-keypoint-head). */
+export const keypointTraining: RoiHeadTraining = { targets: keypointTargets, buildLosses: buildKeypointLosses };
 
 /** Registry entry of the keypoint head (slot roi-keypoint-head). */
 export const KEYPOINT_RCNN_HEADS: Implementation<RoiKeypointHead> = {

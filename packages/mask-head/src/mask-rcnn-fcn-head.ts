@@ -16,10 +16,23 @@ import {
   type Detections,
   type FeatureMaps,
   type RandomInit,
+  type HostTargets,
+  type LossTerm,
+  type RcnnConfig,
+  type RoiHeadTraining,
   type RoiMaskHead,
+  type RoiTargetInput,
+  type Rois,
+  TargetError,
+  type TrainingBuildContext,
+  type TrainingRois,
+  hostTensor,
+  int64Tensor,
+  losses,
   multiScaleRoiAlign,
   ops,
 } from '@rcnn/core';
+import { roiAlignBitmap } from './mask-targets.js';
 import { PASTE_MASKS } from './paste-masks.js';
 
 /** State-dict prefix of the conv stack (torchvision `roi_heads.mask_head`). */
@@ -81,6 +94,20 @@ export function upsampleAsConv(g: GraphBuilder, x: Blob, w: Float32Array, b: Flo
   return ops.conv(g, x, wb, bb, { kernel: 1, name: 'deconv_1x1' });
 }
 
+/**
+ * {@link upsampleAsConv} with the ConvTranspose weight [C_in, C_out, r, r] and bias [C_out] as
+ * blobs (trainable parameters, graph inputs): the 1x1 weight and the repeated bias are made in the
+ * graph (Reshape / Transpose / Expand), so their gradients flow back to the ConvTranspose's own.
+ */
+export function upsampleAsConvFromBlobs(g: GraphBuilder, x: Blob, w: Blob, b: Blob, cin: number, cout: number, r: number): Blob {
+  const rr = r * r;
+  // W'[co·r²+k, ci] = W[ci, co, k]: W as [C_in, C_out·r²], transposed.
+  const w2 = ops.transpose(g, ops.reshape(g, w, [cin, cout * rr], 'weight_2d'), [1, 0], 'weight_t');
+  const wb = ops.reshape(g, w2, [cout * rr, cin, 1, 1], 'weight_1x1');
+  const bb = ops.reshape(g, ops.expand(g, ops.reshape(g, b, [cout, 1], 'bias_col'), g.constInt64([cout, rr]), 'bias_rep'), [cout * rr], 'bias_1x1');
+  return ops.conv(g, x, wb, bb, { kernel: 1, name: 'deconv_1x1' });
+}
+
 /** DepthToSpace (CRD): [D, C·r², h, w] → [D, C, h·r, w·r], channel c·r²+i·r+j to pixel (h·r+i, w·r+j). */
 export function depthToSpace(g: GraphBuilder, x: Blob, r: number, name = 'depth_to_space'): Blob {
   return g.op('DepthToSpace', [x], { blocksize: r, mode: 'CRD' }, name);
@@ -112,10 +139,10 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
   readonly weightPrefixes = [MASK_HEAD_PREFIX, MASK_PREDICTOR_PREFIX] as const;
   readonly hostPostprocessor = PASTE_MASKS;
 
-  build(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly maskProbs: Blob } {
+  /** RoIAlign and the conv stack on `rois` (inference and training graphs build the same nodes). */
+  private convStack(ctx: BuildContext, features: FeatureMaps, rois: Rois): { x: Blob; channels: number; weight: (key: string, dims: number[], init: RandomInit) => Blob; bias: (key: string, n: number) => Blob } {
     const g = ctx.graph;
     const c = ctx.config.MRCNN;
-    const numClasses = c.CLS_SPECIFIC_MASK ? ctx.config.MODEL.NUM_CLASSES : 1;
     let channels = validate(ctx, features);
 
     // Initializers are named after the last part of their state-dict key, inside the layer's scope.
@@ -123,7 +150,7 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
       g.initializer(key.slice(key.lastIndexOf('.') + 1), { dtype: 'float32', dims, data: ctx.weights.take(key, dims, init) });
     const bias = (key: string, n: number): Blob => weight(key, [n], { kind: 'constant', value: 0 });
 
-    let x = multiScaleRoiAlign(g, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, {
+    let x = multiScaleRoiAlign(g, features, rois, {
       outputSize: c.ROI_XFORM_RESOLUTION,
       samplingRatio: c.ROI_XFORM_SAMPLING_RATIO,
       aligned: c.ROI_XFORM_ALIGNED,
@@ -140,13 +167,28 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
       });
       channels = c.CONV_HEAD_DIM;
     }
+    return { x, channels, weight, bias };
+  }
+
+  build(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly maskProbs: Blob } {
+    const g = ctx.graph;
+    const c = ctx.config.MRCNN;
+    const numClasses = c.CLS_SPECIFIC_MASK ? ctx.config.MODEL.NUM_CLASSES : 1;
+    const { x, channels, weight, bias } = this.convStack(ctx, features, { boxes: detections.boxes, batchIndex: detections.batchIndex });
 
     const { up, logits } = g.withScope('predictor', () => {
       const r = c.UPSAMPLE_RATIO;
       const up = g.withScope('conv5_mask', () => {
         // PyTorch ConvTranspose2d weight layout [C_in, C_out, k, k] is also ONNX's.
-        const w = ctx.weights.take(`${MASK_PREDICTOR_PREFIX}conv5_mask.weight`, [channels, c.DIM_REDUCED, r, r], { kind: 'he' });
-        const b = ctx.weights.take(`${MASK_PREDICTOR_PREFIX}conv5_mask.bias`, [c.DIM_REDUCED], { kind: 'constant', value: 0 });
+        const wKey = `${MASK_PREDICTOR_PREFIX}conv5_mask.weight`;
+        const bKey = `${MASK_PREDICTOR_PREFIX}conv5_mask.bias`;
+        if (ctx.weights.isTrainable(wKey) || ctx.weights.isTrainable(bKey)) {
+          // Training: keep the ConvTranspose parameters as they are (they become graph inputs).
+          const wb = weight(wKey, [channels, c.DIM_REDUCED, r, r], { kind: 'he' });
+          return ops.relu(g, upsampleAsConvFromBlobs(g, x, wb, bias(bKey, c.DIM_REDUCED), channels, c.DIM_REDUCED, r));
+        }
+        const w = ctx.weights.take(wKey, [channels, c.DIM_REDUCED, r, r], { kind: 'he' });
+        const b = ctx.weights.take(bKey, [c.DIM_REDUCED], { kind: 'constant', value: 0 });
         return ops.relu(g, upsampleAsConv(g, x, w, b, channels, c.DIM_REDUCED, r));
       });
       const w = weight(`${MASK_PREDICTOR_PREFIX}mask_fcn_logits.weight`, [numClasses, c.DIM_REDUCED, 1, 1], { kind: 'normal', std: 0.001 });
@@ -170,4 +212,86 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
     });
     return { maskProbs };
   }
+
+  /** Training part: mask targets on the host, the mask loss in the graph. */
+  get training(): RoiHeadTraining {
+    return {
+      targets: maskTargets,
+      buildLosses: (ctx, features, positives) => this.buildLosses(ctx, features, positives),
+    };
+  }
+
+  /**
+   * The mask loss (torchvision `maskrcnn_loss`): every class's logits of the positive RoIs, the
+   * channel of each RoI's GT class (channel 0 with MRCNN.CLS_SPECIFIC_MASK false), BCE-with-logits
+   * against the projected GT mask, mean over RoIs x M x M (0 when the batch has no positive).
+   * The transposed conv is a ConvTranspose on the state-dict weight here (the inference graph's
+   * host-rearranged 1x1 conv would hide the parameter from the gradients).
+   */
+  private buildLosses(ctx: TrainingBuildContext, features: FeatureMaps, positives: TrainingRois): LossTerm[] {
+    const g = ctx.graph;
+    const c = ctx.config.MRCNN;
+    const numClasses = c.CLS_SPECIFIC_MASK ? ctx.config.MODEL.NUM_CLASSES : 1;
+    const { x, channels, weight, bias } = this.convStack(ctx, features, positives);
+    const logits = g.withScope('predictor', () => {
+      const r = c.UPSAMPLE_RATIO;
+      const up = g.withScope('conv5_mask', () => {
+        const w = weight(`${MASK_PREDICTOR_PREFIX}conv5_mask.weight`, [channels, c.DIM_REDUCED, r, r], { kind: 'he' });
+        const b = bias(`${MASK_PREDICTOR_PREFIX}conv5_mask.bias`, c.DIM_REDUCED);
+        return ops.relu(g, ops.convTranspose(g, x, w, b, { kernel: r, stride: r }));
+      });
+      const w = weight(`${MASK_PREDICTOR_PREFIX}mask_fcn_logits.weight`, [numClasses, c.DIM_REDUCED, 1, 1], { kind: 'normal', std: 0.001 });
+      const b = bias(`${MASK_PREDICTOR_PREFIX}mask_fcn_logits.bias`, numClasses);
+      return g.withScope('mask_fcn_logits', () => ops.conv(g, up, w, b, { kernel: 1 }));
+    });
+    return g.withScope('losses', () => {
+      const m = c.RESOLUTION;
+      const index = ctx.input(MASK_TRAINING_INPUTS.channelIndex, 'int64', ['Rp']);
+      const targets = ctx.input(MASK_TRAINING_INPUTS.targets, 'float32', ['Rp', m, m]);
+      const selected = ops.gather(g, ops.reshape(g, logits, [-1, m, m], 'per_channel'), index, 0, 'selected');
+      const loss = losses.safeMean(g, losses.bceWithLogitsSum(g, selected, targets), losses.elementCount(g, targets, 'elements'), 'mask');
+      return [{ name: 'mask', blob: loss }];
+    });
+  }
+}
+
+/** Names of the graph inputs of the mask head's training part. */
+export const MASK_TRAINING_INPUTS = {
+  /** [Rp] int64: flat index r * C + class of the logits channel each positive RoI's loss reads. */
+  channelIndex: 'train.mask.channel_index',
+  /** [Rp,M,M] float32: the GT mask of each positive RoI projected into it (values in [0, 1]). */
+  targets: 'train.mask.targets',
+} as const;
+
+/**
+ * Host targets of the mask loss (torchvision `project_masks_on_boxes`): for each positive sampled
+ * RoI (image order, sampled order) its matched GT's resized mask RoIAligned into the RoI at
+ * MRCNN.RESOLUTION (spatial scale 1, adaptive sampling, aligned false), and its logits channel.
+ */
+function maskTargets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
+  const m = config.MRCNN.RESOLUTION;
+  const numClasses = config.MRCNN.CLS_SPECIFIC_MASK ? config.MODEL.NUM_CLASSES : 1;
+  const parts: Float32Array[] = [];
+  const index: number[] = [];
+  const labels: number[] = [];
+  input.samples.forEach((s, i) => {
+    const gt = input.targets[i];
+    const [h, w] = gt.size;
+    if (s.positives.length > 0 && !gt.masks) throw new TargetError(`image ${i} has positive RoIs but no GT masks`, { source: `image ${i} masks` });
+    for (const r of s.positives) {
+      const matched = s.matchedGt[r];
+      const target = new Float32Array(m * m);
+      roiAlignBitmap(gt.masks!.subarray(matched * h * w, (matched + 1) * h * w), h, w, s.rows.subarray(4 * r, 4 * r + 4), m, target);
+      parts.push(target);
+      index.push(index.length * numClasses + (config.MRCNN.CLS_SPECIFIC_MASK ? s.labels[r] : 0));
+      labels.push(s.labels[r]);
+    }
+  });
+  const targets = new Float32Array(parts.length * m * m);
+  parts.forEach((p, j) => targets.set(p, j * m * m));
+  const targetTensor = hostTensor('float32', [parts.length, m, m], targets);
+  return {
+    feeds: { [MASK_TRAINING_INPUTS.channelIndex]: int64Tensor(index), [MASK_TRAINING_INPUTS.targets]: targetTensor },
+    intermediates: { 'train.mask.targets': targetTensor, 'train.mask.labels': int64Tensor(labels) },
+  };
 }

@@ -4,7 +4,8 @@
  * `image_sizes` [N,2] int64, `original_sizes` [N,2] int64 — made by the image transform on the
  * client; outputs: the `det.*` tensors flattened over the batch (or `rpn.*` for RPN-only models).
  */
-import { type BuiltModel, type DataType, type RcnnConfig, buildModel } from '@rcnn/core';
+import { type BuiltModel, type DataType, type RcnnConfig, buildModel, checkModelMemory } from '@rcnn/core';
+import { validateExportOptions } from './options.js';
 import type { ModelLabels } from './categories.js';
 import { type ModelSourceOptions, resolveModelSources } from './setup.js';
 
@@ -70,7 +71,9 @@ export function outputDims(name: string): (number | string)[] {
 
 /** Builds the model (no replica scope) and serialises it. */
 export async function exportModel(options: ExportOptions = {}): Promise<ExportedModel> {
-  const { container, resolved, labels, weights } = await resolveModelSources(options);
+  validateExportOptions(options);
+  const { container, resolved, labels, weights } = await resolveModelSources(options ?? {});
+  checkModelMemory(resolved.config);
   const built = buildModel(resolved.config, container, weights, { intermediates: options.intermediates ?? false, precision: options.precision ?? 'float32' });
   const bytes = built.toBytes();
   return {

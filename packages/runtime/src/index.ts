@@ -10,6 +10,8 @@ export { OrtSession, type OpenSessionOptions, type OrtLogLevel, type SessionRun 
 export type { ValueInfo } from './worker/protocol.js';
 export * from './scheduler.js';
 export * from './image-io.js';
+export * from './image-read.js';
+export * from './options.js';
 export * from './categories.js';
 export * from './presets.js';
 export * from './weights.js';
@@ -22,3 +24,4 @@ export * from './coco.js';
 export * from './draw.js';
 export * from './export.js';
 export * from './profile.js';
+export * from './training.js';

@@ -1,5 +1,14 @@
 /** What a detector and an export share: the container with the packages registered, the config and the weights. */
-import { type ConfigOverrides, ConfigError, type DependencyContainer, type NonFinitePolicy, WeightStore, configSections, createContainer } from '@rcnn/core';
+import {
+  type ConfigOverrides,
+  ConfigError,
+  type DependencyContainer,
+  type NonFinitePolicy,
+  type WeightConventions,
+  WeightStore,
+  configSections,
+  createContainer,
+} from '@rcnn/core';
 import type { ModelLabels } from './categories.js';
 import { type ResolvedConfig, resolveConfig } from './presets.js';
 import { calibratedRandomWeights, loadWeights } from './weights.js';
@@ -33,6 +42,28 @@ export interface ModelSourceOptions {
   readonly register?: readonly ((container: DependencyContainer) => void)[];
   /** Class / keypoint names (default: the preset's, else derived from MODEL.NUM_CLASSES). */
   readonly labels?: ModelLabels;
+  /**
+   * Apply the convention and architecture a weights file brings (a Detectron2 / Detectron checkpoint,
+   * a file `rcnn convert` wrote) under `config` and `set`, which win (default true).
+   */
+  readonly weightConventions?: boolean;
+}
+
+/** The config layers of weights that know their conventions, and one line saying what they set. */
+export function weightConventionLayers(conventions: WeightConventions | undefined, description: string): { layers: ConfigOverrides[]; note?: string } {
+  if (!conventions) return { layers: [] };
+  const keys = (layer: ConfigOverrides): string[] => Object.entries(layer).flatMap(([s, k]) => Object.keys(k).map((key) => `${s}.${key}`));
+  const arch = conventions.architecture as Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  const shown = ['MODEL.CONV_BODY', 'MODEL.NUM_CLASSES', 'MODEL.MASK_ON', 'MODEL.KEYPOINTS_ON']
+    .map((k) => [k, arch[k.split('.')[0]]?.[k.split('.')[1]]] as const)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  const note =
+    `weights ${description} are a ${conventions.convention} checkpoint: applying its conventions (${keys(conventions.conventions).length} keys) ` +
+    `and the architecture inferred from its tensors (${[...shown, `${Math.max(0, keys(conventions.architecture).length - shown.length)} more`].join(', ')}); ` +
+    '--config and --set override them';
+  // torchvision's conventions are the defaults: nothing worth a line on stderr.
+  return { layers: [conventions.conventions, conventions.architecture], ...(conventions.convention === 'torchvision' ? {} : { note }) };
 }
 
 /** The resolved sources of a model. */
@@ -47,18 +78,27 @@ export interface ModelSources {
 export async function resolveModelSources(options: ModelSourceOptions): Promise<ModelSources> {
   const container = options.container ?? createContainer();
   for (const register of options.register ?? []) register(container);
-  const resolved = resolveConfig(options.config, { sections: configSections(container), set: options.set });
   if (options.nonFinite !== undefined && !NON_FINITE_POLICIES.includes(options.nonFinite)) {
     throw new ConfigError(`nonFinite must be one of ${NON_FINITE_POLICIES.join(', ')}, got ${JSON.stringify(options.nonFinite)}`, { key: 'nonFinite' });
   }
-  let weights: WeightStore;
-  if (options.weights instanceof WeightStore) weights = options.weights;
+  // Weights are read first: a checkpoint that knows its conventions and architecture brings them as
+  // config layers under the user's config.
+  let loaded: WeightStore | undefined;
+  if (options.weights instanceof WeightStore) loaded = options.weights;
   else if (typeof options.weights === 'string') {
-    weights = await loadWeights(options.weights, container, {
+    loaded = await loadWeights(options.weights, container, {
       ...(options.nonFinite === undefined ? {} : { nonFinite: options.nonFinite }),
       ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
     });
-  } else if (options.calibrateRandomWeights === false) weights = WeightStore.random(options.seed ?? 0);
+  }
+  const brought = options.weightConventions === false || !loaded ? { layers: [] } : weightConventionLayers(loaded.conventions, loaded.description);
+  const resolved = resolveConfig(options.config, { sections: configSections(container), set: options.set, base: brought.layers });
+  const warn = options.onWarning ?? ((m: string) => console.warn(m));
+  if (brought.note) warn(brought.note);
+  for (const note of resolved.notes) warn(note);
+  let weights: WeightStore;
+  if (loaded) weights = loaded;
+  else if (options.calibrateRandomWeights === false) weights = WeightStore.random(options.seed ?? 0);
   else {
     // 'N/A' entries of torchvision's COCO list are gaps, never a class worth raising.
     const skip = new Set(resolved.labels.categories.flatMap((n, i) => (n === 'N/A' ? [i] : [])));

@@ -8,3 +8,4 @@ export * from './ort.js';
 export * from './context.js';
 export * from './conformance.js';
 export { defaultBottomUp, defaultFeatures } from './conformance-inputs.js';
+export * from './training.js';

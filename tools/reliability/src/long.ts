@@ -148,7 +148,7 @@ if (only.has('fuzz')) {
   const dir = tempDir();
   try {
     for (const target of await fuzzTargets(dir.path)) {
-      const r = await runFuzz(target, { runs: int('fuzz-runs'), seed: int('seed') });
+      const r = await runFuzz(target, { runs: int('fuzz-runs'), seed: int('seed') }).finally(() => target.close?.());
       report.fuzz.push(r);
       say(`fuzz ${r.target}: ${r.runs} inputs in ${(r.ms / 1000).toFixed(1)} s: ${formatOutcomes(r.outcomes)}${r.bug ? '' : ', no bug'}`);
       if (r.bug) {

@@ -98,6 +98,18 @@ export interface SubgraphOutput {
 /** A node as the builder records it (the float16 conversion reads and writes the same shape). */
 type NodeRecord = Float16Node;
 
+/** A recorded node as {@link GraphBuilder.graphNodes} shows it (read-only; for graph transforms such as autodiff). */
+export interface GraphNode {
+  readonly opType: string;
+  /** Operator domain (`""` is the ONNX domain). */
+  readonly domain: string;
+  readonly name: string;
+  /** Input blob names; `""` is an omitted optional input. */
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly attributes: ReadonlyMap<string, AttributeValue>;
+}
+
 /** A finished subgraph (body of an If / Loop node), produced by {@link GraphBuilder.subgraph}. */
 export interface Subgraph {
   readonly name: string;
@@ -166,6 +178,7 @@ export class GraphBuilder {
   private readonly constantCache = new Map<string, Blob>();
   private readonly parent: GraphBuilder | undefined;
   private readonly outerReads = new Set<string>();
+  private readonly gradientStops = new Set<string>();
 
   constructor(options: { name?: string; opset?: number; scope?: string; parent?: GraphBuilder } = {}) {
     this.name = options.name ?? 'rcnn';
@@ -397,6 +410,71 @@ export class GraphBuilder {
   /** The initializer tensor of a blob, if the blob is an initializer. */
   initializerOf(blob: Blob): HostTensor | undefined {
     return this.initializers.get(blob.name);
+  }
+
+  /** Every node with its attributes, in insertion (topological) order: what graph transforms such as autodiff read. */
+  graphNodes(): readonly GraphNode[] {
+    return this.nodes;
+  }
+
+  /** Every initializer blob name with its tensor, in creation order. */
+  listInitializers(): readonly (readonly [string, HostTensor])[] {
+    return [...this.initializers];
+  }
+
+  /**
+   * Detectron's `StopGradient`: an Identity of `blob` through which {@link buildGradients} (autodiff)
+   * never propagates, so everything computed before it is treated as a constant by the backward.
+   */
+  stopGradient(blob: Blob, name = 'stop_gradient'): Blob {
+    const out = this.op('Identity', [blob], {}, name);
+    this.gradientStops.add(out.name);
+    return out;
+  }
+
+  /** Whether `name` is the output of a {@link stopGradient}. */
+  isGradientStopped(name: string): boolean {
+    return this.gradientStops.has(name);
+  }
+
+  /**
+   * Turns the initializer `blob` into a graph input named `inputName` (public, unscoped) with the
+   * initializer's dtype and dims, so that its value is fed at every run (trainable parameters:
+   * one session serves every training step). Nodes keep reading the old blob name, produced by an
+   * Identity of the new input placed before every other node. Returns the input blob.
+   */
+  promoteInitializerToInput(blob: Blob, inputName: string): Blob {
+    const tensor = this.initializers.get(blob.name);
+    if (!tensor) throw new GraphError(`promoteInitializerToInput: "${blob.name}" is not an initializer of graph "${this.name}"`);
+    if (this.parent) throw new GraphError('promoteInitializerToInput() called on a subgraph');
+    if (inputName === blob.name) throw new GraphError(`promoteInitializerToInput: input name "${inputName}" must differ from the initializer's`);
+    const input = this.input(inputName, tensor.dtype, tensor.dims);
+    this.initializers.delete(blob.name);
+    for (const [key, cached] of this.constantCache) if (cached.name === blob.name) this.constantCache.delete(key);
+    this.nodes.unshift({
+      opType: 'Identity',
+      domain: '',
+      name: this.uniqueName(`param/${blob.name.replace(/\//g, '.')}`),
+      inputs: [input.name],
+      outputs: [blob.name],
+      attributes: new Map(),
+    });
+    return input;
+  }
+
+  /**
+   * Appends a node whose output names are given (`outputs`, each claimed in this graph): for
+   * transforms that must name their results, e.g. the gradient blobs of autodiff. Prefer {@link node}.
+   */
+  appendNode(opType: string, inputs: readonly (Blob | null)[], outputs: readonly string[], attributes: Readonly<Record<string, AttributeInput>> = {}, domain = ''): Blob[] {
+    for (const o of outputs) {
+      if (this.has(o)) throw new GraphError(`appendNode: blob "${o}" already exists`);
+      this.claim(o);
+    }
+    const attrs = new Map<string, AttributeValue>();
+    for (const [key, value] of Object.entries(attributes)) attrs.set(key, normaliseAttribute(opType, key, value));
+    this.nodes.push({ opType, domain, name: this.uniqueName(`${opType}_node`), inputs: inputs.map((b) => (b === null ? '' : b.name)), outputs: [...outputs], attributes: attrs });
+    return outputs.map((name) => ({ name }));
   }
 
   /** Serialises the graph to ModelProto bytes (opset {@link opset}, IR {@link IR_VERSION}). */

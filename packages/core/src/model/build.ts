@@ -54,7 +54,7 @@ export interface BuiltModel {
   readonly taps: readonly TapSpec[];
   /** Host post-processors (slot host-postprocessor) the runtime applies, in order. */
   readonly hostPostprocessors: readonly string[];
-  /** TRAIN.FREEZE_CONV_BODY as recorded: it has no effect on an inference graph. */
+  /** TRAIN.FREEZE_CONV_BODY: the conv body's outputs pass through `stopGradient` (no effect on inference). */
   readonly frozenConvBody: boolean;
   /** Description of the weights (file or random seed) and whether they are random. */
   readonly weights: { readonly description: string; readonly random: boolean; readonly unusedKeys: readonly string[] };
@@ -108,7 +108,9 @@ function buildConvBody(ctx: BuildContext, resolved: Record<string, string>): Fea
   }
   const features = g.withScope('conv_body', () => body.value.build(ctx, ctx.batch.images));
   if (features.length === 0) throw new ConfigError(`conv body "${body.name}" produced no feature maps`);
-  return features;
+  if (!ctx.config.TRAIN.FREEZE_CONV_BODY) return features;
+  // Detectron: StopGradient on every blob_conv, so no backward ever reaches the body (or FPN).
+  return g.withScope('conv_body', () => features.map((f) => ({ ...f, blob: g.stopGradient(f.blob, `frozen_${f.name}`) })));
 }
 
 /** Detectron's `_narrow_to_fpn_roi_levels` (and the RPN's level range). */
