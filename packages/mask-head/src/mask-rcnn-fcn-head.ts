@@ -8,6 +8,7 @@
  * ReLU → 1x1 conv to class logits [D,C,M,M] → the channel of each detection's label → sigmoid.
  */
 import {
+  DIMS,
   type Blob,
   type BuildContext,
   type GraphBuilder,
@@ -197,7 +198,7 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
       const logits = g.withScope('mask_fcn_logits', () => ops.conv(g, depthToSpace(g, up, r, 'up'), w, b, { kernel: 1 }));
       return { up: { blob: up, ratio: r, weight: w, bias: b }, logits };
     });
-    ctx.tap('roi.mask_logits', logits, 'float32', 'whole');
+    ctx.tap('roi.mask_logits', logits, 'float32', 'whole', [DIMS.detections, numClasses, DIMS.maskSize, DIMS.maskSize]);
 
     const maskProbs = g.withScope('mask_probs', () => {
       // torchvision computes every class's logits and keeps mask_prob[arange(D), labels]; the

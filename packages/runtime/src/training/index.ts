@@ -51,8 +51,9 @@ export {
   writeCheckpoint,
   lastCheckpoint,
   readCheckpoint,
+  readSafetensorsMetadata,
+  checkpointCategories,
 } from './checkpoint.js';
-export { writeFileAtomic } from './atomic-write.js';
 export { type WeightRequest, type ReinitialisedTensor, type FittedWeights, describeReinitialised, recordingWeights, fitInitialWeights } from './initial-weights.js';
 export {
   METRICS_FILE,

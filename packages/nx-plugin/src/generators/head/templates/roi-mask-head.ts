@@ -16,6 +16,7 @@ import {
   type Blob,
   type BuildContext,
   ConfigError,
+  DIMS,
   type Detections,
   type FeatureMaps,
   type HostTargets,
@@ -112,7 +113,7 @@ function build(ctx: BuildContext, features: FeatureMaps, detections: Detections)
   const g = ctx.graph;
   const m = ctx.config.MRCNN;
   const logits = maskLogits(ctx, features, detections);
-  ctx.tap('roi.mask_logits', logits, 'float32', 'per-image-detections');
+  ctx.tap('roi.mask_logits', logits, 'float32', 'per-image-detections', [DIMS.detections, ctx.config.MODEL.NUM_CLASSES, DIMS.maskSize, DIMS.maskSize]);
   const maskProbs = g.withScope('mask_probs', () => {
     // The channel of each detection's label: GatherND with one batch axis gives [D, M, M].
     const selected = m.CLS_SPECIFIC_MASK
