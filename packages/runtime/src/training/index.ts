@@ -27,6 +27,7 @@ export {
   type StepContext,
   type StepResult,
   type ReplicaOptions,
+  replicaSessionOptions,
   type TrainingReplica,
   type ParameterInfo,
   type TrainingModel,
