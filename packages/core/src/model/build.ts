@@ -77,7 +77,7 @@ export interface BuiltModel {
   readonly taps: readonly TapSpec[];
   /** Host post-processors (slot host-postprocessor) the runtime applies, in order. */
   readonly hostPostprocessors: readonly string[];
-  /** TRAIN.FREEZE_CONV_BODY: the conv body's outputs pass through `stopGradient` (no effect on inference). */
+  /** TRAIN.FREEZE_CONV_BODY: in a training build (`weights.setTrainable` called) the conv body's outputs pass through `stopGradient`; no effect on inference. */
   readonly frozenConvBody: boolean;
   /** Description of the weights (file or random seed) and whether they are random. */
   readonly weights: { readonly description: string; readonly random: boolean; readonly unusedKeys: readonly string[] };
@@ -131,8 +131,8 @@ function buildConvBody(ctx: BuildContext, resolved: Record<string, string>): Fea
   }
   const features = g.withScope('conv_body', () => body.value.build(ctx, ctx.batch.images));
   if (features.length === 0) throw new ConfigError(`conv body "${body.name}" produced no feature maps`);
-  if (!ctx.config.TRAIN.FREEZE_CONV_BODY) return features;
-  // Detectron: StopGradient on every blob_conv, so no backward ever reaches the body (or FPN).
+  if (!ctx.config.TRAIN.FREEZE_CONV_BODY || !ctx.weights.isTraining) return features;
+  // Training builds, Detectron: StopGradient on every blob_conv, so no backward ever reaches the body (or FPN).
   return g.withScope('conv_body', () => features.map((f) => ({ ...f, blob: g.stopGradient(f.blob, `frozen_${f.name}`) })));
 }
 
@@ -179,9 +179,12 @@ export function buildModel(config: RcnnConfig, container: DependencyContainer, w
   const rpnFeatures = fpn ? levelsBetween(features, config.FPN.RPN_MIN_LEVEL, config.FPN.RPN_MAX_LEVEL, 'RPN') : features.slice(-1);
   const rpn = resolveImplementation(container, SLOTS.rpnHead, config.RPN.HEAD);
   resolved[SLOTS.rpnHead.id] = rpn.name;
-  // torchvision and Detectron do not backprop through the proposals (`proposals.detach()`): the
-  // RoI stages, their sampling and their regression targets treat them as constants.
-  const proposals = g.withScope('rpn', () => detachProposals(g, rpn.value.build(ctx, rpnFeatures)));
+  // torchvision and Detectron do not backprop through the proposals (`proposals.detach()`): in a
+  // training build the RoI stages, their sampling and their regression targets treat them as constants.
+  const proposals = g.withScope('rpn', () => {
+    const built = rpn.value.build(ctx, rpnFeatures);
+    return weights.isTraining ? detachProposals(g, built) : built;
+  });
   ctx.tap('rpn.proposals', proposals.boxes, 'float32', 'per-image-proposals');
   ctx.tap('rpn.proposal_scores', proposals.scores, 'float32', 'per-image-proposals');
   // Dumps of per-image proposal tensors and proposal rows need each image's proposal count.

@@ -5,7 +5,7 @@
  * apply the same selection to an int64 "iota" tensor of the input's shape (every element holds its
  * own flat index) to learn where each output element came from, then ScatterElements-add.
  */
-import type { AttributeValue, Blob, GraphBuilder } from '../../graph/builder.js';
+import type { Blob, GraphBuilder } from '../../graph/builder.js';
 import { type GradientContext, type GradientRule, registerGradientRule } from '../registry.js';
 
 /** `Reshape(g, Shape(x))`: the gradient of any op that only changes the shape. */
