@@ -65,10 +65,10 @@ const MODULE_EXTENSIONS = ['.js', '.mjs', '.cjs'];
  * JavaScript module is a {@link PluginError} before node tries to import it.
  */
 async function importPlugin(spec: string): Promise<{ mod: Module; file: string | undefined }> {
-  const isPath = spec.startsWith('.') || isAbsolute(spec) || /\.(c|m)?js$/.test(spec) || /\.json$/i.test(spec) || spec.includes('/') && !spec.startsWith('@');
+  const isPath = spec.startsWith('.') || isAbsolute(spec) || /\.((c|m)?js|json)$/i.test(spec);
   if (isPath) {
     const file = resolve(spec);
-    let isDir = false;
+    let isDir: boolean;
     try {
       isDir = statSync(file).isDirectory();
     } catch {

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WeightStore, configSections, createContainer } from '@rcnn/core';
 import { loadTrainingCase, resolveConfig, trainStep } from '@rcnn/runtime';
-import { type DetectorSample, type TrainingData, detectorTrainingModel, readCheckpoint, train } from '@rcnn/runtime/training';
+import { type DetectorSample, SgdMomentum, ShuffledSampler, type StepResult, type TrainingData, detectorTrainingModel, mixSeed, readCheckpoint, train } from '@rcnn/runtime/training';
 import { loadPlugins } from '../src/plugins.js';
 import { type CocoDataset, type CocoLoader, detectorTraining } from '../src/train/detector.js';
 
@@ -74,6 +74,71 @@ describe('rcnn train: the detector step in the engine', () => {
       if (key.endsWith('num_batches_tracked')) continue;
       assert.ok(checkpoint.tensors.has(key), `checkpoint has ${key}`);
     }
+  });
+});
+
+describe('rcnn train: data parallel on the detector', () => {
+  it('two CPU replicas with one image each make the update of the averaged single-image steps', async (t) => {
+    const { container, trainingCase, config, weights } = await setup(['SOLVER.BASE_LR=0.01', 'SOLVER.WARM_UP_ITERS=0', 'SOLVER.MAX_ITER=1', 'SOLVER.IMS_PER_BATCH=2']);
+    const model = detectorTrainingModel({ config, container, weights });
+    const data: TrainingData<DetectorSample> = {
+      size: trainingCase.images.length,
+      load: (i) => Promise.resolve({ image: trainingCase.images[i], targets: trainingCase.targets[i] }),
+    };
+    const out = mkdtempSync(join(tmpdir(), 'rcnn-train-dp-'));
+    dirs.push(out);
+    const seed = 3;
+    const threads = { intraOp: 1, interOp: 1 };
+    const result = await train({ model, data, solver: config.SOLVER, out, devices: 'cpu:0,cpu:1', threads, seed, onWarning: () => undefined });
+    const parallel = (await readCheckpoint(result.checkpoint!.model, model.parameters.map((p) => p.name))).state.parameters;
+    // The documented equivalent: each replica's share as its own step (same seeds), gradients averaged, one SGD update.
+    const order = new ShuffledSampler(data.size, seed).batch(0, 2);
+    const replica = await model.openReplica({ device: { kind: 'cpu', id: 0, name: 'cpu' }, threads });
+    const steps: StepResult[] = [];
+    try {
+      for (let r = 0; r < 2; r++) {
+        const sample = await data.load(order[r], () => 0);
+        steps.push(await replica.step([sample], model.initial, { iteration: 0, replica: r, replicas: 2, seed: mixSeed(seed, 0, r, 0x57e9) }));
+      }
+    } finally {
+      await replica.release();
+    }
+    const params = new Map([...model.initial].map(([k, v]) => [k, v.slice()]));
+    const mean = new Map([...steps[0].gradients].map(([k, g]) => [k, g.map((v, i) => (v + steps[1].gradients.get(k)![i]) / 2)]));
+    new SgdMomentum(config.SOLVER).step(params, mean, 0);
+    let worst = 0;
+    for (const [name, p] of params) {
+      const start = model.initial.get(name)!;
+      const moved = p.reduce((a, v, i) => Math.max(a, Math.abs(v - start[i])), 0);
+      assert.ok(moved > 0, `${name} was updated`);
+      const q = parallel.get(name)!;
+      for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i] - q[i]) / Math.max(moved, 1e-6));
+    }
+    t.diagnostic(`worst |two replicas - averaged single steps| / max|update| per tensor: ${worst.toExponential(2)} over ${params.size} parameters`);
+    assert.ok(worst < 1e-4, `worst ${worst}`);
+  });
+});
+
+describe('rcnn train: resume on the detector', () => {
+  it('an interrupted and resumed run has the losses of an uninterrupted one', async () => {
+    const { container, trainingCase, config, weights } = await setup(['SOLVER.BASE_LR=0.005', 'SOLVER.WARM_UP_ITERS=0', 'SOLVER.MAX_ITER=4', 'SOLVER.IMS_PER_BATCH=1']);
+    const data: TrainingData<DetectorSample> = {
+      size: trainingCase.images.length,
+      load: (i) => Promise.resolve({ image: trainingCase.images[i], targets: trainingCase.targets[i] }),
+    };
+    const base = { data, solver: config.SOLVER, threads: { intraOp: 1, interOp: 1 }, seed: 5, onWarning: () => undefined };
+    const tmp = (): string => {
+      const d = mkdtempSync(join(tmpdir(), 'rcnn-train-resume-'));
+      dirs.push(d);
+      return d;
+    };
+    const whole = await train({ ...base, model: detectorTrainingModel({ config, container, weights }), out: tmp() });
+    const out = tmp();
+    const stop = new AbortController();
+    const first = await train({ ...base, model: detectorTrainingModel({ config, container, weights }), out, signal: stop.signal, onIteration: (r) => r.iteration === 1 && stop.abort() });
+    const second = await train({ ...base, model: detectorTrainingModel({ config, container, weights }), out, resume: true });
+    assert.equal(second.startIteration, 2);
+    assert.deepEqual([...first.records, ...second.records].map((r) => r.losses), whole.records.map((r) => r.losses));
   });
 });
 

@@ -9,7 +9,7 @@
  * graph input cannot hold before resizing, and its ~20 ms for a 480x640 → 800x1066 image is under
  * 1% of an R-50-FPN forward on the same CPU (ORT's Resize takes ~10 ms).
  */
-import { type HostTensor, type ImageTransform, InputError, type PreparedBatch, type RcnnConfig, type RgbImage } from '@rcnn/core';
+import { type HostTensor, type ImageTransform, InputError, type PreparedBatch, type RcnnConfig, type RgbImage } from '@rcnn/core/web';
 import { type LinearAxis, opencvLinearAxis, pytorchLinearAxis, resampleBilinear, resampleBilinearRgb8 } from './bilinear.js';
 import { pilBilinearResizeRgb8 } from './pil-bilinear.js';
 import { type ResizedSize, resizedSize } from './resize-rule.js';

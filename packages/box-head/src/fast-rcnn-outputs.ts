@@ -7,6 +7,7 @@ import {
   type BoxHeadOutput,
   type BuildContext,
   ConfigError,
+  DIMS,
   type Detections,
   type HostTargets,
   type HostTensor,
@@ -51,8 +52,8 @@ function predictor(ctx: BuildContext, head: BoxHeadOutput): { classLogits: Retur
 function buildFastRcnnOutputs(ctx: BuildContext, head: BoxHeadOutput, proposals: Proposals): Detections {
   const { config } = ctx;
   const { classLogits, boxRegression } = predictor(ctx, head);
-  ctx.tap('roi.class_logits', classLogits, 'float32', 'proposal-rows');
-  ctx.tap('roi.box_regression', boxRegression, 'float32', 'proposal-rows');
+  ctx.tap('roi.class_logits', classLogits, 'float32', 'proposal-rows', [DIMS.rois, config.MODEL.NUM_CLASSES]);
+  ctx.tap('roi.box_regression', boxRegression, 'float32', 'proposal-rows', [DIMS.rois, boxRegressionOutputs(config.MODEL.NUM_CLASSES, config.MODEL.CLS_AGNOSTIC_BBOX_REG)]);
   return postprocessDetections(ctx.graph, { classLogits, boxRegression, proposals, imageSizes: ctx.batch.imageSizes }, detectionPostprocessOptions(config));
 }
 
@@ -81,8 +82,10 @@ export const BOX_TRAINING_INPUTS = {
 function buildBoxLosses(ctx: TrainingBuildContext, head: BoxHeadOutput, rois: TrainingRois): LossTerm[] {
   const g = ctx.graph;
   const { classLogits, boxRegression } = predictor(ctx, head);
-  ctx.tap('train.roi.class_logits', classLogits, 'float32');
-  ctx.tap('train.roi.box_regression', boxRegression, 'float32');
+  // One row per sampled RoI of the batch (the training graph's `R` input rows).
+  const classes = ctx.config.MODEL.NUM_CLASSES;
+  ctx.tap('train.roi.class_logits', classLogits, 'float32', 'whole', ['R', classes]);
+  ctx.tap('train.roi.box_regression', boxRegression, 'float32', 'whole', ['R', boxRegressionOutputs(classes, ctx.config.MODEL.CLS_AGNOSTIC_BBOX_REG)]);
   return g.withScope('losses', () => {
     const sampled = losses.elementCount(g, rois.labels, 'sampled');
     const classifier = losses.safeMean(g, losses.crossEntropySum(g, classLogits, rois.labels), sampled, 'classifier');

@@ -3,6 +3,7 @@
  * fc6 + ReLU, fc7 + ReLU.
  */
 import {
+  DIMS,
   type Blob,
   type BoxHeadOutput,
   type BuildContext,
@@ -49,7 +50,7 @@ function buildTwoMlpHead(ctx: BuildContext, features: FeatureMaps, rois: Rois): 
   const pooled = poolBoxRoisGrouped(ctx, features, rois);
   // Rows are proposal slots (padding included); the runtime's dump keeps the valid ones. (Only
   // built into graphs that output the tap.)
-  ctx.tap('roi.box_features', pooled.restore(pooled.features, 'features_restored'), 'float32', 'proposal-rows');
+  ctx.tap('roi.box_features', pooled.restore(pooled.features, 'features_restored'), 'float32', 'proposal-rows', [DIMS.rois, pooled.channels, pooled.resolution, pooled.resolution]);
   const inDim = pooled.channels * pooled.resolution * pooled.resolution;
   const dim = ctx.config.FAST_RCNN.MLP_HEAD_DIM;
   const flat = ops.flatten(g, pooled.features, 1, 'flatten');

@@ -413,7 +413,30 @@ describe('convolution and resize rules (float32, linear objectives)', () => {
       },
     },
     {
-      name: 'dilation 2',
+      name: "1x1 stride 1 (bottleneck: one MatMul, no Slice)",
+      x: [2, 5, 4, 6],
+      w: [3, 5, 1, 1],
+      attrs: {
+        kernel_shape: [1, 1],
+        strides: [1, 1],
+        pads: [0, 0, 0, 0],
+        dilations: [1, 1],
+        group: 1,
+      },
+    },
+    {
+      name: "3x3 stride 2 without kernel_shape (batch-transposed Conv weight gradient)",
+      x: [2, 3, 8, 7],
+      w: [4, 3, 3, 3],
+      attrs: {
+        strides: [2, 2],
+        pads: [1, 1, 1, 1],
+        dilations: [1, 1],
+        group: 1,
+      },
+    },
+    {
+      name: "dilation 2",
       x: [1, 2, 9, 8],
       w: [3, 2, 3, 3],
       attrs: {
@@ -540,6 +563,27 @@ describe('convolution and resize rules (float32, linear objectives)', () => {
           mode: 'nearest',
           coordinate_transformation_mode: 'asymmetric',
           nearest_mode: 'floor',
+        }),
+    });
+    // Integer factors 3 x 2 on a batch (block sums), and the same scales with round_prefer_floor
+    // (not a block replication: the index-plane scatter).
+    await gradcheck({
+      dtype: F32,
+      inputs: { x: r32([2, 2, 3, 4], 112) },
+      build: (g, x) =>
+        g.op("Resize", [x.x, null, g.constFloat32([1, 1, 3, 2])], {
+          mode: "nearest",
+          coordinate_transformation_mode: "asymmetric",
+          nearest_mode: "floor",
+        }),
+    });
+    await gradcheck({
+      dtype: F32,
+      inputs: { x: r32([1, 2, 3, 3], 113) },
+      build: (g, x) =>
+        g.op("Resize", [x.x, null, g.constFloat32([1, 1, 2, 2])], {
+          mode: "nearest",
+          coordinate_transformation_mode: "half_pixel",
         }),
     });
   });

@@ -11,15 +11,17 @@ import {
   EXTRA_KEYS,
   type HostPostprocessor,
   type ImageDetections,
-  type Implementation,
   InputError,
   type RawOutputs,
   type RcnnConfig,
   keypointSet,
   setExtra,
-} from '@rcnn/core';
+} from '@rcnn/core/web';
+import type { Implementation } from '@rcnn/core';
 import { ArgmaxWorkspace, type CubicAxis, bicubicArgmax, cubicAxis } from './bicubic-argmax.js';
-import { KEYPOINT_DECODER } from './keypoint-rcnn-heads.js';
+
+/** Registry name of the keypoint decoder (slot host-postprocessor), as a keypoint head names it. */
+export const KEYPOINT_DECODER = 'heatmaps_to_keypoints';
 
 const f32 = Math.fround;
 

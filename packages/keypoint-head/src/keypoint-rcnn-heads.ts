@@ -4,6 +4,7 @@
  * stride-2 transposed conv to one channel per keypoint and a bilinear upsampling to the heatmaps.
  */
 import {
+  DIMS,
   type Blob,
   type BuildContext,
   ConfigError,
@@ -26,13 +27,14 @@ import {
   multiScaleRoiAlign,
   ops,
 } from '@rcnn/core';
+import { KEYPOINT_DECODER } from './heatmaps-to-keypoints.js';
 
 /** State-dict prefix of the conv stack (torchvision `roi_heads.keypoint_head`, a Sequential of Conv2d, ReLU). */
 export const KEYPOINT_HEAD_PREFIX = 'roi_heads.keypoint_head.';
 /** State-dict prefix of the predictor (torchvision `roi_heads.keypoint_predictor`). */
 export const KEYPOINT_PREDICTOR_PREFIX = 'roi_heads.keypoint_predictor.';
-/** Name of the host post-processor that turns the heatmaps into keypoints. */
-export const KEYPOINT_DECODER = 'heatmaps_to_keypoints';
+/** Name of the host post-processor that turns the heatmaps into keypoints (defined with the decoder). */
+export { KEYPOINT_DECODER };
 
 /** The predictor's transposed conv is stride 2 by definition (KRCNN.DECONV_KERNEL: "the stride-2 transposed conv"). */
 const DECONV_STRIDE = 2;
@@ -153,7 +155,7 @@ function buildKeypointHead(ctx: BuildContext, features: FeatureMaps, detections:
       name: 'upsample',
     }),
   );
-  ctx.tap('roi.keypoint_logits', heatmaps, 'float32', 'whole');
+  ctx.tap('roi.keypoint_logits', heatmaps, 'float32', 'whole', [DIMS.detections, shape.numKeypoints, DIMS.heatmapSize, DIMS.heatmapSize]);
   return { heatmaps };
 }
 

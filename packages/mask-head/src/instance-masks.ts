@@ -7,7 +7,7 @@
  * 480 x 640 image); full-image masks, tensors in the fixtures' layout and COCO RLE are derived
  * from those crops on request.
  */
-import { type CocoRle, type HostTensor, InputError, type MaskCrop, type MaskSet, type UncompressedRle, compressRle, hostTensor } from '@rcnn/core';
+import { type CocoRle, type HostTensor, InputError, type MaskCrop, type MaskSet, type UncompressedRle, compressRle, hostTensor } from '@rcnn/core/web';
 import { type PasteGeometry, type PasteOptions, pasteGeometry, pasteMask } from './paste.js';
 import { detectron2PasteGeometry, inclusiveThreshold, pasteMaskDetectron2 } from './paste-detectron2.js';
 

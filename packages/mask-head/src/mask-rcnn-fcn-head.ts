@@ -8,6 +8,7 @@
  * ReLU → 1x1 conv to class logits [D,C,M,M] → the channel of each detection's label → sigmoid.
  */
 import {
+  DIMS,
   type Blob,
   type BuildContext,
   type GraphBuilder,
@@ -197,7 +198,7 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
       const logits = g.withScope('mask_fcn_logits', () => ops.conv(g, depthToSpace(g, up, r, 'up'), w, b, { kernel: 1 }));
       return { up: { blob: up, ratio: r, weight: w, bias: b }, logits };
     });
-    ctx.tap('roi.mask_logits', logits, 'float32', 'whole');
+    ctx.tap('roi.mask_logits', logits, 'float32', 'whole', [DIMS.detections, numClasses, DIMS.maskSize, DIMS.maskSize]);
 
     const maskProbs = g.withScope('mask_probs', () => {
       // torchvision computes every class's logits and keeps mask_prob[arange(D), labels]; the
@@ -215,7 +216,7 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
   /** Training part: mask targets on the host, the mask loss in the graph. */
   get training(): RoiHeadTraining {
     return {
-      targets: maskTargets,
+      targets: (input, config) => projectMaskTargets(input, config),
       buildLosses: (ctx, features, positives) => this.buildLosses(ctx, features, positives),
     };
   }
@@ -265,9 +266,14 @@ export const MASK_TRAINING_INPUTS = {
 /**
  * Host targets of the mask loss (torchvision `project_masks_on_boxes`): for each positive sampled
  * RoI (image order, sampled order) its matched GT's resized mask RoIAligned into the RoI at
- * MRCNN.RESOLUTION (spatial scale 1, adaptive sampling, aligned false), and its logits channel.
+ * MRCNN.RESOLUTION (spatial scale 1, adaptive sampling, aligned false), and its logits channel,
+ * fed as the graph inputs `inputs` names (a plugin mask head passes its own).
  */
-function maskTargets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
+export function projectMaskTargets(
+  input: RoiTargetInput,
+  config: RcnnConfig,
+  inputs: { readonly channelIndex: string; readonly targets: string } = MASK_TRAINING_INPUTS,
+): HostTargets {
   const m = config.MRCNN.RESOLUTION;
   const numClasses = config.MRCNN.CLS_SPECIFIC_MASK ? config.MODEL.NUM_CLASSES : 1;
   const parts: Float32Array[] = [];
@@ -290,7 +296,7 @@ function maskTargets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
   parts.forEach((p, j) => targets.set(p, j * m * m));
   const targetTensor = hostTensor('float32', [parts.length, m, m], targets);
   return {
-    feeds: { [MASK_TRAINING_INPUTS.channelIndex]: int64Tensor(index), [MASK_TRAINING_INPUTS.targets]: targetTensor },
+    feeds: { [inputs.channelIndex]: int64Tensor(index), [inputs.targets]: targetTensor },
     intermediates: { 'train.mask.targets': targetTensor, 'train.mask.labels': int64Tensor(labels) },
   };
 }

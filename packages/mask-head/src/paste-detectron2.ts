@@ -14,7 +14,7 @@
  *   `nw + ne + sw + se` left to right;
  * - foreground where the sample is >= MRCNN.THRESH_BINARIZE.
  */
-import { InputError } from '@rcnn/core';
+import { InputError } from '@rcnn/core/web';
 import type { PasteGeometry } from './paste.js';
 
 const f32 = Math.fround;

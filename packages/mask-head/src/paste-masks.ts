@@ -17,7 +17,7 @@ import {
   type RawOutputs,
   type RcnnConfig,
   setExtra,
-} from '@rcnn/core';
+} from '@rcnn/core/web';
 import { InstanceMasks } from './instance-masks.js';
 
 /** Registry name of the mask-pasting post-processor (slot host-postprocessor). */

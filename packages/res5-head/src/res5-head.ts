@@ -10,6 +10,7 @@
  */
 import { RESNET_DEPTHS, RESNET_STAGE_PLANES, type ResNetConventions, ResNetBody, buildResNetStage, resnetConventions } from '@rcnn/backbone';
 import {
+  DIMS,
   type BoxHeadOutput,
   type BuildContext,
   CASE_IMPLEMENTATIONS,
@@ -111,7 +112,7 @@ function buildRes5Head(ctx: BuildContext, features: FeatureMaps, rois: Rois): Bo
     eps: ctx.config.FPN.ROI_LEVEL_EPS,
   });
   // One row per proposal slot, padding included; a dump keeps each image's valid rows.
-  ctx.tap('roi.box_features', pooled, 'float32', 'proposal-rows');
+  ctx.tap('roi.box_features', pooled, 'float32', 'proposal-rows', [DIMS.rois, features[0].channels, f.ROI_XFORM_RESOLUTION, f.ROI_XFORM_RESOLUTION]);
   const res5 = g.withScope('res5', () =>
     buildResNetStage(ctx, pooled, {
       prefix: RES5_HEAD_PREFIX,

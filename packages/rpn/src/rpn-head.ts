@@ -10,6 +10,7 @@ import {
   type Blob,
   type BuildContext,
   ConfigError,
+  DIMS,
   type FeatureMaps,
   type HostTargets,
   type HostTensor,
@@ -26,6 +27,7 @@ import {
   encodeBox,
   hostTensor,
   int64Tensor,
+  levelSizeDims,
   losses,
   matchBoxes,
   ops,
@@ -101,8 +103,8 @@ function rpnHeadOutputs(ctx: BuildContext, features: FeatureMaps): RpnLevelOutpu
       });
       const objectness = ops.conv(g, x, w.clsWeight, w.clsBias, { kernel: 1, name: 'cls_logits' }); // [N,A,h,w]
       const deltas = ops.conv(g, x, w.bboxWeight, w.bboxBias, { kernel: 1, name: 'bbox_pred' }); // [N,4A,h,w]
-      ctx.tap(`rpn.objectness.${f.name}`, objectness, 'float32', 'whole');
-      ctx.tap(`rpn.deltas.${f.name}`, deltas, 'float32', 'whole');
+      ctx.tap(`rpn.objectness.${f.name}`, objectness, 'float32', 'whole', [DIMS.images, a, ...levelSizeDims(f.name)]);
+      ctx.tap(`rpn.deltas.${f.name}`, deltas, 'float32', 'whole', [DIMS.images, 4 * a, ...levelSizeDims(f.name)]);
       // torchvision permute_and_flatten: [N,A,h,w] -> [N,h*w*A]; [N,A*4,h,w] -> [N,A,4,h,w] -> [N,h*w*A,4].
       const logits = ops.reshape(g, ops.transpose(g, objectness, [0, 2, 3, 1], 'obj_nhwa'), [0, -1], 'logits');
       // (h, w) are contiguous, so they can be merged before the transpose: [N,A,4,h*w] -> [N,h*w,A,4].
@@ -135,7 +137,7 @@ function buildRpn(ctx: BuildContext, features: FeatureMaps): Proposals {
       return { logits: l.logits, deltas: l.deltas, anchors };
     }),
   );
-  ctx.tap('rpn.anchors', allAnchors.length === 1 ? allAnchors[0] : ops.concat(g, allAnchors, 0, 'anchors'), 'float32', 'replicated-per-image');
+  ctx.tap('rpn.anchors', allAnchors.length === 1 ? allAnchors[0] : ops.concat(g, allAnchors, 0, 'anchors'), 'float32', 'replicated-per-image', [DIMS.anchors, 4]);
 
   const t = config.TEST;
   return filterProposals(g, levels, ctx.batch.imageSizes, {

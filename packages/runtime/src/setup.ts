@@ -1,17 +1,34 @@
 /** What a detector and an export share: the container with the packages registered, the config and the weights. */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { extname } from 'node:path';
 import {
   type ConfigOverrides,
   ConfigError,
   type DependencyContainer,
   type NonFinitePolicy,
+  type RcnnConfig,
   type WeightConventions,
   WeightStore,
   configSections,
   createContainer,
+  isCaseDocument,
 } from '@rcnn/core';
 import type { ModelLabels } from './categories.js';
-import { type ResolvedConfig, resolveConfig } from './presets.js';
+import { type ResolvedConfig, findPreset, resolveConfig } from './presets.js';
+import { checkpointCategories, readSafetensorsMetadata } from './training/checkpoint.js';
 import { calibratedRandomWeights, loadWeights } from './weights.js';
+
+/**
+ * The class names and COCO category ids a `rcnn train` checkpoint records (`rcnn.categories`), when
+ * `weights` is such a safetensors file and its map fits MODEL.NUM_CLASSES: results and drawings then
+ * name the dataset's categories.
+ */
+async function checkpointLabels(weights: ModelSourceOptions['weights'], config: RcnnConfig, base: ModelLabels): Promise<ModelLabels | undefined> {
+  if (typeof weights !== 'string' || !weights.toLowerCase().endsWith('.safetensors')) return undefined;
+  const map = checkpointCategories(await readSafetensorsMetadata(weights));
+  if (!map || map.names.length + 1 !== config.MODEL.NUM_CLASSES) return undefined;
+  return { ...base, categories: ['__background__', ...map.names], categoryIds: [0, ...map.categoryIds] };
+}
 
 /** The values of {@link ModelSourceOptions.nonFinite} (core's `NonFinitePolicy`). */
 export const NON_FINITE_POLICIES: readonly NonFinitePolicy[] = ['error', 'warn', 'ignore'];
@@ -49,8 +66,44 @@ export interface ModelSourceOptions {
   readonly weightConventions?: boolean;
 }
 
-/** The config layers of weights that know their conventions, and one line saying what they set. */
-export function weightConventionLayers(conventions: WeightConventions | undefined, description: string): { layers: ConfigOverrides[]; note?: string } {
+/** A config source that states its own conventions (a preset, a parity case), and their family if known. */
+export interface ConventionSource {
+  /** What it is, for messages (`preset mask_rcnn_R_50_FPN_3x`, `parity case …/case.json`). */
+  readonly what: string;
+  /** The preset's family (`torchvision`, `detectron`, `detectron2`); undefined for a parity case. */
+  readonly family?: string;
+}
+
+/**
+ * Whether `config` states its own conventions: a preset (its family's) or a parity `case.json`
+ * (the reference model's, complete). Then the weights' conventions are not applied under it, only
+ * their architecture. A Detectron2 config, an rcnn-node YAML/JSON file or a layer object does not:
+ * the weights' conventions go under it.
+ */
+export function conventionSource(config: string | ConfigOverrides | undefined): ConventionSource | undefined {
+  if (typeof config !== 'string') return undefined;
+  if (existsSync(config) && statSync(config).isFile()) {
+    if (extname(config).toLowerCase() !== '.json') return undefined;
+    try {
+      return isCaseDocument(JSON.parse(readFileSync(config, 'utf8'))) ? { what: `parity case ${config}` } : undefined;
+    } catch {
+      return undefined; // loading the config reports the bad JSON
+    }
+  }
+  const preset = findPreset(config);
+  return preset ? { what: `preset ${preset.name}`, family: preset.family } : undefined;
+}
+
+/**
+ * The config layers of weights that know their conventions (under the user's config), and one line
+ * saying what they set. Under a config that states its own conventions (`statedBy`) only the
+ * architecture applies, and the line says so when the two conventions differ.
+ */
+export function weightConventionLayers(
+  conventions: WeightConventions | undefined,
+  description: string,
+  statedBy?: ConventionSource,
+): { layers: ConfigOverrides[]; note?: string } {
   if (!conventions) return { layers: [] };
   const keys = (layer: ConfigOverrides): string[] => Object.entries(layer).flatMap(([s, k]) => Object.keys(k).map((key) => `${s}.${key}`));
   const arch = conventions.architecture as Readonly<Record<string, Readonly<Record<string, unknown>>>>;
@@ -58,12 +111,20 @@ export function weightConventionLayers(conventions: WeightConventions | undefine
     .map((k) => [k, arch[k.split('.')[0]]?.[k.split('.')[1]]] as const)
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  const architecture = `the architecture inferred from its tensors (${[...shown, `${Math.max(0, keys(conventions.architecture).length - shown.length)} more`].join(', ')})`;
+  // torchvision's conventions are the defaults: nothing worth a line on stderr.
+  const quiet = conventions.convention === 'torchvision';
+  if (statedBy) {
+    const differ = !quiet && statedBy.family !== conventions.convention;
+    const note =
+      `weights ${description} are a ${conventions.convention} checkpoint, but ${statedBy.what} states its own conventions: those are used, ` +
+      `with ${architecture} under them (omit --config, or pass a ${conventions.convention} config, to use the checkpoint's conventions)`;
+    return { layers: [conventions.architecture], ...(differ ? { note } : {}) };
+  }
   const note =
     `weights ${description} are a ${conventions.convention} checkpoint: applying its conventions (${keys(conventions.conventions).length} keys) ` +
-    `and the architecture inferred from its tensors (${[...shown, `${Math.max(0, keys(conventions.architecture).length - shown.length)} more`].join(', ')}); ` +
-    '--config and --set override them';
-  // torchvision's conventions are the defaults: nothing worth a line on stderr.
-  return { layers: [conventions.conventions, conventions.architecture], ...(conventions.convention === 'torchvision' ? {} : { note }) };
+    `and ${architecture}; --config and --set override them`;
+  return { layers: [conventions.conventions, conventions.architecture], ...(quiet ? {} : { note }) };
 }
 
 /** The resolved sources of a model. */
@@ -91,7 +152,8 @@ export async function resolveModelSources(options: ModelSourceOptions): Promise<
       ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
     });
   }
-  const brought = options.weightConventions === false || !loaded ? { layers: [] } : weightConventionLayers(loaded.conventions, loaded.description);
+  const brought =
+    options.weightConventions === false || !loaded ? { layers: [] } : weightConventionLayers(loaded.conventions, loaded.description, conventionSource(options.config));
   const resolved = resolveConfig(options.config, { sections: configSections(container), set: options.set, base: brought.layers });
   const warn = options.onWarning ?? ((m: string) => console.warn(m));
   if (brought.note) warn(brought.note);
@@ -104,5 +166,5 @@ export async function resolveModelSources(options: ModelSourceOptions): Promise<
     const skip = new Set(resolved.labels.categories.flatMap((n, i) => (n === 'N/A' ? [i] : [])));
     weights = calibratedRandomWeights(options.seed ?? 0, resolved.config, { skipClasses: skip });
   }
-  return { container, resolved, labels: options.labels ?? resolved.labels, weights };
+  return { container, resolved, labels: options.labels ?? (await checkpointLabels(options.weights, resolved.config, resolved.labels)) ?? resolved.labels, weights };
 }

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { WeightStore, hostTensor } from '@rcnn/core';
-import { findRepoRoot } from '@rcnn/testing';
-import { PRESETS, findPreset, resolveConfig, weightConventionLayers } from '../src/index.js';
+import { findRepoRoot, publicCaseDir } from '@rcnn/testing';
+import { PRESETS, conventionSource, findPreset, resolveConfig, weightConventionLayers } from '../src/index.js';
 
 describe('Detectron2 presets', () => {
   it('cover the model-zoo R-50/R-101 FPN and C4 configs with Detectron2 semantics', () => {
@@ -44,6 +44,15 @@ describe('Detectron2 config files and weights conventions', () => {
     assert.deepEqual([alone.config.INPUT.RESIZE_RULE, alone.config.TEST.SCALE, alone.config.MODEL.NUM_CLASSES, alone.source], ['detectron2', 600, 6, '<weights>']);
     const overridden = resolveConfig({ TEST: { SCALE: 320 } }, { base: brought.layers, set: ['MODEL.NUM_CLASSES=3'] });
     assert.deepEqual([overridden.config.INPUT.RESIZE_RULE, overridden.config.TEST.SCALE, overridden.config.MODEL.NUM_CLASSES], ['detectron2', 320, 3]);
+    // A preset or a parity case states its own conventions: only the architecture goes under it.
+    assert.deepEqual(conventionSource('maskrcnn_resnet50_fpn'), { what: 'preset maskrcnn_resnet50_fpn', family: 'torchvision' });
+    const caseSource = conventionSource(join(publicCaseDir('maskrcnn_tiny'), 'case.json'));
+    assert.match(caseSource?.what ?? '', /^parity case .*case\.json$/);
+    assert.equal(conventionSource(join(dir, 'config.yaml')), undefined);
+    const underCase = weightConventionLayers(conventions, 'x.pkl', caseSource);
+    assert.deepEqual(underCase.layers, [conventions.architecture]);
+    assert.match(underCase.note ?? '', /states its own conventions: those are used/);
+    assert.equal(weightConventionLayers(conventions, 'x.pkl', { what: 'preset mask_rcnn_R_50_FPN_3x', family: 'detectron2' }).note, undefined);
     // torchvision weights bring torchvision's defaults without a line on stderr.
     assert.equal(weightConventionLayers({ ...conventions, convention: 'torchvision' }, 'w.pth').note, undefined);
   });

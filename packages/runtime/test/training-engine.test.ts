@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { type HostTensor, WeightStore, loadConfig, readSafetensorsFile, writeSafetensors } from '@rcnn/core';
-import { OrtSession } from '../src/index.js';
+import { OrtSession, resolveModelSources } from '../src/index.js';
+import { register as registerToy, toyConfig } from '../src/toy/index.js';
 import {
   CHECKPOINT_METADATA,
   LAST_CHECKPOINT_FILE,
@@ -259,5 +260,17 @@ describe('train: the engine on the tiny net', () => {
       train({ model: tinyNetModel(), data: tinyShapesData(4), solver: solver('SOLVER.MAX_ITER=1', 'SOLVER.IMS_PER_BATCH=3'), out: await tempDir(), devices: 'cpu:0,cpu:1', onWarning: quiet }),
       /IMS_PER_BATCH \(3\) is not a multiple of the 2 replicas/,
     );
+  });
+
+  it('a checkpoint\'s category map names the classes when the checkpoint is used as weights', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'model_final.safetensors');
+    const one: [string, HostTensor][] = [['x', { dtype: 'float32', dims: [1], data: Float32Array.from([1]) }]];
+    await writeFile(path, writeSafetensors(one, { [CHECKPOINT_METADATA.categories]: JSON.stringify({ categoryIds: [3, 8, 11], names: ['circle', 'square', 'triangle'] }) }));
+    const sources = await resolveModelSources({ config: toyConfig({ mask: true }), weights: path, register: [registerToy] });
+    assert.deepEqual(sources.labels.categories, ['__background__', 'circle', 'square', 'triangle']);
+    assert.deepEqual(sources.labels.categoryIds, [0, 3, 8, 11]);
+    const five = await resolveModelSources({ config: toyConfig({ mask: true, numClasses: 5 }), weights: path, register: [registerToy] });
+    assert.equal(five.labels.categories[1], 'class_1', 'a map that does not fit MODEL.NUM_CLASSES is not used');
   });
 });

@@ -9,3 +9,4 @@ export * from './context.js';
 export * from './conformance.js';
 export { defaultBottomUp, defaultFeatures } from './conformance-inputs.js';
 export * from './training.js';
+export { type TrainingConformanceOptions, type TrainingSlotId, runTrainingConformance } from './conformance-training.js';

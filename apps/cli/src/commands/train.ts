@@ -1,12 +1,20 @@
 /** `rcnn train`: fine-tune a detector on a COCO-format dataset, data-parallel over devices. */
 import { join } from 'node:path';
-import { CHECKPOINT_METADATA, METRICS_FILE, type IterationRecord, type TrainResult, readMetrics, train, trainingReportHtml, writeFileAtomic } from '@rcnn/runtime/training';
-import { configToObject } from '@rcnn/core';
+import { configToObject, writeFileAtomic } from '@rcnn/core';
+import {
+  CHECKPOINT_METADATA,
+  type IterationRecord,
+  METRICS_FILE,
+  type TrainResult,
+  readMetrics,
+  train,
+  trainingReportHtml,
+} from '@rcnn/runtime/training';
 import { type Command, MODEL_OPTIONS, MODEL_OPTIONS_HELP, optFlag, optInt, optString, optStrings } from '../command.js';
 import { EXIT, UsageError } from '../errors.js';
 import { type CliIO, isTty, say, warn } from '../io.js';
 import { modelSource } from '../model-options.js';
-import { detectorTraining } from '../train/detector.js';
+import { type TrainingSetup, detectorTraining } from '../train/detector.js';
 
 const HELP = `Usage: rcnn train --config <preset|file> --dataset <train.json> --images <dir> [options]
 
@@ -70,25 +78,25 @@ export function progressLine(r: IterationRecord, maxIter: number, width = 20): s
 /** Iterations between log lines when the output is not a terminal (Detectron2 logs every 20). */
 const LOG_PERIOD = 20;
 
-async function run(values: Parameters<Command['run']>[0], _positionals: readonly string[], io: CliIO): Promise<number> {
-  const dataset = optString(values, 'dataset');
-  const images = optString(values, 'images');
-  if (!dataset) throw new UsageError('--dataset is required', 'give the COCO annotations of the training set: --dataset train.json');
-  if (!images) throw new UsageError('--images is required', 'give the directory of the training images: --images dir/');
-  const val = optString(values, 'val');
-  const valImages = optString(values, 'val-images') ?? images;
-  const out = optString(values, 'out') ?? join('out', 'train');
-  const maxIter = optInt(values, 'max-iter', 1);
-  const threads = optInt(values, 'threads', 1, 1024);
-  const devices = optStrings(values, 'device');
-  const source = await modelSource(values, io);
-  const setup = await detectorTraining({
-    source: { ...source, set: [...(source.set ?? []), ...(maxIter === undefined ? [] : [`SOLVER.MAX_ITER=${maxIter}`])] },
-    dataset,
-    images,
-    ...(val === undefined ? {} : { val: { dataset: val, images: valImages } }),
-    onWarning: (m) => warn(io, `rcnn: ${m}`),
-  });
+/** How {@link runTraining} runs. */
+export interface RunTrainingOptions {
+  readonly out: string;
+  readonly devices: string | readonly string[];
+  readonly strict?: boolean;
+  readonly threads?: number;
+  readonly seed?: number;
+  readonly resume?: boolean;
+  readonly verbose?: boolean;
+  /** The name of the dataset, for the report. */
+  readonly dataset: string;
+}
+
+/**
+ * The run of `rcnn train` once the model and data are set up: notes, the progress bar (a line
+ * every 20 iterations when not on a terminal), checkpoint lines, Ctrl-C (checkpoint and stop;
+ * twice: quit), the HTML report and the closing line. Returns the exit status (130 when interrupted).
+ */
+export async function runTraining<S>(setup: TrainingSetup<S>, options: RunTrainingOptions, io: CliIO): Promise<number> {
   for (const line of setup.notes) warn(io, `rcnn: ${line}`);
   const solver = setup.config.SOLVER;
   const tty = isTty(io.stdout);
@@ -97,7 +105,7 @@ async function run(values: Parameters<Command['run']>[0], _positionals: readonly
   const onSigint = (): void => {
     interrupts++;
     if (interrupts > 1) process.exit(130);
-    warn(io, '\nrcnn: stopping after this iteration and writing a checkpoint (Ctrl-C again to quit at once)');
+    warn(io, `${tty ? '\n' : ''}rcnn: stopping after this iteration and writing a checkpoint (Ctrl-C again to quit at once)`);
     controller.abort();
   };
   process.on('SIGINT', onSigint);
@@ -107,15 +115,15 @@ async function run(values: Parameters<Command['run']>[0], _positionals: readonly
       model: setup.model,
       data: setup.data,
       solver,
-      out,
-      devices: devices.length > 0 ? devices : 'cpu',
-      strict: optFlag(values, 'strict'),
-      ...(threads === undefined ? {} : { threads: { intraOp: threads } }),
-      ...(source.seed === undefined ? {} : { seed: source.seed }),
-      resume: optFlag(values, 'resume'),
+      out: options.out,
+      devices: options.devices,
+      strict: options.strict ?? false,
+      ...(options.threads === undefined ? {} : { threads: { intraOp: options.threads } }),
+      ...(options.seed === undefined ? {} : { seed: options.seed }),
+      resume: options.resume ?? false,
       metadata: { ...setup.metadata, [CHECKPOINT_METADATA.config]: JSON.stringify(configToObject(setup.config)) },
       signal: controller.signal,
-      logLevel: optFlag(values, 'verbose') ? 'warning' : 'fatal',
+      logLevel: options.verbose ? 'warning' : 'fatal',
       onWarning: (m) => warn(io, `rcnn: ${m}`),
       ...(setup.validate ? { validate: setup.validate } : {}),
       onIteration: (r) => {
@@ -131,16 +139,15 @@ async function run(values: Parameters<Command['run']>[0], _positionals: readonly
   } finally {
     process.off('SIGINT', onSigint);
   }
-  if (tty) io.stdout.write('\n');
-  const entries = await readMetrics(join(out, METRICS_FILE));
-  const report = join(out, 'report.html');
+  const entries = await readMetrics(join(options.out, METRICS_FILE));
+  const report = join(options.out, 'report.html');
   await writeFileAtomic(
     report,
     trainingReportHtml(entries, {
       title: `rcnn train: ${setup.description}`,
       details: [
         ['devices', result.replicas.map((r) => `${r.device}${r.provider !== r.device.split(':')[0] ? ` (${r.provider})` : ''}`).join(', ') || 'none'],
-        ['dataset', `${dataset} (${setup.data.size} images)`],
+        ['dataset', `${options.dataset} (${setup.data.size} images)`],
         ['checkpoint', result.checkpoint?.model ?? 'none'],
       ],
     }),
@@ -148,6 +155,40 @@ async function run(values: Parameters<Command['run']>[0], _positionals: readonly
   const how = result.stoppedBy === 'interrupted' ? 'interrupted' : 'done';
   say(io, `${how}: ${result.completed}/${solver.MAX_ITER} iterations; checkpoint ${result.checkpoint?.model ?? 'none'}; report ${report}`);
   return result.stoppedBy === 'interrupted' ? 130 : EXIT.ok;
+}
+
+async function run(values: Parameters<Command['run']>[0], _positionals: readonly string[], io: CliIO): Promise<number> {
+  const dataset = optString(values, 'dataset');
+  const images = optString(values, 'images');
+  if (!dataset) throw new UsageError('--dataset is required', 'give the COCO annotations of the training set: --dataset train.json');
+  if (!images) throw new UsageError('--images is required', 'give the directory of the training images: --images dir/');
+  const val = optString(values, 'val');
+  const valImages = optString(values, 'val-images') ?? images;
+  const maxIter = optInt(values, 'max-iter', 1);
+  const threads = optInt(values, 'threads', 1, 1024);
+  const devices = optStrings(values, 'device');
+  const source = await modelSource(values, io);
+  const setup = await detectorTraining({
+    source: { ...source, set: [...(source.set ?? []), ...(maxIter === undefined ? [] : [`SOLVER.MAX_ITER=${maxIter}`])] },
+    dataset,
+    images,
+    ...(val === undefined ? {} : { val: { dataset: val, images: valImages } }),
+    onWarning: (m) => warn(io, `rcnn: ${m}`),
+  });
+  return runTraining(
+    setup,
+    {
+      out: optString(values, 'out') ?? join('out', 'train'),
+      devices: devices.length > 0 ? devices : 'cpu',
+      strict: optFlag(values, 'strict'),
+      ...(threads === undefined ? {} : { threads }),
+      ...(source.seed === undefined ? {} : { seed: source.seed }),
+      resume: optFlag(values, 'resume'),
+      verbose: optFlag(values, 'verbose'),
+      dataset,
+    },
+    io,
+  );
 }
 
 /** The `rcnn train` command. */

@@ -3,10 +3,10 @@
  * {@link TrainingModel} (`detectorTrainingModel`) and the COCO dataset as {@link TrainingData}. The
  * engine in `@rcnn/runtime/training` does the rest.
  *
- * The COCO loader is `@rcnn/coco` (its own package and branch). It is imported at run time, as
- * the CLI imports the model packages, so that this command builds and its engine is tested where
- * the loader is not installed; {@link CocoLoader} is the part of its API used here.
+ * The COCO loader is `@rcnn/coco`; {@link CocoLoader} is the part of its API used here (tests pass
+ * a loader over fixture images).
  */
+import { loadCocoDataset, loadTrainingImage, register as registerCoco } from '@rcnn/coco';
 import type { DependencyContainer, ImageTargets, RcnnConfig } from '@rcnn/core';
 import { ConfigError } from '@rcnn/core';
 import { type ExportOptions, resolveModelSources } from '@rcnn/runtime';
@@ -15,7 +15,6 @@ import {
   type CheckpointFiles,
   type DetectorSample,
   type TrainingData,
-  TrainingError,
   type TrainingModel,
   describeReinitialised,
   detectorTrainingModel,
@@ -35,19 +34,23 @@ export interface DetectorTrainingOptions {
   readonly onWarning: (message: string) => void;
 }
 
-/** What the engine needs to train the detector. */
-export interface DetectorTrainingSetup {
+/** What `rcnn train` trains: a model, its data and what goes with them. */
+export interface TrainingSetup<S> {
   readonly config: RcnnConfig;
-  readonly model: TrainingModel<DetectorSample>;
-  readonly data: TrainingData<DetectorSample>;
+  readonly model: TrainingModel<S>;
+  readonly data: TrainingData<S>;
   /** String metadata for checkpoints (category map …). */
   readonly metadata: Readonly<Record<string, string>>;
   /** Lines for the user (re-initialised layers, skipped images …). */
   readonly notes: readonly string[];
   /** One line naming the model and the data, for the report. */
   readonly description: string;
+  /** Evaluates a checkpoint (`--val`). */
   readonly validate?: (files: CheckpointFiles) => Promise<Readonly<Record<string, number>>>;
 }
+
+/** The detector's training setup. */
+export type DetectorTrainingSetup = TrainingSetup<DetectorSample>;
 
 /** The part of `@rcnn/coco`'s API that `rcnn train` uses. */
 export interface CocoLoader {
@@ -63,27 +66,14 @@ export interface CocoDataset {
   summary(): string;
 }
 
-/** Imports `@rcnn/coco`, or says that `rcnn train` needs it. */
-export async function importCocoLoader(): Promise<CocoLoader> {
-  const specifier = '@rcnn/coco';
-  try {
-    return (await import(specifier)) as CocoLoader;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw e;
-    throw new TrainingError('rcnn train reads COCO datasets with @rcnn/coco, which is not installed in this checkout', {
-      hint: 'install @rcnn/coco (npm install @rcnn/coco), or use the engine from code with your own TrainingData (docs/fine-tuning.md)',
-      cause: e,
-    });
-  }
-}
+/** `@rcnn/coco` as {@link detectorTraining} uses it. */
+export const COCO_LOADER: CocoLoader = { register: registerCoco, loadCocoDataset, loadTrainingImage };
 
 /**
  * Resolves the config and weights, loads the dataset, and builds the detector's training model
  * with the initial weights fitted to the config (re-initialised layers listed in `notes`).
  */
-export async function detectorTraining(options: DetectorTrainingOptions, coco?: CocoLoader): Promise<DetectorTrainingSetup> {
-  const loader = coco ?? (await importCocoLoader());
+export async function detectorTraining(options: DetectorTrainingOptions, loader: CocoLoader = COCO_LOADER): Promise<DetectorTrainingSetup> {
   const sources = await resolveModelSources({ ...options.source, register: [...(options.source.register ?? []), loader.register], calibrateRandomWeights: false });
   const config = sources.resolved.config;
   const dataset = await loader.loadCocoDataset({ annotations: options.dataset, imagesDir: options.images, masks: config.MODEL.MASK_ON, keypoints: config.MODEL.KEYPOINTS_ON });

@@ -18,7 +18,13 @@ export interface Blob {
   readonly name: string;
 }
 
-/** A dimension of a declared input/output: a fixed size or a symbolic name such as `"N"`. */
+/**
+ * A dimension of a declared input/output: a fixed size or a symbolic name such as `"N"` (the names
+ * docs/serving.md uses: `N` images, `H`/`W` padded input size, `P` proposal slots per image, `R`
+ * RoI rows, `D` detections, …). Every declared value has a rank: the ONNX checker rejects an output
+ * without a shape, and tools that read a model's outputs (TensorRT's parser, Triton's config
+ * auto-complete, viewers) need it.
+ */
 export type Dim = number | string;
 
 /** An ONNX attribute value with its type made explicit (ONNX distinguishes INT from FLOAT). */
@@ -73,7 +79,20 @@ export interface NodeOptions {
 export interface ValueInfo {
   readonly name: string;
   readonly dtype: DataType;
+  /**
+   * One entry per axis (a scalar has none). `undefined` only in ad-hoc graphs (tests, probes): such
+   * an output has no shape, which the ONNX checker rejects, so models refuse it
+   * ({@link ModelOptions.requireShapes}).
+   */
   readonly dims: readonly Dim[] | undefined;
+}
+
+/** A subgraph (If / Loop body) output: the blob with its element type and shape. */
+export interface SubgraphOutput {
+  readonly blob: Blob;
+  readonly dtype: DataType;
+  /** One entry per axis, as for a graph output; names shared with the enclosing graph mean the same size. */
+  readonly dims?: readonly Dim[];
 }
 
 /** A node as the builder records it (the float16 conversion reads and writes the same shape). */
@@ -93,6 +112,8 @@ export interface Subgraph {
   readonly proto: Record<string, unknown>;
   /** Names the body reads from the enclosing graph (checked by the parent on serialisation). */
   readonly outerReads: readonly string[];
+  /** Outputs of this body (and of bodies nested in it) declared without a shape. */
+  readonly unshaped: readonly string[];
 }
 
 /** Summary numbers of a built graph. */
@@ -118,6 +139,13 @@ export interface ModelOptions {
    * outputs stay as declared (see graph/float16.ts). For GPUs.
    */
   readonly float16?: boolean;
+  /**
+   * Refuse (GraphError) to serialise a graph with an output, or an If/Loop body output, declared
+   * without a shape. ONNX's checker requires one on every graph and subgraph output, and tools that
+   * read a model's outputs (TensorRT's parser, Triton's config auto-complete) need the rank;
+   * every model rcnn-node builds sets it.
+   */
+  readonly requireShapes?: boolean;
 }
 
 /**
@@ -216,11 +244,14 @@ export class GraphBuilder {
   }
 
   /**
-   * Declares `blob` as a graph output named `name` (public, unscoped). If the blob has another
-   * name an Identity node is added, so heads never need to know the public names.
+   * Declares `blob` as a graph output named `name` (public, unscoped) of element type `dtype` and
+   * shape `dims` (symbolic names for sizes known only at run time). If the blob has another name
+   * an Identity node is added, so heads never need to know the public names. Every output of a
+   * model that leaves the process needs `dims` (see {@link ModelOptions.requireShapes}).
    */
   output(blob: Blob, name: string, dtype: DataType, dims?: readonly Dim[]): void {
     if (this.outputs.some((o) => o.name === name)) throw new GraphError(`graph output "${name}" is declared twice`);
+    if (dims) checkDims(`graph output "${name}"`, dims);
     if (blob.name !== name) {
       if (this.has(name)) throw new GraphError(`graph output name "${name}" is already used by another blob`);
       this.claim(name);
@@ -322,12 +353,13 @@ export class GraphBuilder {
 
   /**
    * Builds a subgraph (the body of an If or Loop node). `inputs` are the body's formal inputs;
-   * `fn` returns the blobs to expose as its outputs. The body may read any blob of this graph.
+   * `fn` returns the blobs to expose as its outputs, each with its element type and shape. The
+   * body may read any blob of this graph.
    */
   subgraph(
     base: string,
     inputs: readonly { name: string; dtype: DataType; dims?: readonly Dim[] }[],
-    fn: (body: GraphBuilder, inputs: Blob[]) => readonly { blob: Blob; dtype: DataType; dims?: readonly Dim[] }[],
+    fn: (body: GraphBuilder, inputs: Blob[]) => readonly SubgraphOutput[],
   ): Subgraph {
     const body = new GraphBuilder({ name: this.uniqueName(base), parent: this });
     const formal = inputs.map((i) => {
@@ -338,10 +370,11 @@ export class GraphBuilder {
     const results = fn(body, formal);
     results.forEach((r, i) => {
       // Subgraph outputs are always fresh Identity outputs: ONNX wants them produced in the body.
+      if (r.dims) checkDims(`output ${i} of subgraph "${body.name}"`, r.dims);
       const out = body.op('Identity', [r.blob], {}, `out${i}`);
       body.outputs.push({ name: out.name, dtype: r.dtype, dims: r.dims ? [...r.dims] : undefined });
     });
-    return { name: body.name, proto: body.graphProto(true), outerReads: [...body.outerReads] };
+    return { name: body.name, proto: body.graphProto(true), outerReads: [...body.outerReads], unshaped: body.unshapedOutputs() };
   }
 
   /** Counts of nodes, initializers and parameters. */
@@ -428,6 +461,12 @@ export class GraphBuilder {
   toModelProto(options: ModelOptions = {}): Uint8Array {
     if (this.parent) throw new GraphError('toModelProto() called on a subgraph');
     if (this.outputs.length === 0) throw new GraphError(`graph "${this.name}" has no outputs`);
+    if (options.requireShapes) {
+      const unshaped = this.unshapedOutputs();
+      if (unshaped.length > 0) {
+        throw new GraphError(`graph "${this.name}" declares output(s) without a shape: ${unshaped.join(', ')}; every graph and subgraph output needs its dims (symbolic names for run-time sizes)`);
+      }
+    }
     const model: Record<string, unknown> = {
       ir_version: IR_VERSION,
       opset_import: [{ domain: '', version: this.opset }],
@@ -438,6 +477,16 @@ export class GraphBuilder {
       metadata_props: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
     };
     return encodeModelProto(model);
+  }
+
+  /** Outputs without a declared shape: this graph's, then those of the bodies its nodes hold. */
+  private unshapedOutputs(): string[] {
+    // A body's outputs are named after the body (`then_branch` bodies are often shared with `else_branch`).
+    const own = this.outputs.filter((o) => o.dims === undefined).map((o) => (this.parent ? `${this.name}:${o.name}` : o.name));
+    // A model keeps only the nodes its outputs need (graphProto): a dead body is never written.
+    const nodes = this.parent ? this.nodes : this.liveNodes();
+    const nested = nodes.flatMap((n) => [...n.attributes.values()].flatMap((a) => (a.kind === 'graph' ? a.value.unshaped : [])));
+    return [...new Set([...own, ...nested])];
   }
 
   private graphProto(isSubgraph: boolean, float16 = false): Record<string, unknown> {
@@ -521,6 +570,15 @@ export class GraphBuilder {
   }
 }
 
+/** A declared shape must be a list of non-negative integers and non-empty names (an ONNX `dim_value` / `dim_param`). */
+function checkDims(what: string, dims: readonly Dim[] | undefined): void {
+  if (!Array.isArray(dims)) throw new GraphError(`${what} declares no shape: pass its dims (symbolic names for run-time sizes)`);
+  for (const d of dims) {
+    const ok = typeof d === 'number' ? Number.isInteger(d) && d >= 0 : typeof d === 'string' && d.length > 0;
+    if (!ok) throw new GraphError(`${what} has an invalid dim ${String(d)} in [${dims.join(', ')}]: dims are non-negative integers or non-empty names`);
+  }
+}
+
 function normaliseAttribute(opType: string, key: string, value: AttributeInput): AttributeValue {
   if (typeof value === 'string') return { kind: 'string', value };
   if (typeof value === 'number') {
@@ -575,8 +633,8 @@ function tensorProto(name: string, t: HostTensor): Record<string, unknown> {
 
 function valueInfoProto(v: ValueInfo): Record<string, unknown> {
   const tensorType: Record<string, unknown> = { elem_type: ONNX_DATA_TYPE[v.dtype] };
-  if (v.dims) {
-    tensorType.shape = { dim: v.dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) };
-  }
+  // A declared shape is written even for a scalar (an empty dim list): the ONNX checker requires a
+  // shape on every graph input and output, and an absent one would read as "rank unknown".
+  if (v.dims) tensorType.shape = { dim: v.dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) };
   return { name: v.name, type: { tensor_type: tensorType } };
 }

@@ -14,7 +14,7 @@
 import type { DependencyContainer } from 'tsyringe';
 import type { RcnnConfig } from '../config/config.js';
 import { ConfigError } from '../errors.js';
-import { type Blob, GraphBuilder } from '../graph/builder.js';
+import { type Blob, type Dim, GraphBuilder } from '../graph/builder.js';
 import type { DataType, HostTensor } from '../graph/dtypes.js';
 import * as ops from '../graph/ops.js';
 import { addParameterGradients, exposeTrainableParameters, trainableParameters } from '../autodiff/index.js';
@@ -126,9 +126,9 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
     weights,
     container,
     batch,
-    tap(name: string, blob: Blob, dtype: DataType, layout: TapLayout = 'whole') {
+    tap(name: string, blob: Blob, dtype: DataType, layout: TapLayout, dims: readonly Dim[]) {
       if (tapBlobs.has(name)) throw new ConfigError(`intermediate "${name}" is tapped twice`);
-      taps.push({ name, dtype, layout });
+      taps.push({ name, dtype, layout, dims: [...dims] });
       tapBlobs.set(name, blob);
     },
     input(name, dtype, dims) {
@@ -217,11 +217,11 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
     if (seen.has(l.name)) throw new ConfigError(`two stages add a loss named "${l.name}"`);
     seen.add(l.name);
     g.output(l.blob, lossOutputName(l.name), 'float32', []);
-    outputs.push({ name: lossOutputName(l.name), dtype: 'float32' });
+    outputs.push({ name: lossOutputName(l.name), dtype: 'float32', dims: [] });
   }
   const total = g.withScope('loss_total', () => losses.slice(1).reduce((acc, l, i) => ops.add(g, acc, l.blob, `sum${i}`), losses[0].blob));
   g.output(total, TOTAL_LOSS, 'float32', []);
-  outputs.push({ name: TOTAL_LOSS, dtype: 'float32' });
+  outputs.push({ name: TOTAL_LOSS, dtype: 'float32', dims: [] });
 
   // 5. The backward: trainable parameters become inputs, grad.<key> outputs.
   const parameters = new Map<string, HostTensor>();
@@ -236,7 +236,9 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
     g.withScope('backward', () => addParameterGradients(g, { loss: total, parameters: inputs }));
     for (const p of inputs) {
       gradientOutputs.push(`grad.${p.key}`);
-      outputs.push({ name: `grad.${p.key}`, dtype: 'float32' });
+      // As the backward declared it (the parameter's shape).
+      const declared = g.declaredOutputs.find((o) => o.name === `grad.${p.key}`);
+      outputs.push({ name: `grad.${p.key}`, dtype: 'float32', dims: [...(declared?.dims ?? [])] });
     }
   }
 
@@ -246,7 +248,7 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
     // code also makes (`rpn.objectness.*`, …) belong to the inference graph's dumps.
     for (const t of taps) {
       if (!t.name.startsWith('train.')) continue;
-      g.output(tapBlobs.get(t.name)!, t.name, t.dtype);
+      g.output(tapBlobs.get(t.name)!, t.name, t.dtype, t.dims);
       exposed.push(t);
     }
   }

@@ -97,6 +97,12 @@ export interface TapSpec {
   readonly name: string;
   readonly dtype: DataType;
   readonly layout: TapLayout;
+  /**
+   * Shape of the tensor, as declared on the graph output (symbolic names for run-time sizes: `N`
+   * images, `P` proposal slots per image, `R` RoI rows (N*P), `D` detections, `H_<level>` /
+   * `W_<level>` a feature level's size, …; docs/serving.md).
+   */
+  readonly dims: readonly Dim[];
 }
 
 /**
@@ -110,8 +116,12 @@ export interface BuildContext {
   readonly container: DependencyContainer;
   /** Graph inputs of the image batch (available to every stage, e.g. for clipping). */
   readonly batch: ImageBatch;
-  /** Exposes `blob` as the intermediate `name` (a graph output only in builds with intermediates). */
-  tap(name: string, blob: Blob, dtype: DataType, layout?: TapLayout): void;
+  /**
+   * Exposes `blob` as the intermediate `name` (a graph output only in builds with intermediates),
+   * of element type `dtype` and shape `dims` (every graph output declares its rank; use the
+   * symbolic names of {@link TapSpec.dims}).
+   */
+  tap(name: string, blob: Blob, dtype: DataType, layout: TapLayout, dims: readonly Dim[]): void;
 }
 
 /** Slot `conv-body` (MODEL.CONV_BODY). */

@@ -144,7 +144,6 @@ export class WeightStore {
   /** Which key each array returned by {@link take} holds (traces trainable parameters into the graph). */
   private readonly takenData = new WeakMap<Float32Array, string>();
   private trainablePredicate: (key: string) => boolean = () => false;
-  private trainingDeclared = false;
   private readonly warned = new Set<string>();
 
   private constructor(source: WeightSource | undefined, seed: number, options: WeightStoreOptions) {
@@ -190,7 +189,6 @@ export class WeightStore {
   fork(): WeightStore {
     const forked = new WeightStore(this.source, this.seed, this.options);
     forked.trainablePredicate = this.trainablePredicate;
-    forked.trainingDeclared = this.trainingDeclared;
     return forked;
   }
 
@@ -226,22 +224,12 @@ export class WeightStore {
    * Default: none.
    */
   setTrainable(keys: Iterable<string> | ((key: string) => boolean)): void {
-    this.trainingDeclared = true;
     if (typeof keys === 'function') {
       this.trainablePredicate = keys;
       return;
     }
     const set = new Set(keys);
     this.trainablePredicate = (key) => set.has(key);
-  }
-
-  /**
-   * True once {@link setTrainable} was called: the model built from these weights is a training
-   * build (its conv body is frozen by a stopGradient under TRAIN.FREEZE_CONV_BODY and its proposals
-   * are detached); inference builds stay exactly as they are.
-   */
-  get isTraining(): boolean {
-    return this.trainingDeclared;
   }
 
   /** Whether `key` was declared trainable with {@link setTrainable}. */

@@ -12,10 +12,9 @@
  * `last_checkpoint` (Detectron2's name) holds the model file's name and is written last: it only
  * ever points at a complete pair, and `--resume` starts from it.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { type HostTensor, WeightsError, decodeEntry, readSafetensorsFile, writeSafetensors } from '@rcnn/core';
-import { writeFileAtomic } from './atomic-write.js';
+import { type HostTensor, MAX_SAFETENSORS_HEADER_BYTES, WeightsError, decodeEntry, readSafetensorsFile, writeFileAtomic, writeSafetensors } from '@rcnn/core';
 import { TrainingError } from './errors.js';
 
 /** Name of the file that points at the newest checkpoint. */
@@ -178,4 +177,41 @@ export async function readCheckpoint(modelPath: string, trainable: readonly stri
     metadata: modelFile.metadata,
     files: { model: modelPath, solver: solverFilePath, iteration },
   };
+}
+
+/** The string metadata of a safetensors file, reading only its header (checkpoints can be large). */
+export async function readSafetensorsMetadata(path: string): Promise<Readonly<Record<string, string>>> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    if ((await handle.read(head, 0, 8, 0)).bytesRead < 8) return {};
+    const length = Number(head.readBigUInt64LE(0));
+    const size = (await handle.stat()).size;
+    if (length > size - 8 || length > MAX_SAFETENSORS_HEADER_BYTES) return {};
+    const header = Buffer.alloc(length);
+    await handle.read(header, 0, length, 8);
+    const parsed = JSON.parse(header.toString('utf8')) as { __metadata__?: unknown };
+    const meta = parsed.__metadata__;
+    if (typeof meta !== 'object' || meta === null) return {};
+    return Object.fromEntries(Object.entries(meta).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  } catch {
+    // Not a readable safetensors header: the weights reader reports that properly.
+    return {};
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A checkpoint's category map (`rcnn.categories`: `{categoryIds, names}` of labels 1..K), if it has a valid one. */
+export function checkpointCategories(metadata: Readonly<Record<string, string>>): { readonly categoryIds: readonly number[]; readonly names: readonly string[] } | undefined {
+  const raw = metadata[CHECKPOINT_METADATA.categories];
+  if (raw === undefined) return undefined;
+  try {
+    const v = JSON.parse(raw) as { categoryIds?: unknown; names?: unknown };
+    if (!Array.isArray(v.categoryIds) || !Array.isArray(v.names) || v.categoryIds.length !== v.names.length) return undefined;
+    if (!v.categoryIds.every((x) => Number.isInteger(x)) || !v.names.every((x) => typeof x === 'string')) return undefined;
+    return { categoryIds: v.categoryIds as number[], names: v.names as string[] };
+  } catch {
+    return undefined;
+  }
 }

@@ -31,7 +31,7 @@ import { OrtSession } from '../session.js';
 import { prepareTrainingBatch, proposalConfig } from '../training.js';
 import { TrainingError } from './errors.js';
 import { type ReinitialisedTensor, fitInitialWeights, recordingWeights } from './initial-weights.js';
-import { TOTAL_LOSS_OUTPUT, type TrainingModel, type TrainingReplica } from './step.js';
+import { TOTAL_LOSS_OUTPUT, type TrainingModel, type TrainingReplica, replicaSessionOptions } from './step.js';
 
 /** One training image with its targets (decoded pixels, original-image coordinates). */
 export interface DetectorSample {
@@ -110,14 +110,10 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
     losses,
     resolved: trainingModel.resolved,
     async openReplica(o): Promise<TrainingReplica<DetectorSample>> {
-      const open = (bytes: Uint8Array): Promise<OrtSession> =>
-        OrtSession.open(bytes, {
-          device: o.device,
-          threads: o.threads,
-          ...(o.strict === undefined ? {} : { strict: o.strict }),
-          ...(o.logLevel === undefined ? {} : { logLevel: o.logLevel }),
-        });
-      const [proposals, training] = await Promise.all([open(proposalBytes), open(trainingBytes)]);
+      const [proposals, training] = await Promise.all([
+        OrtSession.open(proposalBytes, replicaSessionOptions(o, 'proposals')),
+        OrtSession.open(trainingBytes, replicaSessionOptions(o, 'training')),
+      ]);
       const device = o.device.name;
       return {
         provider: training.provider,

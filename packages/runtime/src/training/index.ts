@@ -27,6 +27,7 @@ export {
   type StepContext,
   type StepResult,
   type ReplicaOptions,
+  replicaSessionOptions,
   type TrainingReplica,
   type ParameterInfo,
   type TrainingModel,
@@ -51,8 +52,9 @@ export {
   writeCheckpoint,
   lastCheckpoint,
   readCheckpoint,
+  readSafetensorsMetadata,
+  checkpointCategories,
 } from './checkpoint.js';
-export { writeFileAtomic } from './atomic-write.js';
 export { type WeightRequest, type ReinitialisedTensor, type FittedWeights, describeReinitialised, recordingWeights, fitInitialWeights } from './initial-weights.js';
 export {
   METRICS_FILE,

@@ -13,7 +13,7 @@
  */
 import type { HostTensor } from '@rcnn/core';
 import type { Device } from '../devices.js';
-import { type OrtLogLevel, OrtSession } from '../session.js';
+import { type OpenSessionOptions, type OrtLogLevel, OrtSession } from '../session.js';
 import type { ThreadSettings } from '../threads.js';
 import type { ValueInfo } from '../worker/protocol.js';
 import { TrainingError } from './errors.js';
@@ -78,6 +78,25 @@ export interface ReplicaOptions {
   readonly threads: ThreadSettings;
   readonly strict?: boolean;
   readonly logLevel?: OrtLogLevel;
+  /**
+   * Profile every run of the replica's sessions with onnxruntime's profiler (benchmarks): each
+   * session writes `<profile>-<session>_<timestamp>.json` when the replica is released.
+   */
+  readonly profile?: string;
+  /** onnxruntime graph optimisations (default `all`; `disabled` keeps the graph's node names, for FLOP counting). */
+  readonly graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+/** The {@link OpenSessionOptions} of a replica's session named `session` (profile file prefix). */
+export function replicaSessionOptions(options: ReplicaOptions, session: string): OpenSessionOptions {
+  return {
+    device: options.device,
+    threads: options.threads,
+    ...(options.strict === undefined ? {} : { strict: options.strict }),
+    ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+    ...(options.profile === undefined ? {} : { profile: `${options.profile}-${session}` }),
+    ...(options.graphOptimizationLevel === undefined ? {} : { graphOptimizationLevel: options.graphOptimizationLevel }),
+  };
 }
 
 /**
@@ -146,12 +165,7 @@ export function graphTrainingModel<S>(init: GraphTrainingModelInit<S>): Training
     fixed: init.fixed ?? new Map(),
     reinitialised: init.reinitialised ?? [],
     async openReplica(options) {
-      const session = await OrtSession.open(graph.model, {
-        device: options.device,
-        threads: options.threads,
-        ...(options.strict === undefined ? {} : { strict: options.strict }),
-        ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
-      });
+      const session = await OrtSession.open(graph.model, replicaSessionOptions(options, 'training'));
       try {
         checkSessionInterface(graph, session.inputs, session.outputs);
       } catch (e) {

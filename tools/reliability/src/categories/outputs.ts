@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { OutputError, writeFileAtomic } from '@rcnn/core';
@@ -240,6 +240,24 @@ export function outputCases(): ReliabilityCase[] {
       const r = await rcnnInProcess(['predict', '--config', MASK.config, '--weights', join(ctx.tmp.path, 'not-there.safetensors'), '-o', out, MASK.image]);
       assertCliError(r, 1, pattern, { only: true });
       assert.ok(performance.now() - t0 < 5_000);
+    }
+  });
+  add('outputs', '-o in a directory that cannot be written (read-only tmpfs, or mode 0500 when not root): refused up front', async (ctx) => {
+    const dir = join(ctx.tmp.path, 'read-only');
+    mkdirSync(dir);
+    let undo: () => void;
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=16k', 'tmpfs', dir], { stdio: 'pipe' });
+      undo = () => execFileSync('umount', [dir], { stdio: 'pipe' });
+    } catch {
+      chmodSync(dir, 0o500); // not root: permissions are enough
+      undo = () => chmodSync(dir, 0o700);
+    }
+    try {
+      const r = await rcnnInProcess(['predict', '--config', MASK.config, '--weights', join(ctx.tmp.path, 'not-there.safetensors'), '-o', join(dir, 'r.json'), MASK.image]);
+      assertCliError(r, 1, /cannot write results file \(-o\) .*r\.json: (read-only file system|permission denied)/, { only: true });
+    } finally {
+      undo();
     }
   });
   add('outputs', 'bench --json at a directory: refused before timing', async (ctx) => {

@@ -72,6 +72,108 @@ export function convWeightGradient(g: GraphBuilder, input: Blob, gradOutput: Blo
   });
 }
 
+/**
+ * Gradient of an ungrouped 2-D convolution's weight [O, C, kh, kw] as one MatMul per kernel tap:
+ * `gW[:, :, i, j] = Σ_n gY[n] · X_ij[n]ᵀ`, with `gY` [N, O, Ho·Wo] the output gradient and `X_ij`
+ * [N, C, Ho·Wo] the (padded) input seen by tap (i, j) — a strided Slice, or the input itself for a
+ * 1x1 stride-1 conv. Each MatMul is one large GEMM (M = O, N = C, K = Ho·Wo) that onnxruntime runs
+ * with the transpose folded in (FusedMatMul); the batch-transposed Conv of {@link convWeightGradient}
+ * is instead C small GEMMs (N = kh·kw) that each stream the whole output gradient.
+ */
+export function convWeightGradientByTaps(
+  g: GraphBuilder,
+  input: Blob,
+  gradOutput: Blob,
+  kernel: readonly [number, number],
+  geometry: ConvGeometry
+): Blob {
+  return g.withScope("weight_grad", () => {
+    const [kh, kw] = kernel;
+    const { strides, pads, dilations } = geometry;
+    const flat = g.constInt64([0, 0, -1]);
+    const gy = g.op("Reshape", [gradOutput, flat], {}, "gy");
+    const padded = pads.some((p) => p !== 0)
+      ? g.op(
+          "Pad",
+          [
+            input,
+            g.constInt64([0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]]),
+          ],
+          { mode: "constant" },
+          "x_pad"
+        )
+      : input;
+    const identity =
+      kh === 1 && kw === 1 && strides.every((s) => s === 1) && padded === input;
+    const lastRow = identity
+      ? undefined
+      : g.op(
+          "Mul",
+          [
+            g.op(
+              "Sub",
+              [dims(g, gradOutput, 2, 4, "out_hw"), g.constInt64([1, 1])],
+              {},
+              "out_hw_minus_1"
+            ),
+            g.constInt64([strides[0], strides[1]]),
+          ],
+          {},
+          "last_offset"
+        );
+    const taps: Blob[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const start = [i * dilations[0], j * dilations[1]];
+        const seen = identity
+          ? input
+          : g.op(
+              "Slice",
+              [
+                padded,
+                g.constInt64(start),
+                g.op(
+                  "Add",
+                  [lastRow!, g.constInt64([start[0] + 1, start[1] + 1])],
+                  {},
+                  `end_${i}_${j}`
+                ),
+                g.constInt64([2, 3]),
+                g.constInt64([strides[0], strides[1]]),
+              ],
+              {},
+              `x_${i}_${j}`
+            );
+        const xt = g.op(
+          "Transpose",
+          [g.op("Reshape", [seen, flat], {}, `x_flat_${i}_${j}`)],
+          { perm: [0, 2, 1] },
+          `x_t_${i}_${j}`
+        );
+        taps.push(
+          g.op(
+            "Unsqueeze",
+            [g.op("MatMul", [gy, xt], {}, `tap_${i}_${j}`), g.constInt64([3])],
+            {},
+            `tap_${i}_${j}_u`
+          )
+        );
+      }
+    }
+    const stacked =
+      taps.length === 1
+        ? taps[0]!
+        : g.op("Concat", taps, { axis: 3 }, "taps");
+    const summed = g.op(
+      "ReduceSum",
+      [stacked, g.constInt64([0])],
+      { keepdims: 0 },
+      "batch_sum"
+    );
+    return g.op("Reshape", [summed, g.constInt64([0, 0, kh, kw])], {}, "gw");
+  });
+}
+
 /** `ReduceSum(g, [0, 2, 3])`: the gradient of a per-channel bias. */
 const biasGradient = (g: GraphBuilder, grad: Blob): Blob => g.op('ReduceSum', [grad, g.constInt64([0, 2, 3])], { keepdims: 0 }, 'gb');
 
@@ -200,8 +302,22 @@ export function installNnRules(register: typeof registerGradientRule): void {
           gx = g.op('Pad', [gx, g.op('Concat', [g.constInt64([0, 0, 0, 0, 0, 0]), endPads], { axis: 0 }, 'pads')], { mode: 'constant' }, 'gx');
         }
       }
-      const gw = ctx.needsInputGradient(1) ? convWeightGradient(g, x, grad, w, geometry) : null;
-      const gb = ctx.inputs[2] && ctx.needsInputGradient(2) ? biasGradient(g, grad) : null;
+      const kernel = ctx.intsAttribute("kernel_shape", undefined);
+      const gw = !ctx.needsInputGradient(1)
+        ? null
+        : geometry.group === 1 && kernel
+        ? convWeightGradientByTaps(
+            g,
+            x,
+            grad,
+            [kernel[0]!, kernel[1]!],
+            geometry
+          )
+        : convWeightGradient(g, x, grad, w, geometry);
+      const gb =
+        ctx.inputs[2] && ctx.needsInputGradient(2)
+          ? biasGradient(g, grad)
+          : null;
       return [gx, gw, gb];
     },
   });

@@ -250,7 +250,24 @@ export function installShapeRules(register: typeof registerGradientRule): void {
       return [g.op('ScatterElements', [ctx.zerosLike(ctx.inputs[0]!), ctx.outputs[1], ctx.outputGradient(0)], { axis, reduction: 'add' }, 'gx')];
     },
   });
-  register('Resize', {
+/**
+ * The integer spatial factors [sh, sw] of a nearest Resize that replicates each pixel into an
+ * sh x sw block (asymmetric coordinates, floor rounding, constant scales [1, 1, sh, sw] of
+ * integers ≥ 1: output pixel o reads o / s exactly), or undefined for any other Resize.
+ */
+function integerUpsampleFactors(ctx: GradientContext): [number, number] | undefined {
+  if (ctx.stringAttribute("coordinate_transformation_mode", "half_pixel") !== "asymmetric") return undefined;
+  if (ctx.stringAttribute("nearest_mode", "round_prefer_floor") !== "floor") return undefined;
+  const scales = ctx.inputs[2];
+  if (!scales || ctx.inputs[3]) return undefined;
+  const value = ctx.graph.initializerOf(scales);
+  if (!value || value.dtype !== "float32" || value.data.length !== 4) return undefined;
+  const [n, c, sh, sw] = Array.from(value.data as Float32Array);
+  const whole = (v: number | undefined): v is number => v !== undefined && Number.isInteger(v) && v >= 1;
+  return n === 1 && c === 1 && whole(sh) && whole(sw) ? [sh, sw] : undefined;
+}
+
+  register("Resize", {
     differentiableInputs: [0],
     backward(ctx) {
       const g = ctx.graph;
@@ -259,6 +276,35 @@ export function installShapeRules(register: typeof registerGradientRule): void {
       if (mode !== 'nearest') return [interpolationMatrixGradient(ctx)];
       const x = ctx.inputs[0]!;
       const y = ctx.outputs[0];
+      const blocks = integerUpsampleFactors(ctx);
+      if (blocks) {
+        // Every input pixel is copied to exactly one sh x sw block: its gradient is the block's sum
+        // (one Reshape + ReduceSum instead of a scatter over an index plane).
+        const [sh, sw] = blocks;
+        const xs = g.op("Shape", [x], {}, "x_shape");
+        const split = g.op(
+          "Concat",
+          [
+            g.op("Slice", [xs, g.constInt64([0]), g.constInt64([3])], {}, "nch"),
+            g.constInt64([sh]),
+            g.op("Slice", [xs, g.constInt64([3]), g.constInt64([4])], {}, "w"),
+            g.constInt64([sw]),
+          ],
+          { axis: 0 },
+          "block_shape"
+        );
+        return [
+          g.op(
+            "ReduceSum",
+            [
+              g.op("Reshape", [ctx.outputGradient(0), split], {}, "blocks"),
+              g.constInt64([3, 5]),
+            ],
+            { keepdims: 0 },
+            "gx"
+          ),
+        ];
+      }
       // Resize a [1, 1, H, W] plane of flat indices with the forward's own attributes and output
       // size (N and C are never resized by rcnn-node), then scatter-add every (n, c) plane at once.
       const xs = g.op('Shape', [x], {}, 'x_shape');

@@ -14,6 +14,7 @@ import {
   type BoxHeadOutput,
   type BuildContext,
   ConfigError,
+  DIMS,
   type FeatureMaps,
   type Implementation,
   type RcnnConfig,
@@ -68,7 +69,7 @@ function build(ctx: BuildContext, features: FeatureMaps, rois: Rois): BoxHeadOut
     eps: fpn.ROI_LEVEL_EPS,
   });
   // One row per RoI (proposal slots, padding included): a dump keeps each image's valid rows.
-  ctx.tap('roi.box_features', pooled, 'float32', 'proposal-rows');
+  ctx.tap('roi.box_features', pooled, 'float32', 'proposal-rows', [DIMS.rois, channels, f.ROI_XFORM_RESOLUTION, f.ROI_XFORM_RESOLUTION]);
   let x = ops.flatten(g, pooled, 1, 'flatten');
   layers.forEach((layer, i) => {
     x = g.withScope(\`fc\${i + 1}\`, () => {

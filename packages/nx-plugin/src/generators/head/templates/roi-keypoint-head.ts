@@ -12,7 +12,7 @@ function implementation(v: TemplateVars): string {
  * upsampling by KRCNN.UP_SCALE: [D, K, KRCNN.HEATMAP_SIZE, KRCNN.HEATMAP_SIZE] heatmap logits,
  * which @rcnn/keypoint-head's \`heatmaps_to_keypoints\` decodes.
  */
-import { type Blob, type BuildContext, ConfigError, type Detections, type FeatureMaps, type Implementation, type RcnnConfig, type RoiKeypointHead, multiScaleRoiAlign, ops } from '@rcnn/core';
+import { type Blob, type BuildContext, ConfigError, DIMS, type Detections, type FeatureMaps, type Implementation, type RcnnConfig, type RoiKeypointHead, multiScaleRoiAlign, ops } from '@rcnn/core';
 import { ${p}Settings } from './config.js';
 import { type LayerWeights, convLayer, layerKeys, readLayer } from './weights.js';
 
@@ -85,7 +85,7 @@ function build(ctx: BuildContext, features: FeatureMaps, detections: Detections)
     scales: g.constFloat32([1, 1, k.UP_SCALE, k.UP_SCALE]),
     name: 'upsample',
   });
-  ctx.tap('roi.keypoint_logits', heatmaps, 'float32', 'per-image-detections');
+  ctx.tap('roi.keypoint_logits', heatmaps, 'float32', 'per-image-detections', [DIMS.detections, DIMS.keypoints, DIMS.heatmapSize, DIMS.heatmapSize]);
   return { heatmaps };
 }
 

@@ -12,7 +12,28 @@ function implementation(v: TemplateVars): string {
  * channel of each detection's label and a sigmoid: [D, 1, MRCNN.RESOLUTION, MRCNN.RESOLUTION]
  * probabilities, which @rcnn/mask-head's \`paste_masks\` pastes into the image.
  */
-import { type Blob, type BuildContext, ConfigError, type Detections, type FeatureMaps, type Implementation, type RcnnConfig, type RoiMaskHead, multiScaleRoiAlign, ops } from '@rcnn/core';
+import {
+  type Blob,
+  type BuildContext,
+  ConfigError,
+  DIMS,
+  type Detections,
+  type FeatureMaps,
+  type HostTargets,
+  type Implementation,
+  type LossTerm,
+  type RcnnConfig,
+  type RoiHeadTraining,
+  type RoiMaskHead,
+  type RoiTargetInput,
+  type Rois,
+  type TrainingBuildContext,
+  type TrainingRois,
+  losses,
+  multiScaleRoiAlign,
+  ops,
+} from '@rcnn/core';
+import { projectMaskTargets } from '@rcnn/mask-head';
 import { ${p}Settings } from './config.js';
 import { type LayerWeights, convLayer, layerKeys, readLayer } from './weights.js';
 
@@ -53,7 +74,8 @@ export function ${p}WeightKeys(config: RcnnConfig, inChannels: number): string[]
   return layerKeys([...l.convs, l.upsample, l.logits]);
 }
 
-function build(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly maskProbs: Blob } {
+/** Every class's mask logits [R, C, M, M] of \`rois\` (inference: the detections; training: the positive RoIs). */
+function maskLogits(ctx: BuildContext, features: FeatureMaps, rois: Rois): Blob {
   const g = ctx.graph;
   const { MRCNN: m, FPN: fpn } = ctx.config;
   const channels = features[0]?.channels;
@@ -63,7 +85,7 @@ function build(ctx: BuildContext, features: FeatureMaps, detections: Detections)
     });
   }
   const layers = ${p}Weights(ctx.config, channels);
-  let x = multiScaleRoiAlign(g, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, {
+  let x = multiScaleRoiAlign(g, features, { boxes: rois.boxes, batchIndex: rois.batchIndex }, {
     outputSize: m.ROI_XFORM_RESOLUTION,
     samplingRatio: m.ROI_XFORM_SAMPLING_RATIO,
     aligned: m.ROI_XFORM_ALIGNED,
@@ -81,11 +103,17 @@ function build(ctx: BuildContext, features: FeatureMaps, detections: Detections)
     const { weight, bias } = readLayer(ctx, layers.upsample);
     return ops.relu(g, ops.convTranspose(g, x, weight, bias, { kernel: m.UPSAMPLE_RATIO, stride: m.UPSAMPLE_RATIO }));
   });
-  const logits = g.withScope('logits', () => {
+  return g.withScope('logits', () => {
     const { weight, bias } = readLayer(ctx, layers.logits);
     return ops.conv(g, up, weight, bias, { kernel: 1 });
   });
-  ctx.tap('roi.mask_logits', logits, 'float32', 'per-image-detections');
+}
+
+function build(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly maskProbs: Blob } {
+  const g = ctx.graph;
+  const m = ctx.config.MRCNN;
+  const logits = maskLogits(ctx, features, detections);
+  ctx.tap('roi.mask_logits', logits, 'float32', 'per-image-detections', [DIMS.detections, ctx.config.MODEL.NUM_CLASSES, DIMS.maskSize, DIMS.maskSize]);
   const maskProbs = g.withScope('mask_probs', () => {
     // The channel of each detection's label: GatherND with one batch axis gives [D, M, M].
     const selected = m.CLS_SPECIFIC_MASK
@@ -96,11 +124,41 @@ function build(ctx: BuildContext, features: FeatureMaps, detections: Detections)
   return { maskProbs };
 }
 
+/** Graph inputs of the training part (fed by its host \`targets\`). */
+export const ${C}_TRAINING_INPUTS = {
+  /** [Rp] int64: flat index r * C + class of the logits channel each positive RoI's loss reads. */
+  channelIndex: 'train.${v.propertyName}.channel_index',
+  /** [Rp, M, M] float32: the matched GT mask RoIAligned into each positive RoI. */
+  targets: 'train.${v.propertyName}.targets',
+} as const;
+
+/** The mask loss (torchvision maskrcnn_loss): BCE-with-logits of the GT class's channel, mean over RoIs x M x M. */
+function buildLosses(ctx: TrainingBuildContext, features: FeatureMaps, positives: TrainingRois): LossTerm[] {
+  const g = ctx.graph;
+  const size = ctx.config.MRCNN.RESOLUTION;
+  const logits = maskLogits(ctx, features, positives);
+  return g.withScope('losses', () => {
+    const index = ctx.input(${C}_TRAINING_INPUTS.channelIndex, 'int64', ['Rp']);
+    const targets = ctx.input(${C}_TRAINING_INPUTS.targets, 'float32', ['Rp', size, size]);
+    const selected = ops.gather(g, ops.reshape(g, logits, [-1, size, size], 'per_channel'), index, 0, 'selected');
+    return [{ name: 'mask', blob: losses.safeMean(g, losses.bceWithLogitsSum(g, selected, targets), losses.elementCount(g, targets, 'elements'), 'mask') }];
+  });
+}
+
+/** Host targets: each positive RoI's matched GT mask RoIAligned into it (torchvision project_masks_on_boxes, from @rcnn/mask-head), and its channel. */
+function targets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
+  return projectMaskTargets(input, config, ${C}_TRAINING_INPUTS);
+}
+
+/** Training part (train mode, docs/training.md of rcnn-node): targets on the host, the mask loss in the graph. */
+export const ${p}Training: RoiHeadTraining = { targets, buildLosses };
+
 /** The head as a {@link RoiMaskHead}. */
 export const ${p}: RoiMaskHead = {
   build,
   weightPrefixes: ${C}_WEIGHT_PREFIXES,
   hostPostprocessor: ${C}_POSTPROCESSOR,
+  training: ${p}Training,
 };
 
 /** Registry entry (slot roi-mask-head). */
@@ -135,6 +193,7 @@ export const ROI_MASK_HEAD_TEMPLATE: SlotTemplate = {
   }`,
   coreKeys: ['MRCNN.ROI_MASK_HEAD', 'MRCNN.ROI_XFORM_RESOLUTION', 'MRCNN.ROI_XFORM_SAMPLING_RATIO', 'MRCNN.ROI_XFORM_ALIGNED', 'MRCNN.UPSAMPLE_RATIO', 'MRCNN.RESOLUTION', 'MRCNN.CLS_SPECIFIC_MASK', 'MODEL.NUM_CLASSES', 'FPN.ROI_CANONICAL_*'],
   implementation,
+  training: true,
   testLayer: (v) => `{ MODEL: { MASK_ON: true, NUM_CLASSES: 5 }, MRCNN: { ROI_MASK_HEAD: ${v.constantName}_NAME }, FPN: { DIM: 16 }, ${v.constantName}: { CONV_DIM: 16 } }`,
   keysArgs: "defaultFeatures(config, 'roi')[0].channels",
   keysImports: ['defaultFeatures'],

@@ -17,6 +17,7 @@ import {
   type Blob,
   type BuildContext,
   ConfigError,
+  DIMS,
   type FeatureMap,
   type FeatureMaps,
   type GraphBuilder,
@@ -29,6 +30,7 @@ import {
   decodeBoxes,
   imageBounds,
   keepLargeBoxes,
+  levelSizeDims,
   ops,
 } from '@rcnn/core';
 import { ${p}Settings } from './config.js';
@@ -109,8 +111,8 @@ function build(ctx: BuildContext, features: FeatureMaps): Proposals {
       const x = ops.relu(g, ops.conv(g, f.blob, head.conv.weight, head.conv.bias, { kernel: 3, pad: 1, name: 'conv' }));
       const objectness = ops.conv(g, x, head.objectness.weight, head.objectness.bias, { kernel: 1, name: 'objectness' }); // [N,1,h,w]
       const boxDeltas = ops.conv(g, x, head.deltas.weight, head.deltas.bias, { kernel: 1, name: 'deltas' }); // [N,4,h,w]
-      ctx.tap(\`rpn.objectness.\${f.name}\`, objectness, 'float32', 'whole');
-      ctx.tap(\`rpn.deltas.\${f.name}\`, boxDeltas, 'float32', 'whole');
+      ctx.tap(\`rpn.objectness.\${f.name}\`, objectness, 'float32', 'whole', [DIMS.images, 1, ...levelSizeDims(f.name)]);
+      ctx.tap(\`rpn.deltas.\${f.name}\`, boxDeltas, 'float32', 'whole', [DIMS.images, 4, ...levelSizeDims(f.name)]);
       // Flattened in (y, x) order, the order of the anchors.
       logits.push(ops.reshape(g, objectness, [0, -1], 'logits')); // [N,h*w]
       deltas.push(ops.reshape(g, ops.transpose(g, boxDeltas, [0, 2, 3, 1], 'deltas_nhwc'), [0, -1, 4], 'deltas_flat')); // [N,h*w,4]
@@ -119,7 +121,7 @@ function build(ctx: BuildContext, features: FeatureMaps): Proposals {
   }
   const join = (parts: Blob[], axis: number, name: string): Blob => (parts.length === 1 ? parts[0] : ops.concat(g, parts, axis, name));
   const allAnchors = join(anchors, 0, 'anchors'); // [M,4]
-  ctx.tap('rpn.anchors', allAnchors, 'float32', 'replicated-per-image');
+  ctx.tap('rpn.anchors', allAnchors, 'float32', 'replicated-per-image', [DIMS.anchors, 4]);
 
   return g.withScope('proposals', () => {
     const allLogits = join(logits, 1, 'logits'); // [N,M]
