@@ -436,6 +436,18 @@ describe('convolution and resize rules (float32, linear objectives)', () => {
       },
     },
     {
+      name: "stride 1, asymmetric pads, dilation (1,2) (data gradient as a flipped-weight Conv)",
+      x: [2, 2, 6, 7],
+      w: [3, 2, 3, 2],
+      attrs: {
+        kernel_shape: [3, 2],
+        strides: [1, 1],
+        pads: [0, 1, 2, 0],
+        dilations: [1, 2],
+        group: 1,
+      },
+    },
+    {
       name: "dilation 2",
       x: [1, 2, 9, 8],
       w: [3, 2, 3, 3],
