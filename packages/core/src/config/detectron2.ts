@@ -81,6 +81,14 @@ function mergeInto(base: Yaml, child: Yaml): Yaml {
 }
 
 function readYaml(path: string, from?: string): Yaml {
+  const doc = readYamlDocument(path, from);
+  if (doc === null || doc === undefined) return {};
+  if (!isMapping(doc)) throw new ConfigError(`Detectron2 config ${path} must hold a mapping of keys`);
+  return doc;
+}
+
+/** The parsed YAML document of `path`, whatever its shape (probing must not judge a non-Detectron2 file). */
+function readYamlDocument(path: string, from?: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -98,8 +106,6 @@ function readYaml(path: string, from?: string): Yaml {
   } catch (cause) {
     throw new ConfigError(`config file ${path} is not valid YAML: ${(cause as Error).message}`, { cause });
   }
-  if (doc === null || doc === undefined) return {};
-  if (!isMapping(doc)) throw new ConfigError(`Detectron2 config ${path} must hold a mapping of keys`);
   return doc;
 }
 
@@ -581,6 +587,6 @@ export function summariseIgnoredKeys(keys: readonly string[]): string {
  */
 export function detectron2ConfigFile(path: string): Detectron2Config | undefined {
   if (!/\.ya?ml$/i.test(path)) return undefined;
-  const doc = readYaml(path);
+  const doc = readYamlDocument(path);
   return isDetectron2ConfigDocument(doc) ? detectron2ConfigFromDocument(doc, path) : undefined;
 }

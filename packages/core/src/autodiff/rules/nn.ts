@@ -90,8 +90,16 @@ export function convWeightGradientByTaps(
   return g.withScope("weight_grad", () => {
     const [kh, kw] = kernel;
     const { strides, pads, dilations } = geometry;
-    const flat = g.constInt64([0, 0, -1]);
-    const gy = g.op("Reshape", [gradOutput, flat], {}, "gy");
+    // [N, C, H·W] from the runtime shape, not [0, 0, -1]: onnxruntime cannot infer -1 when N = 0
+    // (a batch without positive RoIs gives the mask / keypoint heads empty inputs).
+    const flatShape = (x: Blob, name: string): Blob => {
+      const shape = g.op("Shape", [x], {}, `${name}_shape`);
+      const part = (from: number, to: number, n: string) =>
+        g.op("Slice", [shape, g.constInt64([from]), g.constInt64([to])], {}, `${name}_${n}`);
+      const hw = g.op("Mul", [part(2, 3, "h"), part(3, 4, "w")], {}, `${name}_hw`);
+      return g.op("Concat", [part(0, 2, "nc"), hw], { axis: 0 }, `${name}_flat_shape`);
+    };
+    const gy = g.op("Reshape", [gradOutput, flatShape(gradOutput, "gy")], {}, "gy");
     const padded = pads.some((p) => p !== 0)
       ? g.op(
           "Pad",
@@ -146,7 +154,7 @@ export function convWeightGradientByTaps(
             );
         const xt = g.op(
           "Transpose",
-          [g.op("Reshape", [seen, flat], {}, `x_flat_${i}_${j}`)],
+          [g.op("Reshape", [seen, flatShape(seen, `x_${i}_${j}`)], {}, `x_flat_${i}_${j}`)],
           { perm: [0, 2, 1] },
           `x_t_${i}_${j}`
         );
