@@ -3,9 +3,8 @@
  * class-score and box-regression layers on the box head's representation, followed by the
  * in-graph detection post-processing.
  */
-import { type BoxHeadOutput, type BuildContext, type Detections, type Implementation, type Proposals, type RandomInit, type RoiBoxOutputs } from '@rcnn/core';
+import { type BoxHeadOutput, type BuildContext, type Detections, type Implementation, type Proposals, type RandomInit, type RoiBoxOutputs, linear } from '@rcnn/core';
 import { boxRegressionOutputs, detectionPostprocessOptions, postprocessDetections } from './detection-postprocess.js';
-import { linear } from './two-mlp-head.js';
 
 /** State-dict prefix of the predictor's weights (torchvision `roi_heads.box_predictor`). */
 export const BOX_PREDICTOR_PREFIX = 'roi_heads.box_predictor.';
@@ -14,14 +13,13 @@ export const BOX_PREDICTOR_PREFIX = 'roi_heads.box_predictor.';
 export const CLS_SCORE_INIT: RandomInit = { kind: 'normal', std: 0.01 };
 /** Random init of bbox_pred (N(0, 0.001²), bias 0): small deltas keep random boxes near their proposals. */
 export const BBOX_PRED_INIT: RandomInit = { kind: 'normal', std: 0.001 };
-const ZERO: RandomInit = { kind: 'constant', value: 0 };
 
 function buildFastRcnnOutputs(ctx: BuildContext, head: BoxHeadOutput, proposals: Proposals): Detections {
   const { config } = ctx;
   const numClasses = config.MODEL.NUM_CLASSES;
-  const classLogits = linear(ctx, head.features, `${BOX_PREDICTOR_PREFIX}cls_score`, 'cls_score', head.dim, numClasses, { weight: CLS_SCORE_INIT, bias: ZERO });
+  const classLogits = linear(ctx, head.features, { key: `${BOX_PREDICTOR_PREFIX}cls_score`, inFeatures: head.dim, outFeatures: numClasses, weightInit: CLS_SCORE_INIT });
   const regOutputs = boxRegressionOutputs(numClasses, config.MODEL.CLS_AGNOSTIC_BBOX_REG);
-  const boxRegression = linear(ctx, head.features, `${BOX_PREDICTOR_PREFIX}bbox_pred`, 'bbox_pred', head.dim, regOutputs, { weight: BBOX_PRED_INIT, bias: ZERO });
+  const boxRegression = linear(ctx, head.features, { key: `${BOX_PREDICTOR_PREFIX}bbox_pred`, inFeatures: head.dim, outFeatures: regOutputs, weightInit: BBOX_PRED_INIT });
   ctx.tap('roi.class_logits', classLogits, 'float32', 'proposal-rows');
   ctx.tap('roi.box_regression', boxRegression, 'float32', 'proposal-rows');
   return postprocessDetections(ctx.graph, { classLogits, boxRegression, proposals, imageSizes: ctx.batch.imageSizes }, detectionPostprocessOptions(config));

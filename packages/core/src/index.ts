@@ -25,4 +25,6 @@ export * from './weights/store.js';
 export * from './ops/boxes.js';
 export * from './ops/pooler.js';
 export * from './ops/batch.js';
+export * from './layers/index.js';
+export { roundHalfEven } from './numeric.js';
 export * from './formats/rle.js';

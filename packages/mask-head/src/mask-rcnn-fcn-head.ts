@@ -14,10 +14,15 @@ import {
   ConfigError,
   type Detections,
   type FeatureMaps,
-  type RandomInit,
   type RoiMaskHead,
-  multiScaleRoiAlign,
+  conv2d,
+  conv2dParameters,
+  convTransposeParameters,
   ops,
+  parameter,
+  readParameter,
+  roiPooler,
+  sequentialKey,
 } from '@rcnn/core';
 import { PASTE_MASKS } from './paste-masks.js';
 
@@ -26,35 +31,15 @@ export const MASK_HEAD_PREFIX = 'roi_heads.mask_head.';
 /** State-dict prefix of the predictor (torchvision `roi_heads.mask_predictor`). */
 export const MASK_PREDICTOR_PREFIX = 'roi_heads.mask_predictor.';
 
-/** Checks the config keys the head depends on and returns the input channels. */
-function validate(ctx: BuildContext, features: FeatureMaps): number {
+/** Checks the config keys the head's shapes depend on. */
+function validate(ctx: BuildContext): void {
   const c = ctx.config.MRCNN;
-  if (features.length === 0) throw new ConfigError('the mask head got no feature maps', { key: 'FPN.ROI_MIN_LEVEL' });
-  const channels = features[0].channels;
-  const odd = features.find((f) => f.channels !== channels);
-  if (odd) {
-    throw new ConfigError(`the mask head pools from levels with different widths (${features.map((f) => `${f.name}: ${f.channels}`).join(', ')})`, {
-      key: 'FPN.DIM',
-    });
-  }
   if (c.RESOLUTION !== c.ROI_XFORM_RESOLUTION * c.UPSAMPLE_RATIO) {
     throw new ConfigError(
       `MRCNN.RESOLUTION is ${c.RESOLUTION} but the head makes ROI_XFORM_RESOLUTION x UPSAMPLE_RATIO = ${c.ROI_XFORM_RESOLUTION} x ${c.UPSAMPLE_RATIO} = ${c.ROI_XFORM_RESOLUTION * c.UPSAMPLE_RATIO}`,
       { key: 'MRCNN.RESOLUTION', hint: `set MRCNN.RESOLUTION=${c.ROI_XFORM_RESOLUTION * c.UPSAMPLE_RATIO}` },
     );
   }
-  return channels;
-}
-
-/**
- * Name of conv layer `i`: torchvision ≥ 0.13 `mask_head.<i>.0.*`; checkpoints saved before that
- * (including torchvision's own COCO weights) use `mask_head.mask_fcn<i+1>.*`, which torchvision
- * renames on load, so accept them too.
- */
-function convKey(ctx: BuildContext, i: number, kind: 'weight' | 'bias'): string {
-  const current = `${MASK_HEAD_PREFIX}${i}.0.${kind}`;
-  const legacy = `${MASK_HEAD_PREFIX}mask_fcn${i + 1}.${kind}`;
-  return !ctx.weights.isRandom && !ctx.weights.has(current) && ctx.weights.has(legacy) ? legacy : current;
 }
 
 /**
@@ -115,27 +100,22 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
     const g = ctx.graph;
     const c = ctx.config.MRCNN;
     const numClasses = c.CLS_SPECIFIC_MASK ? ctx.config.MODEL.NUM_CLASSES : 1;
-    let channels = validate(ctx, features);
-
-    // Initializers are named after the last part of their state-dict key, inside the layer's scope.
-    const weight = (key: string, dims: number[], init: RandomInit): Blob =>
-      g.initializer(key.slice(key.lastIndexOf('.') + 1), { dtype: 'float32', dims, data: ctx.weights.take(key, dims, init) });
-    const bias = (key: string, n: number): Blob => weight(key, [n], { kind: 'constant', value: 0 });
-
-    let x = multiScaleRoiAlign(g, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, {
-      outputSize: c.ROI_XFORM_RESOLUTION,
-      samplingRatio: c.ROI_XFORM_SAMPLING_RATIO,
-      aligned: c.ROI_XFORM_ALIGNED,
-      canonicalScale: ctx.config.FPN.ROI_CANONICAL_SCALE,
-      canonicalLevel: ctx.config.FPN.ROI_CANONICAL_LEVEL,
-      eps: ctx.config.FPN.ROI_LEVEL_EPS,
-    });
-
+    validate(ctx);
+    const pooled = roiPooler(ctx, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, c, { what: 'mask head' });
+    let x = pooled.features;
+    let channels = pooled.channels;
     for (let i = 0; i < c.NUM_STACKED_CONVS; i++) {
-      x = g.withScope(`fcn${i + 1}`, () => {
-        const w = weight(convKey(ctx, i, 'weight'), [c.CONV_HEAD_DIM, channels, 3, 3], { kind: 'he' });
-        const b = bias(convKey(ctx, i, 'bias'), c.CONV_HEAD_DIM);
-        return ops.relu(g, ops.conv(g, x, w, b, { kernel: 3, pad: c.DILATION, dilation: c.DILATION }));
+      // torchvision >= 0.13 names conv i `mask_head.<i>.0`; checkpoints saved before (including
+      // torchvision's own COCO weights) use `mask_head.mask_fcn<i+1>`, which torchvision renames on load.
+      x = conv2d(ctx, x, {
+        key: sequentialKey(MASK_HEAD_PREFIX, i, 0),
+        aliases: [`${MASK_HEAD_PREFIX}mask_fcn${i + 1}`],
+        name: `fcn${i + 1}`,
+        inChannels: channels,
+        outChannels: c.CONV_HEAD_DIM,
+        kernel: 3,
+        dilation: c.DILATION,
+        activation: 'relu',
       });
       channels = c.CONV_HEAD_DIM;
     }
@@ -144,16 +124,16 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
       const r = c.UPSAMPLE_RATIO;
       const up = g.withScope('conv5_mask', () => {
         // PyTorch ConvTranspose2d weight layout [C_in, C_out, k, k] is also ONNX's.
-        const w = ctx.weights.take(`${MASK_PREDICTOR_PREFIX}conv5_mask.weight`, [channels, c.DIM_REDUCED, r, r], { kind: 'he' });
-        const b = ctx.weights.take(`${MASK_PREDICTOR_PREFIX}conv5_mask.bias`, [c.DIM_REDUCED], { kind: 'constant', value: 0 });
-        return ops.relu(g, upsampleAsConv(g, x, w, b, channels, c.DIM_REDUCED, r));
+        const spec = { key: `${MASK_PREDICTOR_PREFIX}conv5_mask`, inChannels: channels, outChannels: c.DIM_REDUCED, kernel: r, stride: r };
+        const [w, b] = convTransposeParameters(spec).map((p) => readParameter(ctx, p));
+        return ops.relu(g, upsampleAsConv(g, x, w!, b!, channels, c.DIM_REDUCED, r));
       });
-      const w = weight(`${MASK_PREDICTOR_PREFIX}mask_fcn_logits.weight`, [numClasses, c.DIM_REDUCED, 1, 1], { kind: 'normal', std: 0.001 });
-      const b = bias(`${MASK_PREDICTOR_PREFIX}mask_fcn_logits.bias`, numClasses);
+      const logitsSpec = { key: `${MASK_PREDICTOR_PREFIX}mask_fcn_logits`, inChannels: c.DIM_REDUCED, outChannels: numClasses, kernel: 1, weightInit: { kind: 'normal', std: 0.001 } as const };
+      const [w, b] = conv2dParameters(logitsSpec).map((p) => parameter(ctx, p));
       // Every class's logits [D,C,M,M], for the roi.mask_logits tap only: onnxruntime drops these
       // nodes from builds that do not output the tap.
-      const logits = g.withScope('mask_fcn_logits', () => ops.conv(g, depthToSpace(g, up, r, 'up'), w, b, { kernel: 1 }));
-      return { up: { blob: up, ratio: r, weight: w, bias: b }, logits };
+      const logits = g.withScope('mask_fcn_logits', () => ops.conv(g, depthToSpace(g, up, r, 'up'), w!, b!, { kernel: 1 }));
+      return { up: { blob: up, ratio: r, weight: w!, bias: b! }, logits };
     });
     ctx.tap('roi.mask_logits', logits, 'float32', 'whole');
 

@@ -22,8 +22,8 @@ import {
   type Rois,
   SLOTS,
   listImplementations,
-  multiScaleRoiAlign,
   ops,
+  roiPooler,
 } from '@rcnn/core';
 
 /** State-dict prefix of the head's weights (torchvision `roi_heads.box_head.res5.`). */
@@ -93,7 +93,6 @@ export function res5Architecture(config: RcnnConfig, container: DependencyContai
 
 function buildRes5Head(ctx: BuildContext, features: FeatureMaps, rois: Rois): BoxHeadOutput {
   const g = ctx.graph;
-  const f = ctx.config.FAST_RCNN;
   if (features.length !== 1) {
     throw new ConfigError(
       `the res5 RoI head pools from the single C4 feature map, but got ${features.length} levels (${features.map((m) => `'${m.name}'`).join(', ')}); use it with a C4 conv body and FPN.FPN_ON false`,
@@ -102,20 +101,13 @@ function buildRes5Head(ctx: BuildContext, features: FeatureMaps, rois: Rois): Bo
   }
   const arch = res5Architecture(ctx.config, ctx.container);
   // With one feature map the pooler is plain RoIAlign at that map's scale (no level mapping).
-  const pooled = multiScaleRoiAlign(g, features, rois, {
-    outputSize: f.ROI_XFORM_RESOLUTION,
-    samplingRatio: f.ROI_XFORM_SAMPLING_RATIO,
-    aligned: f.ROI_XFORM_ALIGNED,
-    canonicalScale: ctx.config.FPN.ROI_CANONICAL_SCALE,
-    canonicalLevel: ctx.config.FPN.ROI_CANONICAL_LEVEL,
-    eps: ctx.config.FPN.ROI_LEVEL_EPS,
-  });
+  const pooled = roiPooler(ctx, features, rois, ctx.config.FAST_RCNN, { what: 'res5 RoI head' });
   // One row per proposal slot, padding included; a dump keeps each image's valid rows.
-  ctx.tap('roi.box_features', pooled, 'float32', 'proposal-rows');
+  ctx.tap('roi.box_features', pooled.features, 'float32', 'proposal-rows');
   const res5 = g.withScope('res5', () =>
-    buildResNetStage(ctx, pooled, {
+    buildResNetStage(ctx, pooled.features, {
       prefix: RES5_HEAD_PREFIX,
-      inChannels: features[0].channels,
+      inChannels: pooled.channels,
       planes: arch.planes,
       blocks: arch.blocks,
       stride: arch.stride,
