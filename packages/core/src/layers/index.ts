@@ -20,7 +20,7 @@ export {
 } from './conv.js';
 export { upsampleBilinear } from './interpolate.js';
 export { type ConvNormSpec, NORM_RANDOM_INIT, type NormAffine, type NormKind, type NormSpec, convNorm, foldNorm, normParameters, readNormAffine } from './norm.js';
-export { type GroupedPooledRois, type PooledRois, type RoiPoolerCallOptions, type RoiPoolerSection, roiPooler, roiPoolerGrouped, roiPoolerOptions, sharedChannels } from './pooler.js';
+export { type PooledRois, type RoiPoolerCallOptions, type RoiPoolerSection, roiPooler, roiPoolerOptions, sharedChannels } from './pooler.js';
 export {
   HE_INIT,
   ONE_INIT,

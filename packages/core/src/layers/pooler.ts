@@ -7,7 +7,7 @@ import type { Blob } from '../graph/builder.js';
 import { ConfigError } from '../errors.js';
 import type { RcnnConfig } from '../config/config.js';
 import type { BuildContext, FeatureMaps, Rois } from '../model/contracts.js';
-import { type RoiPoolerOptions, multiScaleRoiAlign, multiScaleRoiAlignGrouped } from '../ops/pooler.js';
+import { type RoiPoolerOptions, multiScaleRoiAlign } from '../ops/pooler.js';
 
 /**
  * The RoIAlign keys every RoI head section has (`FAST_RCNN`, `MRCNN`, `KRCNN`, or a plugin's own
@@ -71,18 +71,4 @@ export function roiPooler(ctx: BuildContext, features: FeatureMaps, rois: Rois, 
   const channels = sharedChannels(features, options.what ?? 'RoI head');
   const o = roiPoolerOptions(ctx.config, section);
   return { features: multiScaleRoiAlign(ctx.graph, features, rois, o), channels, resolution: o.outputSize };
-}
-
-/** Pooled RoI features in level-grouped row order, and how to restore the RoIs' order. */
-export interface GroupedPooledRois extends PooledRois {
-  /** Reorders any [R, …] tensor whose rows follow `features` into the RoIs' order. */
-  restore(rows: Blob, name?: string): Blob;
-}
-
-/** {@link roiPooler} without the final reordering (core's `multiScaleRoiAlignGrouped`), for heads that work row by row. */
-export function roiPoolerGrouped(ctx: BuildContext, features: FeatureMaps, rois: Rois, section: RoiPoolerSection, options: RoiPoolerCallOptions = {}): GroupedPooledRois {
-  const channels = sharedChannels(features, options.what ?? 'RoI head');
-  const o = roiPoolerOptions(ctx.config, section);
-  const grouped = multiScaleRoiAlignGrouped(ctx.graph, features, rois, o);
-  return { features: grouped.pooled, channels, resolution: o.outputSize, restore: grouped.restore };
 }
