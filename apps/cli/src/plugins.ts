@@ -3,10 +3,8 @@
  * installed and registered into the container; `--plugin` adds more (a package name or a path to an
  * ES module), each exporting `register(container)` like the built-ins.
  */
-import { createRequire } from 'node:module';
-import { isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import type { DependencyContainer } from '@rcnn/core';
+import { ConfigError, type DependencyContainer } from '@rcnn/core';
+import { type PluginRegister, importPluginRegister, pluginSpecifiers } from '@rcnn/runtime';
 import { UsageError } from './errors.js';
 
 /** The packages the CLI registers when they are installed (model stages, and @rcnn/checkpoint's weights readers). */
@@ -35,18 +33,6 @@ function isMissing(e: unknown, specifier: string): boolean {
   return (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND') && err.message.includes(specifier);
 }
 
-/** Imports a plugin given as a package name (resolved from the working directory first) or a file path. */
-async function importPlugin(spec: string): Promise<Module> {
-  const isPath = spec.startsWith('.') || isAbsolute(spec) || /\.(c|m)?js$/.test(spec);
-  if (isPath) return (await import(pathToFileURL(resolve(spec)).href)) as Module;
-  try {
-    const fromCwd = createRequire(join(process.cwd(), 'rcnn-plugin-resolver.js')).resolve(spec);
-    return (await import(pathToFileURL(fromCwd).href)) as Module;
-  } catch {
-    return (await import(spec)) as Module;
-  }
-}
-
 /** Registers the installed model packages (and @rcnn/checkpoint's weights readers) and every `--plugin`. */
 export async function loadPlugins(container: DependencyContainer, plugins: readonly string[]): Promise<LoadedPlugins> {
   const registered: string[] = [];
@@ -69,19 +55,16 @@ export async function loadPlugins(container: DependencyContainer, plugins: reado
     (mod.register as (c: DependencyContainer) => void)(container);
     registered.push(name);
   }
-  const extra = [...plugins, ...(process.env.RCNN_PLUGINS ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0)];
-  for (const spec of extra) {
-    let mod: Module;
+  for (const spec of pluginSpecifiers(plugins)) {
+    let register: PluginRegister;
     try {
-      mod = await importPlugin(spec);
+      register = await importPluginRegister(spec);
     } catch (e) {
-      if (isMissing(e, spec) || (e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
-        throw new UsageError(`plugin ${spec} cannot be found`, 'give an installed package name or a path to an ES module');
-      }
+      // A plugin that cannot be loaded is a command-line problem (exit status 2, with the hint).
+      if (e instanceof ConfigError && e.key === '--plugin') throw new UsageError(e.message, e.hint);
       throw e;
     }
-    if (typeof mod.register !== 'function') throw new UsageError(`plugin ${spec} does not export register(container)`, 'a plugin exports `register(container: DependencyContainer): void`');
-    (mod.register as (c: DependencyContainer) => void)(container);
+    register(container);
     registered.push(spec);
   }
   return { registered, unavailable };

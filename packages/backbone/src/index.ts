@@ -8,6 +8,7 @@ export {
   BACKBONE_PROVIDER,
   type BodyDepth,
   RESNET_BODIES,
+  RESNET_CUSTOM_C4_BODY,
   RESNET_DEPTHS,
   RESNET_STAGE_PLANES,
   customResNet,

@@ -8,11 +8,13 @@
  * exactly like the backbone's own stages and read the same torchvision state-dict layout under
  * `roi_heads.box_head.res5.<block>.*`.
  */
-import { RESNET_DEPTHS, RESNET_STAGE_PLANES, type ResNetConventions, ResNetBody, buildResNetStage, resnetConventions } from '@rcnn/backbone';
+import { RESNET_CUSTOM_C4_BODY, RESNET_DEPTHS, RESNET_STAGE_PLANES, type ResNetConventions, ResNetBody, buildResNetStage, resnetConventions } from '@rcnn/backbone';
 import {
   type BoxHeadOutput,
   type BuildContext,
-  CASE_IMPLEMENTATIONS,
+  type CaseContext,
+  type CaseSection,
+  type ConfigOverrides,
   ConfigError,
   type DependencyContainer,
   type FeatureMaps,
@@ -30,7 +32,7 @@ import {
 export const RES5_HEAD_PREFIX = 'roi_heads.box_head.res5.';
 
 /** Registry name of the head (slot roi-box-head), Detectron's; what a C4 parity case maps to. */
-export const RES5_HEAD_NAME = CASE_IMPLEMENTATIONS.res5Head;
+export const RES5_HEAD_NAME = 'ResNet.add_ResNet_roi_conv5_head';
 
 /** npm package that provides the head. */
 export const RES5_HEAD_PROVIDER = '@rcnn/res5-head';
@@ -66,7 +68,7 @@ export function res5Architecture(config: RcnnConfig, container: DependencyContai
   const bodyName = config.MODEL.CONV_BODY;
   const body = listImplementations(container, SLOTS.convBody).find((i) => i.name === bodyName || (i.aliases ?? []).includes(bodyName));
   const conventions = body?.value instanceof ResNetBody ? body.value.architecture(config).conventions : resnetConventions(config);
-  const custom = (body?.name ?? bodyName) === CASE_IMPLEMENTATIONS.c4Body;
+  const custom = (body?.name ?? bodyName) === RESNET_CUSTOM_C4_BODY;
   let planes: number = RESNET_STAGE_PLANES[3];
   let blocks: number = RESNET_DEPTHS[50][3];
   if (custom) {
@@ -126,6 +128,26 @@ export const res5Head: RoiBoxHead = {
   weightPrefixes: [RES5_HEAD_PREFIX],
 };
 
+/**
+ * Maps a parity case's `model.box.head` of type `ResNetRes5Head` (torchvision's C4 box head in the
+ * fixture format): the head must continue the backbone with its conventions; its planes and
+ * blocks become the 4th entry of RESNETS.STAGE_PLANES / STAGE_BLOCKS.
+ */
+export function res5FromCase(section: CaseSection, context: CaseContext): ConfigOverrides {
+  const h = section as unknown as { planes: number; blocks: number; stride: number; groups: number; width_per_group: number; stride_in_3x3: boolean; frozen_bn_eps: number; pool: string; state_dict_prefix?: string };
+  const b = context.model.backbone as { groups: number; width_per_group: number; stride_in_3x3: boolean; frozen_bn_eps: number };
+  context.need(h.stride === RES5_STRIDE, `res5 head stride ${h.stride} is not ${RES5_STRIDE}`);
+  context.need(h.groups === b.groups && h.width_per_group === b.width_per_group, 'res5 head groups/width differ from the backbone');
+  context.need(h.stride_in_3x3 === b.stride_in_3x3 && h.frozen_bn_eps === b.frozen_bn_eps, 'res5 head conventions differ from the backbone');
+  context.need(h.pool === 'avg', `res5 head pool "${h.pool}" is not avg`);
+  context.need(h.state_dict_prefix === undefined || h.state_dict_prefix === RES5_HEAD_PREFIX, `res5 head prefix "${h.state_dict_prefix}" is not ${RES5_HEAD_PREFIX}`);
+  const resnets = context.layer.RESNETS as { STAGE_PLANES: number[]; STAGE_BLOCKS: number[] };
+  return {
+    RESNETS: { STAGE_PLANES: [...resnets.STAGE_PLANES, h.planes], STAGE_BLOCKS: [...resnets.STAGE_BLOCKS, h.blocks] },
+    FAST_RCNN: { ROI_BOX_HEAD: RES5_HEAD_NAME },
+  };
+}
+
 /** Registry entry of the res5 head (slot roi-box-head). */
 export const RES5_HEAD: Implementation<RoiBoxHead> = {
   name: RES5_HEAD_NAME,
@@ -134,4 +156,6 @@ export const RES5_HEAD: Implementation<RoiBoxHead> = {
   description:
     'C4 box head: RoIAlign (FAST_RCNN.ROI_XFORM_*) on the single C4 map, ResNet res5 (stride 2 / RESNETS.RES5_DILATION, frozen norms folded), global average pool',
   value: res5Head,
+  caseTypes: ['ResNetRes5Head'],
+  fromCase: res5FromCase,
 };

@@ -22,3 +22,4 @@ export * from './coco.js';
 export * from './draw.js';
 export * from './export.js';
 export * from './profile.js';
+export { type PluginRegister, importPluginRegister, pluginSpecifiers } from './plugins.js';

@@ -5,7 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
-import { type ConfigOverrides, ConfigError, type ConfigSection, type RcnnConfig, loadConfig } from '@rcnn/core';
+import { type CaseMapper, type ConfigOverrides, ConfigError, type ConfigSection, type RcnnConfig, loadConfig } from '@rcnn/core';
 import {
   COCO_KEYPOINT_NAMES,
   COCO_KEYPOINT_SKELETON,
@@ -181,6 +181,8 @@ export interface ResolveConfigOptions {
   readonly sections?: readonly ConfigSection[];
   /** `SECTION.KEY=VALUE` overrides applied last. */
   readonly set?: readonly string[];
+  /** Parity-case mappers of the registered implementations (`caseMappers(container)`), for case.json sources. */
+  readonly caseMappers?: readonly CaseMapper[];
 }
 
 function editDistance(a: string, b: string): number {
@@ -217,7 +219,7 @@ function closest(name: string, known: readonly string[]): string | undefined {
  * config layer object; `set` overrides go last. An unknown name fails with the list of presets.
  */
 export function resolveConfig(source: string | ConfigOverrides | undefined, options: ResolveConfigOptions = {}): ResolvedConfig {
-  const base = { sections: options.sections ?? [], set: options.set ?? [] };
+  const base = { sections: options.sections ?? [], set: options.set ?? [], caseMapping: { mappers: options.caseMappers ?? [] } };
   const finish = (config: RcnnConfig, preset: Preset | undefined, from: string): ResolvedConfig => ({
     config,
     preset,

@@ -1,5 +1,5 @@
 /** What a detector and an export share: the container with the packages registered, the config and the weights. */
-import { type ConfigOverrides, ConfigError, type DependencyContainer, type NonFinitePolicy, WeightStore, configSections, createContainer } from '@rcnn/core';
+import { type ConfigOverrides, ConfigError, type DependencyContainer, type NonFinitePolicy, WeightStore, caseMappers, configSections, createContainer } from '@rcnn/core';
 import type { ModelLabels } from './categories.js';
 import { type ResolvedConfig, resolveConfig } from './presets.js';
 import { calibratedRandomWeights, loadWeights } from './weights.js';
@@ -47,7 +47,7 @@ export interface ModelSources {
 export async function resolveModelSources(options: ModelSourceOptions): Promise<ModelSources> {
   const container = options.container ?? createContainer();
   for (const register of options.register ?? []) register(container);
-  const resolved = resolveConfig(options.config, { sections: configSections(container), set: options.set });
+  const resolved = resolveConfig(options.config, { sections: configSections(container), set: options.set, caseMappers: caseMappers(container) });
   if (options.nonFinite !== undefined && !NON_FINITE_POLICIES.includes(options.nonFinite)) {
     throw new ConfigError(`nonFinite must be one of ${NON_FINITE_POLICIES.join(', ')}, got ${JSON.stringify(options.nonFinite)}`, { key: 'nonFinite' });
   }
