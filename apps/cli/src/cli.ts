@@ -4,7 +4,7 @@ import type { Command } from './command.js';
 import { parseCommand } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { EXIT, UsageError, reportError } from './errors.js';
-import { type CliIO, say } from './io.js';
+import { type CliIO, markClosed, say } from './io.js';
 
 /** The CLI's version (from its package.json). */
 export function version(): string {
@@ -57,6 +57,11 @@ export async function runCli(argv: readonly string[], io: CliIO = { stdout: proc
     return EXIT.ok;
   }
   const command = commands.find((c) => c.name === name);
+  // A closed stdout (`rcnn predict … | head -1`) is not an error of rcnn's: stop quietly (status 141).
+  const onStdoutError = (e: NodeJS.ErrnoException): void => {
+    if (e.code === 'EPIPE') markClosed(io.stdout);
+  };
+  io.stdout.on('error', onStdoutError);
   try {
     if (!command) {
       const guess = closest(name, commands.map((c) => c.name));
@@ -70,5 +75,7 @@ export async function runCli(argv: readonly string[], io: CliIO = { stdout: proc
     return await command.run(values, positionals, io);
   } catch (e) {
     return reportError(e, command?.name, verbose, io.stderr);
+  } finally {
+    io.stdout.off('error', onStdoutError);
   }
 }

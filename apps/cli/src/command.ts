@@ -46,15 +46,18 @@ export const RUN_OPTIONS: OptionSpecs = {
   batch: { type: 'string', short: 'b' },
   threads: { type: 'string' },
   'in-flight': { type: 'string' },
+  'allow-special-files': { type: 'boolean' },
 };
 
 /** Help lines of {@link MODEL_OPTIONS}. */
 export const MODEL_OPTIONS_HELP = `Model:
   -c, --config <name|file>  preset (${PRESET_NAMES.join(', ')}),
-                            or a YAML/JSON config file, or a parity case.json
+                            or a YAML/JSON config file, a Detectron2 config.yaml, or a parity case.json
   -w, --weights <file>      weights: .safetensors (torchvision names); .pth/.pkl with @rcnn/checkpoint.
-                            Without weights the model gets seeded random weights and every
-                            result says so: its detections are meaningless
+                            A Detectron2/Detectron checkpoint (or a file rcnn convert wrote) brings
+                            its conventions and architecture (then --config is optional; --config
+                            and --set override them). Without weights the model gets seeded random
+                            weights and every result says so: its detections are meaningless
       --set KEY=VALUE       config override, repeatable (e.g. --set TEST.SCORE_THRESH=0.5)
       --plugin <module>     package or ES module exporting register(container), repeatable
                             (also RCNN_PLUGINS=a,b)
@@ -71,7 +74,10 @@ export const RUN_OPTIONS_HELP = `Devices:
       --strict              fail if CUDA cannot be used instead of falling back to CPU
   -b, --batch <n>           images per forward pass (default 1, at most LIMITS.MAX_BATCH)
       --threads <n>         onnxruntime intra-op threads per replica (default: cores / CPU replicas)
-      --in-flight <n>       batches running at once per replica (default 1 on CPU, 2 on GPU)`;
+      --in-flight <n>       batches running at once per replica (default 1 on CPU, 2 on GPU)
+      --allow-special-files read images from pipes and devices too (e.g. <(curl -s URL)), within
+                            LIMITS.MAX_IMAGE_BYTES and LIMITS.READ_TIMEOUT_MS; default: refused, and
+                            skipped inside directories (a FIFO without a writer never delivers)`;
 
 /** Parses `argv` against a command's options (unknown options are usage errors). */
 export function parseCommand(command: Command, argv: readonly string[]): { values: OptionValues; positionals: string[] } {

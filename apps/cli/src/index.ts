@@ -1,5 +1,5 @@
 /**
- * @rcnn/cli: the `rcnn` command (predict, export, bench). The command table is exported so
+ * @rcnn/cli: the `rcnn` command (predict, export, bench, convert, eval). The command table is exported so
  * other packages can add commands (e.g. `rcnn convert` on top of @rcnn/checkpoint).
  */
 export { runCli, globalHelp, version } from './cli.js';
@@ -11,3 +11,4 @@ export { MODEL_PACKAGES, loadPlugins } from './plugins.js';
 export { DEFAULT_BENCH_CONFIG, SAMPLE_IMAGES } from './commands/bench.js';
 export { renderHtml } from './bench/html.js';
 export type { BenchReport, Measurement, Summary, BaselineReport } from './bench/model.js';
+export { LABEL_MAPS, type LabelMapKind, type PredictedResults, evalCommand, labelMapper, predictCocoResults, statsJson } from './commands/eval.js';

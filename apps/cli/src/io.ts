@@ -1,4 +1,5 @@
 /** Terminal output: where things go and how progress is shown. */
+import { StdoutClosedError } from './errors.js';
 
 /** Streams of a command (replaceable in tests). */
 export interface CliIO {
@@ -6,9 +7,23 @@ export interface CliIO {
   readonly stderr: NodeJS.WriteStream | NodeJS.WritableStream;
 }
 
+/** Streams whose reader went away (EPIPE): writing more is pointless, the command stops. */
+const CLOSED = new WeakSet<object>();
+
+/** Records that `stream`'s reader is gone (its 'error' event said EPIPE). */
+export function markClosed(stream: object): void {
+  CLOSED.add(stream);
+}
+
+/** Writes to stdout; throws {@link StdoutClosedError} once its reader has gone (`rcnn … | head -1`). */
+export function writeOut(io: CliIO, text: string): void {
+  if (CLOSED.has(io.stdout)) throw new StdoutClosedError();
+  io.stdout.write(text);
+}
+
 /** Prints to stdout. */
 export function say(io: CliIO, line = ''): void {
-  io.stdout.write(`${line}\n`);
+  writeOut(io, `${line}\n`);
 }
 
 /** Prints to stderr. */

@@ -9,8 +9,9 @@
  * graph input cannot hold before resizing, and its ~20 ms for a 480x640 → 800x1066 image is under
  * 1% of an R-50-FPN forward on the same CPU (ORT's Resize takes ~10 ms).
  */
-import { type HostTensor, type ImageTransform, InputError, type PreparedBatch, type RcnnConfig, type RgbImage } from '@rcnn/core';
+import { type HostTensor, type ImageTransform, InputError, type PreparedBatch, type RcnnConfig, type RgbImage } from '@rcnn/core/web';
 import { type LinearAxis, opencvLinearAxis, pytorchLinearAxis, resampleBilinear, resampleBilinearRgb8 } from './bilinear.js';
+import { pilBilinearResizeRgb8 } from './pil-bilinear.js';
 import { type ResizedSize, resizedSize } from './resize-rule.js';
 
 const CHANNELS = 3;
@@ -92,6 +93,26 @@ function axesFor(image: RgbImage, size: ResizedSize, config: RcnnConfig): { ay: 
   return { ay: pytorchLinearAxis(image.height, size.height), ax: pytorchLinearAxis(image.width, size.width) };
 }
 
+/** Writes interleaved 8-bit RGB of `size` normalised into the planar padded batch `target`. */
+function writeNormalised8(
+  data: Uint8Array,
+  size: ResizedSize,
+  norm: Normaliser,
+  target: { data: Float32Array; offset: number; planeStride: number; rowStride: number },
+): void {
+  const tables = levelTables(norm);
+  for (let c = 0; c < CHANNELS; c++) {
+    const table = tables[c];
+    const sc = norm.sourceChannel[c];
+    const plane = target.offset + c * target.planeStride;
+    for (let y = 0; y < size.height; y++) {
+      const row = plane + y * target.rowStride;
+      const src = y * size.width * CHANNELS + sc;
+      for (let x = 0; x < size.width; x++) target.data[row + x] = table[data[src + x * CHANNELS]];
+    }
+  }
+}
+
 /** `size` rounded up to a multiple of `divisor` (0 = unchanged), torchvision's `batch_images`. */
 export function padToMultiple(size: number, divisor: number): number {
   return divisor > 0 ? Math.ceil(size / divisor) * divisor : size;
@@ -119,6 +140,8 @@ export class GeneralizedRCNNTransform implements ImageTransform {
       if (size.height < 1 || size.width < 1) {
         throw new InputError(`image ${i}: ${image.width}x${image.height} resizes to ${size.width}x${size.height} (scale ${size.scale}); its aspect ratio is too extreme`, {
           source: `image ${i}`,
+          // Not a damaged file: the shorter side rounds to 0 px once the longer one fits TEST.MAX_SIZE.
+          hint: `crop or pad the image to an aspect ratio under about ${config.TEST.MAX_SIZE}:1 (the longer side is scaled to at most TEST.MAX_SIZE)`,
         });
       }
       return size;
@@ -137,7 +160,11 @@ export class GeneralizedRCNNTransform implements ImageTransform {
       const { ay, ax } = axesFor(image, size, config);
       const scratch = new Float32Array(CHANNELS * image.height * size.width);
       const target = { data: batch, offset: i * CHANNELS * plane, planeStride: plane, rowStride: padW };
-      if (image.data instanceof Uint8Array) {
+      if (config.INPUT.RESIZE_RULE === 'detectron2' && image.data instanceof Uint8Array) {
+        // Detectron2 resizes the 8-bit image with PIL first, then normalises the 8-bit result.
+        const resized = pilBilinearResizeRgb8(image.data, image.width, image.height, size.width, size.height);
+        writeNormalised8(resized, size, norm, target);
+      } else if (image.data instanceof Uint8Array) {
         // 8-bit pixels are normalised by table lookup inside the resampling: no normalised copy.
         resampleBilinearRgb8(image.data, norm.sourceChannel, levelTables(norm), ay, ax, target, scratch);
       } else {

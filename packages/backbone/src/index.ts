@@ -18,3 +18,5 @@ export {
 export { type LinearAxis, type PlanarTarget, opencvLinearAxis, pytorchLinearAxis, resampleBilinear, resampleBilinearRgb8 } from './bilinear.js';
 export { type ResizeRule, type ResizedSize, detectronResizedSize, resizedSize, torchvisionResizedSize } from './resize-rule.js';
 export { GeneralizedRCNNTransform, padToMultiple } from './image-transform.js';
+export { type PilAxis, pilBilinearAxis, pilBilinearResizeRgb8 } from './pil-bilinear.js';
+export { detectron2ResizedSize } from './resize-rule.js';

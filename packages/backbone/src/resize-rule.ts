@@ -2,10 +2,12 @@
  * How big an image becomes: torchvision's GeneralizedRCNNTransform scale rule (float32) or
  * Detectron's `prep_im_for_blob` rule (float64, rounded sizes), selected by `INPUT.RESIZE_RULE`.
  */
-import { type RcnnConfig, roundHalfEven } from '@rcnn/core';
+import type { RcnnConfig } from '@rcnn/core';
+// The browser-safe entry: this module is part of @rcnn/backbone/web.
+import { roundHalfEven } from '@rcnn/core/web';
 
 /** Which resize rule: `INPUT.RESIZE_RULE`. */
-export type ResizeRule = 'torchvision' | 'detectron';
+export type ResizeRule = 'torchvision' | 'detectron' | 'detectron2';
 
 /** Size of an image after resizing, and the scale that produced it. */
 export interface ResizedSize {
@@ -42,9 +44,29 @@ export function detectronResizedSize(height: number, width: number, minSize: num
   return { height: roundHalfEven(height * scale), width: roundHalfEven(width * scale), scale };
 }
 
+/**
+ * Detectron2 `ResizeShortestEdge.get_output_shape` (float64): the short side becomes `minSize` and
+ * the long side `scale * long`; if that unrounded long side exceeds `maxSize` both are scaled by
+ * `maxSize / long side`; each side is then `int(x + 0.5)`. E.g. 384x512 with 320 / 512 gives
+ * 320x427 (426.67 rounds up).
+ */
+export function detectron2ResizedSize(height: number, width: number, minSize: number, maxSize: number): ResizedSize {
+  const scale = minSize / Math.min(height, width);
+  let newH = height < width ? minSize : scale * height;
+  let newW = height < width ? scale * width : minSize;
+  let factor = scale;
+  if (Math.max(newH, newW) > maxSize) {
+    const shrink = maxSize / Math.max(newH, newW);
+    newH *= shrink;
+    newW *= shrink;
+    factor *= shrink;
+  }
+  return { height: Math.trunc(newH + 0.5), width: Math.trunc(newW + 0.5), scale: factor };
+}
+
 /** The resized size of an image under `config` (`INPUT.RESIZE_RULE`, `TEST.SCALE`, `TEST.MAX_SIZE`). */
 export function resizedSize(height: number, width: number, config: RcnnConfig): ResizedSize {
   const rule: ResizeRule = config.INPUT.RESIZE_RULE;
-  const resize = rule === 'detectron' ? detectronResizedSize : torchvisionResizedSize;
+  const resize = rule === 'detectron' ? detectronResizedSize : rule === 'detectron2' ? detectron2ResizedSize : torchvisionResizedSize;
   return resize(height, width, config.TEST.SCALE, config.TEST.MAX_SIZE);
 }

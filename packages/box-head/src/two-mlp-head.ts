@@ -2,7 +2,7 @@
  * Detectron's `fast_rcnn_heads.add_roi_2mlp_head` / torchvision's `TwoMLPHead`: RoIAlign, flatten,
  * fc6 + ReLU, fc7 + ReLU.
  */
-import { type BoxHeadOutput, type BuildContext, type FeatureMaps, type Implementation, type RoiBoxHead, type Rois, linear, ops, roiPooler, xavierFill } from '@rcnn/core';
+import { DIMS, type BoxHeadOutput, type BuildContext, type FeatureMaps, type Implementation, type RoiBoxHead, type Rois, linear, ops, roiPooler, xavierFill } from '@rcnn/core';
 
 /** State-dict prefix of the box head's weights (torchvision `roi_heads.box_head`). */
 export const BOX_HEAD_PREFIX = 'roi_heads.box_head.';
@@ -10,7 +10,7 @@ export const BOX_HEAD_PREFIX = 'roi_heads.box_head.';
 function buildTwoMlpHead(ctx: BuildContext, features: FeatureMaps, rois: Rois): BoxHeadOutput {
   const pooled = roiPooler(ctx, features, rois, ctx.config.FAST_RCNN, { what: 'RoI box head' });
   // Rows are proposal slots (padding included); the runtime's dump keeps the valid ones.
-  ctx.tap('roi.box_features', pooled.features, 'float32', 'proposal-rows');
+  ctx.tap('roi.box_features', pooled.features, 'float32', 'proposal-rows', [DIMS.rois, pooled.channels, pooled.resolution, pooled.resolution]);
   const inDim = pooled.channels * pooled.resolution * pooled.resolution;
   const dim = ctx.config.FAST_RCNN.MLP_HEAD_DIM;
   // Detectron initialises fc6/fc7 with Caffe2's XavierFill. (The pooler's reordering of the rows

@@ -4,9 +4,11 @@
  * The result plugs into core's `WeightStore.fromSource`, converts to safetensors, and carries the
  * config layers that match its convention and architecture.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import {
+  checkOutputFile,
+  writeFileAtomicSync,
   type ConfigOverrides,
   type HostTensor,
   type WeightSource,
@@ -61,9 +63,16 @@ const WRAPPER_KEYS = ['model', 'state_dict', 'model_state_dict', 'blobs'] as con
 function loadBuffer(input: string | Uint8Array, source: string | undefined): { buffer: Uint8Array; source: string } {
   if (typeof input !== 'string') return { buffer: input, source: source ?? '<buffer>' };
   try {
+    // A FIFO or /dev/zero would block or never end: only regular files are read.
+    const s = statSync(input);
+    if (!s.isFile()) {
+      const kind = s.isDirectory() ? 'a directory' : s.isFIFO() ? 'a FIFO' : s.isCharacterDevice() ? 'a character device' : 'not a regular file';
+      throw new CheckpointError('io', `cannot read checkpoint ${input}: it is ${kind}, not a regular file`, { file: input, hint: 'give the path of the checkpoint file' });
+    }
     const b = readFileSync(input);
     return { buffer: new Uint8Array(b.buffer, b.byteOffset, b.byteLength), source: input };
   } catch (cause) {
+    if (cause instanceof CheckpointError) throw cause;
     throw new CheckpointError('io', `cannot read checkpoint ${input}: ${(cause as Error).message}`, { file: input, cause });
   }
 }
@@ -228,7 +237,13 @@ export function readCheckpoint(input: string | Uint8Array, options: ReadCheckpoi
 
 /** A core {@link WeightSource} over a read checkpoint (for `WeightStore.fromSource`). */
 export function checkpointWeightSource(result: CheckpointResult, description: string = result.report.source): WeightSource {
-  return { description, keys: () => result.tensors.keys(), get: (key) => result.tensors.get(key) };
+  return {
+    description,
+    keys: () => result.tensors.keys(),
+    get: (key) => result.tensors.get(key),
+    // The file's convention and architecture travel with the weights (predict applies them under the user's config).
+    conventions: { convention: result.format, conventions: result.suggestedConfig, architecture: result.inferredConfig },
+  };
 }
 
 /** Reads a checkpoint straight into a core {@link WeightStore} (the result is returned too, for its report and config layers). */
@@ -266,12 +281,11 @@ export function convertToSafetensors(input: string | Uint8Array, options: Conver
 
 /** {@link convertToSafetensors} from a file to a file. */
 export function convertCheckpointFile(inputPath: string, outputPath: string, options: ConvertOptions = {}): CheckpointResult {
+  // Up front (an OutputError naming the output): the output must be writable and must not be the input.
+  checkOutputFile(outputPath, { what: 'output', inputs: [{ path: inputPath, what: 'checkpoint' }] });
   const { bytes, result } = convertToSafetensors(inputPath, options);
-  try {
-    writeFileSync(outputPath, bytes);
-  } catch (cause) {
-    throw new CheckpointError('io', `cannot write ${outputPath}: ${(cause as Error).message}`, { file: outputPath, cause });
-  }
+  // Atomic: a full disk leaves no truncated .safetensors that a later --weights would half-read.
+  writeFileAtomicSync(outputPath, bytes);
   return result;
 }
 

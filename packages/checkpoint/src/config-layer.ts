@@ -4,7 +4,7 @@
  * backbone details, so a converted checkpoint comes with the core config keys that say so.
  * Architecture (class count, heads, widths) is read from the tensors by {@link inferredConfigLayer}.
  */
-import type { ConfigOverrides, HostTensor } from '@rcnn/core';
+import { type ConfigOverrides, DETECTRON2_DEFAULT_PIXEL_MEANS, type HostTensor, detectron2ConventionsLayer } from '@rcnn/core';
 import type { CheckpointFormat, ConfigHints } from './report.js';
 
 const IMAGENET_MEAN = [0.485, 0.456, 0.406];
@@ -12,7 +12,7 @@ const IMAGENET_STD = [0.229, 0.224, 0.225];
 /** Detectron's `PIXEL_MEANS` (BGR, 0..255). */
 export const DETECTRON_PIXEL_MEANS = [102.9801, 115.9465, 122.7717];
 /** Detectron2's default `MODEL.PIXEL_MEAN` (BGR, 0..255; MSRA ResNet backbones). */
-export const DETECTRON2_PIXEL_MEANS = [103.53, 116.28, 123.675];
+export const DETECTRON2_PIXEL_MEANS: readonly number[] = DETECTRON2_DEFAULT_PIXEL_MEANS;
 
 /**
  * The config layer (`{SECTION: {KEY: value}}`, for `loadConfig({layers})`) matching a weights
@@ -22,10 +22,11 @@ export const DETECTRON2_PIXEL_MEANS = [103.53, 116.28, 123.675];
  *
  * - torchvision: RGB in [0, 1] with ImageNet mean/std, torchvision resize, stride in the 3x3,
  *   FrozenBN eps 1e-5 (0 for the legacy COCO_V1 checkpoints, `hints.legacyTorchvisionCoco`).
- * - detectron2: BGR 0..255 minus its pixel mean, std 1 (or the checkpoint's `pixel_mean`/`pixel_std`),
- *   stride in the 1x1, FrozenBN eps 1e-5, ROIAlignV2 (`aligned` true, sampling ratio 0) in every
- *   head, RoI level eps 1e-8, no RPN min size, no +1. Resize: the `detectron` rule is the closest
- *   core rule (Detectron2 compares the unrounded long side and resizes with PIL).
+ * - detectron2: core's `detectron2ConventionsLayer`: BGR 0..255 minus its pixel mean, std 1 (or the
+ *   checkpoint's `pixel_mean`/`pixel_std`), ResizeShortestEdge with PIL bilinear, stride in the 1x1,
+ *   FrozenBN eps 1e-5, ROIAlignV2 in every head, RoI level eps 1e-8, unrounded anchors with fixed
+ *   strides, `nonempty` proposals, Detectron2's mask paste and keypoint score, no +1; C4: 6000
+ *   proposals per level before NMS.
  * - detectron: BGR 0..255 minus its pixel means, std 1, Detectron resize, `+1` box widths
  *   (`MODEL.LEGACY_PLUS_ONE`), stride in the 1x1, AffineChannel (or FrozenBN with eps 0 for the
  *   `frozen-bn` form), no RPN min size.
@@ -40,24 +41,12 @@ export function suggestedConfigLayer(format: CheckpointFormat, hints: ConfigHint
         RESNETS: { STRIDE_1X1: false, NORM: 'FrozenBN', FROZEN_BN_EPS: hints.legacyTorchvisionCoco ? 0 : 1e-5 },
       };
     case 'detectron2': {
-      const aligned = { ROI_XFORM_ALIGNED: true, ROI_XFORM_SAMPLING_RATIO: 0 };
-      return {
-        MODEL: { LEGACY_PLUS_ONE: false },
-        INPUT: {
-          FORMAT: 'BGR',
-          PIXEL_RANGE: 255,
-          PIXEL_MEANS: hints.pixelMean ?? DETECTRON2_PIXEL_MEANS,
-          PIXEL_STDS: hints.pixelStd ?? [1, 1, 1],
-          RESIZE_RULE: 'detectron',
-          ...(hints.layout === 'c4' ? { SIZE_DIVISIBILITY: 0 } : {}),
-        },
-        TEST: { RPN_MIN_SIZE: 0 },
-        FPN: { ROI_LEVEL_EPS: 1e-8 },
-        RESNETS: { STRIDE_1X1: true, NORM: 'FrozenBN', FROZEN_BN_EPS: 1e-5 },
-        FAST_RCNN: aligned,
-        MRCNN: aligned,
-        KRCNN: aligned,
-      };
+      const layer = detectron2ConventionsLayer({
+        c4: hints.layout === 'c4',
+        ...(hints.pixelMean ? { pixelMeans: hints.pixelMean } : {}),
+        ...(hints.pixelStd ? { pixelStds: hints.pixelStd } : {}),
+      });
+      return hints.layout === 'c4' ? { ...layer, TEST: { ...layer.TEST, RPN_PRE_NMS_TOP_N: 6000 } } : layer;
     }
     case 'detectron':
       return {
@@ -121,8 +110,71 @@ export function inferredConfigLayer(tensors: ReadonlyMap<string, HostTensor>): C
   }
   const stem = dims('backbone.body.conv1.weight');
   if (stem) layer.RESNETS = { STEM_OUT_CHANNELS: stem[0] };
+  Object.assign(layer, mergeLayers(layer, convBodyLayer(tensors, fpn !== undefined)));
   const anchors = dims('rpn.head.cls_logits.weight');
   const rpnConvs = count(/^rpn\.head\.conv\.\d+\.0\.weight$/);
   if (anchors && rpnConvs > 0) layer.RPN = { HEAD_CONV_DEPTH: rpnConvs };
+  return layer;
+}
+
+function mergeLayers(a: Record<string, Record<string, unknown>>, b: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = { ...a };
+  for (const [section, keys] of Object.entries(b)) out[section] = { ...(out[section] ?? {}), ...keys };
+  return out;
+}
+
+/** Blocks per stage of the standard ResNet depths (torchvision layer1..layer4). */
+const STANDARD_DEPTHS: Readonly<Record<string, number>> = { '3,4,6,3': 50, '3,4,23,3': 101, '3,8,36,3': 152 };
+
+/**
+ * The conv body the backbone tensors describe: a standard ResNet-50/101/152 (or ResNeXt-101
+ * 32x8d / 64x4d) by name when its stage depths and widths are standard, else the configurable
+ * body with `RESNETS.STAGE_BLOCKS` / `STAGE_PLANES` / `NUM_GROUPS` / `WIDTH_PER_GROUP` read from the
+ * tensors. C4 layouts (no FPN, res5 in the box head) get the C4 body and the res5 box head.
+ */
+export function convBodyLayer(tensors: ReadonlyMap<string, HostTensor>, fpn: boolean): Record<string, Record<string, unknown>> {
+  const dims = (k: string): readonly number[] | undefined => tensors.get(k)?.dims;
+  const stages: { blocks: number; planes: number; width: number; groups: number }[] = [];
+  const res5InHead = !fpn && dims('roi_heads.box_head.res5.0.conv1.weight') !== undefined;
+  for (let s = 1; s <= 4; s++) {
+    const prefix = s === 4 && res5InHead ? 'roi_heads.box_head.res5' : `backbone.body.layer${s}`;
+    let blocks = 0;
+    while (dims(`${prefix}.${blocks}.conv1.weight`)) blocks++;
+    if (blocks === 0) break;
+    const conv1 = dims(`${prefix}.0.conv1.weight`)!;
+    const conv2 = dims(`${prefix}.0.conv2.weight`);
+    const conv3 = dims(`${prefix}.0.conv3.weight`);
+    if (!conv2 || !conv3) return {};
+    stages.push({ blocks, planes: conv3[0] / 4, width: conv1[0], groups: conv1[0] / conv2[1] });
+  }
+  if (stages.length < 3) return {};
+  const c4 = !fpn;
+  const groups = stages[0].groups;
+  const widthPerGroup = (64 * stages[0].width) / (stages[0].planes * groups);
+  const consistent = stages.every(
+    (st, i) => st.groups === groups && st.planes === stages[0].planes * 2 ** i && st.width === Math.floor((st.planes * widthPerGroup) / 64) * groups,
+  );
+  if (!consistent || !Number.isInteger(widthPerGroup)) return {};
+  const depth = stages.length === 4 ? STANDARD_DEPTHS[stages.map((st) => st.blocks).join(',')] : undefined;
+  const standardPlanes = stages[0].planes === 64;
+  let body: string;
+  const resnets: Record<string, unknown> = {};
+  if (depth && standardPlanes && groups === 1 && widthPerGroup === 64) body = `ResNet${depth}`;
+  else if (depth === 101 && standardPlanes && ((groups === 32 && widthPerGroup === 8) || (groups === 64 && widthPerGroup === 4))) body = `ResNeXt101_${groups}x${widthPerGroup}d`;
+  else {
+    body = 'ResNet_custom';
+    Object.assign(resnets, {
+      STAGE_BLOCKS: stages.map((st) => st.blocks),
+      STAGE_PLANES: stages.map((st) => st.planes),
+      NUM_GROUPS: groups,
+      WIDTH_PER_GROUP: widthPerGroup,
+    });
+  }
+  const layer: Record<string, Record<string, unknown>> = {
+    MODEL: { CONV_BODY: c4 ? `ResNet.add_${body}_conv4_body` : `FPN.add_fpn_${body}_conv5_body` },
+    FPN: { FPN_ON: !c4 },
+  };
+  if (Object.keys(resnets).length > 0) layer.RESNETS = resnets;
+  if (res5InHead) layer.FAST_RCNN = { ROI_BOX_HEAD: 'ResNet.add_ResNet_roi_conv5_head', ROI_XFORM_RESOLUTION: 14 };
   return layer;
 }

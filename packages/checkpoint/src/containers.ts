@@ -100,19 +100,8 @@ function readSafetensorsContainer(buffer: Uint8Array, source: string): LoadedCon
  * tensors may view one storage, so a forged file could ask for far more memory than it holds;
  * the total decoded size is capped at 4x the file plus 16 MiB (real checkpoints stay near 1x).
  */
-function pickleDecoder(bytesOf: (s: StorageRecord) => Uint8Array, source: string, fileBytes: number): LoadedContainer['decode'] {
-  const budget = 4 * fileBytes + 16 * 2 ** 20;
-  let decoded = 0;
-  // Charged before the copy is made, so the refusal costs nothing.
-  const charge = (bytes: number, key: string): void => {
-    decoded += bytes;
-    if (decoded > budget) {
-      throw new CheckpointError('pickle-limit', `${source}: tensors up to "${key}" decode to more than ${budget} bytes (4x the file): overlapping views of shared storages`, {
-        file: source,
-        key,
-      });
-    }
-  };
+function pickleDecoder(bytesOf: (s: StorageRecord, charge: Charge) => Uint8Array, source: string, fileBytes: number): LoadedContainer['decode'] {
+  const charge = decodeBudget(source, fileBytes);
   return (value, key) => {
     if (isKind(value, 'numpy.ndarray')) {
       const t = hostFromNdArray(value as NdArrayRecord, `${source}: "${key}"`);
@@ -123,8 +112,33 @@ function pickleDecoder(bytesOf: (s: StorageRecord) => Uint8Array, source: string
     const t = value as TensorRecord;
     const size = TORCH_DTYPE_SIZE[t.storage.dtype];
     charge(elementCount(t.size) * (t.storage.dtype === 'bfloat16' ? 4 : size), key);
-    const bytes = gatherStrided(bytesOf(t.storage), size, t.offset, t.size, t.stride, `${source}: tensor "${key}"`);
+    const bytes = gatherStrided(bytesOf(t.storage, (n, what) => charge(n, key, what)), size, t.offset, t.size, t.stride, `${source}: tensor "${key}"`);
     return hostFromTorch(t.storage.dtype, t.size, bytes);
+  };
+}
+
+/** Charges `bytes` of memory for tensor `key` to the decode budget (throws once it is spent). */
+type Charge = (bytes: number, what?: string) => void;
+
+/**
+ * The memory budget of decoding one file: 4x the file plus 16 MiB (real checkpoints stay near 1x).
+ * Tensor copies and inflated zip entries both count, and are charged before the memory is taken,
+ * so a refusal costs nothing.
+ */
+function decodeBudget(source: string, fileBytes: number): (bytes: number, key: string, what?: string) => void {
+  const budget = 4 * fileBytes + 16 * 2 ** 20;
+  let decoded = 0;
+  return (bytes, key, what) => {
+    decoded += bytes;
+    if (decoded > budget) {
+      throw new CheckpointError(
+        'pickle-limit',
+        what === undefined
+          ? `${source}: tensors up to "${key}" decode to more than ${budget} bytes (4x the file): overlapping views of shared storages`
+          : `${source}: ${what} for tensor "${key}" would take the decoded size past ${budget} bytes (4x the file plus 16 MiB): refused before inflating (a compressed-size bomb)`,
+        { file: source, key },
+      );
+    }
   };
 }
 
@@ -178,6 +192,14 @@ function readTorchZip(buffer: Uint8Array, source: string, limits?: Partial<Unpic
   }
   if (zip.has(`${prefix}version`)) notes.push(`archive format version ${new TextDecoder().decode(zip.read(`${prefix}version`)).trim()}`);
   const storages = new Map<string, StorageRecord>();
+  const pklEntry = zip.entries.get(pkls[0])!;
+  const budget = 4 * buffer.length + 16 * 2 ** 20;
+  if (pklEntry.method !== 0 && pklEntry.uncompressedSize > budget) {
+    throw new CheckpointError('pickle-limit', `${source}: "${pkls[0]}" inflates to ${pklEntry.uncompressedSize} bytes, more than ${budget} (4x the file plus 16 MiB): refused before inflating`, {
+      file: source,
+      key: pkls[0],
+    });
+  }
   const { value } = unpickle(zip.read(pkls[0]), {
     source: `${source}:${pkls[0]}`,
     ...(limits === undefined ? {} : { limits }),
@@ -211,10 +233,15 @@ function readTorchZip(buffer: Uint8Array, source: string, limits?: Partial<Unpic
     kind: 'torch-zip',
     root: value,
     notes,
-    decode: pickleDecoder((s) => {
+    decode: pickleDecoder((s, charge) => {
       let bytes = cache.get(s.key);
       if (!bytes) {
-        bytes = zip.read(`${prefix}data/${s.key}`);
+        const name = `${prefix}data/${s.key}`;
+        const entry = zip.entries.get(name);
+        // A DEFLATED storage is inflated whole (its CRC covers all of it): its inflated size counts
+        // against the decode budget before inflating, however little of it a tensor views.
+        if (entry && entry.method !== 0) charge(entry.uncompressedSize, `inflating the ${entry.uncompressedSize}-byte storage entry "${name}"`);
+        bytes = zip.read(name);
         cache.set(s.key, bytes);
       }
       return bytes;

@@ -3,6 +3,7 @@
  * one uses; the convention with the most such keys wins, and a tie or no match is an error that
  * asks for an explicit `from`.
  */
+import { printable } from '@rcnn/core';
 import { CheckpointError } from './errors.js';
 import type { CheckpointFormat } from './report.js';
 
@@ -32,8 +33,8 @@ export function detectFormat(keys: readonly string[], source: string): { format:
   if (best[1] === 0 || best[1] === second[1]) {
     throw new CheckpointError(
       'name-map',
-      `${source}: cannot tell the naming convention of its ${keys.length} keys (matches: ${ranked.map(([f, n]) => `${f} ${n}`).join(', ')}; first keys: ${keys.slice(0, 5).join(', ')})`,
-      { file: source, hint: 'pass from: "torchvision" | "detectron2" | "detectron" (rcnn convert --from)' },
+      `${source}: cannot tell the naming convention of its ${keys.length} keys (matches: ${ranked.map(([f, n]) => `${f} ${n}`).join(', ')}; first keys: ${keys.slice(0, 5).map((k) => printable(k)).join(', ')})`,
+      { file: source, hint: 'convert it naming its convention: rcnn convert <in> <out.safetensors> --from torchvision|detectron2|detectron (library: from option)' },
     );
   }
   return { format: best[0], reason: `auto-detected: ${best[1]} of ${keys.length} keys use ${best[0]} names` };

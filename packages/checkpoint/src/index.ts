@@ -37,3 +37,4 @@ export { DEFAULT_UNPICKLE_LIMITS, type UnpickleLimits, type UnpickleOptions, typ
 export { type PickleDict, type PickleFlavor, type PickleValue, writeNumpyPickle } from './pickle/writer.js';
 export { ZipArchive, type ZipEntry } from './zip.js';
 export { CHECKPOINT_READER_FORMAT, register } from './register.js';
+export { convBodyLayer } from './config-layer.js';

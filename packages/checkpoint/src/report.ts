@@ -3,6 +3,7 @@
  * ignored entry and unmapped key, so nothing is ever dropped silently.
  */
 import type { ContainerKind } from './containers.js';
+import { printable } from '@rcnn/core';
 
 /** A weights naming convention. */
 export type CheckpointFormat = 'torchvision' | 'detectron2' | 'detectron';
@@ -84,7 +85,8 @@ export function formatReport(report: CheckpointReport, verbose = false): string 
     if (items.length === 0) return;
     lines.push(`${title} (${items.length}):`);
     const shown = verbose ? items : items.slice(0, 10);
-    for (const it of shown) lines.push(`  ${it}`);
+    // Keys come from the file: a megabyte-long key or a NUL byte must not reach the terminal raw.
+    for (const it of shown) lines.push(`  ${printable(it, 240)}`);
     if (shown.length < items.length) lines.push(`  … ${items.length - shown.length} more`);
   };
   section('renamed', report.renamed.map((r) => `${r.from} -> ${r.to}`));

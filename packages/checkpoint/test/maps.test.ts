@@ -237,7 +237,7 @@ describe('format detection and config layers', () => {
         assert.equal(c.INPUT.FORMAT, format === 'torchvision' ? 'RGB' : 'BGR');
         assert.equal(c.INPUT.PIXEL_RANGE, format === 'torchvision' ? 1 : 255);
         assert.equal(c.RESNETS.STRIDE_1X1, format !== 'torchvision');
-        assert.equal(c.INPUT.RESIZE_RULE, format === 'torchvision' ? 'torchvision' : 'detectron');
+        assert.equal(c.INPUT.RESIZE_RULE, { torchvision: 'torchvision', detectron: 'detectron', detectron2: 'detectron2' }[format]);
         assert.equal(c.FAST_RCNN.ROI_XFORM_ALIGNED, format === 'detectron2');
       }
     }

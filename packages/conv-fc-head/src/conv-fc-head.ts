@@ -9,6 +9,7 @@
  * `linear`, torchvision Sequential key helpers) and the registry.
  */
 import {
+  DIMS,
   type BoxHeadOutput,
   type BuildContext,
   type CaseContext,
@@ -82,7 +83,7 @@ export function convFcHeadWeightKeys(config: RcnnConfig, inChannels: number): st
 
 function build(ctx: BuildContext, features: FeatureMaps, rois: Rois): BoxHeadOutput {
   const pooled = roiPooler(ctx, features, rois, ctx.config.FAST_RCNN, { what: 'conv-fc box head' });
-  ctx.tap('roi.box_features', pooled.features, 'float32', 'proposal-rows');
+  ctx.tap('roi.box_features', pooled.features, 'float32', 'proposal-rows', [DIMS.rois, pooled.channels, pooled.resolution, pooled.resolution]);
   const layers = convFcHeadLayers(ctx.config, pooled.channels);
   const x = layers.convs.reduce((h, c) => (c.norm ? convNorm(ctx, h, { ...c, norm: c.norm }) : conv2d(ctx, h, c)), pooled.features);
   const fc = linear(ctx, ops.flatten(ctx.graph, x, 1, 'flatten'), layers.fc);

@@ -65,3 +65,30 @@ export class InputError extends RcnnError {
     this.source = options?.source;
   }
 }
+
+/** Training targets (GT boxes, labels, masks, keypoints) are invalid for the model or the image. */
+export class TargetError extends RcnnError {
+  /** The image index (in the batch) and the target field at fault, e.g. `image 0 boxes[3]`. */
+  readonly source: string | undefined;
+  constructor(message: string, options?: { source?: string; hint?: string; cause?: unknown }) {
+    super('E_TARGET', message, options);
+    this.source = options?.source;
+  }
+}
+
+/**
+ * An output file cannot be written (no space, no permission, its directory is missing, it is a
+ * directory, or it is one of the inputs). Nothing was left at `file`: a failed write never leaves a
+ * truncated file behind.
+ */
+export class OutputError extends RcnnError {
+  /** The output path at fault. */
+  readonly file: string;
+  /** The system error code (`ENOSPC`, `EACCES`, …) when a system call failed. */
+  readonly errno: string | undefined;
+  constructor(message: string, options: { file: string; errno?: string; hint?: string; cause?: unknown }) {
+    super('E_OUTPUT', message, options);
+    this.file = options.file;
+    this.errno = options.errno;
+  }
+}

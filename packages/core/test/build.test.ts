@@ -59,7 +59,7 @@ function registerFakes(c: DependencyContainer, seen: string[]): void {
         const scores = ops.expand(g, g.constFloat32([0.9], [1, 1]), ops.concat(g, [n, g.constInt64([1])], 0));
         const valid = ops.expand(g, g.constant({ dtype: 'bool', dims: [1, 1], data: Uint8Array.of(1) }), ops.concat(g, [n, g.constInt64([1])], 0));
         const counts = ops.expand(g, g.constInt64([1]), n);
-        ctx.tap('rpn.fake', scores, 'float32', 'per-image-proposals');
+        ctx.tap('rpn.fake', scores, 'float32', 'per-image-proposals', ['N', 'P']);
         return { boxes, scores, valid, counts };
       },
     },

@@ -4,7 +4,7 @@
  * conv per level, then the extra levels. Weights `backbone.fpn.inner_blocks.{i}.0.*` and
  * `backbone.fpn.layer_blocks.{i}.0.*`, i counting the backbone levels used, finest first.
  */
-import { type BuildContext, ConfigError, type FeatureMap, type FeatureMaps, type FeaturePyramid, type RcnnConfig, conv2d, ops, sequentialKey } from '@rcnn/core';
+import { type BuildContext, ConfigError, type FeatureMap, type FeatureMaps, type FeaturePyramid, type RcnnConfig, DIMS, conv2d, levelSizeDims, ops, sequentialKey } from '@rcnn/core';
 import { convLevels, maxPoolLevel } from './extra-levels.js';
 import { nearestUpsample2x, nearestUpsampleLike } from './upsample.js';
 
@@ -62,7 +62,7 @@ export class FeaturePyramidNetwork implements FeaturePyramid {
     let merged = laterals[used.length - 1];
     for (let i = used.length - 1; i >= 0; i--) {
       if (i < used.length - 1) {
-        const topDown = exact2x ? nearestUpsample2x(g, merged, `upsample${i}`) : nearestUpsampleLike(g, merged, laterals[i], `upsample${i}`);
+        const topDown = exact2x ? nearestUpsample2x(g, merged, `upsample${i}`) : nearestUpsampleLike(g, merged, laterals[i], `upsample${i}`, [DIMS.images, dim, ...levelSizeDims(String(i))]);
         merged = ops.add(g, laterals[i], topDown, `merge${i}`);
       }
       const blob = conv2d(ctx, merged, { key: sequentialKey(`${FPN_PREFIX}layer_blocks`, i, 0), name: `layer${i}`, inChannels: dim, outChannels: dim, kernel: 3, weightInit: FPN_CONV_INIT });

@@ -11,7 +11,7 @@
  * PyTorch; an If node takes that branch, because the Gathers cost ~2.6% of an R-50-FPN forward
  * at 800x1088 (2 threads) and the If with its Resize ~0.5% (ORT profile, see the package README).
  */
-import { type Blob, type GraphBuilder, attr, ops } from '@rcnn/core';
+import { type Blob, DIMS, type Dim, type GraphBuilder, attr, ops } from '@rcnn/core';
 
 /**
  * Source indices [out] int64 of PyTorch's nearest mode along one axis, from `inSize` and
@@ -49,8 +49,13 @@ export function nearestUpsample2x(g: GraphBuilder, x: Blob, name = 'upsample'): 
   return g.op('Resize', [x, null, g.constFloat32([1, 1, 2, 2])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, name);
 }
 
-/** `x` [N,C,h,w] resized by PyTorch's nearest rule to the spatial size of `like` [N,?,H,W]. */
-export function nearestUpsampleLike(g: GraphBuilder, x: Blob, like: Blob, name = 'upsample'): Blob {
+/**
+ * `x` [N,C,h,w] resized by PyTorch's nearest rule to the spatial size of `like` [N,?,H,W]. `dims`
+ * is the result's shape as the `If` that picks the method declares it (default: `[N, C, H, W]` with
+ * names of its own, `<name>_C` …, which say nothing about other tensors).
+ */
+export function nearestUpsampleLike(g: GraphBuilder, x: Blob, like: Blob, name = 'upsample', dims?: readonly Dim[]): Blob {
+  const outDims = dims ?? [DIMS.images, `${name}_C`, `${name}_H`, `${name}_W`];
   return g.withScope(name, () => {
     // Exactly 2x on both axes (every level of a batch padded to a multiple of 32): Resize,
     // whose o / 2 is exact, so it picks o >> 1 as PyTorch does; it is ~2x faster than Gathers.
@@ -60,9 +65,9 @@ export function nearestUpsampleLike(g: GraphBuilder, x: Blob, like: Blob, name =
     const both = ops.cast(g, g.op('ReduceMin', [doubled], { axes: [0], keepdims: 0 }, 'both_2x'), 'bool', 'cond');
     const sizes = ops.shape(g, like, undefined, undefined, 'sizes');
     const resize = g.subgraph('resize_2x', [], (body) => [
-      { blob: ops.resize(body, x, ops.concat(body, [ops.shape(body, x, 0, 2, 'nc'), ops.slice(body, sizes, [2], [4], [0], undefined, 'hw')], 0, 'sizes'), { mode: 'nearest', coordinateTransformationMode: 'asymmetric', nearestMode: 'floor' }), dtype: 'float32' },
+      { blob: ops.resize(body, x, ops.concat(body, [ops.shape(body, x, 0, 2, 'nc'), ops.slice(body, sizes, [2], [4], [0], undefined, 'hw')], 0, 'sizes'), { mode: 'nearest', coordinateTransformationMode: 'asymmetric', nearestMode: 'floor' }), dtype: 'float32', dims: outDims },
     ]);
-    const gather = g.subgraph('gather_any', [], (body) => [{ blob: gatherUpsample(body, x, like), dtype: 'float32' }]);
+    const gather = g.subgraph('gather_any', [], (body) => [{ blob: gatherUpsample(body, x, like), dtype: 'float32', dims: outDims }]);
     const [out] = g.node('If', [both], { then_branch: attr.graph(resize), else_branch: attr.graph(gather) }, { name: 'if_2x' });
     return out;
   });

@@ -11,15 +11,17 @@ import {
   EXTRA_KEYS,
   type HostPostprocessor,
   type ImageDetections,
-  type Implementation,
   InputError,
   type RawOutputs,
   type RcnnConfig,
   keypointSet,
   setExtra,
-} from '@rcnn/core';
+} from '@rcnn/core/web';
+import type { Implementation } from '@rcnn/core';
 import { ArgmaxWorkspace, type CubicAxis, bicubicArgmax, cubicAxis } from './bicubic-argmax.js';
-import { KEYPOINT_DECODER } from './keypoint-rcnn-heads.js';
+
+/** Registry name of the keypoint decoder (slot host-postprocessor), as a keypoint head names it. */
+export const KEYPOINT_DECODER = 'heatmaps_to_keypoints';
 
 const f32 = Math.fround;
 
@@ -35,6 +37,23 @@ export interface DecodedKeypoints {
 export interface DecodeOptions {
   /** Box width/height are clamped to at least this before the resize (torchvision: 1; KRCNN.HEATMAP_MIN_BOX_SIZE). */
   readonly minBoxSize: number;
+  /**
+   * Third keypoint column (KRCNN.KEYPOINT_SCORE): `torchvision` 1 (visibility, default);
+   * `detectron2` Detectron2's keypoint score, {@link detectron2KeypointScore}.
+   */
+  readonly score?: 'torchvision' | 'detectron2';
+}
+
+/**
+ * Detectron2's keypoint score (`heatmaps_to_keypoints`, the column `pred_keypoints[:, :, 2]`
+ * holds): the spatial softmax of the resized heatmap at its maximum, normalised over the
+ * low-resolution map, `exp(max - max) / sum(exp(map - max))` = `1 / sum(exp(map - max))` where
+ * `max` is the resized map's maximum and the sum runs over the H x W heatmap. It can exceed 1.
+ */
+export function detectron2KeypointScore(heatmaps: Float32Array, offset: number, size: number, resizedMax: number): number {
+  let sum = 0;
+  for (let p = offset; p < offset + size; p++) sum += f32(Math.exp(f32(heatmaps[p] - resizedMax)));
+  return f32(1 / f32(sum));
 }
 
 /**
@@ -95,7 +114,7 @@ export function decodeHeatmaps(
       const o = (i * k + q) * 3;
       keypoints[o] = f32(f32(f32(best.x + 0.5) * widthCorrection) + x1);
       keypoints[o + 1] = f32(f32(f32(best.y + 0.5) * heightCorrection) + y1);
-      keypoints[o + 2] = 1;
+      keypoints[o + 2] = options.score === 'detectron2' ? detectron2KeypointScore(heatmaps, offset, inH * inW, best.value) : 1;
       scores[i * k + q] = best.value;
     }
   }
@@ -154,7 +173,7 @@ export const heatmapsToKeypoints: HostPostprocessor = {
       if (image.boxesResized.length !== 4 * n) {
         throw new InputError(`keypoint decoding: image ${image.imageIndex} has ${image.boxesResized.length / 4} boxes but rows [${start}, ${end})`);
       }
-      const decoded = decodeHeatmaps(data, dims, start, image.boxesResized, n, { minBoxSize: config.KRCNN.HEATMAP_MIN_BOX_SIZE });
+      const decoded = decodeHeatmaps(data, dims, start, image.boxesResized, n, { minBoxSize: config.KRCNN.HEATMAP_MIN_BOX_SIZE, score: config.KRCNN.KEYPOINT_SCORE });
       const keypoints = resizeKeypoints(decoded.keypoints, image.resizedSize, image.originalSize);
       setExtra(image, EXTRA_KEYS.keypoints, keypointSet(n, dims[1], { keypoints, keypointsResized: decoded.keypoints, scores: decoded.scores }));
     });

@@ -18,3 +18,4 @@ export {
   resizeKeypoints,
 } from './heatmaps-to-keypoints.js';
 export { ArgmaxWorkspace, type CubicAxis, PYTORCH_CUBIC_A, type ResizedArgmax, bicubicArgmax, cubicAxis, denseBicubicArgmax } from './bicubic-argmax.js';
+export { detectron2KeypointScore } from './heatmaps-to-keypoints.js';

@@ -4,26 +4,39 @@
  * stride-2 transposed conv to one channel per keypoint and a bilinear upsampling to the heatmaps.
  */
 import {
+  DIMS,
   type Blob,
   type BuildContext,
   ConfigError,
-  type Detections,
   type FeatureMaps,
   type Implementation,
+  type HostTargets,
+  type LossTerm,
+  type RcnnConfig,
+  type RoiHeadTraining,
   type RoiKeypointHead,
-  convTranspose,
+  type RoiTargetInput,
+  type Rois,
+  TargetError,
+  type TrainingBuildContext,
+  type TrainingRois,
   conv2d,
+  convTranspose,
+  int64Tensor,
+  losses,
+  ops,
   roiPooler,
   sequentialKey,
   upsampleBilinear,
 } from '@rcnn/core';
+import { KEYPOINT_DECODER } from './heatmaps-to-keypoints.js';
 
 /** State-dict prefix of the conv stack (torchvision `roi_heads.keypoint_head`, a Sequential of Conv2d, ReLU). */
 export const KEYPOINT_HEAD_PREFIX = 'roi_heads.keypoint_head.';
 /** State-dict prefix of the predictor (torchvision `roi_heads.keypoint_predictor`). */
 export const KEYPOINT_PREDICTOR_PREFIX = 'roi_heads.keypoint_predictor.';
-/** Name of the host post-processor that turns the heatmaps into keypoints. */
-export const KEYPOINT_DECODER = 'heatmaps_to_keypoints';
+/** Name of the host post-processor that turns the heatmaps into keypoints (defined with the decoder). */
+export { KEYPOINT_DECODER };
 
 /** The predictor's transposed conv is stride 2 by definition (KRCNN.DECONV_KERNEL: "the stride-2 transposed conv"). */
 const DECONV_STRIDE = 2;
@@ -73,7 +86,7 @@ export function keypointHeadShape(ctx: BuildContext, inChannels: number): Keypoi
   };
 }
 
-function buildKeypointHead(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly heatmaps: Blob } {
+function buildKeypointHead(ctx: BuildContext, features: FeatureMaps, detections: Rois): { readonly heatmaps: Blob } {
   const g = ctx.graph;
   // RoIAlign on the final boxes (resized-image pixels), as torchvision's keypoint_roi_pool.
   const pooled = roiPooler(ctx, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, ctx.config.KRCNN, { what: 'RoI keypoint head' });
@@ -95,7 +108,7 @@ function buildKeypointHead(ctx: BuildContext, features: FeatureMaps, detections:
   });
   // torchvision: interpolate(scale_factor=UP_SCALE, bilinear, align_corners=False).
   const heatmaps = g.withScope('kps_score', () => upsampleBilinear(ctx, lowres, shape.upScale));
-  ctx.tap('roi.keypoint_logits', heatmaps, 'float32', 'whole');
+  ctx.tap('roi.keypoint_logits', heatmaps, 'float32', 'whole', [DIMS.detections, shape.numKeypoints, DIMS.heatmapSize, DIMS.heatmapSize]);
   return { heatmaps };
 }
 
@@ -104,7 +117,84 @@ export const keypointRcnnHeads: RoiKeypointHead = {
   build: buildKeypointHead,
   weightPrefixes: [KEYPOINT_HEAD_PREFIX, KEYPOINT_PREDICTOR_PREFIX],
   hostPostprocessor: KEYPOINT_DECODER,
+  get training(): RoiHeadTraining {
+    return keypointTraining;
+  },
 };
+
+/** Names of the graph inputs of the keypoint head's training part. */
+export const KEYPOINT_TRAINING_INPUTS = {
+  /** [V] int64: flat index r * K + k of every valid (positive RoI, keypoint) pair. */
+  validRows: 'train.keypoint.valid_rows',
+  /** [V] int64: heatmap cell y * S + x of each valid pair. */
+  targetIndex: 'train.keypoint.target_index',
+} as const;
+
+/**
+ * The keypoint loss (torchvision `keypointrcnn_loss`): the heatmap logits of the positive RoIs
+ * viewed [Rp*K, S*S], cross-entropy of the valid rows against their target cell, mean over valid
+ * rows (0 when none is valid).
+ */
+function buildKeypointLosses(ctx: TrainingBuildContext, features: FeatureMaps, positives: TrainingRois): LossTerm[] {
+  const g = ctx.graph;
+  const { heatmaps } = buildKeypointHead(ctx, features, positives);
+  return g.withScope('losses', () => {
+    const s = ctx.config.KRCNN.HEATMAP_SIZE;
+    const rows = ctx.input(KEYPOINT_TRAINING_INPUTS.validRows, 'int64', ['V']);
+    const target = ctx.input(KEYPOINT_TRAINING_INPUTS.targetIndex, 'int64', ['V']);
+    const logits = ops.gather(g, ops.reshape(g, heatmaps, [-1, s * s], 'rows'), rows, 0, 'valid_logits');
+    const loss = losses.safeMean(g, losses.crossEntropySum(g, logits, target), losses.elementCount(g, target, 'valid'), 'keypoint');
+    return [{ name: 'keypoint', blob: loss }];
+  });
+}
+
+/**
+ * Host targets (torchvision `keypoints_to_heatmap`) of every positive sampled RoI's matched GT
+ * keypoints, in float32: x' = floor((x - x1) * f32(S / (x2 - x1))), the same for y, x == x2 -> S - 1
+ * and y == y2 -> S - 1 (exact equality), valid when inside [0, S) and v > 0; target y' * S + x'.
+ */
+function keypointTargets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
+  const f = Math.fround;
+  const s = config.KRCNN.HEATMAP_SIZE;
+  const k = config.KRCNN.NUM_KEYPOINTS;
+  const targetsAll: number[] = [];
+  const validAll: number[] = [];
+  const validRows: number[] = [];
+  const targetIndex: number[] = [];
+  let row = 0;
+  input.samples.forEach((sample, i) => {
+    const kps = input.targets[i].keypoints;
+    if (sample.positives.length > 0 && !kps) throw new TargetError(`image ${i} has positive RoIs but no GT keypoints`, { source: `image ${i} keypoints` });
+    for (const r of sample.positives) {
+      const [x1, y1, x2, y2] = sample.rows.subarray(4 * r, 4 * r + 4);
+      const scaleX = f(s / f(x2 - x1));
+      const scaleY = f(s / f(y2 - y1));
+      const base = sample.matchedGt[r] * k * 3;
+      for (let j = 0; j < k; j++) {
+        const x = kps![base + 3 * j];
+        const y = kps![base + 3 * j + 1];
+        const v = kps![base + 3 * j + 2];
+        const cx = x === x2 ? s - 1 : Math.floor(f(f(x - x1) * scaleX));
+        const cy = y === y2 ? s - 1 : Math.floor(f(f(y - y1) * scaleY));
+        const valid = cx >= 0 && cy >= 0 && cx < s && cy < s && v > 0;
+        targetsAll.push(valid ? cy * s + cx : 0);
+        validAll.push(valid ? 1 : 0);
+        if (valid) {
+          validRows.push(row * k + j);
+          targetIndex.push(cy * s + cx);
+        }
+      }
+      row++;
+    }
+  });
+  return {
+    feeds: { [KEYPOINT_TRAINING_INPUTS.validRows]: int64Tensor(validRows), [KEYPOINT_TRAINING_INPUTS.targetIndex]: int64Tensor(targetIndex) },
+    intermediates: { 'train.keypoint.targets': int64Tensor(targetsAll, [row, k]), 'train.keypoint.valid': int64Tensor(validAll, [row, k]) },
+  };
+}
+
+/** Training part of the keypoint head (slot roi-keypoint-head). */
+export const keypointTraining: RoiHeadTraining = { targets: keypointTargets, buildLosses: buildKeypointLosses };
 
 /** Registry entry of the keypoint head (slot roi-keypoint-head). */
 export const KEYPOINT_RCNN_HEADS: Implementation<RoiKeypointHead> = {

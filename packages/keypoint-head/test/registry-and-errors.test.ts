@@ -109,7 +109,7 @@ describe('inside buildModel', () => {
     const model = buildModel(config, container, pc.weights(), { intermediates: true });
     assert.deepEqual(model.hostPostprocessors, ['heatmaps_to_keypoints']);
     assert.equal(model.resolved[SLOTS.roiKeypointHead.id], 'keypoint_rcnn_heads.add_roi_pose_head_v1convX');
-    assert.deepEqual(model.taps.find((t) => t.name === 'roi.keypoint_logits'), { name: 'roi.keypoint_logits', dtype: 'float32', layout: 'whole' });
+    assert.deepEqual(model.taps.find((t) => t.name === 'roi.keypoint_logits'), { name: 'roi.keypoint_logits', dtype: 'float32', layout: 'whole', dims: ['D', 17, 'S', 'S'] });
 
     const boxes = pc.reference('det.boxes_resized.0') as HostTensor<'float32'>;
     const d = boxes.dims[0];

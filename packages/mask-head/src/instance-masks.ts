@@ -7,8 +7,9 @@
  * 480 x 640 image); full-image masks, tensors in the fixtures' layout and COCO RLE are derived
  * from those crops on request.
  */
-import { type CocoRle, type HostTensor, InputError, type MaskCrop, type MaskSet, type UncompressedRle, compressRle, hostTensor } from '@rcnn/core';
+import { type CocoRle, type HostTensor, InputError, type MaskCrop, type MaskSet, type UncompressedRle, compressRle, hostTensor } from '@rcnn/core/web';
 import { type PasteGeometry, type PasteOptions, pasteGeometry, pasteMask } from './paste.js';
+import { detectron2PasteGeometry, inclusiveThreshold, pasteMaskDetectron2 } from './paste-detectron2.js';
 
 /** One detection's pasted mask: its geometry plus probabilities over its part of the image. */
 export interface PastedMask extends PasteGeometry, MaskCrop {
@@ -20,6 +21,20 @@ export interface PastedMask extends PasteGeometry, MaskCrop {
 export interface InstanceMasksOptions extends PasteOptions {
   /** A pasted probability strictly above this is foreground (MRCNN.THRESH_BINARIZE). */
   readonly threshold: number;
+}
+
+/** The number of detections of a paste, after checking that probabilities, boxes and image size agree. */
+function checkedCount(maskProbs: Float32Array, boxes: ArrayLike<number>, o: InstanceMasksOptions): number {
+  const m = o.resolution;
+  const d = boxes.length / 4;
+  if (!Number.isInteger(d)) throw new InputError(`mask paste: ${boxes.length} box coordinates is not a multiple of 4`);
+  if (maskProbs.length !== d * m * m) {
+    throw new InputError(`mask paste: ${maskProbs.length} mask values for ${d} boxes, expected ${d} x ${m} x ${m} = ${d * m * m}`);
+  }
+  if (!Number.isInteger(o.imageHeight) || !Number.isInteger(o.imageWidth) || o.imageHeight < 1 || o.imageWidth < 1) {
+    throw new InputError(`mask paste: image size ${o.imageHeight} x ${o.imageWidth} is not a positive integer size`);
+  }
+  return d;
 }
 
 /** The pasted masks of one image (see module doc). */
@@ -53,14 +68,7 @@ export class InstanceMasks implements MaskSet {
    */
   static paste(maskProbs: Float32Array, boxes: ArrayLike<number>, o: InstanceMasksOptions): InstanceMasks {
     const m = o.resolution;
-    const d = boxes.length / 4;
-    if (!Number.isInteger(d)) throw new InputError(`mask paste: ${boxes.length} box coordinates is not a multiple of 4`);
-    if (maskProbs.length !== d * m * m) {
-      throw new InputError(`mask paste: ${maskProbs.length} mask values for ${d} boxes, expected ${d} x ${m} x ${m} = ${d * m * m}`);
-    }
-    if (!Number.isInteger(o.imageHeight) || !Number.isInteger(o.imageWidth) || o.imageHeight < 1 || o.imageWidth < 1) {
-      throw new InputError(`mask paste: image size ${o.imageHeight} x ${o.imageWidth} is not a positive integer size`);
-    }
+    const d = checkedCount(maskProbs, boxes, o);
     const side = m + 2 * o.padding;
     const scratch = new Float32Array(side * side);
     const masks: PastedMask[] = [];
@@ -69,6 +77,22 @@ export class InstanceMasks implements MaskSet {
       masks.push({ ...geometry, probs: pasteMask(maskProbs, i * m * m, geometry, o, scratch) });
     }
     return new InstanceMasks(maskProbs, masks, o);
+  }
+
+  /**
+   * Pastes D masks as Detectron2's `paste_masks_in_image` does (grid_sample over each box, no
+   * padding; see paste-detectron2.ts). Foreground is probability >= `o.threshold`, stored as the
+   * equivalent strict threshold (the largest float32 below it).
+   */
+  static pasteDetectron2(maskProbs: Float32Array, boxes: ArrayLike<number>, o: InstanceMasksOptions): InstanceMasks {
+    const m = o.resolution;
+    const d = checkedCount(maskProbs, boxes, o);
+    const masks: PastedMask[] = [];
+    for (let i = 0; i < d; i++) {
+      const geometry = detectron2PasteGeometry(boxes, i, o);
+      masks.push({ ...geometry, probs: pasteMaskDetectron2(maskProbs, boxes, i, geometry, m) });
+    }
+    return new InstanceMasks(maskProbs, masks, { ...o, threshold: inclusiveThreshold(o.threshold) });
   }
 
   private check(i: number): PastedMask {

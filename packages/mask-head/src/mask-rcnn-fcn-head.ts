@@ -7,7 +7,34 @@
  * dilation = MRCNN.DILATION, + ReLU) → ConvTranspose (kernel = stride = MRCNN.UPSAMPLE_RATIO) +
  * ReLU → 1x1 conv to class logits [D,C,M,M] → the channel of each detection's label → sigmoid.
  */
-import { type Blob, type BuildContext, ConfigError, type Detections, type FeatureMaps, type RandomInit, type RoiMaskHead, conv2d, convTranspose, ops, roiPooler, sequentialKey } from '@rcnn/core';
+import {
+  DIMS,
+  type Blob,
+  type BuildContext,
+  ConfigError,
+  type Detections,
+  type FeatureMaps,
+  type RandomInit,
+  type HostTargets,
+  type LossTerm,
+  type RcnnConfig,
+  type RoiHeadTraining,
+  type RoiMaskHead,
+  type RoiTargetInput,
+  type Rois,
+  TargetError,
+  type TrainingBuildContext,
+  type TrainingRois,
+  conv2d,
+  convTranspose,
+  hostTensor,
+  int64Tensor,
+  losses,
+  ops,
+  roiPooler,
+  sequentialKey,
+} from '@rcnn/core';
+import { roiAlignBitmap } from './mask-targets.js';
 import { PASTE_MASKS } from './paste-masks.js';
 
 /** State-dict prefix of the conv stack (torchvision `roi_heads.mask_head`). */
@@ -34,12 +61,15 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
   readonly weightPrefixes = [MASK_HEAD_PREFIX, MASK_PREDICTOR_PREFIX] as const;
   readonly hostPostprocessor = PASTE_MASKS;
 
-  build(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly maskProbs: Blob } {
-    const g = ctx.graph;
+  /**
+   * RoIAlign, the conv stack and the predictor on `rois`: every class's logits [R, C, M, M]
+   * (inference and training graphs build the same nodes).
+   */
+  private logits(ctx: BuildContext, features: FeatureMaps, rois: Rois): Blob {
     const c = ctx.config.MRCNN;
     const numClasses = c.CLS_SPECIFIC_MASK ? ctx.config.MODEL.NUM_CLASSES : 1;
     validate(ctx);
-    const pooled = roiPooler(ctx, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, c, { what: 'mask head' });
+    const pooled = roiPooler(ctx, features, rois, c, { what: 'mask head' });
     let x = pooled.features;
     let channels = pooled.channels;
     for (let i = 0; i < c.NUM_STACKED_CONVS; i++) {
@@ -60,12 +90,20 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
 
     // torchvision MaskRCNNPredictor: conv5_mask (ConvTranspose, kernel = stride) + ReLU, then the
     // 1x1 mask_fcn_logits to every class's logits [D, C, M, M]. (Graph passes at serialisation
-    // build conv5_mask as a 1x1 conv + DepthToSpace and compute only the label's logits; see
-    // docs/architecture.md.)
+    // build conv5_mask of inference graphs as a 1x1 conv + DepthToSpace and compute only the
+    // label's logits; see docs/architecture.md. Training graphs keep the ConvTranspose, so its
+    // parameters get their gradients.)
     const r = c.UPSAMPLE_RATIO;
     x = convTranspose(ctx, x, { key: `${MASK_PREDICTOR_PREFIX}conv5_mask`, inChannels: channels, outChannels: c.DIM_REDUCED, kernel: r, stride: r, activation: 'relu' });
-    const logits = conv2d(ctx, x, { key: `${MASK_PREDICTOR_PREFIX}mask_fcn_logits`, inChannels: c.DIM_REDUCED, outChannels: numClasses, kernel: 1, weightInit: MASK_LOGITS_INIT });
-    ctx.tap('roi.mask_logits', logits, 'float32', 'whole');
+    return conv2d(ctx, x, { key: `${MASK_PREDICTOR_PREFIX}mask_fcn_logits`, inChannels: c.DIM_REDUCED, outChannels: numClasses, kernel: 1, weightInit: MASK_LOGITS_INIT });
+  }
+
+  build(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly maskProbs: Blob } {
+    const g = ctx.graph;
+    const c = ctx.config.MRCNN;
+    const numClasses = c.CLS_SPECIFIC_MASK ? ctx.config.MODEL.NUM_CLASSES : 1;
+    const logits = this.logits(ctx, features, { boxes: detections.boxes, batchIndex: detections.batchIndex });
+    ctx.tap('roi.mask_logits', logits, 'float32', 'whole', [DIMS.detections, numClasses, DIMS.maskSize, DIMS.maskSize]);
 
     // torchvision maskrcnn_inference: mask_prob[arange(D), labels][:, None].sigmoid(); one
     // class-agnostic channel without MRCNN.CLS_SPECIFIC_MASK.
@@ -77,4 +115,77 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
     });
     return { maskProbs };
   }
+
+  /** Training part: mask targets on the host, the mask loss in the graph. */
+  get training(): RoiHeadTraining {
+    return {
+      targets: (input, config) => projectMaskTargets(input, config),
+      buildLosses: (ctx, features, positives) => this.buildLosses(ctx, features, positives),
+    };
+  }
+
+  /**
+   * The mask loss (torchvision `maskrcnn_loss`): every class's logits of the positive RoIs, the
+   * channel of each RoI's GT class (channel 0 with MRCNN.CLS_SPECIFIC_MASK false), BCE-with-logits
+   * against the projected GT mask, mean over RoIs x M x M (0 when the batch has no positive).
+   */
+  private buildLosses(ctx: TrainingBuildContext, features: FeatureMaps, positives: TrainingRois): LossTerm[] {
+    const g = ctx.graph;
+    const c = ctx.config.MRCNN;
+    const logits = this.logits(ctx, features, positives);
+    return g.withScope('losses', () => {
+      const m = c.RESOLUTION;
+      const index = ctx.input(MASK_TRAINING_INPUTS.channelIndex, 'int64', ['Rp']);
+      const targets = ctx.input(MASK_TRAINING_INPUTS.targets, 'float32', ['Rp', m, m]);
+      const selected = ops.gather(g, ops.reshape(g, logits, [-1, m, m], 'per_channel'), index, 0, 'selected');
+      const loss = losses.safeMean(g, losses.bceWithLogitsSum(g, selected, targets), losses.elementCount(g, targets, 'elements'), 'mask');
+      return [{ name: 'mask', blob: loss }];
+    });
+  }
+}
+
+/** Names of the graph inputs of the mask head's training part. */
+export const MASK_TRAINING_INPUTS = {
+  /** [Rp] int64: flat index r * C + class of the logits channel each positive RoI's loss reads. */
+  channelIndex: 'train.mask.channel_index',
+  /** [Rp,M,M] float32: the GT mask of each positive RoI projected into it (values in [0, 1]). */
+  targets: 'train.mask.targets',
+} as const;
+
+/**
+ * Host targets of the mask loss (torchvision `project_masks_on_boxes`): for each positive sampled
+ * RoI (image order, sampled order) its matched GT's resized mask RoIAligned into the RoI at
+ * MRCNN.RESOLUTION (spatial scale 1, adaptive sampling, aligned false), and its logits channel,
+ * fed as the graph inputs `inputs` names (a plugin mask head passes its own).
+ */
+export function projectMaskTargets(
+  input: RoiTargetInput,
+  config: RcnnConfig,
+  inputs: { readonly channelIndex: string; readonly targets: string } = MASK_TRAINING_INPUTS,
+): HostTargets {
+  const m = config.MRCNN.RESOLUTION;
+  const numClasses = config.MRCNN.CLS_SPECIFIC_MASK ? config.MODEL.NUM_CLASSES : 1;
+  const parts: Float32Array[] = [];
+  const index: number[] = [];
+  const labels: number[] = [];
+  input.samples.forEach((s, i) => {
+    const gt = input.targets[i];
+    const [h, w] = gt.size;
+    if (s.positives.length > 0 && !gt.masks) throw new TargetError(`image ${i} has positive RoIs but no GT masks`, { source: `image ${i} masks` });
+    for (const r of s.positives) {
+      const matched = s.matchedGt[r];
+      const target = new Float32Array(m * m);
+      roiAlignBitmap(gt.masks!.subarray(matched * h * w, (matched + 1) * h * w), h, w, s.rows.subarray(4 * r, 4 * r + 4), m, target);
+      parts.push(target);
+      index.push(index.length * numClasses + (config.MRCNN.CLS_SPECIFIC_MASK ? s.labels[r] : 0));
+      labels.push(s.labels[r]);
+    }
+  });
+  const targets = new Float32Array(parts.length * m * m);
+  parts.forEach((p, j) => targets.set(p, j * m * m));
+  const targetTensor = hostTensor('float32', [parts.length, m, m], targets);
+  return {
+    feeds: { [inputs.channelIndex]: int64Tensor(index), [inputs.targets]: targetTensor },
+    intermediates: { 'train.mask.targets': targetTensor, 'train.mask.labels': int64Tensor(labels) },
+  };
 }

@@ -1,6 +1,6 @@
 /**
  * Host post-processor `paste_masks`: pastes each detection's M x M mask probabilities into its
- * original image (torchvision `paste_masks_in_image`) and stores an {@link InstanceMasks} (core's
+ * original image (torchvision `paste_masks_in_image`, or Detectron2's with `MRCNN.PASTE_METHOD: detectron2`) and stores an {@link InstanceMasks} (core's
  * `MaskSet`) in `ImageDetections.extras` under core's `EXTRA_KEYS.masks`.
  *
  * Pasting runs here, on the host, rather than in the ONNX graph: measured on 100 detections on a
@@ -17,7 +17,7 @@ import {
   type RawOutputs,
   type RcnnConfig,
   setExtra,
-} from '@rcnn/core';
+} from '@rcnn/core/web';
 import { InstanceMasks } from './instance-masks.js';
 
 /** Registry name of the mask-pasting post-processor (slot host-postprocessor). */
@@ -58,13 +58,9 @@ export class PasteMasks implements HostPostprocessor {
       }
       const [imageHeight, imageWidth] = image.originalSize;
       // A copy: the masks outlive the session's output buffers.
-      const masks = InstanceMasks.paste(probs.data.slice(start * m * m, end * m * m), image.boxes, {
-        resolution: m,
-        padding: config.MRCNN.PASTE_PADDING,
-        threshold: config.MRCNN.THRESH_BINARIZE,
-        imageHeight,
-        imageWidth,
-      });
+      const options = { resolution: m, padding: config.MRCNN.PASTE_PADDING, threshold: config.MRCNN.THRESH_BINARIZE, imageHeight, imageWidth };
+      const crop = probs.data.slice(start * m * m, end * m * m);
+      const masks = config.MRCNN.PASTE_METHOD === 'detectron2' ? InstanceMasks.pasteDetectron2(crop, image.boxes, options) : InstanceMasks.paste(crop, image.boxes, options);
       setExtra(image, EXTRA_KEYS.masks, masks);
     });
   }

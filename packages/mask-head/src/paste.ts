@@ -17,7 +17,7 @@
  * `out = h0*w0*a00 + h0*w1*a01 + h1*w0*a10 + h1*w1*a11` evaluated left to right in float32.
  * Every float32 step is `Math.fround` of an exact double result, which rounds the same way.
  */
-import { InputError } from '@rcnn/core';
+import { InputError } from '@rcnn/core/web';
 
 const f32 = Math.fround;
 

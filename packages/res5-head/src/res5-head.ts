@@ -10,6 +10,7 @@
  */
 import { RESNET_CUSTOM_C4_BODY, RESNET_DEPTHS, RESNET_STAGE_PLANES, type ResNetConventions, ResNetBody, buildResNetStage, resnetConventions } from '@rcnn/backbone';
 import {
+  DIMS,
   type BoxHeadOutput,
   type BuildContext,
   type CaseContext,
@@ -105,7 +106,7 @@ function buildRes5Head(ctx: BuildContext, features: FeatureMaps, rois: Rois): Bo
   // With one feature map the pooler is plain RoIAlign at that map's scale (no level mapping).
   const pooled = roiPooler(ctx, features, rois, ctx.config.FAST_RCNN, { what: 'res5 RoI head' });
   // One row per proposal slot, padding included; a dump keeps each image's valid rows.
-  ctx.tap('roi.box_features', pooled.features, 'float32', 'proposal-rows');
+  ctx.tap('roi.box_features', pooled.features, 'float32', 'proposal-rows', [DIMS.rois, pooled.channels, pooled.resolution, pooled.resolution]);
   const res5 = g.withScope('res5', () =>
     buildResNetStage(ctx, pooled.features, {
       prefix: RES5_HEAD_PREFIX,

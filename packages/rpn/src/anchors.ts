@@ -59,6 +59,25 @@ export function detectronBaseAnchors(spec: LevelAnchorSpec, stride: number): Flo
 }
 
 /**
+ * Detectron2's `DefaultAnchorGenerator.generate_cell_anchors` in float64, rounded once to float32:
+ * `w = sqrt(size^2 / ratio)`, `h = ratio * w`, anchor `[-w/2, -h/2, w/2, h/2]`, NOT rounded to
+ * integers (±22.627 x ±11.314 for size 32, ratio 0.5). Detectron2 enumerates size-major; this
+ * returns torchvision's ratio-major order, which is the order the Detectron2 checkpoint reader
+ * permutes the RPN's outputs into (identical when a level has one size). Returns [A * 4].
+ */
+export function detectron2BaseAnchors(spec: LevelAnchorSpec): Float32Array {
+  const out: number[] = [];
+  for (const ratio of spec.aspectRatios) {
+    for (const size of spec.sizes) {
+      const w = Math.sqrt((size * size) / ratio);
+      const h = ratio * w;
+      out.push(-w / 2, -h / 2, w / 2, h / 2);
+    }
+  }
+  return Float32Array.from(out);
+}
+
+/**
  * The anchor sizes/ratios of each RPN level from the config: FPN levels use FPN.RPN_ANCHOR_SIZES
  * (explicit, one list per level from FPN.RPN_MIN_LEVEL) or FPN.RPN_ANCHOR_START_SIZE * 2^(level -
  * RPN_MIN_LEVEL), with FPN.RPN_ASPECT_RATIOS; a single level uses RPN.SIZES x RPN.ASPECT_RATIOS.
@@ -114,6 +133,11 @@ export interface GridAnchorOptions {
    * `padded_size // feature_size` per axis, computed in the graph.
    */
   readonly fixedStride?: number;
+  /**
+   * Shift of every anchor centre as a fraction of the stride (Detectron2 `ANCHOR_GENERATOR.OFFSET`,
+   * `RPN.ANCHOR_OFFSET`): shifts are `offset * stride + arange(0, size) * stride`. Default 0.
+   */
+  readonly offset?: number;
 }
 
 /**
@@ -138,9 +162,14 @@ export function gridAnchors(g: GraphBuilder, feature: Blob, images: Blob, o: Gri
   }
   const zero = g.constInt64(0);
   const one = g.constInt64(1);
+  const offset = o.offset ?? 0;
   const shiftsOf = (size: Blob, stride: Blob, tag: string): Blob => {
     const idx = ops.range(g, zero, ops.squeeze(g, size, [0], `${tag}_n`), one, `${tag}_range`);
-    return ops.cast(g, ops.mul(g, idx, stride, `${tag}_int`), 'float32', `${tag}_shift`);
+    const shift = ops.cast(g, ops.mul(g, idx, stride, `${tag}_int`), 'float32', `${tag}_shift`);
+    if (offset === 0) return shift;
+    // offset * stride + i * stride, each exact in float32 for image-sized values (torch.arange from offset * stride).
+    const start = ops.mul(g, ops.cast(g, stride, 'float32', `${tag}_stride_f`), g.constFloat32(offset), `${tag}_start`);
+    return ops.add(g, shift, start, `${tag}_shift_offset`);
   };
   const sy = ops.unsqueeze(g, shiftsOf(h, strideY, 'y'), [1], 'sy_col'); // [h,1]
   const sx = ops.unsqueeze(g, shiftsOf(w, strideX, 'x'), [0], 'sx_row'); // [1,w]

@@ -25,6 +25,11 @@ export interface ProposalFilterOptions {
   readonly nmsThresh: number;
   /** TEST.RPN_MIN_SIZE. */
   readonly minSize: number;
+  /**
+   * TEST.RPN_MIN_SIZE_RULE: `torchvision` keeps boxes with width and height >= minSize
+   * (remove_small_boxes); `detectron2` keeps width and height > minSize (Boxes.nonempty). Default torchvision.
+   */
+  readonly minSizeRule?: 'torchvision' | 'detectron2';
   /** TEST.RPN_SCORE_THRESH (kept when score >= it). */
   readonly scoreThresh: number;
   /** RPN.BBOX_REG_WEIGHTS. */
@@ -35,6 +40,20 @@ export interface ProposalFilterOptions {
   readonly plusOne: boolean;
   /** TEST.NMS_COORDINATE_TRICK_MAX_BOXES. */
   readonly coordinateTrickMaxBoxes: number;
+}
+
+/**
+ * Detectron2 `Boxes.nonempty(threshold)`: width > threshold and height > threshold (float32
+ * x2 - x1 and y2 - y1), so with threshold 0 a box clipped to zero width or height is dropped.
+ */
+export function keepNonEmptyBoxes(g: GraphBuilder, boxes: Blob, threshold: number): Blob {
+  return g.withScope('nonempty', () => {
+    const [x1, y1, x2, y2] = ops.split(g, boxes, [1, 1, 1, 1], -1, 'coords');
+    const t = g.constFloat32(threshold);
+    const wide = ops.greater(g, ops.sub(g, x2, x1, 'w'), t, 'wide');
+    const tall = ops.greater(g, ops.sub(g, y2, y1, 'h'), t, 'tall');
+    return ops.squeeze(g, ops.and(g, wide, tall, 'both'), [-1], 'keep');
+  });
 }
 
 /** Pads axis 1 of `x` (rank `rank`) from its size to `target` (int64 [1] blobs) with zeros / false. */
@@ -71,7 +90,8 @@ export function filterProposals(g: GraphBuilder, levels: readonly LevelCandidate
         // is an approximation that can reorder close logits by an ulp), so slots sorted by logit
         // are sorted by score, and the values are the correctly rounded ones.
         const scores = ops.cast(g, ops.sigmoid(g, ops.cast(g, logits, 'float64', 'logits_f64'), 'sigmoid_f64'), 'float32', 'scores');
-        const valid = ops.and(g, keepLargeBoxes(g, boxes, o.minSize, o.plusOne), ops.greaterOrEqual(g, scores, scoreThresh, 'above'), 'valid');
+        const large = o.minSizeRule === 'detectron2' ? keepNonEmptyBoxes(g, boxes, o.minSize) : keepLargeBoxes(g, boxes, o.minSize, o.plusOne);
+        const valid = ops.and(g, large, ops.greaterOrEqual(g, scores, scoreThresh, 'above'), 'valid');
         return { k, boxes, logits, scores, valid };
       }),
     );

@@ -5,21 +5,41 @@
  * `add_single_scale_rpn_outputs` / `FPN.add_fpn_rpn_outputs`).
  */
 import {
+  type BalancedSample,
+  BELOW_LOW_THRESHOLD,
   type Blob,
   type BuildContext,
   type Conv2dSpec,
+  ConfigError,
+  DIMS,
   type FeatureMaps,
+  type HostTargets,
+  type HostTensor,
   type Implementation,
+  type LossTerm,
   type Proposals,
+  type RcnnConfig,
   type RpnHead,
+  type RpnHeadTraining,
+  type RpnTargetInput,
+  type TrainingBuildContext,
+  boxIouFloat32,
+  checkInjectedSample,
   conv2dOptions,
   conv2dParameters,
+  encodeBox,
+  hostTensor,
+  int64Tensor,
+  levelSizeDims,
+  losses,
+  matchBoxes,
   ops,
   parameter,
+  sampleBalanced,
   sequentialKey,
   sharedChannels,
 } from '@rcnn/core';
-import { detectronBaseAnchors, gridAnchors, levelAnchorSpecs, nominalStride, torchvisionBaseAnchors } from './anchors.js';
+import { type LevelAnchorSpec, detectron2BaseAnchors, detectronBaseAnchors, gridAnchors, levelAnchorSpecs, nominalStride, torchvisionBaseAnchors } from './anchors.js';
 import { type LevelCandidates, filterProposals } from './proposals.js';
 
 /** State-dict prefix of the RPN head's weights (torchvision `rpn.head.*`). */
@@ -65,19 +85,24 @@ function applyShared(ctx: BuildContext, x: Blob, layer: SharedConv, name: string
   return ops.conv(ctx.graph, x, layer.weight, layer.bias, { ...conv2dOptions(layer.spec), name });
 }
 
-/** Builds the RPN on `features` (see module doc). */
-function buildRpn(ctx: BuildContext, features: FeatureMaps): Proposals {
+/** The head's outputs on every level, flattened in torchvision's (level, y, x, a) order. */
+interface RpnLevelOutputs {
+  readonly levels: readonly { readonly logits: Blob; readonly deltas: Blob; readonly feature: FeatureMaps[number]; readonly spec: LevelAnchorSpec }[];
+}
+
+/**
+ * Runs the shared head on every level (the inference and the training graph build exactly these
+ * nodes): per level objectness [N,A,h,w] and deltas [N,4A,h,w], tapped as `rpn.objectness.<name>`
+ * / `rpn.deltas.<name>`, flattened as torchvision's `permute_and_flatten` to [N,h*w*A] and [N,h*w*A,4].
+ */
+function rpnHeadOutputs(ctx: BuildContext, features: FeatureMaps): RpnLevelOutputs {
   const { graph: g, config } = ctx;
   // The head is shared across levels, so every level must have its input width.
   const channels = sharedChannels(features, 'RPN head', 'RPN.HEAD');
   const specs = levelAnchorSpecs(config, features);
   const a = specs[0]!.sizes.length * specs[0]!.aspectRatios.length;
   const w = headLayers(ctx, channels, a);
-  const legacy = config.MODEL.LEGACY_PLUS_ONE;
-
-  const levels: LevelCandidates[] = [];
-  const allAnchors: Blob[] = [];
-  features.forEach((f, i) => {
+  const levels = features.map((f, i) =>
     g.withScope(`level_${f.name}`, () => {
       let x = f.blob;
       w.convs.forEach((c, j) => {
@@ -85,22 +110,41 @@ function buildRpn(ctx: BuildContext, features: FeatureMaps): Proposals {
       });
       const objectness = applyShared(ctx, x, w.cls, 'cls_logits'); // [N,A,h,w]
       const deltas = applyShared(ctx, x, w.bbox, 'bbox_pred'); // [N,4A,h,w]
-      ctx.tap(`rpn.objectness.${f.name}`, objectness, 'float32', 'whole');
-      ctx.tap(`rpn.deltas.${f.name}`, deltas, 'float32', 'whole');
+      ctx.tap(`rpn.objectness.${f.name}`, objectness, 'float32', 'whole', [DIMS.images, a, ...levelSizeDims(f.name)]);
+      ctx.tap(`rpn.deltas.${f.name}`, deltas, 'float32', 'whole', [DIMS.images, 4 * a, ...levelSizeDims(f.name)]);
       // torchvision permute_and_flatten: [N,A,h,w] -> [N,h*w*A]; [N,A*4,h,w] -> [N,A,4,h,w] -> [N,h*w*A,4].
       const logits = ops.reshape(g, ops.transpose(g, objectness, [0, 2, 3, 1], 'obj_nhwa'), [0, -1], 'logits');
       // (h, w) are contiguous, so they can be merged before the transpose: [N,A,4,h*w] -> [N,h*w,A,4].
       const deltas4 = ops.reshape(g, deltas, [0, a, 4, -1], 'deltas_a4s');
       const flatDeltas = ops.reshape(g, ops.transpose(g, deltas4, [0, 3, 1, 2], 'deltas_sa4'), [0, -1, 4], 'deltas_flat');
-      const stride = nominalStride(f);
+      return { logits, deltas: flatDeltas, feature: f, spec: specs[i] };
+    }),
+  );
+  return { levels };
+}
+
+/** Builds the RPN on `features` (see module doc). */
+function buildRpn(ctx: BuildContext, features: FeatureMaps): Proposals {
+  const { graph: g, config } = ctx;
+  const legacy = config.MODEL.LEGACY_PLUS_ONE;
+  const head = rpnHeadOutputs(ctx, features);
+  const allAnchors: Blob[] = [];
+  const levels: LevelCandidates[] = head.levels.map((l) =>
+    g.withScope(`level_${l.feature.name}`, () => {
+      const stride = nominalStride(l.feature);
+      const offset = config.RPN.ANCHOR_OFFSET;
+      // Detectron2's strides are the levels' nominal ones (P6: 64 even when the padded size is not
+      // a multiple of 64); torchvision divides the padded size by the grid size.
       const anchors = legacy
-        ? gridAnchors(g, f.blob, ctx.batch.images, { base: detectronBaseAnchors(specs[i], stride), fixedStride: stride })
-        : gridAnchors(g, f.blob, ctx.batch.images, { base: torchvisionBaseAnchors(specs[i]) });
+        ? gridAnchors(g, l.feature.blob, ctx.batch.images, { base: detectronBaseAnchors(l.spec, stride), fixedStride: stride, offset })
+        : config.RPN.ANCHOR_GENERATOR === 'detectron2'
+          ? gridAnchors(g, l.feature.blob, ctx.batch.images, { base: detectron2BaseAnchors(l.spec), fixedStride: stride, offset })
+          : gridAnchors(g, l.feature.blob, ctx.batch.images, { base: torchvisionBaseAnchors(l.spec), offset });
       allAnchors.push(anchors);
-      levels.push({ logits, deltas: flatDeltas, anchors });
-    });
-  });
-  ctx.tap('rpn.anchors', allAnchors.length === 1 ? allAnchors[0] : ops.concat(g, allAnchors, 0, 'anchors'), 'float32', 'replicated-per-image');
+      return { logits: l.logits, deltas: l.deltas, anchors };
+    }),
+  );
+  ctx.tap('rpn.anchors', allAnchors.length === 1 ? allAnchors[0] : ops.concat(g, allAnchors, 0, 'anchors'), 'float32', 'replicated-per-image', [DIMS.anchors, 4]);
 
   const t = config.TEST;
   return filterProposals(g, levels, ctx.batch.imageSizes, {
@@ -108,6 +152,7 @@ function buildRpn(ctx: BuildContext, features: FeatureMaps): Proposals {
     postNmsTopN: t.RPN_POST_NMS_TOP_N,
     nmsThresh: t.RPN_NMS_THRESH,
     minSize: t.RPN_MIN_SIZE,
+    minSizeRule: t.RPN_MIN_SIZE_RULE,
     scoreThresh: t.RPN_SCORE_THRESH,
     weights: config.RPN.BBOX_REG_WEIGHTS,
     bboxXformClip: config.MODEL.BBOX_XFORM_CLIP,
@@ -120,6 +165,9 @@ function buildRpn(ctx: BuildContext, features: FeatureMaps): Proposals {
 export const genericRpnOutputs: RpnHead = {
   build: buildRpn,
   weightPrefixes: [RPN_WEIGHT_PREFIX],
+  get training(): RpnHeadTraining {
+    return rpnTraining;
+  },
 };
 
 /** Registry entry of {@link genericRpnOutputs}. */
@@ -130,3 +178,94 @@ export const GENERIC_RPN_OUTPUTS: Implementation<RpnHead> = {
   description: 'RPN head (HEAD_CONV_DEPTH x 3x3 conv + 1x1 objectness/deltas, shared across FPN levels), anchors and in-graph proposal generation',
   value: genericRpnOutputs,
 };
+
+/** Names of the graph inputs the RPN's training part declares (fed by {@link rpnTraining}'s `targets`). */
+export const RPN_TRAINING_INPUTS = {
+  /** [S] int64: flat index n * A + a of every sampled anchor of the batch (positives of all images, then negatives). */
+  sampleIndex: 'train.rpn.sample_index',
+  /** [S] float32: 1 for a sampled positive, 0 for a negative. */
+  sampleLabels: 'train.rpn.sample_labels',
+  /** [Sp] int64: flat index of every sampled positive. */
+  positiveIndex: 'train.rpn.positive_index',
+  /** [Sp,4] float32: (dx, dy, dw, dh) of each sampled positive vs its GT (RPN.BBOX_REG_WEIGHTS). */
+  regressionTargets: 'train.rpn.regression_targets',
+} as const;
+
+/**
+ * The RPN losses in the graph (torchvision `RegionProposalNetwork.compute_loss`): objectness =
+ * BCE-with-logits over every sampled anchor of the batch / their number; rpn_box_reg = smooth-L1
+ * (TRAIN.RPN_SMOOTH_L1_BETA, sum) over the sampled positives / the number of sampled anchors.
+ */
+function buildRpnLosses(ctx: TrainingBuildContext, features: FeatureMaps): LossTerm[] {
+  const { graph: g, config } = ctx;
+  const head = rpnHeadOutputs(ctx, features);
+  return g.withScope('losses', () => {
+    const cat = (parts: Blob[], name: string): Blob => (parts.length === 1 ? parts[0] : ops.concat(g, parts, 1, name));
+    const logits = ops.reshape(g, cat(head.levels.map((l) => l.logits), 'logits_all'), [-1], 'logits_flat'); // [N*A]
+    const deltas = ops.reshape(g, cat(head.levels.map((l) => l.deltas), 'deltas_all'), [-1, 4], 'deltas_flat'); // [N*A,4]
+    const sampleIndex = ctx.input(RPN_TRAINING_INPUTS.sampleIndex, 'int64', ['S']);
+    const sampleLabels = ctx.input(RPN_TRAINING_INPUTS.sampleLabels, 'float32', ['S']);
+    const positiveIndex = ctx.input(RPN_TRAINING_INPUTS.positiveIndex, 'int64', ['Sp']);
+    const targets = ctx.input(RPN_TRAINING_INPUTS.regressionTargets, 'float32', ['Sp', 4]);
+    const sampled = losses.elementCount(g, sampleIndex, 'sampled');
+    const objectness = losses.safeMean(g, losses.bceWithLogitsSum(g, ops.gather(g, logits, sampleIndex, 0, 'sampled_logits'), sampleLabels), sampled, 'objectness');
+    const reg = losses.smoothL1Sum(g, ops.gather(g, deltas, positiveIndex, 0, 'positive_deltas'), targets, config.TRAIN.RPN_SMOOTH_L1_BETA);
+    const boxReg = losses.safeMean(g, reg, sampled, 'rpn_box_reg');
+    return [
+      { name: 'objectness', blob: objectness },
+      { name: 'rpn_box_reg', blob: boxReg },
+    ];
+  });
+}
+
+/**
+ * The RPN's host targets (torchvision `assign_targets_to_anchors` + `fg_bg_sampler` +
+ * `box_coder.encode`): per image anchors matched to the GT (TRAIN.RPN_POSITIVE_OVERLAP /
+ * RPN_NEGATIVE_OVERLAP, low-quality matches per TRAIN.RPN_ALLOW_LOW_QUALITY_MATCHES), sampled
+ * (TRAIN.RPN_BATCH_SIZE_PER_IM, RPN_FG_FRACTION) or injected, positives encoded against their GT.
+ */
+function rpnTargets(input: RpnTargetInput, config: RcnnConfig): HostTargets {
+  if (config.MODEL.LEGACY_PLUS_ONE) {
+    throw new ConfigError('training follows torchvision box conventions; MODEL.LEGACY_PLUS_ONE (Detectron +1 widths) is not supported in train mode', { key: 'MODEL.LEGACY_PLUS_ONE' });
+  }
+  const t = config.TRAIN;
+  const anchors = input.anchors;
+  const a = anchors.length / 4;
+  const intermediates: Record<string, HostTensor> = {};
+  const pos: number[] = [];
+  const neg: number[] = [];
+  const regression: number[] = [];
+  input.targets.forEach((gt, i) => {
+    const g = gt.labels.length;
+    const matched = matchBoxes(boxIouFloat32(gt.boxes, anchors), g, a, {
+      high: t.RPN_POSITIVE_OVERLAP,
+      low: t.RPN_NEGATIVE_OVERLAP,
+      allowLowQualityMatches: t.RPN_ALLOW_LOW_QUALITY_MATCHES,
+    });
+    const kinds = Int8Array.from(matched, (m) => (m >= 0 ? 1 : m === BELOW_LOW_THRESHOLD ? 0 : -1));
+    const injected = input.sampling.injected?.[i];
+    const sample: BalancedSample = injected
+      ? checkInjectedSample(injected, kinds, `RPN sample of image ${i}`)
+      : sampleBalanced(kinds, { batchSizePerImage: t.RPN_BATCH_SIZE_PER_IM, positiveFraction: t.RPN_FG_FRACTION }, input.sampling.rand);
+    const targets = new Float32Array(4 * sample.positive.length);
+    sample.positive.forEach((anchor, j) => encodeBox(gt.boxes, 4 * matched[anchor], anchors, 4 * anchor, config.RPN.BBOX_REG_WEIGHTS, targets, 4 * j));
+    for (const p of sample.positive) pos.push(i * a + p);
+    for (const n of sample.negative) neg.push(i * a + n);
+    regression.push(...targets);
+    intermediates[`train.rpn.anchors.${i}`] = hostTensor('float32', [a, 4], anchors);
+    intermediates[`train.rpn.matched_gt.${i}`] = int64Tensor(matched);
+    intermediates[`train.rpn.sampled_pos.${i}`] = int64Tensor(sample.positive);
+    intermediates[`train.rpn.sampled_neg.${i}`] = int64Tensor(sample.negative);
+    intermediates[`train.rpn.regression_targets.${i}`] = hostTensor('float32', [sample.positive.length, 4], targets);
+  });
+  const feeds: Record<string, HostTensor> = {
+    [RPN_TRAINING_INPUTS.sampleIndex]: int64Tensor([...pos, ...neg]),
+    [RPN_TRAINING_INPUTS.sampleLabels]: hostTensor('float32', [pos.length + neg.length], Float32Array.from([...pos.map(() => 1), ...neg.map(() => 0)])),
+    [RPN_TRAINING_INPUTS.positiveIndex]: int64Tensor(pos),
+    [RPN_TRAINING_INPUTS.regressionTargets]: hostTensor('float32', [pos.length, 4], Float32Array.from(regression)),
+  };
+  return { feeds, intermediates };
+}
+
+/** Training part of the generic RPN (slot rpn-head). */
+export const rpnTraining: RpnHeadTraining = { targets: rpnTargets, buildLosses: buildRpnLosses };

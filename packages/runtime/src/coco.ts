@@ -4,10 +4,12 @@
  * images that failed and, for random weights, a warning that no one can miss. The `annotations`
  * array is a valid COCO results list (pycocotools `loadRes`).
  */
-import type { CocoRle, RcnnConfig } from '@rcnn/core';
+import type { RcnnConfig } from '@rcnn/core';
 import type { ModelLabels } from './categories.js';
 import { RANDOM_WEIGHTS_WARNING, type ImageResult, type PredictOutcome, type StageTimings } from './detector.js';
-import { readKeypoints, readMasks } from './extras.js';
+import { type CocoAnnotation, cocoAnnotations, round, xywh } from './coco-annotations.js';
+
+export type { CocoAnnotation };
 
 /** One image of the results. */
 export interface CocoImage {
@@ -17,24 +19,6 @@ export interface CocoImage {
   readonly height: number;
   readonly device?: string;
   readonly timings?: StageTimings;
-}
-
-/** One detection. */
-export interface CocoAnnotation {
-  readonly id: number;
-  readonly image_id: number;
-  readonly category_id: number;
-  readonly category_name: string;
-  /** [x, y, width, height] in original-image pixels. */
-  readonly bbox: readonly number[];
-  readonly area: number;
-  readonly iscrowd: 0;
-  readonly score: number;
-  /** COCO RLE of the pasted mask (pycocotools' compressed form). */
-  readonly segmentation?: CocoRle;
-  /** [x, y, v] * K. */
-  readonly keypoints?: readonly number[];
-  readonly num_keypoints?: number;
 }
 
 /** One proposal of an RPN-only model. */
@@ -56,11 +40,6 @@ export interface CocoResults {
   /** Images that could not be processed, with the reason. */
   readonly failures: { readonly image_id: number; readonly file_name: string; readonly error: string; readonly code: string | undefined }[];
 }
-
-const round = (v: number, digits: number): number => {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
-};
 
 /** Options of {@link CocoResultsBuilder}. */
 export interface CocoOptions {
@@ -110,35 +89,7 @@ export class CocoResultsBuilder {
   }
 
   private addDetections(imageId: number, r: ImageResult): void {
-    const det = r.detections!;
-    const { labels } = this.options;
-    const masks = readMasks(det);
-    const kp = readKeypoints(det);
-    for (let d = 0; d < det.scores.length; d++) {
-      const label = det.labels[d];
-      const bbox = xywh(det.boxes, d);
-      const ann: Record<string, unknown> = {
-        id: this.annotations.length + 1,
-        image_id: imageId,
-        category_id: labels.categoryIds[label] ?? label,
-        category_name: labels.categories[label] ?? `class_${label}`,
-        bbox,
-        area: round(bbox[2] * bbox[3], 2),
-        iscrowd: 0,
-        score: round(det.scores[d], 5),
-      };
-      if (masks) {
-        const rle = masks.rle(d);
-        ann.segmentation = { size: [rle.size[0], rle.size[1]], counts: rle.counts };
-        ann.area = masks.area(d);
-      }
-      if (kp) {
-        const k = kp.numKeypoints;
-        ann.keypoints = Array.from(kp.keypoints.subarray(d * k * 3, (d + 1) * k * 3), (v, i) => (i % 3 === 2 ? v : round(v, 2)));
-        ann.num_keypoints = k;
-      }
-      this.annotations.push(ann as unknown as CocoAnnotation);
-    }
+    this.annotations.push(...cocoAnnotations(imageId, r.detections!, this.options.labels, this.annotations.length + 1));
   }
 
   /** The results document. */
@@ -166,9 +117,4 @@ export class CocoResultsBuilder {
       failures: this.failures,
     };
   }
-}
-
-function xywh(boxes: Float32Array, i: number): number[] {
-  const [x1, y1, x2, y2] = boxes.subarray(4 * i, 4 * i + 4);
-  return [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)];
 }

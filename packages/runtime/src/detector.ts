@@ -23,11 +23,14 @@ import {
   resolveImplementation,
   ConfigError,
   InputError,
+  checkModelMemory,
+  printable,
 } from '@rcnn/core';
 import type { ModelLabels } from './categories.js';
 import { type Device, resolveDevices } from './devices.js';
 import { DeviceError, ShutdownError } from './errors.js';
 import { type DecodedImage, type ImageInput, type ImageLimits, decodeImage, describeInput } from './image-io.js';
+import { imageInputProblem, validateDetectorOptions, validatePredictInputs, validatePredictOptions } from './options.js';
 import { type ImageProposals, type RowRange, checkPreparedBatch, splitDetections, splitProposals } from './outputs.js';
 import type { Preset } from './presets.js';
 import { type ReplicaLoad, Scheduler } from './scheduler.js';
@@ -60,6 +63,12 @@ export interface DetectorOptions extends ModelSourceOptions {
   readonly profile?: string;
   /** Precision of the conv stages (core's `BuildOptions.precision`): `float16` is a GPU option. Default `float32`. */
   readonly precision?: 'float32' | 'float16';
+  /**
+   * Read FIFOs, character devices and sockets given as image paths (a shell process substitution
+   * `<(cat a.jpg)` is a pipe), within LIMITS.MAX_IMAGE_BYTES and LIMITS.READ_TIMEOUT_MS. Default
+   * false: they are refused, since `/dev/zero` never ends and a FIFO without a writer never delivers.
+   */
+  readonly allowSpecialFiles?: boolean;
 }
 
 /** Per-stage times of one image, in milliseconds. */
@@ -216,6 +225,7 @@ export class Detector {
     maxInFlight: readonly number[];
     batchSize: number;
     warnings: readonly string[];
+    allowSpecialFiles?: boolean;
   }) {
     this.config = init.config;
     this.labels = init.labels;
@@ -233,7 +243,14 @@ export class Detector {
     this.warnings = init.warnings;
     this.batchSize = init.batchSize;
     this.scheduler = new Scheduler(init.pool, { maxInFlight: init.maxInFlight });
-    this.limits = { maxPixels: init.config.LIMITS.MAX_IMAGE_PIXELS, maxSide: init.config.LIMITS.MAX_IMAGE_SIDE };
+    const limits = init.config.LIMITS;
+    this.limits = {
+      maxPixels: limits.MAX_IMAGE_PIXELS,
+      maxSide: limits.MAX_IMAGE_SIDE,
+      maxBytes: limits.MAX_IMAGE_BYTES,
+      readTimeoutMs: limits.READ_TIMEOUT_MS,
+      allowSpecialFiles: init.allowSpecialFiles ?? false,
+    };
   }
 
   /** True when the weights are random (results are meaningless). */
@@ -275,6 +292,9 @@ export class Detector {
    * bounded number of batches in memory (decoding runs ahead of the replicas by a few batches).
    */
   async *stream(inputs: readonly ImageInput[], options: PredictOptions = {}): AsyncGenerator<PredictOutcome> {
+    validatePredictInputs(inputs);
+    validatePredictOptions(options);
+    options ??= {};
     const batchSize = options.batchSize ?? this.batchSize;
     checkBatchSize(batchSize, this.config);
     const batches: { input: ImageInput; index: number }[][] = [];
@@ -310,9 +330,11 @@ export class Detector {
     const decoded: DecodedItem[] = [];
     await Promise.all(
       items.map(async ({ input, index }, k) => {
-        const source = describeInput(input, index);
+        const problem = imageInputProblem(input);
+        const source = problem === undefined ? describeInput(input, index) : `<input ${index}>`;
         const started = now();
         try {
+          if (problem !== undefined) throw new InputError(`${source}: ${problem}`, { source, hint: 'pass file paths, encoded bytes, { data, name } or raw pixels' });
           if (this.closing) throw new ShutdownError();
           const image = await decodeImage(input, this.limits, source);
           decoded.push({ index, source, image, decodeMs: now() - started });
@@ -454,6 +476,8 @@ function resolvePostprocessors(container: DependencyContainer, names: readonly s
  * is unavailable (CPU is used instead, unless `strict`), and once when the weights are random.
  */
 export async function createDetector(options: DetectorOptions = {}): Promise<Detector> {
+  validateDetectorOptions(options);
+  options ??= {};
   const warn = options.onWarning ?? ((m: string) => console.warn(m));
   const warnings: string[] = [];
   const say = (m: string): void => {
@@ -464,6 +488,8 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
   const { config } = resolved;
   const batchSize = options.batchSize ?? 1;
   checkBatchSize(batchSize, config);
+  // Before anything is built: a config that needs tens of GB is refused with the key to change.
+  checkModelMemory(config, { batchSize });
   const transform = resolveImplementation(container, SLOTS.imageTransform, config.INPUT.TRANSFORM);
 
   const { devices: requested, noGpuForAll } = resolveDevices(options.devices ?? 'cpu');
@@ -539,7 +565,7 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
   if (model.weights.random) say(`warning: ${RANDOM_WEIGHTS_WARNING} [${model.weights.description}]`);
   if (model.weights.unusedKeys.length > 0) {
     const keys = model.weights.unusedKeys;
-    say(`warning: ${keys.length} tensor(s) of ${model.weights.description} are not used by the model: ${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', …' : ''}`);
+    say(`warning: ${keys.length} tensor(s) of ${model.weights.description} are not used by the model: ${keys.slice(0, 8).map((k) => printable(k)).join(', ')}${keys.length > 8 ? ', …' : ''}`);
   }
   const maxInFlight = pool.map((r) => options.maxInFlight ?? (r.summary.provider === 'cuda' ? 2 : 1));
   return new Detector({
@@ -553,6 +579,7 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
     maxInFlight,
     batchSize,
     warnings,
+    allowSpecialFiles: options.allowSpecialFiles ?? false,
   });
 }
 

@@ -7,8 +7,11 @@ import type { RcnnConfig } from '@rcnn/core';
 import sharp, { type OverlayOptions } from 'sharp';
 import type { ModelLabels } from './categories.js';
 import type { ImageResult } from './detector.js';
-import { readKeypoints, readMasks } from './extras.js';
+import { classColour, detectionText, drawOrder, drawSizes, maskLayerRgba } from './draw-layers.js';
+import { readKeypoints } from './extras.js';
 import type { DecodedImage } from './image-io.js';
+
+export { classColour };
 
 /** Options of {@link drawResult}. */
 export interface DrawOptions {
@@ -20,18 +23,6 @@ export interface DrawOptions {
   readonly maskOpacity?: number;
   /** Output format (default png). */
   readonly format?: 'png' | 'jpeg' | 'webp';
-}
-
-/** A distinct colour per class (golden-angle hues), as [r, g, b]. */
-export function classColour(label: number): [number, number, number] {
-  const h = (label * 137.508) % 360;
-  const s = 0.75;
-  const v = 0.95;
-  const c = v * s;
-  const x = c * (1 - Math.abs(((h / 60) % 2) - 1));
-  const m = v - c;
-  const [r, g, b] = h < 60 ? [c, x, 0] : h < 120 ? [x, c, 0] : h < 180 ? [0, c, x] : h < 240 ? [0, x, c] : h < 300 ? [x, 0, c] : [c, 0, x];
-  return [Math.round((r + m) * 255), Math.round((g + m) * 255), Math.round((b + m) * 255)];
 }
 
 /** 8-bit RGB pixels of an image (float images in [0, maxValue] are scaled). */
@@ -55,40 +46,20 @@ export async function drawResult(result: ImageResult, options: DrawOptions): Pro
 export async function drawOn(image: DecodedImage, result: ImageResult, options: DrawOptions): Promise<Buffer> {
   const { width: w, height: h } = image;
   const minScore = options.minScore ?? (result.randomWeights ? 0 : 0.5);
-  const line = Math.max(2, Math.round(Math.min(w, h) / 300));
-  const font = Math.max(11, Math.round(Math.min(w, h) / 45));
+  const { line, font } = drawSizes(w, h);
   const svg: string[] = [];
   const layers: OverlayOptions[] = [];
   const det = result.detections;
   if (det) {
-    const order = Array.from(det.scores.keys()).filter((d) => det.scores[d] >= minScore).sort((a, b) => det.scores[a] - det.scores[b]);
-    const masks = readMasks(det);
-    if (masks && order.length > 0) {
-      const rgba = new Uint8Array(w * h * 4);
-      const alpha = Math.round((options.maskOpacity ?? 0.45) * 255);
-      for (const d of order) {
-        const [r, g, b] = classColour(det.labels[d]);
-        // Only the detection's crop can be foreground: no full-image mask per detection.
-        const crop = masks.crop(d);
-        for (let y = 0; y < crop.height; y++) {
-          for (let x = 0; x < crop.width; x++) {
-            if (!(crop.probs[y * crop.width + x] > masks.threshold)) continue;
-            const p = (crop.y + y) * w + crop.x + x;
-            rgba[4 * p] = r;
-            rgba[4 * p + 1] = g;
-            rgba[4 * p + 2] = b;
-            rgba[4 * p + 3] = alpha;
-          }
-        }
-      }
-      layers.push({ input: Buffer.from(rgba.buffer), raw: { width: w, height: h, channels: 4 } });
-    }
+    const order = drawOrder(det, minScore);
+    const rgba = maskLayerRgba(det, order, w, h, options.maskOpacity ?? 0.45);
+    if (rgba) layers.push({ input: Buffer.from(rgba.buffer), raw: { width: w, height: h, channels: 4 } });
     const kp = readKeypoints(det);
     for (const d of order) {
       const colour = css(classColour(det.labels[d]));
       const [x1, y1, x2, y2] = det.boxes.subarray(4 * d, 4 * d + 4);
       svg.push(`<rect x="${x1.toFixed(1)}" y="${y1.toFixed(1)}" width="${(x2 - x1).toFixed(1)}" height="${(y2 - y1).toFixed(1)}" fill="none" stroke="${colour}" stroke-width="${line}"/>`);
-      const text = `${options.labels.categories[det.labels[d]] ?? `class_${det.labels[d]}`} ${det.scores[d].toFixed(2)}`;
+      const text = detectionText(det, d, options.labels);
       const ty = Math.max(font + 2, y1);
       svg.push(`<rect x="${x1.toFixed(1)}" y="${(ty - font - 2).toFixed(1)}" width="${(text.length * font * 0.6 + 6).toFixed(1)}" height="${font + 4}" fill="${colour}" fill-opacity="0.85"/>`);
       svg.push(`<text x="${(x1 + 3).toFixed(1)}" y="${(ty - 3).toFixed(1)}" font-family="DejaVu Sans, sans-serif" font-size="${font}" fill="black">${esc(text)}</text>`);

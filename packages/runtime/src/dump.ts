@@ -4,7 +4,6 @@
  * `reference.safetensors` from outside the project. Per-image tensors are cut by each tap's
  * {@link TapLayout}; an image without detections gives zero-sized tensors.
  */
-import { writeFile } from 'node:fs/promises';
 import {
   ConfigError,
   DETECTION_OUTPUTS,
@@ -14,6 +13,7 @@ import {
   type TapLayout,
   elementCount,
   hostTensor,
+  writeFileAtomic,
   writeSafetensors,
 } from '@rcnn/core';
 import type { BatchOutputs, ImageResult } from './detector.js';
@@ -136,7 +136,10 @@ function addExtras(out: Map<string, HostTensor>, r: ImageResult): void {
   }
 }
 
-/** Writes {@link dumpTensors} to a safetensors file, with the config and weights in its metadata. */
+/**
+ * Writes {@link dumpTensors} to a safetensors file, with the config and weights in its metadata;
+ * atomically (core's `writeFileAtomic`): a failed write leaves no truncated file.
+ */
 export async function writeDump(path: string, results: readonly ImageResult[], config: RcnnConfig, metadata: Readonly<Record<string, string>> = {}): Promise<number> {
   const tensors = dumpTensors(results, config);
   const bytes = writeSafetensors(tensors, {
@@ -144,6 +147,6 @@ export async function writeDump(path: string, results: readonly ImageResult[], c
     'rcnn.images': JSON.stringify(results.map((r) => r.source)),
     ...metadata,
   });
-  await writeFile(path, bytes);
+  await writeFileAtomic(path, bytes);
   return tensors.size;
 }

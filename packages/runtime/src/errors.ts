@@ -2,7 +2,7 @@
  * Errors of the runtime that core's error classes do not cover. Like every rcnn-node error they
  * extend {@link RcnnError}, so callers tell them apart with `instanceof` and `code`.
  */
-import { RcnnError } from '@rcnn/core';
+import { RcnnError } from '@rcnn/core/web';
 
 /** A device string is malformed, names a GPU that does not exist, or CUDA is required (`strict`) but unavailable. */
 export class DeviceError extends RcnnError {

@@ -4,7 +4,8 @@
  * `image_sizes` [N,2] int64, `original_sizes` [N,2] int64 — made by the image transform on the
  * client; outputs: the `det.*` tensors flattened over the batch (or `rpn.*` for RPN-only models).
  */
-import { type BuiltModel, type DataType, MODEL_INPUTS, type RcnnConfig, buildModel } from '@rcnn/core';
+import { type BuiltModel, type DataType, type RcnnConfig, buildModel, checkModelMemory } from '@rcnn/core';
+import { validateExportOptions } from './options.js';
 import type { ModelLabels } from './categories.js';
 import { type ModelSourceOptions, resolveModelSources } from './setup.js';
 
@@ -20,7 +21,7 @@ export interface ExportOptions extends ModelSourceOptions {
 export interface ExportedValue {
   readonly name: string;
   readonly dtype: DataType;
-  /** Symbolic dims are names (`N`, `H`), unknown ones `?`. */
+  /** As declared in the model: sizes, and names (`N`, `H`, `D`, …) for run-time sizes. */
   readonly dims: readonly (number | string)[];
 }
 
@@ -39,7 +40,10 @@ export interface ExportedModel {
   readonly hostPostprocessors: readonly string[];
 }
 
-/** Per-row layout of each output (what Triton's config.pbtxt needs). */
+/**
+ * Per-row layout of each standard output (what Triton's config.pbtxt needs).
+ * @deprecated the model declares every output's shape itself: read {@link ExportedModel.outputs}.
+ */
 export function outputDims(name: string): (number | string)[] {
   switch (name) {
     case 'det.boxes':
@@ -67,7 +71,9 @@ export function outputDims(name: string): (number | string)[] {
 
 /** Builds the model (no replica scope) and serialises it. */
 export async function exportModel(options: ExportOptions = {}): Promise<ExportedModel> {
-  const { container, resolved, labels, weights } = await resolveModelSources(options);
+  validateExportOptions(options);
+  const { container, resolved, labels, weights } = await resolveModelSources(options ?? {});
+  checkModelMemory(resolved.config);
   const built = buildModel(resolved.config, container, weights, { intermediates: options.intermediates ?? false, precision: options.precision ?? 'float32' });
   const bytes = built.toBytes();
   return {
@@ -75,12 +81,9 @@ export async function exportModel(options: ExportOptions = {}): Promise<Exported
     config: resolved.config,
     labels,
     kind: built.kind,
-    inputs: [
-      { name: MODEL_INPUTS.images, dtype: 'float32', dims: ['N', 3, 'H', 'W'] },
-      { name: MODEL_INPUTS.imageSizes, dtype: 'int64', dims: ['N', 2] },
-      { name: MODEL_INPUTS.originalSizes, dtype: 'int64', dims: ['N', 2] },
-    ],
-    outputs: [...built.outputs, ...built.taps].map((o) => ({ name: o.name, dtype: o.dtype, dims: outputDims(o.name) })),
+    // What the serialised graph declares (the ONNX checker and Triton see the same).
+    inputs: built.graph.declaredInputs.map((i) => ({ name: i.name, dtype: i.dtype, dims: [...(i.dims ?? [])] })),
+    outputs: [...built.outputs, ...built.taps].map((o) => ({ name: o.name, dtype: o.dtype, dims: [...o.dims] })),
     weights: built.weights,
     resolved: built.resolved,
     hostPostprocessors: built.hostPostprocessors,

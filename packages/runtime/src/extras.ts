@@ -5,7 +5,7 @@
  * size), so a post-processor's bug is an error naming it rather than wrong COCO JSON, dumps or
  * drawings.
  */
-import { EXTRA_KEYS, type ImageDetections, type KeypointSet, type MaskSet, getExtra } from '@rcnn/core';
+import { EXTRA_KEYS, type ImageDetections, type KeypointSet, type MaskSet, getExtra } from '@rcnn/core/web';
 import { InferenceError } from './errors.js';
 
 // What the runtime calls on a MaskSet; checked so that a value stored under the key without

@@ -3,9 +3,9 @@
  * to 8-bit RGB with the EXIF orientation applied, or raw RGB pixels handed over as they are. Size
  * limits are checked on the header, before any pixel is decoded.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { InputError, type RgbImage } from '@rcnn/core';
+import { InputError, LIMITS_SECTION, type RgbImage } from '@rcnn/core';
 import sharp, { type Metadata } from 'sharp';
+import { readImageFile } from './image-read.js';
 
 /** Raw pixels: interleaved HWC RGB (`maxValue` 255 for 8-bit data, 1 for floats in [0, 1]). */
 export type RawImage = RgbImage;
@@ -19,6 +19,12 @@ export interface ImageLimits {
   readonly maxPixels: number;
   /** Longest side of a decoded image. */
   readonly maxSide: number;
+  /** Most bytes of an encoded image file, stream or buffer (`LIMITS.MAX_IMAGE_BYTES`; default its default). */
+  readonly maxBytes?: number;
+  /** Read FIFOs, character devices and sockets given as image paths (default false: refused). */
+  readonly allowSpecialFiles?: boolean;
+  /** Deadline for reading such a special file (`LIMITS.READ_TIMEOUT_MS`; default its default). */
+  readonly readTimeoutMs?: number;
 }
 
 /** A decoded image and where it came from. */
@@ -80,18 +86,20 @@ export function checkRawImage(image: RawImage, limits: ImageLimits, source: stri
   return { data, width, height, maxValue, source, orientation: 1 };
 }
 
-async function readInput(input: string | Uint8Array, source: string): Promise<Uint8Array> {
-  if (typeof input !== 'string') return input;
-  try {
-    const info = await stat(input);
-    if (info.isDirectory()) throw new InputError(`${source} is a directory, not an image`, { source });
-    return await readFile(input);
-  } catch (e) {
-    if (e instanceof InputError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw new InputError(`cannot read image ${source}: ${why}`, { source, hint: 'check the path', cause: e });
+async function readInput(input: string | Uint8Array, source: string, limits: ImageLimits): Promise<{ bytes: Uint8Array; complete: boolean }> {
+  const maxBytes = limits.maxBytes ?? LIMITS_SECTION.fields.MAX_IMAGE_BYTES.default;
+  if (typeof input !== 'string') {
+    if (!(input instanceof Uint8Array)) throw new InputError(`${source}: an encoded image must be a Uint8Array, got ${typeof input}`, { source });
+    if (input.byteLength > maxBytes) {
+      throw new InputError(`${source}: encoded image is ${input.byteLength} bytes, more than LIMITS.MAX_IMAGE_BYTES (${maxBytes})`, { source, hint: 'raise LIMITS.MAX_IMAGE_BYTES (--set LIMITS.MAX_IMAGE_BYTES=…)' });
+    }
+    return { bytes: input, complete: true };
   }
+  return readImageFile(input, source, {
+    maxBytes,
+    allowSpecialFiles: limits.allowSpecialFiles ?? false,
+    readTimeoutMs: limits.readTimeoutMs ?? LIMITS_SECTION.fields.READ_TIMEOUT_MS.default,
+  });
 }
 
 /**
@@ -102,7 +110,7 @@ async function readInput(input: string | Uint8Array, source: string): Promise<Ui
  */
 export async function decodeImage(input: ImageInput, limits: ImageLimits, source = describeInput(input, 0)): Promise<DecodedImage> {
   if (isRawImage(input)) return checkRawImage(input, limits, source);
-  const bytes = await readInput(typeof input === 'string' || input instanceof Uint8Array ? input : input.data, source);
+  const { bytes, complete } = await readInput(typeof input === 'string' || input instanceof Uint8Array ? input : input.data, source, limits);
   if (bytes.byteLength === 0) throw new InputError(`${source} is empty (0 bytes)`, { source, hint: 'the file was not written completely' });
   // 'warning' (sharp's advice for untrusted input): with 'error', a JPEG whose entropy-coded data is
   // corrupt ("bad Huffman code") decodes without complaint to damaged pixels, i.e. silently wrong detections.
@@ -113,6 +121,10 @@ export async function decodeImage(input: ImageInput, limits: ImageLimits, source
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (e) {
     throw new InputError(`${source} is not a readable image: ${(e as Error).message}`, { source, hint: `supported formats: ${FORMATS_HINT}`, cause: e });
+  }
+  if (!complete && ACCEPTED_FORMATS.has(meta.format)) {
+    // Only the head was read because it starts like no accepted format, yet sharp names one.
+    throw new InputError(`${source} is not a readable image: it does not start like a ${FORMATS_HINT} file`, { source, hint: `supported formats: ${FORMATS_HINT}` });
   }
   if (!ACCEPTED_FORMATS.has(meta.format)) {
     // sharp also renders SVG (and whatever its libvips was built with): a vector document with

@@ -10,6 +10,8 @@ export { OrtSession, type OpenSessionOptions, type OrtLogLevel, type SessionRun 
 export type { ValueInfo } from './worker/protocol.js';
 export * from './scheduler.js';
 export * from './image-io.js';
+export * from './image-read.js';
+export * from './options.js';
 export * from './categories.js';
 export * from './presets.js';
 export * from './weights.js';
@@ -23,3 +25,4 @@ export * from './draw.js';
 export * from './export.js';
 export * from './profile.js';
 export { type PluginRegister, importPluginRegister, pluginSpecifiers } from './plugins.js';
+export * from './training.js';

@@ -12,7 +12,7 @@ import {
   type PreparedBatch,
   type RawOutputs,
   elementCount,
-} from '@rcnn/core';
+} from '@rcnn/core/web';
 import { InferenceError } from './errors.js';
 
 /** Proposals of one image (RPN-only models). */

@@ -4,8 +4,19 @@
  * over the core defaults, plus the names of their classes and keypoints.
  */
 import { existsSync, statSync } from 'node:fs';
+import { fileKind } from './image-read.js';
 import { extname } from 'node:path';
-import { type CaseMapper, type ConfigOverrides, ConfigError, type ConfigSection, type RcnnConfig, loadConfig } from '@rcnn/core';
+import {
+  type CaseMapper,
+  type ConfigOverrides,
+  ConfigError,
+  type ConfigSection,
+  type RcnnConfig,
+  detectron2ConfigFile,
+  detectron2ConventionsLayer,
+  loadConfig,
+  summariseIgnoredKeys,
+} from '@rcnn/core';
 import {
   COCO_KEYPOINT_NAMES,
   COCO_KEYPOINT_SKELETON,
@@ -21,7 +32,7 @@ export interface Preset {
   readonly name: string;
   /** Other accepted names (Detectron's 2x / s1x schedules share the inference config of 1x). */
   readonly aliases: readonly string[];
-  readonly family: 'torchvision' | 'detectron';
+  readonly family: 'torchvision' | 'detectron' | 'detectron2';
   /** One line on what it builds. */
   readonly description: string;
   /** Config layer applied over the core defaults. */
@@ -106,6 +117,41 @@ const C4_LAYER = merge(detectronBase(false), {
   TEST: { RPN_PRE_NMS_TOP_N: 6000, RPN_POST_NMS_TOP_N: 1000 },
 });
 
+/**
+ * A Detectron2 model-zoo configuration (`COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml` & co.):
+ * Detectron2's conventions (core's `detectron2ConventionsLayer`) and its `Base-RCNN-FPN` /
+ * `Base-RCNN-C4` defaults, 80 COCO classes + background (Detectron2's contiguous class order).
+ */
+function detectron2Preset(kind: 'faster' | 'mask' | 'keypoint', depth: 50 | 101, layout: 'FPN' | 'C4'): Preset {
+  const folder = kind === 'faster' ? 'COCO-Detection' : kind === 'mask' ? 'COCO-InstanceSegmentation' : 'COCO-Keypoints';
+  const name = `${kind}_rcnn_R_${depth}_${layout}_3x`;
+  const fpn = layout === 'FPN';
+  const layer = merge(detectron2ConventionsLayer({ c4: !fpn }), {
+    MODEL: {
+      CONV_BODY: fpn ? `FPN.add_fpn_ResNet${depth}_conv5_body` : `ResNet.add_ResNet${depth}_conv4_body`,
+      NUM_CLASSES: kind === 'keypoint' ? 2 : 81,
+      ...(kind === 'mask' ? { MASK_ON: true } : {}),
+      ...(kind === 'keypoint' ? { KEYPOINTS_ON: true } : {}),
+    },
+    FPN: fpn ? { FPN_ON: true, RPN_ANCHOR_SIZES: [[32], [64], [128], [256], [512]] } : { FPN_ON: false },
+    ...(fpn ? {} : { RPN: { SIZES: [32, 64, 128, 256, 512] } }),
+    FAST_RCNN: fpn
+      ? { ROI_BOX_HEAD: 'fast_rcnn_heads.add_roi_2mlp_head', MLP_HEAD_DIM: 1024, ROI_XFORM_RESOLUTION: 7 }
+      : { ROI_BOX_HEAD: 'ResNet.add_ResNet_roi_conv5_head', ROI_XFORM_RESOLUTION: 14 },
+    TEST: { SCALE: 800, MAX_SIZE: 1333, RPN_PRE_NMS_TOP_N: fpn ? 1000 : 6000, RPN_POST_NMS_TOP_N: 1000 },
+    ...(kind === 'mask' ? { MRCNN: { NUM_STACKED_CONVS: 4, CONV_HEAD_DIM: 256, DIM_REDUCED: 256, RESOLUTION: 28, ROI_XFORM_RESOLUTION: 14 } } : {}),
+    ...(kind === 'keypoint' ? { KRCNN: { NUM_KEYPOINTS: 17, NUM_STACKED_CONVS: 8, CONV_HEAD_DIM: 512, HEATMAP_SIZE: 56, ROI_XFORM_RESOLUTION: 14 } } : {}),
+  });
+  return {
+    name,
+    aliases: [`${folder}/${name}`, name.replace(/_3x$/, '_1x')],
+    family: 'detectron2',
+    description: `Detectron2 model zoo ${kind === 'faster' ? 'Faster' : kind === 'mask' ? 'Mask' : 'Keypoint'} R-CNN, ResNet-${depth}-${layout} (Detectron2 semantics)`,
+    layer,
+    labels: kind === 'keypoint' ? DETECTRON_PERSON : DETECTRON_COCO,
+  };
+}
+
 /** Every preset. */
 export const PRESETS: readonly Preset[] = [
   {
@@ -146,6 +192,14 @@ export const PRESETS: readonly Preset[] = [
     layer: C4_LAYER,
     labels: DETECTRON_COCO,
   },
+  detectron2Preset('faster', 50, 'FPN'),
+  detectron2Preset('faster', 101, 'FPN'),
+  detectron2Preset('mask', 50, 'FPN'),
+  detectron2Preset('mask', 101, 'FPN'),
+  detectron2Preset('keypoint', 50, 'FPN'),
+  detectron2Preset('keypoint', 101, 'FPN'),
+  detectron2Preset('faster', 50, 'C4'),
+  detectron2Preset('faster', 101, 'C4'),
   {
     name: 'rpn_R-50-FPN_1x',
     aliases: [],
@@ -173,6 +227,8 @@ export interface ResolvedConfig {
   /** The preset name, the file path, or `<object>`/`<defaults>`. */
   readonly source: string;
   readonly labels: ModelLabels;
+  /** Remarks on how the source was read (e.g. the Detectron2 keys ignored as irrelevant at inference). */
+  readonly notes: readonly string[];
 }
 
 /** Options of {@link resolveConfig}. */
@@ -183,6 +239,8 @@ export interface ResolveConfigOptions {
   readonly set?: readonly string[];
   /** Parity-case mappers of the registered implementations (`caseMappers(container)`), for case.json sources. */
   readonly caseMappers?: readonly CaseMapper[];
+  /** Layers applied under the source (e.g. the conventions and architecture the weights bring): the source and `set` win. */
+  readonly base?: readonly ConfigOverrides[];
 }
 
 function editDistance(a: string, b: string): number {
@@ -219,18 +277,35 @@ function closest(name: string, known: readonly string[]): string | undefined {
  * config layer object; `set` overrides go last. An unknown name fails with the list of presets.
  */
 export function resolveConfig(source: string | ConfigOverrides | undefined, options: ResolveConfigOptions = {}): ResolvedConfig {
+  const under = options.base ?? [];
   const base = { sections: options.sections ?? [], set: options.set ?? [], caseMapping: { mappers: options.caseMappers ?? [] } };
-  const finish = (config: RcnnConfig, preset: Preset | undefined, from: string): ResolvedConfig => ({
+  const withBase = (layer?: ConfigOverrides | string) => ({ ...base, layers: [...under, ...(layer === undefined ? [] : [layer])] });
+  const finish = (config: RcnnConfig, preset: Preset | undefined, from: string, notes: readonly string[] = []): ResolvedConfig => ({
     config,
     preset,
     source: from,
+    notes,
     labels: preset && preset.labels.categories.length === config.MODEL.NUM_CLASSES ? preset.labels : defaultLabels(config.MODEL.NUM_CLASSES, config.MODEL.KEYPOINTS_ON ? config.KRCNN.NUM_KEYPOINTS : undefined),
   });
-  if (source === undefined) return finish(loadConfig(base), undefined, '<defaults>');
-  if (typeof source !== 'string') return finish(loadConfig({ ...base, layers: [source] }), undefined, '<object>');
-  if (existsSync(source) && statSync(source).isFile()) return finish(loadConfig({ ...base, layers: [source] }), undefined, source);
+  if (source === undefined) return finish(loadConfig(withBase()), undefined, under.length > 0 ? '<weights>' : '<defaults>');
+  if (typeof source !== 'string') return finish(loadConfig(withBase(source)), undefined, '<object>');
+  if (existsSync(source)) {
+    const s = statSync(source);
+    if (s.isFile()) {
+      const d2 = detectron2ConfigFile(source);
+      if (d2) {
+        const note = `${source} is a Detectron2 config: read with Detectron2's conventions; ${d2.ignored.length} key(s) without effect at inference ignored (${summariseIgnoredKeys(d2.ignored)})`;
+        return finish(loadConfig(withBase(d2.layer)), undefined, source, [note]);
+      }
+      return finish(loadConfig(withBase(source)), undefined, source);
+    }
+    // A FIFO or /dev/zero exists but is no config file: reading it would block or never end.
+    if (!s.isDirectory() || /[\\/]/.test(source)) {
+      throw new ConfigError(`config file ${source} is ${fileKind(s)}, not a regular file`, { hint: 'give the path of a YAML/JSON config file, or a preset name' });
+    }
+  }
   const preset = findPreset(source);
-  if (preset) return finish(loadConfig({ ...base, layers: [preset.layer] }), preset, preset.name);
+  if (preset) return finish(loadConfig(withBase(preset.layer)), preset, preset.name);
   const looksLikeFile = /[\\/]/.test(source) || ['.yaml', '.yml', '.json'].includes(extname(source).toLowerCase());
   if (looksLikeFile) throw new ConfigError(`config file ${source} not found`, { hint: 'check the path, or pass a preset name (rcnn predict --help lists them)' });
   const guess = closest(source, PRESET_NAMES);

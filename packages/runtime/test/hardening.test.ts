@@ -139,6 +139,6 @@ describe('non-finite weights policy', () => {
   });
 
   it('refuses an unknown policy', async () => {
-    await assert.rejects(createDetector({ ...base, nonFinite: 'maybe' as 'warn' }), (e: unknown) => e instanceof ConfigError && /nonFinite must be one of error, warn, ignore/.test(e.message));
+    await assert.rejects(createDetector({ ...base, nonFinite: 'maybe' as 'warn' }), (e: unknown) => e instanceof ConfigError && /option nonFinite must be one of "error", "warn", "ignore", got "maybe"/.test(e.message));
   });
 });

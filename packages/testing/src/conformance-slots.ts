@@ -8,6 +8,8 @@ import {
   type BoxHeadOutput,
   type BuildContext,
   type ConvBody,
+  DIMS,
+  type Dim,
   type DataType,
   type Detections,
   type FeatureMaps,
@@ -23,6 +25,7 @@ import {
   SLOTS,
   type Slot,
   type TapLayout,
+  featureMapDims,
 } from '@rcnn/core';
 import {
   type ConformanceCase,
@@ -79,7 +82,7 @@ export type Declared =
 
 /** A stage built by an adapter: its outputs to expose and what it declared. */
 export interface StageIO {
-  readonly outputs: readonly { readonly name: string; readonly blob: Blob; readonly dtype: DataType }[];
+  readonly outputs: readonly { readonly name: string; readonly blob: Blob; readonly dtype: DataType; readonly dims: readonly Dim[] }[];
   readonly declared: Declared;
 }
 
@@ -157,7 +160,7 @@ function featureFeeds(specs: readonly FeatureSpec[], c: ConformanceCase, rand: (
 function declareMaps(maps: FeatureMaps, isFpn: boolean): StageIO {
   const declared: DeclaredMap[] = maps.map((m, i) => ({ name: m.name, channels: m.channels, spatialScale: m.spatialScale, level: m.level, output: `conformance.features_out.${i}` }));
   return {
-    outputs: maps.map((m, i) => ({ name: declared[i].output, blob: m.blob, dtype: 'float32' as const })),
+    outputs: maps.map((m, i) => ({ name: declared[i].output, blob: m.blob, dtype: 'float32' as const, dims: featureMapDims(m) })),
     declared: { kind: 'features', maps: declared, isFpn },
   };
 }
@@ -286,10 +289,10 @@ const rpnHead: SlotAdapter = {
     const [b, s, v, c] = PROPOSAL_OUTPUTS;
     return {
       outputs: [
-        { name: b, blob: p.boxes, dtype: 'float32' },
-        { name: s, blob: p.scores, dtype: 'float32' },
-        { name: v, blob: p.valid, dtype: 'bool' },
-        { name: c, blob: p.counts, dtype: 'int64' },
+        { name: b, blob: p.boxes, dtype: 'float32', dims: [DIMS.images, DIMS.proposals, 4] },
+        { name: s, blob: p.scores, dtype: 'float32', dims: [DIMS.images, DIMS.proposals] },
+        { name: v, blob: p.valid, dtype: 'bool', dims: [DIMS.images, DIMS.proposals] },
+        { name: c, blob: p.counts, dtype: 'int64', dims: [DIMS.images] },
       ],
       declared: { kind: 'proposals' },
     };
@@ -325,7 +328,7 @@ const roiBoxHead: SlotAdapter = {
   build(ctx, value, env) {
     const features = featureInputs(ctx, env.features ?? defaultFeatures(env.config, 'roi'));
     const head: BoxHeadOutput = (value as RoiBoxHead).build(ctx, features, roiInputs(ctx));
-    return { outputs: [{ name: 'conformance.box_head_out.features', blob: head.features, dtype: 'float32' }], declared: { kind: 'box-head', dim: head.dim } };
+    return { outputs: [{ name: 'conformance.box_head_out.features', blob: head.features, dtype: 'float32', dims: [DIMS.rois, head.dim] }], declared: { kind: 'box-head', dim: head.dim } };
   },
   feeds: (c, env, rand) => ({ ...featureFeeds(env.features ?? defaultFeatures(env.config, 'roi'), c, rand), ...roiFeeds(c, rand) }),
   check(c, out, io) {
@@ -398,10 +401,10 @@ const roiBoxOutputs: SlotAdapter = {
     const [b, s, l, i] = DETECTION_NAMES;
     return {
       outputs: [
-        { name: b, blob: det.boxes, dtype: 'float32' },
-        { name: s, blob: det.scores, dtype: 'float32' },
-        { name: l, blob: det.labels, dtype: 'int64' },
-        { name: i, blob: det.batchIndex, dtype: 'int64' },
+        { name: b, blob: det.boxes, dtype: 'float32', dims: [DIMS.detections, 4] },
+        { name: s, blob: det.scores, dtype: 'float32', dims: [DIMS.detections] },
+        { name: l, blob: det.labels, dtype: 'int64', dims: [DIMS.detections] },
+        { name: i, blob: det.batchIndex, dtype: 'int64', dims: [DIMS.detections] },
       ],
       declared: { kind: 'detections' },
     };
@@ -451,7 +454,7 @@ const roiMaskHead: SlotAdapter = {
     const head = value as RoiMaskHead;
     const features = featureInputs(ctx, env.features ?? defaultFeatures(env.config, 'roi'));
     const { maskProbs } = head.build(ctx, features, detectionInputs(ctx));
-    return { outputs: [{ name: 'conformance.mask_out.probs', blob: maskProbs, dtype: 'float32' }], declared: { kind: 'masks', hostPostprocessor: head.hostPostprocessor } };
+    return { outputs: [{ name: 'conformance.mask_out.probs', blob: maskProbs, dtype: 'float32', dims: [DIMS.detections, 1, DIMS.maskSize, DIMS.maskSize] }], declared: { kind: 'masks', hostPostprocessor: head.hostPostprocessor } };
   },
   feeds: (c, env, rand) => ({ ...featureFeeds(env.features ?? defaultFeatures(env.config, 'roi'), c, rand), ...detectionFeeds(c, env.config, rand) }),
   check(c, out, _io, env) {
@@ -484,7 +487,7 @@ const roiKeypointHead: SlotAdapter = {
     const features = featureInputs(ctx, env.features ?? defaultFeatures(env.config, 'roi'));
     const { heatmaps } = head.build(ctx, features, detectionInputs(ctx));
     return {
-      outputs: [{ name: 'conformance.keypoint_out.heatmaps', blob: heatmaps, dtype: 'float32' }],
+      outputs: [{ name: 'conformance.keypoint_out.heatmaps', blob: heatmaps, dtype: 'float32', dims: [DIMS.detections, DIMS.keypoints, DIMS.heatmapSize, DIMS.heatmapSize] }],
       declared: { kind: 'keypoints', hostPostprocessor: head.hostPostprocessor },
     };
   },

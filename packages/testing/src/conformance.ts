@@ -8,7 +8,7 @@
  *   package cannot take the name silently, `register()` is idempotent;
  * - outputs: what the implementation declares (channels, spatial scales, levels, `dim`) against
  *   what the graph computes, plus the slot's layout rules (proposal padding and order, detection
- *   batch index, mask range, …) and every tap's dtype and row count;
+ *   batch index, mask range, …) and every tap's dtype, declared shape (rank, fixed sizes) and row count;
  * - names: two replicas built from per-device child containers (core's `createReplicaContainer`)
  *   keep every internal name inside their replica scope and never collide;
  * - weights: every key read is under the declared `weightPrefixes`, the full list of keys (and
@@ -201,16 +201,16 @@ function buildStage(adapter: SlotAdapter, value: unknown, container: DependencyC
     weights,
     container,
     batch,
-    tap(name, blob, dtype, layout = 'whole') {
+    tap(name, blob, dtype, layout, dims) {
       // buildModel refuses a second tap of one name; so does the kit.
       if (tapBlobs.has(name)) throw new ConfigError(`intermediate "${name}" is tapped twice`);
-      taps.push({ name, dtype, layout });
+      taps.push({ name, dtype, layout, dims: [...dims] });
       tapBlobs.set(name, blob);
     },
   };
   const io = g.withScope(adapter.stageScope, () => adapter.build(ctx, value, env));
-  for (const o of io.outputs) g.output(o.blob, o.name, o.dtype);
-  for (const t of taps) g.output(tapBlobs.get(t.name)!, t.name, t.dtype);
+  for (const o of io.outputs) g.output(o.blob, o.name, o.dtype, o.dims);
+  for (const t of taps) g.output(tapBlobs.get(t.name)!, t.name, t.dtype, t.dims);
   return { graph: g, io, taps, bytes: g.toModelProto(), scope };
 }
 
@@ -490,6 +490,9 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
           continue;
         }
         if (got.dtype !== t.dtype) problems.push(`tap ${t.name}: declared ${t.dtype}, computes ${got.dtype}`);
+        // The declared shape is what an exported model tells other tools: its rank and fixed sizes must be right.
+        const fixedOk = t.dims.length === got.dims.length && t.dims.every((d, i) => typeof d !== 'number' || d === got.dims[i]);
+        if (!fixedOk) problems.push(`tap ${t.name}: declared shape [${t.dims.join(', ')}], computes [${got.dims.join(', ')}]`);
         const rows = adapter.tapRows(t.layout, cs, out);
         if (rows !== undefined && got.dims[0] !== rows) problems.push(`tap ${t.name} (layout ${t.layout}): ${got.dims[0]} rows, expected ${rows}`);
         if (t.layout === 'per-image-proposals' && got.dims.length < 2) problems.push(`tap ${t.name} (layout per-image-proposals): rank ${got.dims.length}, expected [N, K, …]`);

@@ -3,6 +3,7 @@ import {
   type Blob,
   type BuildContext,
   type DataType,
+  type Dim,
   GraphBuilder,
   type ImageBatch,
   MODEL_INPUTS,
@@ -42,11 +43,11 @@ export function createTestContext(config: RcnnConfig, options: { weights?: Weigh
     container: options.container ?? createContainer(),
     batch,
     taps,
-    tap(name: string, blob: Blob, dtype: DataType, layout: TapLayout = 'whole') {
-      taps.set(name, { blob, spec: { name, dtype, layout } });
+    tap(name: string, blob: Blob, dtype: DataType, layout: TapLayout, dims: readonly Dim[]) {
+      taps.set(name, { blob, spec: { name, dtype, layout, dims: [...dims] } });
     },
     outputTaps() {
-      for (const [name, { blob, spec }] of taps) graph.output(blob, name, spec.dtype);
+      for (const [name, { blob, spec }] of taps) graph.output(blob, name, spec.dtype, spec.dims);
     },
   };
 }

@@ -33,6 +33,8 @@ interface Faults {
   readonly randomInitializer?: boolean;
   readonly publicOutput?: boolean;
   readonly tapLayout?: 'per-image';
+  /** Declares the tap with the rank of a flattened tensor. */
+  readonly tapRank2?: boolean;
   readonly cacheWeights?: boolean;
 }
 
@@ -45,7 +47,7 @@ function tinyHead(faults: Faults = {}): RoiBoxHead {
       const g = ctx.graph;
       const c = ctx.config.FPN;
       const pooled = multiScaleRoiAlign(g, features, rois, { outputSize: 2, samplingRatio: 1, aligned: false, canonicalScale: c.ROI_CANONICAL_SCALE, canonicalLevel: c.ROI_CANONICAL_LEVEL, eps: c.ROI_LEVEL_EPS });
-      ctx.tap('roi.box_features', pooled, 'float32', faults.tapLayout ?? 'proposal-rows');
+      ctx.tap('roi.box_features', pooled, 'float32', faults.tapLayout ?? 'proposal-rows', faults.tapRank2 ? ['R', features[0].channels * 4] : ['R', features[0].channels, 2, 2]);
       const inDim = features[0].channels * 4;
       const key = faults.keyOutsidePrefix ? 'box_head.fc.weight' : 'roi_heads.box_head.fc.weight';
       const read = (): Float32Array => ctx.weights.take(key, [DIM, inDim], { kind: 'he' });
@@ -80,7 +82,7 @@ describe('conformance kit', () => {
     const report = await runConformance({ slot: 'roi-box-head', name: NAME, container, config, register, declaredKeys: ['roi_heads.box_head.fc.weight'] });
     assertConformance(report);
     assert.deepEqual(report.weights.consumed, [{ key: 'roi_heads.box_head.fc.weight', shape: [DIM, 16] }]);
-    assert.deepEqual(report.taps, [{ name: 'roi.box_features', dtype: 'float32', layout: 'proposal-rows' }]);
+    assert.deepEqual(report.taps, [{ name: 'roi.box_features', dtype: 'float32', layout: 'proposal-rows', dims: ['R', 4, 2, 2] }]);
     const text = formatConformanceReport(report);
     assert.match(text, /PASS/);
     assert.match(text, /roi_heads\.box_head\.fc\.weight \[8, 16\]/);
@@ -124,6 +126,12 @@ describe('conformance kit', () => {
     const report = await check({ tapLayout: 'per-image' });
     assert.ok(failing(report).some((id) => id.startsWith('run.')));
     assert.match(report.checks.find((c) => !c.pass)!.detail, /tap roi\.box_features \(layout per-image\)/);
+  });
+
+  it('fails when a tap declares a shape that is not what it computes', async () => {
+    const report = await check({ tapRank2: true });
+    assert.ok(failing(report).some((id) => id.startsWith('run.')));
+    assert.match(report.checks.find((c) => !c.pass)!.detail, /tap roi\.box_features: declared shape \[R, \d+\], computes \[\d+, \d+, 2, 2\]/);
   });
 
   it('fails when weights are cached instead of read from each build’s store', async () => {

@@ -11,6 +11,11 @@ import { type BenchOptions, type CaseReport, SECTIONS, type Section, benchCase, 
 import type { PlacementResult } from './rcnn-child.js';
 import { DEFAULT_PEER_TOOL, defaultOrtNodeDir } from './peer.js';
 import { formatCase } from './report.js';
+import { type TrainBenchOptions, type TrainCaseReport, benchTrain, formatTrain } from './train.js';
+import type { Trainability } from './train-child.js';
+
+/** The repository root (tools/bench/build/src → ../../../..). */
+const REPO_ROOT = resolve(dirname(new URL(import.meta.url).pathname), '../../../..');
 
 const HELP = `usage: node tools/bench/build/src/cli.js [options] [caseDir...]
 
@@ -38,6 +43,13 @@ throughput. Default cases: <perf-dir>/maskrcnn_r50fpn and <perf-dir>/keypointrcn
                            provider (those left on the CPU, and the copies between devices)
   --precision <p>          float32 (default) or float16 (conv stages in float16; a GPU option)
                            for --explain-placement
+  --train                  instead of the inference sections: the training step (issue 19) against
+                           torchvision's (tools/peer/bench_train_torchvision.py), A B alternating,
+                           both trainability rules, then profile, FLOPs, conv probe, replicas
+  --train-rules <list>     tbl3 (trainable_backbone_layers=3) and/or frozen (default tbl3,frozen)
+  --train-throughput-steps <n>  steps per replica/batch throughput measurement (default 2; 0: none)
+  --no-train-profile       skip the profiled step, FLOP count and conv probe
+  --python <path>          python with torchvision 0.14.1 for the baseline (default /usr/bin/python3)
   --json <file>            also write the full report as JSON
   --markdown <file>        also write the printed report to a file`;
 
@@ -73,6 +85,11 @@ async function main(argv: readonly string[]): Promise<number> {
       'peer-tool': { type: 'string' },
       'ort-node-dir': { type: 'string' },
       'no-peer': { type: 'boolean' },
+      train: { type: 'boolean' },
+      'train-rules': { type: 'string' },
+      'train-throughput-steps': { type: 'string' },
+      'no-train-profile': { type: 'boolean' },
+      python: { type: 'string' },
       json: { type: 'string' },
       'explain-placement': { type: 'string' },
       precision: { type: 'string' },
@@ -114,6 +131,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     return 0;
   }
+  if (values.train) return trainSection(values, options, cases);
   const host = cpus();
   const header = `# rcnn-node perf bench — ${new Date().toISOString()} — ${host.length} x ${host[0]?.model ?? '?'}, Node ${process.version}`;
   console.log(header);
@@ -131,6 +149,45 @@ async function main(argv: readonly string[]): Promise<number> {
     writeFileSync(values.json, `${JSON.stringify({ date: new Date().toISOString(), host: { cpus: host.length, model: host[0]?.model, node: process.version }, reports }, null, 2)}\n`);
   }
   if (values.markdown) {
+    mkdirSync(dirname(resolve(values.markdown)), { recursive: true });
+    writeFileSync(values.markdown, `${blocks.join('\n')}\n`);
+  }
+  return 0;
+}
+
+/** `--train`: the training-step section on every case. */
+async function trainSection(values: Readonly<Record<string, string | boolean | undefined>>, base: BenchOptions, cases: readonly string[]): Promise<number> {
+  const rules = String(values['train-rules'] ?? 'tbl3,frozen').split(',');
+  const bad = rules.filter((r) => r !== 'tbl3' && r !== 'frozen');
+  if (bad.length > 0) throw new Error(`unknown --train-rules ${bad.join(', ')}; known: tbl3, frozen`);
+  const options: TrainBenchOptions = {
+    rounds: base.rounds,
+    runs: Math.max(1, base.runs),
+    threads: base.threads,
+    trainabilities: rules as Trainability[],
+    python: values['no-peer'] ? undefined : String(values.python ?? '/usr/bin/python3'),
+    peerScript: join(REPO_ROOT, 'tools/peer/bench_train_torchvision.py'),
+    throughputSteps: positive(values['train-throughput-steps'] as string | undefined, 2, '--train-throughput-steps'),
+    profile: !values['no-train-profile'],
+    probe: base.probe,
+  };
+  const host = cpus();
+  const header = `# rcnn-node training bench — ${new Date().toISOString()} — ${host.length} x ${host[0]?.model ?? '?'}, Node ${process.version}`;
+  console.log(header);
+  const blocks: string[] = [header, ''];
+  const reports: TrainCaseReport[] = [];
+  for (const dir of cases) {
+    const report = await benchTrain(dir, options, (line) => console.error(`  ${line}`));
+    reports.push(report);
+    const text = formatTrain(report);
+    blocks.push(text, '');
+    console.log(`\n${text}\n`);
+  }
+  if (typeof values.json === 'string') {
+    mkdirSync(dirname(resolve(values.json)), { recursive: true });
+    writeFileSync(values.json, `${JSON.stringify({ date: new Date().toISOString(), reports }, null, 2)}\n`);
+  }
+  if (typeof values.markdown === 'string') {
     mkdirSync(dirname(resolve(values.markdown)), { recursive: true });
     writeFileSync(values.markdown, `${blocks.join('\n')}\n`);
   }

@@ -37,9 +37,10 @@ export function kernelFlops(op: string, weightDims: readonly number[] | undefine
       return 2 * product(x) * product(w.slice(1));
     }
     case 'Gemm': {
+      // A is [M, K] or (transA) [K, M]: either way K = |A| / M.
       const a = k.inputShapes[0];
-      if (!a) return undefined;
-      return 2 * product(out) * a[1];
+      if (!a || out[0] === 0) return undefined;
+      return (2 * product(out) * product(a)) / out[0];
     }
     case 'MatMul': {
       const a = k.inputShapes[0];
@@ -58,13 +59,27 @@ export function kernelFlops(op: string, weightDims: readonly number[] | undefine
  */
 export function countFlops(graph: GraphBuilder, kernels: readonly KernelEvent[]): FlopCount {
   const nodes = new Map(graph.listNodes().map((n) => [n.name, n]));
+  return countWith(kernels, (k) => {
+    const node = nodes.get(k.node);
+    return node?.inputs[1] ? graph.initializerOf({ name: node.inputs[1] })?.dims : undefined;
+  });
+}
+
+/**
+ * Counts the FLOPs of `kernels` (a run of an unoptimised model) from the profile's shapes alone —
+ * for graphs whose weights are inputs (trainable parameters) and whose "weights" are activations
+ * (a weight gradient's Conv takes the output gradient as its kernel).
+ */
+export function countKernelFlops(kernels: readonly KernelEvent[]): FlopCount {
+  return countWith(kernels, () => undefined);
+}
+
+function countWith(kernels: readonly KernelEvent[], weightOf: (k: KernelEvent) => readonly number[] | undefined): FlopCount {
   const totals = { conv: 0, deconv: 0, gemm: 0, matmul: 0 };
   const counted: { node: string; op: string; gflop: number }[] = [];
   for (const k of kernels) {
     if (!['Conv', 'ConvTranspose', 'Gemm', 'MatMul'].includes(k.op)) continue;
-    const node = nodes.get(k.node);
-    const weight = node?.inputs[1] ? graph.initializerOf({ name: node.inputs[1] })?.dims : undefined;
-    const flops = kernelFlops(k.op, weight, k);
+    const flops = kernelFlops(k.op, weightOf(k), k);
     if (flops === undefined) continue;
     const kind = k.op === 'Conv' ? 'conv' : k.op === 'ConvTranspose' ? 'deconv' : k.op === 'Gemm' ? 'gemm' : 'matmul';
     totals[kind] += flops;

@@ -1,2 +1,3 @@
 /** The parity harness CLI's built-in packages (runCase / compareCase / produceCaseTensors are @rcnn/testing's). */
 export * from './built-ins.js';
+export { compareDetectron2Image, type NamedTensors } from './compare-detectron2.js';

@@ -9,7 +9,21 @@ import type { Detector, PredictOutcome } from '@rcnn/runtime';
 import { type TempDir, type TinyCase, isTypedError, tempDir, tinyDetector, toyDetector } from './common.js';
 
 /** Categories of hostile-input cases (rows of the report). */
-export type CaseCategory = 'images' | 'weights' | 'config' | 'cli' | 'limits';
+export type CaseCategory =
+  | 'images'
+  | 'weights'
+  | 'config'
+  | 'cli'
+  | 'limits'
+  // round 2 (issue 18)
+  | 'streams'
+  | 'full-disk'
+  | 'aliasing'
+  | 'outputs'
+  | 'config-memory'
+  | 'bombs'
+  | 'plugins'
+  | 'api';
 
 /** Resources cases share: a temporary directory and detectors created once. Close it when done. */
 export class CaseContext {

@@ -18,13 +18,18 @@ import { configCases } from './categories/config.js';
 import { imageCases } from './categories/images.js';
 import { limitsCases } from './categories/limits.js';
 import { weightsCases } from './categories/weights.js';
+import { apiCases } from './categories/api.js';
+import { memoryCases } from './categories/memory.js';
+import { outputCases } from './categories/outputs.js';
+import { pluginCases } from './categories/plugins.js';
+import { streamCases } from './categories/streams.js';
 import { tempDir } from './common.js';
 import { type FuzzReport, formatOutcomes, runFuzz } from './fuzz/run.js';
 import { fuzzTargets } from './fuzz/targets.js';
 import { type LoadReport, type ShutdownReport, runLoad, runShutdown } from './load.js';
 import { type ChurnReport, type SoakModel, type SoakReport, runChurn, runSoak } from './soak.js';
 
-const PARTS = ['images', 'weights', 'config', 'cli', 'limits', 'fuzz', 'load', 'shutdown', 'soak', 'churn'] as const;
+const PARTS = ['images', 'weights', 'config', 'cli', 'limits', 'streams', 'outputs', 'memory', 'plugins', 'api', 'fuzz', 'load', 'shutdown', 'soak', 'churn'] as const;
 type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
@@ -123,11 +128,23 @@ if (only.has('churn')) {
 }
 
 // ---- hostile-input cases
-const caseParts = (['images', 'weights', 'config', 'cli', 'limits'] as const).filter((p) => only.has(p));
+const caseParts = (['images', 'weights', 'config', 'cli', 'limits', 'streams', 'outputs', 'memory', 'plugins', 'api'] as const).filter((p) => only.has(p));
 if (caseParts.length > 0) {
   const ctx = new CaseContext({ full: true });
   try {
-    const lists = { images: () => imageCases({ full: true }), weights: weightsCases, config: configCases, cli: cliCases, limits: limitsCases };
+    const lists = {
+      images: () => imageCases({ full: true }),
+      weights: weightsCases,
+      config: configCases,
+      cli: cliCases,
+      limits: limitsCases,
+      // round 2 (issue 18): outputs = full-disk, aliasing, outputs; memory = config-memory, bombs (the 2^28-float bomb)
+      streams: streamCases,
+      outputs: outputCases,
+      memory: () => memoryCases({ full: true }),
+      plugins: pluginCases,
+      api: apiCases,
+    };
     for (const part of caseParts) {
       const results = await runCases(lists[part](), ctx);
       report.cases.push(...results);
@@ -148,7 +165,7 @@ if (only.has('fuzz')) {
   const dir = tempDir();
   try {
     for (const target of await fuzzTargets(dir.path)) {
-      const r = await runFuzz(target, { runs: int('fuzz-runs'), seed: int('seed') });
+      const r = await runFuzz(target, { runs: int('fuzz-runs'), seed: int('seed') }).finally(() => target.close?.());
       report.fuzz.push(r);
       say(`fuzz ${r.target}: ${r.runs} inputs in ${(r.ms / 1000).toFixed(1)} s: ${formatOutcomes(r.outcomes)}${r.bug ? '' : ', no bug'}`);
       if (r.bug) {
@@ -192,9 +209,10 @@ if (only.has('shutdown')) {
 say();
 say('| category | tried | passing |');
 say('| --- | --- | --- |');
-for (const part of caseParts) {
-  const rs = report.cases.filter((c) => c.category === part);
-  say(`| ${part} | ${rs.length} cases | ${rs.filter((r) => r.ok).length} |`);
+// Rows by case category (a part such as `outputs` holds several: full-disk, aliasing, outputs).
+for (const category of [...new Set(report.cases.map((c) => c.category))]) {
+  const rs = report.cases.filter((c) => c.category === category);
+  say(`| ${category} | ${rs.length} cases | ${rs.filter((r) => r.ok).length} |`);
 }
 for (const f of report.fuzz) say(`| fuzz: ${f.target} | ${f.runs} inputs (seed ${f.seed}) | ${f.bug ? 'BUG' : 'no bug'}: ${formatOutcomes(f.outcomes)} |`);
 say();

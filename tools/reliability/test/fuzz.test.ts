@@ -19,6 +19,8 @@ const RUNS: Readonly<Record<string, number>> = {
   'config-document': 400,
   'config-set': 400,
   'image-decode': 300,
+  'api-options': 400,
+  'api-predict': 200,
 };
 
 const dir = tempDir();
@@ -31,7 +33,7 @@ describe('fuzzing (seed 42)', () => {
   });
   for (const target of targets) {
     it(`${target.name}: only typed errors, no broken invariant, no hang`, async () => {
-      const report = await runFuzz(target, { runs: RUNS[target.name], seed: 42 });
+      const report = await runFuzz(target, { runs: RUNS[target.name], seed: 42 }).finally(() => target.close?.());
       assert.equal(report.bug, undefined, report.bug && `bug: ${report.bug.error}\ninput: ${report.bug.input}\nreplay path: ${report.bug.path}`);
       assert.equal(report.runs, RUNS[target.name]);
       const total = Object.values(report.outcomes).reduce((a, b) => a + b, 0);

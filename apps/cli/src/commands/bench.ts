@@ -3,7 +3,8 @@
  * (random weights, calibrated so every stage does real work) on the bundled photos, on every GPU
  * found or else the CPU, and writes a JSON and a self-contained HTML report.
  */
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { checkOutputFile, ensureOutputDirectory, writeFileAtomic } from '@rcnn/core';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -200,7 +201,18 @@ async function run(values: Parameters<Command['run']>[0], positionals: readonly 
   const runs = optInt(values, 'runs', 1, 10_000) ?? 3;
   const warmup = optInt(values, 'warmup', 0, 1000) ?? 1;
   const baselinePath = optString(values, 'baseline');
-  const images = positionals.length > 0 ? await expandImages(positionals) : SAMPLE_IMAGES;
+  const images = positionals.length > 0 ? await expandImages(positionals, { allowSpecialFiles: optFlag(values, 'allow-special-files'), onSkip: (p, why) => warn(io, `rcnn bench: skipping ${p}: ${why}`) }) : SAMPLE_IMAGES;
+  const writeReport = !optFlag(values, 'no-report');
+  const jsonPath = optString(values, 'json') ?? DEFAULT_JSON;
+  const htmlPath = optString(values, 'html') ?? DEFAULT_HTML;
+  if (writeReport) {
+    // Before minutes of timing: the report paths must be writable (their directories are created).
+    const inputs = images.map((path) => ({ path, what: 'image' }));
+    for (const [path, what] of [[jsonPath, '--json report'], [htmlPath, '--html report']] as const) {
+      ensureOutputDirectory(dirname(path), `directory of the ${what}`);
+      checkOutputFile(path, { what, inputs });
+    }
+  }
   const options = await detectorOptions(values, io, { config: DEFAULT_BENCH_CONFIG, devices: discoverGpus().length > 0 ? 'cuda:all' : 'cpu' });
   const warnings: string[] = [];
   const started = performance.now();
@@ -288,14 +300,10 @@ async function run(values: Parameters<Command['run']>[0], positionals: readonly 
       say(io, `baseline ${baselinePath} (${baselineReport.inputMode} input): p50 ${(baselineReport.baselineMs.p50 / 1000).toFixed(3)} s vs rcnn-node ${(baselineReport.oursMs.p50 / 1000).toFixed(3)} s per image (decoded image to results)`);
       say(io, `ratio baseline / rcnn-node: ${baselineReport.ratio.toFixed(2)} (session run only: ${baselineReport.sessionRatio.toFixed(2)})`);
     }
-    if (!optFlag(values, 'no-report')) {
-      const json = optString(values, 'json') ?? DEFAULT_JSON;
-      const html = optString(values, 'html') ?? DEFAULT_HTML;
-      await mkdir(dirname(json), { recursive: true });
-      await mkdir(dirname(html), { recursive: true });
-      await writeFile(json, `${JSON.stringify(report, null, 2)}\n`);
-      await writeFile(html, renderHtml(report));
-      say(io, `report: ${json}, ${html}`);
+    if (writeReport) {
+      await writeFileAtomic(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
+      await writeFileAtomic(htmlPath, renderHtml(report));
+      say(io, `report: ${jsonPath}, ${htmlPath}`);
     }
     if (detector.randomWeights) warn(io, 'rcnn bench: RANDOM WEIGHTS were used: timings are real, detections are meaningless');
   } finally {

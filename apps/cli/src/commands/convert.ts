@@ -19,16 +19,17 @@ writes its tensors as safetensors in torchvision state-dict names, ready for --w
 
 The report lists keys no map knows (kept under their own names, so a model build reports them as
 unused) and entries deliberately skipped (optimizer state, num_batches_tracked, …). The config that
-matches the checkpoint's conventions (e.g. Detectron's BGR input and +1 box widths) is printed and
-stored in the file's metadata: pass it with --set or a config file.`;
+matches the checkpoint's conventions (e.g. Detectron's BGR input and +1 box widths) and the
+architecture inferred from its tensors are printed and stored in the file's metadata; rcnn predict
+--weights <out.safetensors> applies them under --config / --set.`;
 
 function isFormat(v: string): v is SourceFormat {
   return (FORMATS as readonly string[]).includes(v);
 }
 
-function configLines(result: CheckpointResult): string[] {
+function configLines(layer: CheckpointResult['suggestedConfig']): string[] {
   const lines: string[] = [];
-  for (const [section, keys] of Object.entries(result.suggestedConfig)) {
+  for (const [section, keys] of Object.entries(layer)) {
     for (const [key, value] of Object.entries(keys as Record<string, unknown>)) lines.push(`--set ${section}.${key}=${JSON.stringify(value)}`);
   }
   return lines;
@@ -42,8 +43,11 @@ async function run(values: Parameters<Command['run']>[0], positionals: readonly 
   if (!isFormat(from)) throw new UsageError(`unknown --from "${from}"`, `one of ${FORMATS.join(', ')}`);
   const result = convertCheckpointFile(input, output, { from });
   say(io, formatReport(result.report, optFlag(values, 'verbose')));
-  const suggested = configLines(result);
+  const suggested = configLines(result.suggestedConfig);
   if (suggested.length > 0) say(io, `config matching this checkpoint's conventions:\n  ${suggested.join('\n  ')}`);
+  const inferred = configLines(result.inferredConfig);
+  if (inferred.length > 0) say(io, `architecture inferred from its tensors:\n  ${inferred.join('\n  ')}`);
+  say(io, `both are stored in ${output}'s metadata: rcnn predict --weights ${output} applies them (--config and --set override them)`);
   if (result.report.unmapped.length > 0) warn(io, `rcnn convert: ${result.report.unmapped.length} key(s) have no torchvision name and were kept as they are (a build will report them as unused)`);
   say(io, `wrote ${output} (${result.tensors.size} tensors)`);
   return EXIT.ok;

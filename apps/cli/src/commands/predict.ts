@@ -1,13 +1,13 @@
 /** `rcnn predict`: detections for images, as COCO JSON, drawings and tensor dumps. */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { ConfigError } from '@rcnn/core';
+import { ConfigError, InputError, type NamedInput, OutputError, checkOutputFile, ensureOutputDirectory, fileIdentity, sameFileAs, writeFileAtomic } from '@rcnn/core';
 import { CocoResultsBuilder, type Detector, type ImageResult, type PredictOutcome, createDetector, drawResult, writeDump } from '@rcnn/runtime';
-import { type Command, MODEL_OPTIONS, MODEL_OPTIONS_HELP, RUN_OPTIONS, RUN_OPTIONS_HELP, optFlag, optNumber, optString } from '../command.js';
+import { type Command, MODEL_OPTIONS, MODEL_OPTIONS_HELP, RUN_OPTIONS, RUN_OPTIONS_HELP, optFlag, optNumber, optString, optStrings } from '../command.js';
 import { EXIT, UsageError, describeError } from '../errors.js';
 import { expandImages } from '../images.js';
-import { type CliIO, ProgressBar, say, warn } from '../io.js';
+import { type CliIO, ProgressBar, say, warn, writeOut } from '../io.js';
 import { detectorOptions } from '../model-options.js';
+import { blamePlugin, withPluginBlame } from '../plugins.js';
 
 const HELP = `Usage: rcnn predict --config <preset|file> [options] IMAGE...
 
@@ -26,8 +26,10 @@ Output:
                             (all images then run in one batch)
       --dump-intermediates  also dump every intermediate (backbone.*, rpn.*, roi.*)
 
-A summary line per image goes to stdout (to stderr with --out -). An image that cannot be read
-fails alone; the exit status is then 1.
+A summary line per image goes to stdout (to stderr with --out -). An image that cannot be read,
+or whose drawing cannot be written, fails alone; the exit status is then 1. Outputs are checked
+before the model is built, never replace an input, and are written atomically (a full disk leaves
+no truncated file). Directories skip entries that are not regular files (FIFOs, devices).
 
 Examples:
   rcnn predict --config maskrcnn_resnet50_fpn --weights maskrcnn.safetensors --draw out/ photos/
@@ -57,15 +59,56 @@ function drawingName(source: string, index: number, used: Set<string>): string {
   return name;
 }
 
+/** The files an output must never replace: images, weights, a config file, plugin files. */
+function inputFiles(images: readonly string[], values: Parameters<Command['run']>[0]): NamedInput[] {
+  const inputs: NamedInput[] = images.map((path) => ({ path, what: 'image' }));
+  const weights = optString(values, 'weights');
+  if (weights) inputs.push({ path: weights, what: 'weights file' });
+  const config = optString(values, 'config');
+  if (config && fileIdentity(config) !== undefined) inputs.push({ path: config, what: 'config file' });
+  for (const p of optStrings(values, 'plugin')) if (fileIdentity(p) !== undefined) inputs.push({ path: p, what: 'plugin' });
+  return inputs;
+}
+
+/** Prints an image's error as the two lines of a fatal error (the other images go on). */
+function reportImageError(io: CliIO, error: unknown): void {
+  const { message, hint } = describeError(error, 'predict');
+  warn(io, `rcnn predict: error: ${message}`);
+  if (hint) warn(io, `  hint: ${hint}`);
+}
+
 async function run(values: Parameters<Command['run']>[0], positionals: readonly string[], io: CliIO): Promise<number> {
   if (positionals.length === 0) throw new UsageError('no images given', 'rcnn predict --config <preset> IMAGE...');
-  const images = await expandImages(positionals);
+  const images = await expandImages(positionals, {
+    allowSpecialFiles: optFlag(values, 'allow-special-files'),
+    onSkip: (path, why) => warn(io, `rcnn predict: skipping ${path}: ${why}`),
+  });
   const out = optString(values, 'out');
   const drawDir = optString(values, 'draw');
   const dump = optString(values, 'dump');
   const dumpIntermediates = optFlag(values, 'dump-intermediates');
   if (dumpIntermediates && !dump) throw new UsageError('--dump-intermediates needs --dump <file>');
   const minScore = optNumber(values, 'min-score', 0, 1);
+  // Every output is checked before the model is built: a bad path fails in milliseconds, and no
+  // output may replace an input (same device and inode, however the paths are spelled).
+  const inputs = inputFiles(images, values);
+  if (out && out !== '-') checkOutputFile(out, { what: 'results file (-o)', inputs });
+  if (dump) checkOutputFile(dump, { what: '--dump file', inputs });
+  const drawings = new Map<number, string>();
+  if (drawDir) {
+    ensureOutputDirectory(drawDir, '--draw directory');
+    const used = new Set<string>();
+    images.forEach((source, index) => drawings.set(index, join(drawDir, drawingName(source, index, used))));
+    for (const [index, path] of drawings) {
+      const victim = sameFileAs(path, inputs);
+      if (victim) {
+        throw new OutputError(`the drawing of ${images[index]} would be written to ${path}, which is the ${victim.what} ${victim.path}`, {
+          file: path,
+          hint: 'draw into another directory (--draw)',
+        });
+      }
+    }
+  }
   const options = await detectorOptions(values, io);
   const report: CliIO = out === '-' ? { stdout: io.stderr, stderr: io.stderr } : io;
   let batchSize = options.batchSize;
@@ -76,9 +119,9 @@ async function run(values: Parameters<Command['run']>[0], positionals: readonly 
     }
     batchSize = images.length;
   }
-  if (drawDir) await mkdir(drawDir, { recursive: true });
-  const detector = await createDetector({ ...options, batchSize, intermediates: dumpIntermediates });
+  const detector = await withPluginBlame(options.container, 'build()', () => createDetector({ ...options, batchSize, intermediates: dumpIntermediates }));
   let failed = 0;
+  const failedSources: string[] = [];
   try {
     const coco = new CocoResultsBuilder({
       labels: detector.labels,
@@ -88,25 +131,29 @@ async function run(values: Parameters<Command['run']>[0], positionals: readonly 
       randomWeights: detector.randomWeights,
     });
     const kept: ImageResult[] = [];
-    const names = new Set<string>();
     const progress = new ProgressBar(report, images.length, 'predict', images.length > 1 && report === io && process.stdout.isTTY === true);
     for await (const outcome of detector.stream(images, { keepImages: drawDir !== undefined, keepOutputs: dump !== undefined }) as AsyncIterable<PredictOutcome>) {
       progress.clear();
       coco.add(outcome);
       if (!outcome.ok) {
         failed++;
-        // The same two lines as a fatal error, but the other images go on.
-        const { message, hint } = describeError(outcome.error, 'predict');
-        warn(io, `rcnn predict: error: ${message}`);
-        if (hint) warn(io, `  hint: ${hint}`);
+        failedSources.push(outcome.source);
+        reportImageError(io, blamePlugin(options.container, 'predict', outcome.error));
         progress.tick();
         continue;
       }
       const r = outcome.result;
       say(report, summary(r, detector));
-      if (drawDir) {
-        const png = await drawResult(r, { labels: detector.labels, config: detector.config, ...(minScore === undefined ? {} : { minScore }) });
-        await writeFile(join(drawDir, drawingName(r.source, r.index, names)), png);
+      const drawing = drawings.get(r.index);
+      if (drawing) {
+        // A drawing that cannot be written (its name is a directory, the disk is full) fails alone.
+        try {
+          const png = await drawResult(r, { labels: detector.labels, config: detector.config, ...(minScore === undefined ? {} : { minScore }) });
+          await writeFileAtomic(drawing, png);
+        } catch (e) {
+          failed++;
+          reportImageError(io, e);
+        }
       }
       if (dump) kept.push(r);
       progress.tick();
@@ -114,11 +161,18 @@ async function run(values: Parameters<Command['run']>[0], positionals: readonly 
     if (detector.randomWeights) warn(io, 'rcnn predict: RANDOM WEIGHTS were used: these detections are meaningless (pass --weights)');
     if (out) {
       const json = `${JSON.stringify(coco.toJSON(), null, out === '-' ? 2 : undefined)}\n`;
-      if (out === '-') io.stdout.write(json);
-      else await writeFile(out, json);
+      if (out === '-') writeOut(io, json);
+      else await writeFileAtomic(out, json);
     }
     if (dump) {
       if (kept.length === 0) throw new ConfigError('nothing to dump: every image failed');
+      if (failedSources.length > 0 && new Set(kept.map((r) => r.batch)).size > 1) {
+        // The failure split the batch (its images were retried one by one): say which image did it.
+        throw new InputError(`--dump: ${failedSources.join(', ')} failed (its error is above), so the other images no longer ran in one batch; nothing was dumped`, {
+          source: failedSources[0],
+          hint: `leave ${failedSources[0]} out of the dump`,
+        });
+      }
       const n = await writeDump(dump, kept, detector.config, { 'rcnn.weights': detector.weights.description, 'rcnn.random_weights': String(detector.randomWeights) });
       say(report, `dump: ${n} tensors written to ${dump}`);
     }

@@ -112,6 +112,60 @@ interface CaseModel {
   transform: { min_size: number; max_size: number; image_mean: number[]; image_std: number[]; size_divisible: number };
 }
 
+/** The subset of a training case's `train` section this mapper reads (shared/tools/parity README, "Training fixtures"). */
+interface CaseTrain {
+  trainable?: { rule?: string; trainable_backbone_layers?: number | null };
+  transform?: { min_size_choices?: number[]; max_size?: number };
+  rpn: {
+    fg_iou_thresh: number;
+    bg_iou_thresh: number;
+    allow_low_quality_matches: boolean;
+    batch_size_per_image: number;
+    positive_fraction: number;
+    pre_nms_top_n_train: number;
+    post_nms_top_n_train: number;
+    smooth_l1_beta: number;
+  };
+  roi: {
+    fg_iou_thresh: number;
+    bg_iou_thresh: number;
+    allow_low_quality_matches: boolean;
+    batch_size_per_image: number;
+    positive_fraction: number;
+    add_gt_proposals: boolean;
+    smooth_l1_beta: number;
+  };
+  sampling?: { seed?: number };
+}
+
+/** Maps a training case's `train` section to TRAIN.* keys. */
+function mapTrain(t: CaseTrain, source: string): Record<string, unknown> {
+  need(t.roi.allow_low_quality_matches === false, 'RoI low-quality matches are not supported (torchvision never uses them)', source);
+  return {
+    ...(t.trainable?.rule === 'frozen_conv_body' ? { FREEZE_CONV_BODY: true } : {}),
+    ...(t.trainable?.rule === 'trainable_backbone_layers' && typeof t.trainable.trainable_backbone_layers === 'number'
+      ? { TRAINABLE_BACKBONE_LAYERS: t.trainable.trainable_backbone_layers }
+      : {}),
+    ...(t.transform?.min_size_choices ? { SCALES: t.transform.min_size_choices } : {}),
+    ...(t.transform?.max_size ? { MAX_SIZE: t.transform.max_size } : {}),
+    ...(t.sampling?.seed !== undefined ? { SEED: t.sampling.seed } : {}),
+    RPN_POSITIVE_OVERLAP: t.rpn.fg_iou_thresh,
+    RPN_NEGATIVE_OVERLAP: t.rpn.bg_iou_thresh,
+    RPN_ALLOW_LOW_QUALITY_MATCHES: t.rpn.allow_low_quality_matches,
+    RPN_BATCH_SIZE_PER_IM: t.rpn.batch_size_per_image,
+    RPN_FG_FRACTION: t.rpn.positive_fraction,
+    RPN_PRE_NMS_TOP_N: t.rpn.pre_nms_top_n_train,
+    RPN_POST_NMS_TOP_N: t.rpn.post_nms_top_n_train,
+    RPN_SMOOTH_L1_BETA: t.rpn.smooth_l1_beta,
+    FG_THRESH: t.roi.fg_iou_thresh,
+    BG_THRESH_HI: t.roi.bg_iou_thresh,
+    BATCH_SIZE_PER_IM: t.roi.batch_size_per_image,
+    FG_FRACTION: t.roi.positive_fraction,
+    ADD_GT_PROPOSALS: t.roi.add_gt_proposals,
+    BBOX_SMOOTH_L1_BETA: t.roi.smooth_l1_beta,
+  };
+}
+
 function need(cond: boolean, what: string, source: string): void {
   if (!cond) throw new ConfigError(`${source}: ${what}; rcnn-node cannot build this case exactly`, { key: 'case.json' });
 }
@@ -142,7 +196,9 @@ export function isCaseDocument(doc: unknown): boolean {
 export function caseConfigLayer(doc: unknown, source = 'case.json', options: CaseMappingOptions = {}): ConfigOverrides {
   if (!isCaseDocument(doc)) throw new ConfigError(`${source} is not a parity case (no format_version / model.kind)`);
   try {
-    return mapCase((doc as { model: CaseModel }).model, source, options);
+    const layer = mapCase((doc as { model: CaseModel }).model, source, options);
+    const train = (doc as { train?: CaseTrain | null }).train;
+    return train ? { ...layer, TRAIN: { ...layer.TRAIN, ...mapTrain(train, source) } } : layer;
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     // The mapper trusts the case format; a damaged or hand-written case.json (a field missing or of

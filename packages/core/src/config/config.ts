@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { type CaseMappingOptions, caseConfigLayer, isCaseDocument } from './case.js';
+import { detectron2ConfigFromDocument, isDetectron2ConfigDocument } from './detectron2.js';
 import { ConfigError } from '../errors.js';
 import { type ConfigField, type ConfigSection, type SectionFields, type SectionValues, describeField } from './schema.js';
 import {
@@ -15,6 +16,7 @@ import {
   MRCNN_SECTION,
   RESNETS_SECTION,
   RPN_SECTION,
+  SOLVER_SECTION,
   TEST_SECTION,
   TRAIN_SECTION,
 } from './sections.js';
@@ -34,6 +36,7 @@ export interface CoreConfig {
   readonly MRCNN: SectionValues<typeof MRCNN_SECTION.fields>;
   readonly KRCNN: SectionValues<typeof KRCNN_SECTION.fields>;
   readonly TRAIN: SectionValues<typeof TRAIN_SECTION.fields>;
+  readonly SOLVER: SectionValues<typeof SOLVER_SECTION.fields>;
   readonly LIMITS: SectionValues<typeof LIMITS_SECTION.fields>;
 }
 
@@ -79,7 +82,7 @@ export function sectionValues<F extends SectionFields>(config: RcnnConfig, secti
  */
 const YAML_OPTIONS = { logLevel: 'error' } as const;
 
-/** Reads a YAML or JSON config file (or a parity case.json) into a plain object (not yet validated). */
+/** Reads a YAML or JSON config file (or a parity case.json, or a Detectron2 config) into a plain object (not yet validated). */
 export function readConfigFile(path: string, caseMapping: CaseMappingOptions = {}): ConfigOverrides {
   let text: string;
   try {
@@ -96,6 +99,8 @@ export function readConfigFile(path: string, caseMapping: CaseMappingOptions = {
   if (parsed === null || parsed === undefined) return {};
   // A parity case (case.json) is a config too.
   if (isCaseDocument(parsed)) return caseConfigLayer(parsed, path, caseMapping);
+  // So is a Detectron2 config (cfg.dump() or a model-zoo YAML with _BASE_).
+  if (isDetectron2ConfigDocument(parsed)) return detectron2ConfigFromDocument(parsed, path).layer;
   if (typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${path} must hold a mapping of sections (MODEL:, TEST:, …), got ${Array.isArray(parsed) ? 'a list' : typeof parsed}`);
   }
@@ -286,6 +291,15 @@ function checkConsistency(c: RcnnConfig): void {
     ['RPN.SIZES', c.RPN.SIZES],
   ] as const) {
     if (list.length === 0 || list.some((v) => v <= 0)) throw new ConfigError(`${key} must be a non-empty list of positive numbers`, { key });
+  }
+  const steps = c.SOLVER.STEPS;
+  if (steps.some((v, i) => v < 0 || (i > 0 && v < steps[i - 1]))) {
+    throw new ConfigError(`SOLVER.STEPS must be non-negative and in increasing order, got [${steps.join(', ')}]`, { key: 'SOLVER.STEPS' });
+  }
+  if (c.RPN.ANCHOR_GENERATOR === 'detectron2' && m.LEGACY_PLUS_ONE) {
+    throw new ConfigError("RPN.ANCHOR_GENERATOR detectron2 contradicts MODEL.LEGACY_PLUS_ONE (Detectron's +1 anchors); set one of them", {
+      key: 'RPN.ANCHOR_GENERATOR',
+    });
   }
   if (c.INPUT.PIXEL_STDS.some((v) => v === 0)) throw new ConfigError('INPUT.PIXEL_STDS must not contain 0', { key: 'INPUT.PIXEL_STDS' });
 }

@@ -19,7 +19,13 @@ export interface Blob {
   readonly name: string;
 }
 
-/** A dimension of a declared input/output: a fixed size or a symbolic name such as `"N"`. */
+/**
+ * A dimension of a declared input/output: a fixed size or a symbolic name such as `"N"` (the names
+ * docs/serving.md uses: `N` images, `H`/`W` padded input size, `P` proposal slots per image, `R`
+ * RoI rows, `D` detections, …). Every declared value has a rank: the ONNX checker rejects an output
+ * without a shape, and tools that read a model's outputs (TensorRT's parser, Triton's config
+ * auto-complete, viewers) need it.
+ */
 export type Dim = number | string;
 
 /** An ONNX attribute value with its type made explicit (ONNX distinguishes INT from FLOAT). */
@@ -74,11 +80,31 @@ export interface NodeOptions {
 export interface ValueInfo {
   readonly name: string;
   readonly dtype: DataType;
+  /**
+   * One entry per axis (a scalar has none). `undefined` only in ad-hoc graphs (tests, probes): such
+   * an output has no shape, which the ONNX checker rejects, so models refuse it
+   * ({@link ModelOptions.requireShapes}).
+   */
   readonly dims: readonly Dim[] | undefined;
+}
+
+/** A subgraph (If / Loop body) output: the blob with its element type and shape. */
+export interface SubgraphOutput {
+  readonly blob: Blob;
+  readonly dtype: DataType;
+  /** One entry per axis, as for a graph output; names shared with the enclosing graph mean the same size. */
+  readonly dims?: readonly Dim[];
 }
 
 /** A node as the builder records it (the float16 conversion reads and writes the same shape). */
 type NodeRecord = Float16Node;
+
+/**
+ * A recorded node as {@link GraphBuilder.graphNodes} shows it (read-only; for graph transforms such
+ * as autodiff): op type, domain (`""` is ONNX), name, input names (`""` = omitted optional input),
+ * output names and attributes.
+ */
+export type GraphNode = Float16Node;
 
 /** A finished subgraph (body of an If / Loop node), produced by {@link GraphBuilder.subgraph}. */
 export interface Subgraph {
@@ -87,6 +113,8 @@ export interface Subgraph {
   readonly proto: Record<string, unknown>;
   /** Names the body reads from the enclosing graph (checked by the parent on serialisation). */
   readonly outerReads: readonly string[];
+  /** Outputs of this body (and of bodies nested in it) declared without a shape. */
+  readonly unshaped: readonly string[];
 }
 
 /** Summary numbers of a built graph. */
@@ -118,6 +146,13 @@ export interface ModelOptions {
    * see graph/passes/). `[]` serialises the graph as built.
    */
   readonly passes?: readonly GraphPass[];
+  /**
+   * Refuse (GraphError) to serialise a graph with an output, or an If/Loop body output, declared
+   * without a shape. ONNX's checker requires one on every graph and subgraph output, and tools that
+   * read a model's outputs (TensorRT's parser, Triton's config auto-complete) need the rank;
+   * every model rcnn-node builds sets it.
+   */
+  readonly requireShapes?: boolean;
 }
 
 /**
@@ -145,6 +180,7 @@ export class GraphBuilder {
   private readonly constantCache = new Map<string, Blob>();
   private readonly parent: GraphBuilder | undefined;
   private readonly outerReads = new Set<string>();
+  private readonly gradientStops = new Set<string>();
 
   constructor(options: { name?: string; opset?: number; scope?: string; parent?: GraphBuilder } = {}) {
     this.name = options.name ?? 'rcnn';
@@ -215,11 +251,14 @@ export class GraphBuilder {
   }
 
   /**
-   * Declares `blob` as a graph output named `name` (public, unscoped). If the blob has another
-   * name an Identity node is added, so heads never need to know the public names.
+   * Declares `blob` as a graph output named `name` (public, unscoped) of element type `dtype` and
+   * shape `dims` (symbolic names for sizes known only at run time). If the blob has another name
+   * an Identity node is added, so heads never need to know the public names. Every output of a
+   * model that leaves the process needs `dims` (see {@link ModelOptions.requireShapes}).
    */
   output(blob: Blob, name: string, dtype: DataType, dims?: readonly Dim[]): void {
     if (this.outputs.some((o) => o.name === name)) throw new GraphError(`graph output "${name}" is declared twice`);
+    if (dims) checkDims(`graph output "${name}"`, dims);
     if (blob.name !== name) {
       if (this.has(name)) throw new GraphError(`graph output name "${name}" is already used by another blob`);
       this.claim(name);
@@ -321,12 +360,13 @@ export class GraphBuilder {
 
   /**
    * Builds a subgraph (the body of an If or Loop node). `inputs` are the body's formal inputs;
-   * `fn` returns the blobs to expose as its outputs. The body may read any blob of this graph.
+   * `fn` returns the blobs to expose as its outputs, each with its element type and shape. The
+   * body may read any blob of this graph.
    */
   subgraph(
     base: string,
     inputs: readonly { name: string; dtype: DataType; dims?: readonly Dim[] }[],
-    fn: (body: GraphBuilder, inputs: Blob[]) => readonly { blob: Blob; dtype: DataType; dims?: readonly Dim[] }[],
+    fn: (body: GraphBuilder, inputs: Blob[]) => readonly SubgraphOutput[],
   ): Subgraph {
     const body = new GraphBuilder({ name: this.uniqueName(base), parent: this });
     const formal = inputs.map((i) => {
@@ -337,10 +377,11 @@ export class GraphBuilder {
     const results = fn(body, formal);
     results.forEach((r, i) => {
       // Subgraph outputs are always fresh Identity outputs: ONNX wants them produced in the body.
+      if (r.dims) checkDims(`output ${i} of subgraph "${body.name}"`, r.dims);
       const out = body.op('Identity', [r.blob], {}, `out${i}`);
       body.outputs.push({ name: out.name, dtype: r.dtype, dims: r.dims ? [...r.dims] : undefined });
     });
-    return { name: body.name, proto: body.graphProto(true), outerReads: [...body.outerReads] };
+    return { name: body.name, proto: body.graphProto(true), outerReads: [...body.outerReads], unshaped: body.unshapedOutputs() };
   }
 
   /** Counts of nodes, initializers and parameters. */
@@ -373,10 +414,66 @@ export class GraphBuilder {
     return this.initializers.get(blob.name);
   }
 
+  /** Every node with its attributes, in insertion (topological) order: what graph transforms such as autodiff read. */
+  graphNodes(): readonly GraphNode[] {
+    return this.nodes;
+  }
+
+  /** Every initializer blob name with its tensor, in creation order. */
+  listInitializers(): readonly (readonly [string, HostTensor])[] {
+    return [...this.initializers];
+  }
+
+  /**
+   * Detectron's `StopGradient`: an Identity of `blob` through which {@link buildGradients} (autodiff)
+   * never propagates, so everything computed before it is treated as a constant by the backward.
+   */
+  stopGradient(blob: Blob, name = 'stop_gradient'): Blob {
+    const out = this.op('Identity', [blob], {}, name);
+    this.gradientStops.add(out.name);
+    return out;
+  }
+
+  /** Whether `name` is the output of a {@link stopGradient}. */
+  isGradientStopped(name: string): boolean {
+    return this.gradientStops.has(name);
+  }
+
+  /**
+   * Turns the initializer `blob` into a graph input named `inputName` (public, unscoped) with the
+   * initializer's dtype and dims, so that its value is fed at every run (trainable parameters:
+   * one session serves every training step). Nodes keep reading the old blob name, produced by an
+   * Identity of the new input placed before every other node. Returns the input blob.
+   */
+  promoteInitializerToInput(blob: Blob, inputName: string): Blob {
+    const tensor = this.initializers.get(blob.name);
+    if (!tensor) throw new GraphError(`promoteInitializerToInput: "${blob.name}" is not an initializer of graph "${this.name}"`);
+    if (this.parent) throw new GraphError('promoteInitializerToInput() called on a subgraph');
+    if (inputName === blob.name) throw new GraphError(`promoteInitializerToInput: input name "${inputName}" must differ from the initializer's`);
+    const input = this.input(inputName, tensor.dtype, tensor.dims);
+    this.initializers.delete(blob.name);
+    for (const [key, cached] of this.constantCache) if (cached.name === blob.name) this.constantCache.delete(key);
+    this.nodes.unshift({
+      opType: 'Identity',
+      domain: '',
+      name: this.uniqueName(`param/${blob.name.replace(/\//g, '.')}`),
+      inputs: [input.name],
+      outputs: [blob.name],
+      attributes: new Map(),
+    });
+    return input;
+  }
+
   /** Serialises the graph to ModelProto bytes (opset {@link opset}, IR {@link IR_VERSION}). */
   toModelProto(options: ModelOptions = {}): Uint8Array {
     if (this.parent) throw new GraphError('toModelProto() called on a subgraph');
     if (this.outputs.length === 0) throw new GraphError(`graph "${this.name}" has no outputs`);
+    if (options.requireShapes) {
+      const unshaped = this.unshapedOutputs();
+      if (unshaped.length > 0) {
+        throw new GraphError(`graph "${this.name}" declares output(s) without a shape: ${unshaped.join(', ')}; every graph and subgraph output needs its dims (symbolic names for run-time sizes)`);
+      }
+    }
     const model: Record<string, unknown> = {
       ir_version: IR_VERSION,
       opset_import: [{ domain: '', version: this.opset }],
@@ -387,6 +484,16 @@ export class GraphBuilder {
       metadata_props: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
     };
     return encodeModelProto(model);
+  }
+
+  /** Outputs without a declared shape: this graph's, then those of the bodies its nodes hold. */
+  private unshapedOutputs(): string[] {
+    // A body's outputs are named after the body (`then_branch` bodies are often shared with `else_branch`).
+    const own = this.outputs.filter((o) => o.dims === undefined).map((o) => (this.parent ? `${this.name}:${o.name}` : o.name));
+    // A model keeps only the nodes its outputs need (graphProto): a dead body is never written.
+    const nodes = this.parent ? this.nodes : this.liveNodes();
+    const nested = nodes.flatMap((n) => [...n.attributes.values()].flatMap((a) => (a.kind === 'graph' ? a.value.unshaped : [])));
+    return [...new Set([...own, ...nested])];
   }
 
   private graphProto(isSubgraph: boolean, float16 = false, passes: readonly GraphPass[] = []): Record<string, unknown> {
@@ -475,6 +582,15 @@ export class GraphBuilder {
   }
 }
 
+/** A declared shape must be a list of non-negative integers and non-empty names (an ONNX `dim_value` / `dim_param`). */
+function checkDims(what: string, dims: readonly Dim[] | undefined): void {
+  if (!Array.isArray(dims)) throw new GraphError(`${what} declares no shape: pass its dims (symbolic names for run-time sizes)`);
+  for (const d of dims) {
+    const ok = typeof d === 'number' ? Number.isInteger(d) && d >= 0 : typeof d === 'string' && d.length > 0;
+    if (!ok) throw new GraphError(`${what} has an invalid dim ${String(d)} in [${dims.join(', ')}]: dims are non-negative integers or non-empty names`);
+  }
+}
+
 function normaliseAttribute(opType: string, key: string, value: AttributeInput): AttributeValue {
   if (typeof value === 'string') return { kind: 'string', value };
   if (typeof value === 'number') {
@@ -529,8 +645,8 @@ function tensorProto(name: string, t: HostTensor): Record<string, unknown> {
 
 function valueInfoProto(v: ValueInfo): Record<string, unknown> {
   const tensorType: Record<string, unknown> = { elem_type: ONNX_DATA_TYPE[v.dtype] };
-  if (v.dims) {
-    tensorType.shape = { dim: v.dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) };
-  }
+  // A declared shape is written even for a scalar (an empty dim list): the ONNX checker requires a
+  // shape on every graph input and output, and an absent one would read as "rank unknown".
+  if (v.dims) tensorType.shape = { dim: v.dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) };
   return { name: v.name, type: { tensor_type: tensorType } };
 }

@@ -16,7 +16,7 @@ import * as ops from '../graph/ops.js';
 import type { BuildContext } from '../model/contracts.js';
 import type { RandomInit, WeightStore } from '../weights/store.js';
 import { type Conv2dSpec, activate, conv2dOptions, conv2dParameters, layerName } from './conv.js';
-import { type ParameterSpec, ZERO_INIT, readParameter } from './weights.js';
+import { type ParameterSpec, ZERO_INIT, readParameter, resolveKey } from './weights.js';
 
 /** Normalisation layers {@link convNorm} supports (torchvision / Detectron class names). */
 export type NormKind = 'BatchNorm2d' | 'FrozenBatchNorm2d' | 'AffineChannel' | 'GroupNorm';
@@ -143,8 +143,19 @@ export function convNorm(ctx: BuildContext, x: Blob, spec: ConvNormSpec): Blob {
       const y = ops.conv(g, x, w, b, { ...conv2dOptions(conv), name: 'conv' });
       return activate(ctx, groupNorm(ctx, y, spec.norm, spec.outChannels), spec.activation);
     }
-    const folded = foldNorm(raw, spec.outChannels, readNormAffine(ctx.weights, spec.norm, spec.outChannels), rawBias);
-    const w = g.initializer('weight', { dtype: 'float32', dims: [...weightSpec!.shape], data: folded.weight });
+    const affine = readNormAffine(ctx.weights, spec.norm, spec.outChannels);
+    const folded = foldNorm(raw, spec.outChannels, affine, rawBias);
+    let w: Blob;
+    if (ctx.weights.isTrainable(resolveKey(ctx.weights, weightSpec!.key, weightSpec!.aliases))) {
+      // Training: the conv weight itself is the parameter (an initializer holding the array the
+      // store returned, so it can become a graph input); the frozen norm's scale is applied to it in
+      // the graph, so the gradient reaching the weight is the folded weight's times the scale.
+      const parameter = g.initializer('weight_raw', { dtype: 'float32', dims: [...weightSpec!.shape], data: raw });
+      const channelScale = g.initializer('norm_scale', { dtype: 'float32', dims: [spec.outChannels, 1, 1, 1], data: Float32Array.from(affine.scale) });
+      w = ops.mul(g, parameter, channelScale, 'weight');
+    } else {
+      w = g.initializer('weight', { dtype: 'float32', dims: [...weightSpec!.shape], data: folded.weight });
+    }
     const b = g.initializer('bias', { dtype: 'float32', dims: [spec.outChannels], data: folded.bias });
     return activate(ctx, ops.conv(g, x, w, b, { ...conv2dOptions(conv), name: 'conv' }), spec.activation);
   });

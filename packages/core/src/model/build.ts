@@ -5,47 +5,24 @@
 import type { DependencyContainer } from 'tsyringe';
 import type { RcnnConfig } from '../config/config.js';
 import { ConfigError } from '../errors.js';
-import { type Blob, GraphBuilder } from '../graph/builder.js';
+import { type Blob, type Dim, GraphBuilder } from '../graph/builder.js';
 import type { DataType } from '../graph/dtypes.js';
 import * as ops from '../graph/ops.js';
 import { batchIndexGrid, originalScaleFactors, proposalsToRois } from '../ops/batch.js';
 import { SLOTS, replicaInfo, resolveImplementation } from '../registry/registry.js';
 import type { WeightStore } from '../weights/store.js';
-import type { BuildContext, Detections, FeatureMaps, ImageBatch, TapLayout, TapSpec } from './contracts.js';
+import type { BuildContext, Detections, FeatureMaps, ImageBatch, Proposals, TapLayout, TapSpec } from './contracts.js';
+import { DIMS, featureMapDims } from './dims.js';
+import { MODEL_INPUTS, MODEL_METADATA, PROPOSAL_OUTPUTS, DETECTION_OUTPUTS } from './names.js';
 
-/** Names of the graph inputs of every built model. */
-export const MODEL_INPUTS = {
-  /** [N,3,Hp,Wp] float32 network input. */
-  images: 'images',
-  /** [N,2] int64 (h, w) after resizing. */
-  imageSizes: 'image_sizes',
-  /** [N,2] int64 (h, w) of the originals. */
-  originalSizes: 'original_sizes',
-} as const;
-
-/** Names of the graph outputs of a detection model (flattened over the batch). */
-export const DETECTION_OUTPUTS = {
-  boxes: 'det.boxes',
-  boxesResized: 'det.boxes_resized',
-  scores: 'det.scores',
-  labels: 'det.labels',
-  batchIndex: 'det.batch_index',
-  maskProbs: 'det.mask_probs',
-  keypointHeatmaps: 'det.keypoint_heatmaps',
-} as const;
-
-/** Names of the graph outputs of an RPN-only model ([N,K,…] padded per image). */
-export const PROPOSAL_OUTPUTS = {
-  boxes: 'rpn.proposals_original',
-  boxesResized: 'rpn.proposals',
-  scores: 'rpn.proposal_scores',
-  counts: 'rpn.proposal_counts',
-} as const;
+export { DETECTION_OUTPUTS, MODEL_INPUTS, MODEL_METADATA, PROPOSAL_OUTPUTS } from './names.js';
 
 /** A declared output of a built model. */
 export interface ModelOutput {
   readonly name: string;
   readonly dtype: DataType;
+  /** Declared shape (symbolic names from {@link DIMS} for run-time sizes). */
+  readonly dims: readonly Dim[];
 }
 
 /** Options of {@link buildModel}. */
@@ -77,7 +54,7 @@ export interface BuiltModel {
   readonly taps: readonly TapSpec[];
   /** Host post-processors (slot host-postprocessor) the runtime applies, in order. */
   readonly hostPostprocessors: readonly string[];
-  /** TRAIN.FREEZE_CONV_BODY as recorded: it has no effect on an inference graph. */
+  /** TRAIN.FREEZE_CONV_BODY: the conv body's outputs pass through `stopGradient` (no effect on inference). */
   readonly frozenConvBody: boolean;
   /** Description of the weights (file or random seed) and whether they are random. */
   readonly weights: { readonly description: string; readonly random: boolean; readonly unusedKeys: readonly string[] };
@@ -102,9 +79,9 @@ function createContext(
     weights,
     container,
     batch,
-    tap(name, blob, dtype, layout: TapLayout = 'whole') {
+    tap(name, blob, dtype, layout: TapLayout, dims: readonly Dim[]) {
       if (tapBlobs.has(name)) throw new ConfigError(`intermediate "${name}" is tapped twice`);
-      taps.push({ name, dtype, layout });
+      taps.push({ name, dtype, layout, dims: [...dims] });
       tapBlobs.set(name, blob);
     },
   };
@@ -112,9 +89,9 @@ function createContext(
 
 function declareInputs(g: GraphBuilder): ImageBatch {
   return {
-    images: g.input(MODEL_INPUTS.images, 'float32', ['N', 3, 'H', 'W']),
-    imageSizes: g.input(MODEL_INPUTS.imageSizes, 'int64', ['N', 2]),
-    originalSizes: g.input(MODEL_INPUTS.originalSizes, 'int64', ['N', 2]),
+    images: g.input(MODEL_INPUTS.images, 'float32', [DIMS.images, 3, DIMS.height, DIMS.width]),
+    imageSizes: g.input(MODEL_INPUTS.imageSizes, 'int64', [DIMS.images, 2]),
+    originalSizes: g.input(MODEL_INPUTS.originalSizes, 'int64', [DIMS.images, 2]),
   };
 }
 
@@ -131,7 +108,14 @@ function buildConvBody(ctx: BuildContext, resolved: Record<string, string>): Fea
   }
   const features = g.withScope('conv_body', () => body.value.build(ctx, ctx.batch.images));
   if (features.length === 0) throw new ConfigError(`conv body "${body.name}" produced no feature maps`);
-  return features;
+  if (!ctx.config.TRAIN.FREEZE_CONV_BODY) return features;
+  // Detectron: StopGradient on every blob_conv, so no backward ever reaches the body (or FPN).
+  return g.withScope('conv_body', () => features.map((f) => ({ ...f, blob: g.stopGradient(f.blob, `frozen_${f.name}`) })));
+}
+
+/** The proposals with their boxes and scores behind a stopGradient (no backward into the RPN's box decoding). */
+export function detachProposals(g: GraphBuilder, proposals: Proposals): Proposals {
+  return { ...proposals, boxes: g.stopGradient(proposals.boxes, 'detached_boxes'), scores: g.stopGradient(proposals.scores, 'detached_scores') };
 }
 
 /** Detectron's `_narrow_to_fpn_roi_levels` (and the RPN's level range). */
@@ -158,25 +142,28 @@ export function buildModel(config: RcnnConfig, container: DependencyContainer, w
   const resolved: Record<string, string> = {};
   const outputs: ModelOutput[] = [];
   const hostPostprocessors: string[] = [];
-  const out = (blob: Blob, name: string, dtype: DataType): void => {
-    g.output(blob, name, dtype);
-    outputs.push({ name, dtype });
+  const out = (blob: Blob, name: string, dtype: DataType, dims: readonly Dim[]): void => {
+    g.output(blob, name, dtype, dims);
+    outputs.push({ name, dtype, dims });
   };
+  const { images: N, proposals: P, detections: D } = DIMS;
 
   // 1. Conv body (+ FPN).
   const features = buildConvBody(ctx, resolved);
-  for (const f of features) ctx.tap(`backbone.${f.name}`, f.blob, 'float32');
+  for (const f of features) ctx.tap(`backbone.${f.name}`, f.blob, 'float32', 'whole', featureMapDims(f));
   const fpn = config.FPN.FPN_ON;
 
   // 2. RPN on its levels.
   const rpnFeatures = fpn ? levelsBetween(features, config.FPN.RPN_MIN_LEVEL, config.FPN.RPN_MAX_LEVEL, 'RPN') : features.slice(-1);
   const rpn = resolveImplementation(container, SLOTS.rpnHead, config.RPN.HEAD);
   resolved[SLOTS.rpnHead.id] = rpn.name;
-  const proposals = g.withScope('rpn', () => rpn.value.build(ctx, rpnFeatures));
-  ctx.tap('rpn.proposals', proposals.boxes, 'float32', 'per-image-proposals');
-  ctx.tap('rpn.proposal_scores', proposals.scores, 'float32', 'per-image-proposals');
+  // torchvision and Detectron do not backprop through the proposals (`proposals.detach()`): the
+  // RoI stages, their sampling and their regression targets treat them as constants.
+  const proposals = g.withScope('rpn', () => detachProposals(g, rpn.value.build(ctx, rpnFeatures)));
+  ctx.tap('rpn.proposals', proposals.boxes, 'float32', 'per-image-proposals', [N, P, 4]);
+  ctx.tap('rpn.proposal_scores', proposals.scores, 'float32', 'per-image-proposals', [N, P]);
   // Dumps of per-image proposal tensors and proposal rows need each image's proposal count.
-  ctx.tap(PROPOSAL_OUTPUTS.counts, proposals.counts, 'int64', 'whole');
+  ctx.tap(PROPOSAL_OUTPUTS.counts, proposals.counts, 'int64', 'whole', [N]);
 
   let kind: BuiltModel['kind'] = 'detections';
   if (config.MODEL.RPN_ONLY) {
@@ -186,10 +173,10 @@ export function buildModel(config: RcnnConfig, container: DependencyContainer, w
       const rows = ops.reshape(g, batchIndexGrid(g, proposals.boxes), [-1], 'rows');
       const scale = originalScaleFactors(g, batch.imageSizes, batch.originalSizes, rows);
       const original = ops.reshape(g, ops.mul(g, flat, scale), ops.shape(g, proposals.boxes), 'original');
-      out(original, PROPOSAL_OUTPUTS.boxes, 'float32');
-      out(proposals.boxes, PROPOSAL_OUTPUTS.boxesResized, 'float32');
-      out(proposals.scores, PROPOSAL_OUTPUTS.scores, 'float32');
-      out(proposals.counts, PROPOSAL_OUTPUTS.counts, 'int64');
+      out(original, PROPOSAL_OUTPUTS.boxes, 'float32', [N, P, 4]);
+      out(proposals.boxes, PROPOSAL_OUTPUTS.boxesResized, 'float32', [N, P, 4]);
+      out(proposals.scores, PROPOSAL_OUTPUTS.scores, 'float32', [N, P]);
+      out(proposals.counts, PROPOSAL_OUTPUTS.counts, 'int64', [N]);
     });
   } else {
     // 3. Box head on the RoI levels.
@@ -203,11 +190,11 @@ export function buildModel(config: RcnnConfig, container: DependencyContainer, w
     const detections: Detections = g.withScope('box_outputs', () => boxOutputs.value.build(ctx, head, proposals));
     g.withScope('det_outputs', () => {
       const scale = originalScaleFactors(g, batch.imageSizes, batch.originalSizes, detections.batchIndex);
-      out(ops.mul(g, detections.boxes, scale, 'boxes_original'), DETECTION_OUTPUTS.boxes, 'float32');
-      out(detections.boxes, DETECTION_OUTPUTS.boxesResized, 'float32');
-      out(detections.scores, DETECTION_OUTPUTS.scores, 'float32');
-      out(detections.labels, DETECTION_OUTPUTS.labels, 'int64');
-      out(detections.batchIndex, DETECTION_OUTPUTS.batchIndex, 'int64');
+      out(ops.mul(g, detections.boxes, scale, 'boxes_original'), DETECTION_OUTPUTS.boxes, 'float32', [D, 4]);
+      out(detections.boxes, DETECTION_OUTPUTS.boxesResized, 'float32', [D, 4]);
+      out(detections.scores, DETECTION_OUTPUTS.scores, 'float32', [D]);
+      out(detections.labels, DETECTION_OUTPUTS.labels, 'int64', [D]);
+      out(detections.batchIndex, DETECTION_OUTPUTS.batchIndex, 'int64', [D]);
     });
 
     // 4. Mask and keypoint heads on the final detections.
@@ -215,14 +202,14 @@ export function buildModel(config: RcnnConfig, container: DependencyContainer, w
       const maskHead = resolveImplementation(container, SLOTS.roiMaskHead, config.MRCNN.ROI_MASK_HEAD);
       resolved[SLOTS.roiMaskHead.id] = maskHead.name;
       const { maskProbs } = g.withScope('mask_head', () => maskHead.value.build(ctx, roiFeatures, detections));
-      out(maskProbs, DETECTION_OUTPUTS.maskProbs, 'float32');
+      out(maskProbs, DETECTION_OUTPUTS.maskProbs, 'float32', [D, 1, DIMS.maskSize, DIMS.maskSize]);
       hostPostprocessors.push(maskHead.value.hostPostprocessor);
     }
     if (config.MODEL.KEYPOINTS_ON) {
       const kpHead = resolveImplementation(container, SLOTS.roiKeypointHead, config.KRCNN.ROI_KEYPOINTS_HEAD);
       resolved[SLOTS.roiKeypointHead.id] = kpHead.name;
       const { heatmaps } = g.withScope('keypoint_head', () => kpHead.value.build(ctx, roiFeatures, detections));
-      out(heatmaps, DETECTION_OUTPUTS.keypointHeatmaps, 'float32');
+      out(heatmaps, DETECTION_OUTPUTS.keypointHeatmaps, 'float32', [D, DIMS.keypoints, DIMS.heatmapSize, DIMS.heatmapSize]);
       hostPostprocessors.push(kpHead.value.hostPostprocessor);
     }
   }
@@ -234,7 +221,7 @@ export function buildModel(config: RcnnConfig, container: DependencyContainer, w
     const declared = new Set(outputs.map((o) => o.name));
     for (const t of taps) {
       if (declared.has(t.name)) continue;
-      g.output(tapBlobs.get(t.name)!, t.name, t.dtype);
+      g.output(tapBlobs.get(t.name)!, t.name, t.dtype, t.dims);
       exposed.push(t);
     }
   }
@@ -253,7 +240,13 @@ export function buildModel(config: RcnnConfig, container: DependencyContainer, w
     resolved,
     toBytes() {
       const float16 = options.precision === 'float16';
-      bytes ??= g.toModelProto({ metadata: { 'rcnn.config': JSON.stringify(config), 'rcnn.kind': kind, ...(float16 ? { 'rcnn.precision': 'float16' } : {}) }, float16 });
+      const metadata = {
+        [MODEL_METADATA.config]: JSON.stringify(config),
+        [MODEL_METADATA.kind]: kind,
+        [MODEL_METADATA.hostPostprocessors]: hostPostprocessors.join(','),
+        ...(float16 ? { [MODEL_METADATA.precision]: 'float16' } : {}),
+      };
+      bytes ??= g.toModelProto({ metadata, float16, requireShapes: true });
       return bytes;
     },
   };
@@ -278,7 +271,7 @@ export interface BuiltFeaturesNet {
 export function buildFeaturesNet(config: RcnnConfig, container: DependencyContainer, weights: WeightStore, options: { scope?: string } = {}): BuiltFeaturesNet {
   const scope = options.scope ?? replicaInfo(container)?.scope;
   const g = new GraphBuilder({ name: 'rcnn_features', ...(scope ? { scope } : {}) });
-  const images = g.input(MODEL_INPUTS.images, 'float32', ['N', 3, 'H', 'W']);
+  const images = g.input(MODEL_INPUTS.images, 'float32', [DIMS.images, 3, DIMS.height, DIMS.width]);
   // The body sees only images; image sizes are not inputs of this net, so stages that need them fail loudly.
   const batch: ImageBatch = {
     images,
@@ -293,7 +286,7 @@ export function buildFeaturesNet(config: RcnnConfig, container: DependencyContai
   const features = buildConvBody(ctx, {});
   const levels = features.map((f) => {
     const output = featureOutputName(f.name);
-    g.output(f.blob, output, 'float32');
+    g.output(f.blob, output, 'float32', featureMapDims(f));
     return { output, name: f.name, channels: f.channels, spatialScale: f.spatialScale };
   });
   let bytes: Uint8Array | undefined;
@@ -301,7 +294,7 @@ export function buildFeaturesNet(config: RcnnConfig, container: DependencyContai
     graph: g,
     levels,
     toBytes() {
-      bytes ??= g.toModelProto({ metadata: { 'rcnn.config': JSON.stringify(config), 'rcnn.kind': 'features' } });
+      bytes ??= g.toModelProto({ metadata: { [MODEL_METADATA.config]: JSON.stringify(config), [MODEL_METADATA.kind]: 'features' }, requireShapes: true });
       return bytes;
     },
   };

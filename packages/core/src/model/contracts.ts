@@ -11,7 +11,9 @@
  */
 import type { DependencyContainer } from 'tsyringe';
 import type { RcnnConfig } from '../config/config.js';
-import type { Blob, GraphBuilder } from '../graph/builder.js';
+import type { Blob, Dim, GraphBuilder } from '../graph/builder.js';
+import type { BalancedSample } from '../training/matching.js';
+import type { ResizedTargets } from '../training/targets.js';
 import type { DataType, HostTensor } from '../graph/dtypes.js';
 import type { WeightStore } from '../weights/store.js';
 
@@ -95,6 +97,12 @@ export interface TapSpec {
   readonly name: string;
   readonly dtype: DataType;
   readonly layout: TapLayout;
+  /**
+   * Shape of the tensor, as declared on the graph output (symbolic names for run-time sizes: `N`
+   * images, `P` proposal slots per image, `R` RoI rows (N*P), `D` detections, `H_<level>` /
+   * `W_<level>` a feature level's size, …; docs/serving.md).
+   */
+  readonly dims: readonly Dim[];
 }
 
 /**
@@ -108,8 +116,12 @@ export interface BuildContext {
   readonly container: DependencyContainer;
   /** Graph inputs of the image batch (available to every stage, e.g. for clipping). */
   readonly batch: ImageBatch;
-  /** Exposes `blob` as the intermediate `name` (a graph output only in builds with intermediates). */
-  tap(name: string, blob: Blob, dtype: DataType, layout?: TapLayout): void;
+  /**
+   * Exposes `blob` as the intermediate `name` (a graph output only in builds with intermediates),
+   * of element type `dtype` and shape `dims` (every graph output declares its rank; use the
+   * symbolic names of {@link TapSpec.dims}).
+   */
+  tap(name: string, blob: Blob, dtype: DataType, layout: TapLayout, dims: readonly Dim[]): void;
 }
 
 /** Slot `conv-body` (MODEL.CONV_BODY). */
@@ -131,6 +143,8 @@ export interface FeaturePyramid {
 export interface RpnHead {
   build(ctx: BuildContext, features: FeatureMaps): Proposals;
   readonly weightPrefixes: readonly string[];
+  /** Training part: anchor targets and sampling on the host, the RPN losses in the graph. */
+  readonly training?: RpnHeadTraining;
 }
 
 /** The representation a box head produces for each RoI. */
@@ -150,6 +164,8 @@ export interface RoiBoxHead {
 export interface RoiBoxOutputs {
   build(ctx: BuildContext, head: BoxHeadOutput, proposals: Proposals): Detections;
   readonly weightPrefixes: readonly string[];
+  /** Training part: box regression targets of the sampled RoIs, classifier and box losses. */
+  readonly training?: RoiBoxOutputsTraining;
 }
 
 /** Slot `roi-mask-head` (MRCNN.ROI_MASK_HEAD). */
@@ -159,6 +175,8 @@ export interface RoiMaskHead {
   readonly weightPrefixes: readonly string[];
   /** Host post-processor (slot host-postprocessor) that pastes the masks. */
   readonly hostPostprocessor: string;
+  /** Training part: mask targets of the positive RoIs and the mask loss. */
+  readonly training?: RoiHeadTraining;
 }
 
 /** Slot `roi-keypoint-head` (KRCNN.ROI_KEYPOINTS_HEAD). */
@@ -168,6 +186,8 @@ export interface RoiKeypointHead {
   readonly weightPrefixes: readonly string[];
   /** Host post-processor (slot host-postprocessor) that decodes the heatmaps. */
   readonly hostPostprocessor: string;
+  /** Training part: heatmap targets of the positive RoIs and the keypoint loss. */
+  readonly training?: RoiHeadTraining;
 }
 
 /** An RGB (or gray/RGBA, converted) image as decoded pixels. */
@@ -223,4 +243,93 @@ export type RawOutputs = ReadonlyMap<string, HostTensor>;
 export interface HostPostprocessor {
   /** Adds this head's results to each image's `extras` with `setExtra`; `rows[i]` are image i's rows of the [D,…] outputs. */
   apply(outputs: RawOutputs, images: readonly ImageDetections[], rows: readonly (readonly [number, number])[], config: RcnnConfig): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training parts of the slots (train mode, docs/training.md). A head trains when its registry
+// value has a `training` member: `targets` runs on the host (matching, sampling, target
+// encoding: nothing there carries a gradient) and returns the feeds of the graph inputs that
+// `buildLosses` declares with `ctx.input`, plus fixture-named intermediates for dumps.
+// ---------------------------------------------------------------------------------------------
+
+/** What a training part's host side returns. */
+export interface HostTargets {
+  /** Feeds of the graph inputs its `buildLosses` declared, by input name. */
+  readonly feeds: Readonly<Record<string, HostTensor>>;
+  /** Intermediates by fixture name (`train.rpn.matched_gt.0`, …) for `--dump-intermediates`. */
+  readonly intermediates: Readonly<Record<string, HostTensor>>;
+}
+
+/** One loss of the training graph: a float32 scalar named like torchvision's loss dict (`objectness` -> output `loss.objectness`). */
+export interface LossTerm {
+  readonly name: string;
+  readonly blob: Blob;
+}
+
+/** The build context of the training graph: also declares host-fed inputs (targets). */
+export interface TrainingBuildContext extends BuildContext {
+  /** Declares a graph input fed by the host side's `feeds[name]`. */
+  input(name: string, dtype: DataType, dims: readonly Dim[]): Blob;
+}
+
+/** Where a balanced sample comes from: drawn with `rand`, or recorded samples injected per image. */
+export interface SamplingSource {
+  readonly rand: () => number;
+  /** One recorded sample per image (parity runs replay torchvision's); undefined = draw. */
+  readonly injected?: readonly BalancedSample[];
+}
+
+/** Host input of the RPN's training targets. */
+export interface RpnTargetInput {
+  /** [A*4] anchors over the padded batch, the same for every image, in the order of the head's flattened outputs. */
+  readonly anchors: Float32Array;
+  /** Resized GT of each image. */
+  readonly targets: readonly ResizedTargets[];
+  readonly sampling: SamplingSource;
+}
+
+/** Training part of slot rpn-head. */
+export interface RpnHeadTraining {
+  targets(input: RpnTargetInput, config: RcnnConfig): HostTargets;
+  /** The RPN losses (torchvision: `objectness`, `rpn_box_reg`) on the head's outputs over `features`. */
+  buildLosses(ctx: TrainingBuildContext, features: FeatureMaps): readonly LossTerm[];
+}
+
+/** The RoI sample of one image (core's host-side RoI matching and sampling). */
+export interface RoiImageSample {
+  /** [(P+G)*4] proposals with the GT boxes appended (TRAIN.ADD_GT_PROPOSALS). */
+  readonly rows: Float32Array;
+  /** [P+G] Matcher result: GT index, -1 background, -2 ignored. */
+  readonly matchedGt: Int32Array;
+  /** [P+G] class of each row: GT label, 0 background, -1 ignored. */
+  readonly labels: Int32Array;
+  /** Ascending indices of the sampled rows (positives and negatives interleaved): the sampled order. */
+  readonly sampled: Int32Array;
+  /** The sampled rows with label > 0, in sampled order. */
+  readonly positives: Int32Array;
+}
+
+/** Host input of the RoI heads' training targets. */
+export interface RoiTargetInput {
+  readonly samples: readonly RoiImageSample[];
+  readonly targets: readonly ResizedTargets[];
+}
+
+/** RoIs of the training graph (graph inputs fed from the RoI sample), with their class. */
+export interface TrainingRois extends Rois {
+  /** [R] int64 class of each RoI (0 = background). */
+  readonly labels: Blob;
+}
+
+/** Training part of slot roi-box-outputs. */
+export interface RoiBoxOutputsTraining {
+  targets(input: RoiTargetInput, config: RcnnConfig): HostTargets;
+  /** Losses (torchvision: `classifier`, `box_reg`) on the box head's output for the sampled RoIs (image order, sampled order). */
+  buildLosses(ctx: TrainingBuildContext, head: BoxHeadOutput, rois: TrainingRois): readonly LossTerm[];
+}
+
+/** Training part of slots roi-mask-head and roi-keypoint-head: they see the positive sampled RoIs only. */
+export interface RoiHeadTraining {
+  targets(input: RoiTargetInput, config: RcnnConfig): HostTargets;
+  buildLosses(ctx: TrainingBuildContext, features: FeatureMaps, positives: TrainingRois): readonly LossTerm[];
 }

@@ -6,6 +6,7 @@
  */
 import { type Blob, type GraphBuilder, attr } from '../graph/builder.js';
 import * as ops from '../graph/ops.js';
+import { DIMS } from '../model/dims.js';
 
 /** Box-coder parameters (torchvision `BoxCoder(weights, bbox_xform_clip)`). */
 export interface BoxCoderOptions {
@@ -185,10 +186,13 @@ export function batchedNmsKeep(g: GraphBuilder, o: BatchedNmsOptions): Blob {
     // costly part, and a batch (always so at batch size 1) usually takes one path only.
     const takes = ops.cast(g, useOffset, 'int64', 'takes');
     const flag = (reduce: 'ReduceMin' | 'ReduceMax', name: string): Blob => ops.cast(g, g.op(reduce, [takes], { keepdims: 0 }, `${name}_i`), 'bool', name);
-    const branch = (name: string, fn: (b: GraphBuilder) => Blob): ReturnType<GraphBuilder['subgraph']> => g.subgraph(name, [], (b) => [{ blob: fn(b), dtype: 'float32' }]);
+    // Every branch yields the [N, G*P] keep mask; G*P gets a name of its own (this call's scope):
+    // another batched NMS of the model has another number of candidates.
+    const keepDims = [DIMS.images, `${g.scope}candidates`];
+    const branch = (name: string, fn: (b: GraphBuilder) => Blob): ReturnType<GraphBuilder['subgraph']> => g.subgraph(name, [], (b) => [{ blob: fn(b), dtype: 'float32', dims: keepDims }]);
     const mixed = (b: GraphBuilder): Blob => ops.where(b, useOffset, offset(b), perGroup(b), 'keep_mixed');
     const someOffset = (b: GraphBuilder): Blob =>
-      b.node('If', [flag('ReduceMax', 'any_offset')], { then_branch: attr.graph(b.subgraph('mixed', [], (m) => [{ blob: mixed(m), dtype: 'float32' }])), else_branch: attr.graph(b.subgraph('all_per_group', [], (m) => [{ blob: perGroup(m), dtype: 'float32' }])) }, { name: 'if_some_offset' })[0];
+      b.node('If', [flag('ReduceMax', 'any_offset')], { then_branch: attr.graph(b.subgraph('mixed', [], (m) => [{ blob: mixed(m), dtype: 'float32', dims: keepDims }])), else_branch: attr.graph(b.subgraph('all_per_group', [], (m) => [{ blob: perGroup(m), dtype: 'float32', dims: keepDims }])) }, { name: 'if_some_offset' })[0];
     const [keep] = g.node('If', [flag('ReduceMin', 'all_offset')], { then_branch: attr.graph(branch('all_offset', offset)), else_branch: attr.graph(branch('not_all_offset', someOffset)) }, { name: 'if_all_offset' });
     const flatScores = ops.reshape(g, masked, ops.concat(g, [dN, gp], 0), 'scores2d');
     return ops.where(g, ops.cast(g, keep, 'bool'), flatScores, negInf, 'kept');

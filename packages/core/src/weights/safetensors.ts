@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { WeightsError } from '../errors.js';
+import { printable } from '../io/printable.js';
 import type { DataType, HostTensor, TensorArray } from '../graph/dtypes.js';
 
 /** Element types of the safetensors format. */
@@ -71,6 +72,10 @@ export function parseSafetensors(buffer: Uint8Array, source = '<buffer>'): Safet
     return fail(`header is not valid UTF-8 JSON (${(cause as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
+  // JSON.parse keeps the last of two equal keys: a second entry could silently replace a tensor
+  // another tool reads as the first. The safetensors format refuses duplicates; so do we.
+  const duplicate = firstDuplicateKey(buffer.subarray(8, 8 + n));
+  if (duplicate !== undefined) fail(`header has the key "${printable(duplicate)}" twice`, duplicate);
   const dataStart = 8 + n;
   const dataLength = buffer.byteLength - dataStart;
   const metadata: Record<string, string> = {};
@@ -80,36 +85,36 @@ export function parseSafetensors(buffer: Uint8Array, source = '<buffer>'): Safet
     if (name === '__metadata__') {
       if (typeof info !== 'object' || info === null || Array.isArray(info)) fail('__metadata__ is not an object');
       for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
-        if (typeof v !== 'string') fail(`__metadata__.${k} is not a string`);
+        if (typeof v !== 'string') fail(`__metadata__.${printable(k)} is not a string`);
         metadata[k] = v as string;
       }
       continue;
     }
-    if (typeof info !== 'object' || info === null) fail(`entry "${name}" is not an object`, name);
+    if (typeof info !== 'object' || info === null) fail(`entry "${printable(name)}" is not an object`, name);
     const { dtype, shape, data_offsets: offsets } = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof dtype !== 'string' || !(dtype in SAFETENSORS_DTYPE_SIZE)) {
-      fail(`tensor "${name}" has unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(SAFETENSORS_DTYPE_SIZE).join(', ')})`, name);
+      fail(`tensor "${printable(name)}" has unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(SAFETENSORS_DTYPE_SIZE).join(', ')})`, name);
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail(`tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`, name);
+      fail(`tensor "${printable(name)}" has an invalid shape ${JSON.stringify(shape)}`, name);
     }
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-      fail(`tensor "${name}" has invalid data_offsets ${JSON.stringify(offsets)}`, name);
+      fail(`tensor "${printable(name)}" has invalid data_offsets ${JSON.stringify(offsets)}`, name);
     }
     const [begin, end] = offsets as [number, number];
-    if (begin > end) fail(`tensor "${name}" has data_offsets [${begin}, ${end}] with begin > end`, name);
+    if (begin > end) fail(`tensor "${printable(name)}" has data_offsets [${begin}, ${end}] with begin > end`, name);
     if (end > dataLength) {
-      fail(`tensor "${name}" has data_offsets [${begin}, ${end}] past the end of the data (${dataLength} bytes): truncated file`, name);
+      fail(`tensor "${printable(name)}" has data_offsets [${begin}, ${end}] past the end of the data (${dataLength} bytes): truncated file`, name);
     }
     const dims = shape as number[];
     let count = 1;
     for (const d of dims) {
       count *= d;
-      if (!Number.isSafeInteger(count)) fail(`tensor "${name}" has an absurd shape [${dims.join(', ')}]`, name);
+      if (!Number.isSafeInteger(count)) fail(`tensor "${printable(name)}" has an absurd shape [${dims.join(', ')}]`, name);
     }
     const size = SAFETENSORS_DTYPE_SIZE[dtype as SafetensorsDType];
     if (count * size !== end - begin) {
-      fail(`tensor "${name}" of shape [${dims.join(', ')}] and dtype ${dtype} needs ${count * size} bytes but data_offsets span ${end - begin}`, name);
+      fail(`tensor "${printable(name)}" of shape [${dims.join(', ')}] and dtype ${dtype} needs ${count * size} bytes but data_offsets span ${end - begin}`, name);
     }
     spans.push({ begin, end, name });
     entries.set(name, { name, dtype: dtype as SafetensorsDType, shape: dims, bytes: buffer.subarray(dataStart + begin, dataStart + end) });
@@ -119,10 +124,51 @@ export function parseSafetensors(buffer: Uint8Array, source = '<buffer>'): Safet
     const prev = spans[i - 1];
     const cur = spans[i];
     if (cur.begin < prev.end) {
-      fail(`tensors "${prev.name}" [${prev.begin}, ${prev.end}) and "${cur.name}" [${cur.begin}, ${cur.end}) overlap`, cur.name);
+      fail(`tensors "${printable(prev.name)}" [${prev.begin}, ${prev.end}) and "${printable(cur.name)}" [${cur.begin}, ${cur.end}) overlap`, cur.name);
     }
   }
+  const dataEnd = spans.reduce((m, sp) => Math.max(m, sp.end), 0);
+  if (dataEnd < dataLength) {
+    // As the safetensors format: bytes no tensor claims are a truncated header or an appended payload.
+    fail(`${dataLength - dataEnd} byte(s) after the last tensor's data (the tensors end at ${dataEnd} of ${dataLength} data bytes): not a valid safetensors file`);
+  }
   return { source, metadata, entries };
+}
+
+/**
+ * The first key that occurs twice in one object of a JSON text (any depth), or undefined. A small
+ * scanner over the already-validated text: strings are decoded with JSON.parse, everything else
+ * only tracks nesting.
+ */
+export function firstDuplicateKey(json: Uint8Array | string): string | undefined {
+  const text = typeof json === 'string' ? json : new TextDecoder().decode(json);
+  const stack: (Set<string> | undefined)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = stack[stack.length - 1];
+      if (expectKey && top) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.has(key)) return key;
+        top.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{') {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === '[') {
+      stack.push(undefined);
+    } else if (c === '}' || c === ']') {
+      stack.pop();
+    } else if (c === ',') {
+      expectKey = stack[stack.length - 1] !== undefined;
+    }
+  }
+  return undefined;
 }
 
 /** Reads and validates a safetensors file from disk. */
@@ -196,7 +242,7 @@ export function decodeEntry(entry: SafetensorsEntry, source?: string): HostTenso
     case 'BOOL':
       return { dtype: 'bool', dims, data: entry.bytes };
     default:
-      throw new WeightsError(`${source === undefined ? '' : `${source}: `}tensor "${entry.name}" has dtype ${entry.dtype}, which rcnn-node does not decode (supported: ${Object.keys(DTYPE_TO_HOST).join(', ')}, BF16)`, {
+      throw new WeightsError(`${source === undefined ? '' : `${source}: `}tensor "${printable(entry.name)}" has dtype ${entry.dtype}, which rcnn-node does not decode (supported: ${Object.keys(DTYPE_TO_HOST).join(', ')}, BF16)`, {
         key: entry.name,
         ...(source === undefined ? {} : { file: source }),
       });

@@ -1,5 +1,7 @@
 import { WeightsError } from '../errors.js';
+import { printable } from '../io/printable.js';
 import type { HostTensor } from '../graph/dtypes.js';
+import { type WeightConventions, conventionsFromMetadata } from './conventions.js';
 import { decodeEntry, parseSafetensors, readSafetensorsFile, type SafetensorsFile } from './safetensors.js';
 
 /** Where a {@link WeightStore} gets tensors from. Importers (pth, Detectron pkl) implement this. */
@@ -10,6 +12,8 @@ export interface WeightSource {
   keys(): Iterable<string>;
   /** The tensor of `key`, decoded; undefined if absent. */
   get(key: string): HostTensor | undefined;
+  /** The convention and architecture the file brings, when it knows them (a Detectron2 checkpoint, a converted file). */
+  readonly conventions?: WeightConventions;
 }
 
 /** How a random (untrained) weight is drawn when no weights file is given. */
@@ -93,7 +97,7 @@ export function drawRandom(dims: readonly number[], init: RandomInit, seed: numb
   const n = dims.reduce((a, b) => a * b, 1);
   if (!Number.isSafeInteger(n) || n < 0 || n > MAX_RANDOM_TENSOR_ELEMENTS) {
     // Without weights the config alone sets the shapes; refuse before allocating, naming the tensor.
-    throw new WeightsError(`random weights: tensor "${key}" of shape ${fmt(dims)} would hold ${n} values, more than ${MAX_RANDOM_TENSOR_ELEMENTS} (2 GiB, the ONNX model size limit)`, {
+    throw new WeightsError(`random weights: tensor "${printable(key)}" of shape ${fmt(dims)} would hold ${n} values, more than ${MAX_RANDOM_TENSOR_ELEMENTS} (2 GiB, the ONNX model size limit)`, {
       key,
       hint: 'a width or size in the config is far too large (FPN.DIM, FAST_RCNN.MLP_HEAD_DIM, MODEL.NUM_CLASSES, …)',
     });
@@ -137,6 +141,9 @@ export class WeightStore {
   private readonly seed: number;
   private readonly used = new Set<string>();
   private readonly options: Required<WeightStoreOptions>;
+  /** Which key each array returned by {@link take} holds (traces trainable parameters into the graph). */
+  private readonly takenData = new WeakMap<Float32Array, string>();
+  private trainablePredicate: (key: string) => boolean = () => false;
   private readonly warned = new Set<string>();
 
   private constructor(source: WeightSource | undefined, seed: number, options: WeightStoreOptions) {
@@ -173,14 +180,26 @@ export class WeightStore {
     return new WeightStore(undefined, seed, options);
   }
 
+  /** The convention and architecture the weights bring (config layers), if their source knows them. */
+  get conventions(): WeightConventions | undefined {
+    return this.source?.conventions;
+  }
+
   /** A store over the same weights with fresh usage tracking (e.g. to build the features-only net). */
   fork(): WeightStore {
-    return new WeightStore(this.source, this.seed, this.options);
+    const forked = new WeightStore(this.source, this.seed, this.options);
+    forked.trainablePredicate = this.trainablePredicate;
+    return forked;
   }
 
   /** Whether the source has `key` (always true for random weights). */
   has(key: string): boolean {
     return this.source ? this.source.get(key) !== undefined : true;
+  }
+
+  /** The shape of `key` in the source, or undefined when absent (and for random weights, which have no shapes). */
+  shapeOf(key: string): readonly number[] | undefined {
+    return this.source?.get(key)?.dims;
   }
 
   /** Every key of the source (empty for random weights). */
@@ -193,25 +212,59 @@ export class WeightStore {
    * converted. Marks the key used. Fails naming the file, key, expected and actual shape.
    */
   take(key: string, shape: readonly number[], init: RandomInit = { kind: 'he' }): Float32Array {
+    const data = this.read(key, shape, init);
+    this.takenData.set(data, key);
+    return data;
+  }
+
+  /**
+   * Declares which parameters train (torchvision state-dict keys, or a predicate): stages that
+   * fold a parameter into another for inference (the backbone's conv + frozen norm) keep a
+   * trainable one separate, and {@link exposeTrainableParameters} turns them into graph inputs.
+   * Default: none.
+   */
+  setTrainable(keys: Iterable<string> | ((key: string) => boolean)): void {
+    if (typeof keys === 'function') {
+      this.trainablePredicate = keys;
+      return;
+    }
+    const set = new Set(keys);
+    this.trainablePredicate = (key) => set.has(key);
+  }
+
+  /** Whether `key` was declared trainable with {@link setTrainable}. */
+  isTrainable(key: string): boolean {
+    return this.trainablePredicate(key);
+  }
+
+  /**
+   * The key whose {@link take} returned exactly this array, if any: how a graph initializer holding
+   * a weight unchanged is traced back to its state-dict key.
+   */
+  keyOfData(data: Float32Array): string | undefined {
+    return this.takenData.get(data);
+  }
+
+  private read(key: string, shape: readonly number[], init: RandomInit): Float32Array {
     this.used.add(key);
     if (!this.source) return drawRandom(shape, init, this.seed, key);
     const t = this.source.get(key);
     if (!t) {
-      throw new WeightsError(`${this.description}: missing tensor "${key}" (expected shape ${fmt(shape)})${this.nearby(key)}`, {
+      throw new WeightsError(`${this.description}: missing tensor "${printable(key)}" (expected shape ${fmt(shape)})${this.nearby(key)}`, {
         file: this.description,
         key,
         hint: 'the weights may be for another architecture or use another naming (see `rcnn convert --from`)',
       });
     }
     if (!sameShape(t.dims, shape)) {
-      throw new WeightsError(`${this.description}: tensor "${key}" has shape ${fmt(t.dims)}, expected ${fmt(shape)}`, {
+      throw new WeightsError(`${this.description}: tensor "${printable(key)}" has shape ${fmt(t.dims)}, expected ${fmt(shape)}`, {
         file: this.description,
         key,
         hint: 'the config (classes, widths, depths) does not match the weights',
       });
     }
     const data = toFloat32(t, key, this.description);
-    this.checkFinite(key, data);
+    this.checkFinite(key, data, t.dtype === 'float64' ? (t.data as Float64Array) : undefined);
     return data;
   }
 
@@ -240,7 +293,7 @@ export class WeightStore {
   assertAllUsed(prefixes?: readonly string[]): void {
     const unused = this.unusedKeys(prefixes);
     if (unused.length > 0) {
-      const shown = unused.slice(0, 20).join(', ');
+      const shown = unused.slice(0, 20).map((k) => printable(k)).join(', ');
       throw new WeightsError(
         `${this.description}: ${unused.length} tensor(s) not used by the model${prefixes ? ` under ${prefixes.join(', ')}` : ''}: ${shown}${unused.length > 20 ? ', …' : ''}`,
         { file: this.description, key: unused[0], hint: 'the weights have layers this config does not build: check the config against the checkpoint' },
@@ -248,11 +301,18 @@ export class WeightStore {
     }
   }
 
-  private checkFinite(key: string, data: Float32Array): void {
+  /** `wide`: the float64 values `data` was narrowed from (a finite 1e300 becomes Inf in float32: say so). */
+  private checkFinite(key: string, data: Float32Array, wide?: Float64Array): void {
     if (this.options.nonFinite === 'ignore') return;
     for (let i = 0; i < data.length; i++) {
       if (!Number.isFinite(data[i])) {
-        const message = `${this.description}: tensor "${key}" holds ${Number.isNaN(data[i]) ? 'NaN' : 'Inf'} at flat index ${i}`;
+        const what =
+          wide !== undefined && Number.isFinite(wide[i])
+            ? `${wide[i]}, out of float32 range (±3.4e38),`
+            : Number.isNaN(data[i])
+              ? 'NaN'
+              : 'Inf';
+        const message = `${this.description}: tensor "${printable(key)}" holds ${what} at flat index ${i}`;
         if (this.options.nonFinite === 'error') {
           throw new WeightsError(message, { file: this.description, key, hint: 'the checkpoint is corrupt; load with nonFinite: "warn" to proceed anyway' });
         }
@@ -268,7 +328,7 @@ export class WeightStore {
   private nearby(key: string): string {
     const prefix = key.split('.').slice(0, -1).join('.');
     const near = this.keys().filter((k) => prefix.length > 0 && k.startsWith(prefix)).slice(0, 5);
-    return near.length > 0 ? `; keys under "${prefix}": ${near.join(', ')}` : '';
+    return near.length > 0 ? `; keys under "${printable(prefix)}": ${near.map((k) => printable(k)).join(', ')}` : '';
   }
 }
 
@@ -281,14 +341,16 @@ function toFloat32(t: HostTensor, key: string, file: string): Float32Array {
     case 'float16':
       return halfToFloat32(t.data as Uint16Array);
     default:
-      throw new WeightsError(`${file}: tensor "${key}" has dtype ${t.dtype}, expected a floating-point type (F32, F16, BF16, F64)`, { file, key });
+      throw new WeightsError(`${file}: tensor "${printable(key)}" has dtype ${t.dtype}, expected a floating-point type (F32, F16, BF16, F64)`, { file, key });
   }
 }
 
 function safetensorsSource(file: SafetensorsFile): WeightSource {
   const cache = new Map<string, HostTensor>();
+  const conventions = conventionsFromMetadata(file.metadata, file.source);
   return {
     description: file.source,
+    ...(conventions ? { conventions } : {}),
     keys: () => file.entries.keys(),
     get(key) {
       const hit = cache.get(key);

@@ -1,5 +1,5 @@
 /** The toy box head: RoIAlign over the pyramid and one fully connected layer. */
-import { type BoxHeadOutput, type BuildContext, type FeatureMaps, type RoiBoxHead, type Rois, multiScaleRoiAlign, ops } from '@rcnn/core';
+import { type BoxHeadOutput, type BuildContext, DIMS, type FeatureMaps, type RoiBoxHead, type Rois, multiScaleRoiAlign, ops } from '@rcnn/core';
 
 /** `Toy.box_head`: pooled RoI features → fc (FAST_RCNN.MLP_HEAD_DIM) + ReLU. */
 export const toyBoxHead: RoiBoxHead = {
@@ -16,7 +16,7 @@ export const toyBoxHead: RoiBoxHead = {
       canonicalLevel: cfg.FPN.ROI_CANONICAL_LEVEL,
       eps: cfg.FPN.ROI_LEVEL_EPS,
     });
-    ctx.tap('roi.box_features', pooled, 'float32', 'proposal-rows');
+    ctx.tap('roi.box_features', pooled, 'float32', 'proposal-rows', [DIMS.rois, features[0].channels, s, s]);
     const inDim = features[0].channels * s * s;
     const dim = cfg.FAST_RCNN.MLP_HEAD_DIM;
     const w = g.initializer('fc_w', { dtype: 'float32', dims: [dim, inDim], data: ctx.weights.take('toy.box.fc.weight', [dim, inDim], { kind: 'he' }) });

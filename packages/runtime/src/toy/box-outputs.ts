@@ -2,6 +2,7 @@
 import {
   type BoxHeadOutput,
   type BuildContext,
+  DIMS,
   type Detections,
   type Proposals,
   type RoiBoxOutputs,
@@ -23,7 +24,7 @@ export const toyBoxOutputs: RoiBoxOutputs = {
     const w = g.initializer('cls_w', { dtype: 'float32', dims: [nc, head.dim], data: ctx.weights.take('toy.cls.weight', [nc, head.dim], { kind: 'normal', std: 0.3 }) });
     const b = g.initializer('cls_b', { dtype: 'float32', dims: [nc], data: ctx.weights.take('toy.cls.bias', [nc], { kind: 'constant', value: 0 }) });
     const logits = ops.gemm(g, head.features, w, b, { transB: true, name: 'cls' });
-    ctx.tap('roi.class_logits', logits, 'float32', 'proposal-rows');
+    ctx.tap('roi.class_logits', logits, 'float32', 'proposal-rows', [DIMS.rois, nc]);
     const fg = ops.slice(g, ops.softmax(g, logits, 1), [1], [nc], [1], undefined, 'fg');
     const best = ops.reduceMax(g, fg, [1], false, 'best');
     const label = ops.add(g, g.op('ArgMax', [fg], { axis: 1, keepdims: 0 }, 'argmax'), g.constInt64(1), 'label');

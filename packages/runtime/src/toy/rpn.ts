@@ -1,5 +1,5 @@
 /** The toy RPN: a 1x1 objectness conv per level over one square anchor per location; no regression, no NMS. */
-import { type BuildContext, type FeatureMaps, type Proposals, type RpnHead, type Blob, clipBoxes, imageBounds, keepLargeBoxes, ops } from '@rcnn/core';
+import { type BuildContext, DIMS, type FeatureMaps, type Proposals, type RpnHead, type Blob, clipBoxes, imageBounds, keepLargeBoxes, levelSizeDims, ops } from '@rcnn/core';
 
 /** `Toy.rpn`: the top TEST.RPN_POST_NMS_TOP_N anchors of each image by sigmoid(objectness). */
 export const toyRpn: RpnHead = {
@@ -15,7 +15,7 @@ export const toyRpn: RpnHead = {
     for (const f of features) {
       g.withScope(`level_${f.name}`, () => {
         const l = ops.conv(g, f.blob, w, bias, { kernel: 1, name: 'objectness' });
-        ctx.tap(`rpn.objectness.${f.name}`, l, 'float32');
+        ctx.tap(`rpn.objectness.${f.name}`, l, 'float32', 'whole', [DIMS.images, 1, ...levelSizeDims(f.name)]);
         logits.push(ops.reshape(g, l, [0, -1], 'flat'));
         const stride = 1 / f.spatialScale;
         const half = (cfg.FPN.RPN_ANCHOR_START_SIZE * 2 ** (f.level - cfg.FPN.RPN_MIN_LEVEL)) / 2;
@@ -34,7 +34,7 @@ export const toyRpn: RpnHead = {
       });
     }
     const allAnchors = ops.concat(g, anchors, 0, 'anchors');
-    ctx.tap('rpn.anchors', allAnchors, 'float32', 'replicated-per-image');
+    ctx.tap('rpn.anchors', allAnchors, 'float32', 'replicated-per-image', [DIMS.anchors, 4]);
     const logit = ops.concat(g, logits, 1, 'logits');
     const boxes = clipBoxes(g, ops.unsqueeze(g, allAnchors, [0]), imageBounds(g, ctx.batch.imageSizes));
     const scores = ops.sigmoid(g, logit);

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { runCli } from '@rcnn/cli';
+import { type PickleValue, writeNumpyPickle } from '@rcnn/checkpoint';
 import { hostTensor, writeSafetensors } from '@rcnn/core';
 import { type CaseContext, type ReliabilityCase } from '../cases.js';
 import { RCNN_BIN, REPO_ROOT, caseFiles } from '../common.js';
@@ -172,6 +173,13 @@ export function cliCases(): ReliabilityCase[] {
   add('--batch 0 and an unknown option: usage errors (exit 2)', async () => {
     assertCliError(await rcnnInProcess(['predict', ...MODEL, '--batch', '0', MASK.image]), 2, /--batch must be an integer >= 1, got "0"/);
     assertCliError(await rcnnInProcess(['predict', ...MODEL, '--weigths', 'x', MASK.image]), 2, /Unknown option '--weigths'/);
+  });
+  add('weights whose naming convention cannot be told: the hint names rcnn convert --from, not a library option', async (ctx) => {
+    const tensors = new Map<string, PickleValue>([['my_layer.w', hostTensor('float32', [2], new Float32Array([1, 2]))]]);
+    const f = ctx.tmp.file('unknown-names.pkl', writeNumpyPickle(new Map<string, PickleValue>([['model', tensors]]), 'py3'));
+    const r = await rcnnInProcess(['predict', '--config', MASK.config, '--weights', f, MASK.image]);
+    assertCliError(r, 1, /cannot tell the naming convention/, { hint: /rcnn convert .*--from torchvision\|detectron2\|detectron/, only: true });
+    assert.doesNotMatch(r.stderr, /pass from:/);
   });
   add('a missing image: fails before the model is built', async (ctx) => {
     assertCliError(await rcnnInProcess(['predict', ...MODEL, join(ctx.tmp.path, 'nope.jpg')]), 1, /nope\.jpg/);

@@ -138,7 +138,7 @@ export function configCases(): ReliabilityCase[] {
     configError(await createFails({ config: { MODEL: { NUM_CLASSES: 5n } } }), 'MODEL.NUM_CLASSES', /must be an integer in \[2, 100000\], got 5/);
   });
   add('a config layer that is an array (API)', async () => {
-    configError(await createFails({ config: [1, 2] as unknown as Record<string, Record<string, unknown>> }), undefined, /a config layer must be a mapping of sections/);
+    configError(await createFails({ config: [1, 2] as unknown as Record<string, Record<string, unknown>> }), 'config', /option config must be a preset name, a config file path or a config object .*got an array of 2/);
   });
   return cases;
 }

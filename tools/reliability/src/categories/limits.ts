@@ -18,6 +18,9 @@ export const DOCUMENTED_LIMITS = [
   ['LIMITS.MAX_IMAGE_PIXELS', LIMITS_SECTION.fields.MAX_IMAGE_PIXELS],
   ['LIMITS.MAX_IMAGE_SIDE', LIMITS_SECTION.fields.MAX_IMAGE_SIDE],
   ['LIMITS.MAX_BATCH', LIMITS_SECTION.fields.MAX_BATCH],
+  ['LIMITS.MAX_IMAGE_BYTES', LIMITS_SECTION.fields.MAX_IMAGE_BYTES],
+  ['LIMITS.READ_TIMEOUT_MS', LIMITS_SECTION.fields.READ_TIMEOUT_MS],
+  ['LIMITS.MAX_MODEL_MEMORY_MB', LIMITS_SECTION.fields.MAX_MODEL_MEMORY_MB],
   ['TEST.DETECTIONS_PER_IM', TEST_SECTION.fields.DETECTIONS_PER_IM],
   ['TEST.SCALE', TEST_SECTION.fields.SCALE],
   ['TEST.MAX_SIZE', TEST_SECTION.fields.MAX_SIZE],
@@ -68,7 +71,7 @@ export function limitsCases(): ReliabilityCase[] {
     const d = await toyDetector();
     try {
       assertTyped(await thrown(() => d.predict([], { batchSize: 33 })), ConfigError, /batch size 33 exceeds LIMITS\.MAX_BATCH \(32\)/);
-      assertTyped(await thrown(() => d.predict([], { batchSize: 0 })), ConfigError, /batch size must be a positive integer, got 0/);
+      assertTyped(await thrown(() => d.predict([], { batchSize: 0 })), ConfigError, /option batchSize must be an integer >= 1, got 0/);
     } finally {
       await d.close();
     }
@@ -85,9 +88,13 @@ export function limitsCases(): ReliabilityCase[] {
     }
   });
   for (const [assignment, key, pattern_] of [
-    ['LIMITS.MAX_BATCH=0', 'LIMITS.MAX_BATCH', /must be an integer >= 1/],
-    ['LIMITS.MAX_IMAGE_PIXELS=0', 'LIMITS.MAX_IMAGE_PIXELS', /must be an integer >= 1/],
-    ['LIMITS.MAX_IMAGE_SIDE=-1', 'LIMITS.MAX_IMAGE_SIDE', /must be an integer >= 1/],
+    ['LIMITS.MAX_BATCH=0', 'LIMITS.MAX_BATCH', /must be an integer in \[1, 1024\]/],
+    ['LIMITS.MAX_BATCH=1025', 'LIMITS.MAX_BATCH', /must be an integer in \[1, 1024\]/],
+    ['LIMITS.MAX_IMAGE_PIXELS=0', 'LIMITS.MAX_IMAGE_PIXELS', /must be an integer in \[1, 1000000000\]/],
+    ['LIMITS.MAX_IMAGE_SIDE=-1', 'LIMITS.MAX_IMAGE_SIDE', /must be an integer in \[1, 1000000\]/],
+    ['LIMITS.MAX_IMAGE_BYTES=0', 'LIMITS.MAX_IMAGE_BYTES', /must be an integer in \[1, 2147483647\]/],
+    ['LIMITS.READ_TIMEOUT_MS=0', 'LIMITS.READ_TIMEOUT_MS', /must be an integer in \[1, 3600000\]/],
+    ['LIMITS.MAX_MODEL_MEMORY_MB=0', 'LIMITS.MAX_MODEL_MEMORY_MB', /must be an integer in \[1, 1048576\]/],
     ['TEST.DETECTIONS_PER_IM=0', 'TEST.DETECTIONS_PER_IM', /must be an integer in \[1, 10000\]/],
     ['TEST.DETECTIONS_PER_IM=10001', 'TEST.DETECTIONS_PER_IM', /must be an integer in \[1, 10000\]/],
     ['TEST.MAX_SIZE=10001', 'TEST.MAX_SIZE', /must be an integer in \[1, 10000\]/],

@@ -423,5 +423,41 @@ export function weightsCases(): ReliabilityCase[] {
     const e = await createFails(ctx.tmp.file('storage-call.pkl', p));
     assertTyped(e, CheckpointError, /torch\.FloatStorage/);
   });
+
+  // --- round 2 (issue 18): what the safetensors format itself refuses, and printable names ---
+  add('a header with the same tensor key twice: refused (JSON.parse would keep the last)', async (ctx) => {
+    const { header, data } = splitSafetensors(bytes());
+    const text = JSON.stringify(header);
+    const entry = JSON.stringify(header[KEY]);
+    const doubled = `${text.slice(0, -1)},${JSON.stringify(KEY)}:${entry}}`;
+    const e = await refused(ctx, 'dup-key.safetensors', joinSafetensors(new TextEncoder().encode(doubled), data), new RegExp(`header has the key "${KEY.replace(/\./g, '\\.')}" twice`));
+    assert.equal(e.key, KEY);
+  });
+  add('bytes after the last tensor\'s data: refused', async (ctx) => {
+    const padded = new Uint8Array(bytes().length + 16);
+    padded.set(bytes());
+    await refused(ctx, 'trailing.safetensors', padded, /16 byte\(s\) after the last tensor's data/);
+  });
+  add('a 1 MB tensor key with NUL bytes: warnings show it cut and escaped', async (ctx) => {
+    const key = `roi_heads.extra\u0000${'x'.repeat(1 << 20)}`;
+    const path = ctx.tmp.file('long-key.safetensors', edited((t) => t.set(key, hostTensor('float32', [1], new Float32Array([1])))));
+    const warnings: string[] = [];
+    const d = await tinyDetector('maskrcnn_tiny', { weights: path }, warnings);
+    await d.close();
+    const w = warnings.find((m) => m.includes('not used by the model'));
+    assert.ok(w, warnings.join('\n'));
+    assert.ok(w.length < 1000, `the warning is ${w.length} characters`);
+    assert.ok(!w.includes('\u0000'), 'no raw NUL byte');
+    assert.match(w, /roi_heads\.extra\\x00x+… \(1048592 characters\)/);
+  });
+  add('an F64 weight of 1e300: "out of float32 range", not "Inf"', async (ctx) => {
+    const t64 = new Map(tensors());
+    const old = t64.get(PRED)!;
+    const data = Float64Array.from(old.data as Float32Array);
+    data[3] = 1e300;
+    t64.set(PRED, hostTensor('float64', old.dims, data));
+    const e = await refused(ctx, 'f64-huge.safetensors', writeSafetensors(t64), new RegExp(`tensor "${PRED.replace(/\./g, '\\.')}" holds 1e\\+300, out of float32 range .* at flat index 3`));
+    assert.doesNotMatch(e.message, /holds Inf/);
+  });
   return cases;
 }

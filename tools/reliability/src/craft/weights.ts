@@ -200,22 +200,36 @@ export function crc32(data: Uint8Array): number {
 /** One zip entry to write; `crc` may be given when known (large storages rebuilt many times). */
 export type ZipInput = readonly [name: string, data: Uint8Array, crc?: number];
 
+/** A zip entry already encoded: `method` 0 (STORED) or 8 (DEFLATED), `data` as stored in the archive. */
+export interface EncodedZipEntry {
+  readonly name: string;
+  readonly method: 0 | 8;
+  readonly data: Uint8Array;
+  readonly crc: number;
+  readonly uncompressedSize: number;
+}
+
 /** A zip archive of STORED entries with correct sizes and CRCs (what `torch.save` writes, minus ZIP64 and padding). */
 export function storedZip(entries: readonly ZipInput[]): Uint8Array {
+  return encodedZip(entries.map(([name, data, known]) => ({ name, method: 0, data, crc: known ?? crc32(data), uncompressedSize: data.length })));
+}
+
+/** A zip archive of already-encoded entries (STORED or DEFLATED). */
+export function encodedZip(entries: readonly EncodedZipEntry[]): Uint8Array {
   const enc = new TextEncoder();
   const locals: Uint8Array[] = [];
   const centrals: Uint8Array[] = [];
   let offset = 0;
-  for (const [name, data, known] of entries) {
+  for (const { name, method, data, crc, uncompressedSize } of entries) {
     const n = enc.encode(name);
-    const crc = known ?? crc32(data);
     const local = new Uint8Array(30 + n.length + data.length);
     const lv = new DataView(local.buffer);
     lv.setUint32(0, 0x04034b50, true);
     lv.setUint16(4, 20, true);
+    lv.setUint16(8, method, true);
     lv.setUint32(14, crc, true);
     lv.setUint32(18, data.length, true);
-    lv.setUint32(22, data.length, true);
+    lv.setUint32(22, uncompressedSize, true);
     lv.setUint16(26, n.length, true);
     local.set(n, 30);
     local.set(data, 30 + n.length);
@@ -224,9 +238,10 @@ export function storedZip(entries: readonly ZipInput[]): Uint8Array {
     cv.setUint32(0, 0x02014b50, true);
     cv.setUint16(4, 20, true);
     cv.setUint16(6, 20, true);
+    cv.setUint16(10, method, true);
     cv.setUint32(16, crc, true);
     cv.setUint32(20, data.length, true);
-    cv.setUint32(24, data.length, true);
+    cv.setUint32(24, uncompressedSize, true);
     cv.setUint16(28, n.length, true);
     cv.setUint32(42, offset, true);
     central.set(n, 46);

@@ -15,6 +15,7 @@ import { caseFiles } from '../common.js';
 import { type Pixels, encode, pattern } from '../craft/images.js';
 import { crc32, joinSafetensors, readTensors, storedZip, splitSafetensors } from '../craft/weights.js';
 import { type Mutation, type Region, applyMutations, describeMutations, mutations } from './mutate.js';
+import { apiOptionsTarget, apiPredictTarget } from './api-targets.js';
 
 /** A fuzz target: an arbitrary of inputs and the call that consumes one. */
 export interface FuzzTarget<T = unknown> {
@@ -26,6 +27,8 @@ export interface FuzzTarget<T = unknown> {
   run(input: T): Promise<void> | void;
   /** A short description of an input for reports. */
   show(input: T): string;
+  /** Releases what the target holds (a detector); called once after its run. */
+  close?(): Promise<void>;
 }
 
 /** A result that came back but is wrong: always a bug. */
@@ -468,6 +471,8 @@ export async function fuzzTargets(dir: string): Promise<FuzzTarget<never>[]> {
     configDocuments(dir),
     configSet(),
     await imageDecode(),
+    apiOptionsTarget(),
+    apiPredictTarget(),
   ] as FuzzTarget<never>[];
   return targets;
 }

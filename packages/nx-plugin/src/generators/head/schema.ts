@@ -26,4 +26,4 @@ export interface HeadGeneratorSchema {
  * Config sections of @rcnn/core: a plugin section may not take one of these names (kept here so
  * the generator does not load @rcnn/core; a test checks the list against core's CORE_SECTIONS).
  */
-export const CORE_SECTION_NAMES = ['MODEL', 'INPUT', 'TEST', 'RPN', 'FPN', 'RESNETS', 'FAST_RCNN', 'MRCNN', 'KRCNN', 'TRAIN', 'LIMITS'] as const;
+export const CORE_SECTION_NAMES = ['MODEL', 'INPUT', 'TEST', 'RPN', 'FPN', 'RESNETS', 'FAST_RCNN', 'MRCNN', 'KRCNN', 'TRAIN', 'SOLVER', 'LIMITS'] as const;

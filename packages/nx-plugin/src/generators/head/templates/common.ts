@@ -106,7 +106,15 @@ export { ${C}_IMPLEMENTATION, ${C}_NAME, ${extra}${C}_WEIGHT_PREFIXES, ${v.prope
 /** `test/conformance.test.ts`: the conformance kit of @rcnn/testing on the implementation. */
 export function conformanceTest(v: TemplateVars, t: SlotTemplate): string {
   const C = v.constantName;
-  const testing = ['assertConformance', ...t.keysImports, 'runConformance'].sort((a, b) => a.localeCompare(b));
+  const testing = ['assertConformance', ...t.keysImports, 'runConformance', ...(t.training ? ['runTrainingConformance'] : [])].sort((a, b) => a.localeCompare(b));
+  const trainingTest = t.training
+    ? `
+
+  it('trains: its loss, host targets and gradients (finite differences)', async () => {
+    const { container, config } = setup();
+    assertConformance(await runTrainingConformance({ slot: '${v.slot}', name: ${C}_NAME, container, config }));
+  });`
+    : '';
   const hostImport = t.host ? `import { register as register${t.host.dir === 'mask-head' ? 'MaskHead' : 'KeypointHead'} } from '${t.host.packageName}';\n` : '';
   const hostCall = t.host
     ? `  // The head's outputs go to ${t.host.postprocessor}, which ${t.host.packageName} registers.\n  register${t.host.dir === 'mask-head' ? 'MaskHead' : 'KeypointHead'}(container);\n`
@@ -144,7 +152,7 @@ describe('${v.registryName} conformance', () => {
     });
     assertConformance(report);
     assert.deepEqual(report.weights.prefixes, [...${C}_WEIGHT_PREFIXES]);
-  });
+  });${trainingTest}
 });
 `;
 }

@@ -10,7 +10,7 @@ function implementation(v: TemplateVars): string {
  * FPN.ROI_CANONICAL_*), flatten, then one fully connected layer + ReLU per entry of
  * ${C}.FC_DIMS. The output is the last layer's activations, [R, last FC_DIMS entry].
  */
-import { type BoxHeadOutput, type BuildContext, type FeatureMaps, type Implementation, type LinearSpec, type RcnnConfig, type RoiBoxHead, type Rois, linear, linearParameters, ops, roiPooler, xavierFill } from '@rcnn/core';
+import { type BoxHeadOutput, type BuildContext, DIMS, type FeatureMaps, type Implementation, type LinearSpec, type RcnnConfig, type RoiBoxHead, type Rois, linear, linearParameters, ops, roiPooler, xavierFill } from '@rcnn/core';
 import { ${p}Settings } from './config.js';
 
 /** Registry name (slot roi-box-head). */
@@ -39,7 +39,7 @@ export function ${p}WeightKeys(config: RcnnConfig, inChannels: number): string[]
 function build(ctx: BuildContext, features: FeatureMaps, rois: Rois): BoxHeadOutput {
   const pooled = roiPooler(ctx, features, rois, ctx.config.FAST_RCNN, { what: '${v.registryName}' });
   // One row per RoI (proposal slots, padding included): a dump keeps each image's valid rows.
-  ctx.tap('roi.box_features', pooled.features, 'float32', 'proposal-rows');
+  ctx.tap('roi.box_features', pooled.features, 'float32', 'proposal-rows', [DIMS.rois, pooled.channels, pooled.resolution, pooled.resolution]);
   const layers = ${p}Layers(ctx.config, pooled.channels);
   const x = layers.reduce((h, layer) => linear(ctx, h, layer), ops.flatten(ctx.graph, pooled.features, 1, 'flatten'));
   return { features: x, dim: layers[layers.length - 1]!.outFeatures };

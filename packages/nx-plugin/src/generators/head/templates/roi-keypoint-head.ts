@@ -17,6 +17,7 @@ import {
   type BuildContext,
   type Conv2dSpec,
   type ConvTransposeSpec,
+  DIMS,
   type Detections,
   type FeatureMaps,
   type Implementation,
@@ -82,7 +83,7 @@ function build(ctx: BuildContext, features: FeatureMaps, detections: Detections)
   const lowres = convTranspose(ctx, layers.convs.reduce((h, layer) => conv2d(ctx, h, layer), pooled.features), layers.deconv);
   // Bilinear, align_corners=False (PyTorch interpolate with a scale factor).
   const heatmaps = upsampleBilinear(ctx, lowres, k.UP_SCALE);
-  ctx.tap('roi.keypoint_logits', heatmaps, 'float32', 'per-image-detections');
+  ctx.tap('roi.keypoint_logits', heatmaps, 'float32', 'per-image-detections', [DIMS.detections, DIMS.keypoints, DIMS.heatmapSize, DIMS.heatmapSize]);
   return { heatmaps };
 }
 

@@ -17,19 +17,29 @@ import {
   type BuildContext,
   type Conv2dSpec,
   type ConvTransposeSpec,
+  DIMS,
   type Detections,
   type FeatureMaps,
+  type HostTargets,
   type Implementation,
+  type LossTerm,
   type RcnnConfig,
+  type RoiHeadTraining,
   type RoiMaskHead,
+  type RoiTargetInput,
+  type Rois,
+  type TrainingBuildContext,
+  type TrainingRois,
   conv2d,
   conv2dParameters,
   convTranspose,
   convTransposeParameters,
+  losses,
   ops,
   roiPooler,
   sequentialKey,
 } from '@rcnn/core';
+import { projectMaskTargets } from '@rcnn/mask-head';
 import { ${p}Settings } from './config.js';
 
 /** Registry name (slot roi-mask-head). */
@@ -75,13 +85,19 @@ export function ${p}WeightKeys(config: RcnnConfig, inChannels: number): string[]
   return [...l.convs.flatMap(conv2dParameters), ...convTransposeParameters(l.upsample), ...conv2dParameters(l.logits)].map((t) => t.key);
 }
 
-function build(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly maskProbs: Blob } {
-  const g = ctx.graph;
-  const pooled = roiPooler(ctx, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, ctx.config.MRCNN, { what: '${v.registryName}' });
+/** Every class's mask logits [R, C, M, M] of \`rois\` (inference: the detections; training: the positive RoIs). */
+function maskLogits(ctx: BuildContext, features: FeatureMaps, rois: Rois): Blob {
+  const pooled = roiPooler(ctx, features, { boxes: rois.boxes, batchIndex: rois.batchIndex }, ctx.config.MRCNN, { what: '${v.registryName}' });
   const layers = ${p}Layers(ctx.config, pooled.channels);
   const x = layers.convs.reduce((h, layer) => conv2d(ctx, h, layer), pooled.features);
-  const logits = conv2d(ctx, convTranspose(ctx, x, layers.upsample), layers.logits);
-  ctx.tap('roi.mask_logits', logits, 'float32', 'per-image-detections');
+  return conv2d(ctx, convTranspose(ctx, x, layers.upsample), layers.logits);
+}
+
+function build(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly maskProbs: Blob } {
+  const g = ctx.graph;
+  const logits = maskLogits(ctx, features, detections);
+  const classes = ctx.config.MRCNN.CLS_SPECIFIC_MASK ? ctx.config.MODEL.NUM_CLASSES : 1;
+  ctx.tap('roi.mask_logits', logits, 'float32', 'per-image-detections', [DIMS.detections, classes, DIMS.maskSize, DIMS.maskSize]);
   const maskProbs = g.withScope('mask_probs', () => {
     // The channel of each detection's label: GatherND with one batch axis gives [D, M, M].
     const selected = ctx.config.MRCNN.CLS_SPECIFIC_MASK
@@ -92,11 +108,41 @@ function build(ctx: BuildContext, features: FeatureMaps, detections: Detections)
   return { maskProbs };
 }
 
+/** Graph inputs of the training part (fed by its host \`targets\`). */
+export const ${C}_TRAINING_INPUTS = {
+  /** [Rp] int64: flat index r * C + class of the logits channel each positive RoI's loss reads. */
+  channelIndex: 'train.${v.propertyName}.channel_index',
+  /** [Rp, M, M] float32: the matched GT mask RoIAligned into each positive RoI. */
+  targets: 'train.${v.propertyName}.targets',
+} as const;
+
+/** The mask loss (torchvision maskrcnn_loss): BCE-with-logits of the GT class's channel, mean over RoIs x M x M. */
+function buildLosses(ctx: TrainingBuildContext, features: FeatureMaps, positives: TrainingRois): LossTerm[] {
+  const g = ctx.graph;
+  const size = ctx.config.MRCNN.RESOLUTION;
+  const logits = maskLogits(ctx, features, positives);
+  return g.withScope('losses', () => {
+    const index = ctx.input(${C}_TRAINING_INPUTS.channelIndex, 'int64', ['Rp']);
+    const targets = ctx.input(${C}_TRAINING_INPUTS.targets, 'float32', ['Rp', size, size]);
+    const selected = ops.gather(g, ops.reshape(g, logits, [-1, size, size], 'per_channel'), index, 0, 'selected');
+    return [{ name: 'mask', blob: losses.safeMean(g, losses.bceWithLogitsSum(g, selected, targets), losses.elementCount(g, targets, 'elements'), 'mask') }];
+  });
+}
+
+/** Host targets: each positive RoI's matched GT mask RoIAligned into it (torchvision project_masks_on_boxes, from @rcnn/mask-head), and its channel. */
+function targets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
+  return projectMaskTargets(input, config, ${C}_TRAINING_INPUTS);
+}
+
+/** Training part (train mode, docs/training.md of rcnn-node): targets on the host, the mask loss in the graph. */
+export const ${p}Training: RoiHeadTraining = { targets, buildLosses };
+
 /** The head as a {@link RoiMaskHead}. */
 export const ${p}: RoiMaskHead = {
   build,
   weightPrefixes: ${C}_WEIGHT_PREFIXES,
   hostPostprocessor: ${C}_POSTPROCESSOR,
+  training: ${p}Training,
 };
 
 /** Registry entry (slot roi-mask-head). */
@@ -131,6 +177,7 @@ export const ROI_MASK_HEAD_TEMPLATE: SlotTemplate = {
   }`,
   coreKeys: ['MRCNN.ROI_MASK_HEAD', 'MRCNN.ROI_XFORM_RESOLUTION', 'MRCNN.ROI_XFORM_SAMPLING_RATIO', 'MRCNN.ROI_XFORM_ALIGNED', 'MRCNN.UPSAMPLE_RATIO', 'MRCNN.RESOLUTION', 'MRCNN.CLS_SPECIFIC_MASK', 'MODEL.NUM_CLASSES', 'FPN.ROI_CANONICAL_*'],
   implementation,
+  training: true,
   testLayer: (v) => `{ MODEL: { MASK_ON: true, NUM_CLASSES: 5 }, MRCNN: { ROI_MASK_HEAD: ${v.constantName}_NAME }, FPN: { DIM: 16 }, ${v.constantName}: { CONV_DIM: 16 } }`,
   keysArgs: "defaultFeatures(config, 'roi')[0].channels",
   keysImports: ['defaultFeatures'],

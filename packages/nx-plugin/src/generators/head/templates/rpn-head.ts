@@ -17,6 +17,7 @@ import {
   type Blob,
   type BuildContext,
   type Conv2dSpec,
+  DIMS,
   type FeatureMap,
   type FeatureMaps,
   type GraphBuilder,
@@ -31,6 +32,7 @@ import {
   decodeBoxes,
   imageBounds,
   keepLargeBoxes,
+  levelSizeDims,
   ops,
   parameter,
   sharedChannels,
@@ -114,8 +116,8 @@ function build(ctx: BuildContext, features: FeatureMaps): Proposals {
       const x = ops.relu(g, head.conv(f.blob, 'conv'));
       const objectness = head.objectness(x, 'objectness'); // [N,1,h,w]
       const boxDeltas = head.deltas(x, 'deltas'); // [N,4,h,w]
-      ctx.tap(\`rpn.objectness.\${f.name}\`, objectness, 'float32', 'whole');
-      ctx.tap(\`rpn.deltas.\${f.name}\`, boxDeltas, 'float32', 'whole');
+      ctx.tap(\`rpn.objectness.\${f.name}\`, objectness, 'float32', 'whole', [DIMS.images, 1, ...levelSizeDims(f.name)]);
+      ctx.tap(\`rpn.deltas.\${f.name}\`, boxDeltas, 'float32', 'whole', [DIMS.images, 4, ...levelSizeDims(f.name)]);
       // Flattened in (y, x) order, the order of the anchors.
       logits.push(ops.reshape(g, objectness, [0, -1], 'logits')); // [N,h*w]
       deltas.push(ops.reshape(g, ops.transpose(g, boxDeltas, [0, 2, 3, 1], 'deltas_nhwc'), [0, -1, 4], 'deltas_flat')); // [N,h*w,4]
@@ -124,7 +126,7 @@ function build(ctx: BuildContext, features: FeatureMaps): Proposals {
   }
   const join = (parts: Blob[], axis: number, name: string): Blob => (parts.length === 1 ? parts[0] : ops.concat(g, parts, axis, name));
   const allAnchors = join(anchors, 0, 'anchors'); // [M,4]
-  ctx.tap('rpn.anchors', allAnchors, 'float32', 'replicated-per-image');
+  ctx.tap('rpn.anchors', allAnchors, 'float32', 'replicated-per-image', [DIMS.anchors, 4]);
 
   return g.withScope('proposals', () => {
     const allLogits = join(logits, 1, 'logits'); // [N,M]

@@ -43,6 +43,8 @@ export interface SlotTemplate {
   readonly coreKeys: readonly string[];
   /** The implementation file `src/<name>.ts`. */
   readonly implementation: (v: TemplateVars) => string;
+  /** The implementation has a training part (targets and a loss): the conformance test also runs the kit's training checks. */
+  readonly training?: boolean;
   /** Config layer of the tests (TypeScript object literal source): selects the implementation, small sizes. */
   readonly testLayer: (v: TemplateVars) => string;
   /** Expression (using `config`) for the arguments after `config` of `<name>WeightKeys`, as the conformance kit feeds the stage. */

@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { WeightStore, configSections, createContainer } from '@rcnn/core';
+import { loadTrainingCase, resolveConfig, trainStep } from '@rcnn/runtime';
+import { type DetectorSample, SgdMomentum, ShuffledSampler, type StepResult, type TrainingData, detectorTrainingModel, mixSeed, readCheckpoint, train } from '@rcnn/runtime/training';
+import { loadPlugins } from '../src/plugins.js';
+import { type CocoDataset, type CocoLoader, detectorTraining } from '../src/train/detector.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+const CASE = join(ROOT, 'fixtures', 'train', 'maskrcnn_tiny_train');
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function setup(set: readonly string[] = []) {
+  const container = createContainer();
+  await loadPlugins(container, []);
+  const trainingCase = await loadTrainingCase(CASE);
+  const config = resolveConfig(trainingCase.caseJson, { sections: configSections(container), set }).config;
+  return { container, trainingCase, config, weights: WeightStore.fromSafetensors(trainingCase.weights) };
+}
+
+describe('rcnn train: the detector step in the engine', () => {
+  it('one replica step equals the train-step of the same images, draws and weights', async (t) => {
+    const { container, trainingCase, config, weights } = await setup();
+    const model = detectorTrainingModel({ config, container, weights });
+    assert.deepEqual(model.reinitialised, [], 'the case weights fit the case config');
+    const replica = await model.openReplica({ device: { kind: 'cpu', id: 0, name: 'cpu' }, threads: { intraOp: 1, interOp: 1 } });
+    try {
+      const samples = trainingCase.images.map((image, i) => ({ image, targets: trainingCase.targets[i] }));
+      const ours = await replica.step(samples, model.initial, { iteration: 0, replica: 0, replicas: 1, seed: config.TRAIN.SEED });
+      const reference = await trainStep(config, container, WeightStore.fromSafetensors(trainingCase.weights), { images: trainingCase.images, targets: trainingCase.targets });
+      let worstLoss = 0;
+      for (const [name, v] of Object.entries(ours.losses)) {
+        const r = reference.losses.get(name)!;
+        worstLoss = Math.max(worstLoss, Math.abs(v - r) / Math.max(1, Math.abs(r)));
+      }
+      let worstGrad = 0;
+      for (const [name, g] of ours.gradients) {
+        const r = reference.tensors.get(`grad.${name}`)!.data as Float32Array;
+        const scale = Math.max(1e-6, ...Array.from(r, Math.abs));
+        for (let i = 0; i < g.length; i++) worstGrad = Math.max(worstGrad, Math.abs(g[i] - r[i]) / scale);
+      }
+      t.diagnostic(`worst loss |Δ|/max(1,|ref|) ${worstLoss.toExponential(2)}, worst gradient |Δ|/max|ref| ${worstGrad.toExponential(2)} over ${ours.gradients.size} parameters`);
+      assert.ok(worstLoss <= 1e-5, `losses differ by ${worstLoss}`);
+      assert.ok(worstGrad <= 1e-4, `gradients differ by ${worstGrad}`);
+    } finally {
+      await replica.release();
+    }
+  });
+
+  it('a few iterations on the fixture images lower the loss, and the checkpoint is a whole state dict', async (t) => {
+    const { container, trainingCase, config, weights } = await setup(['SOLVER.BASE_LR=0.005', 'SOLVER.WARM_UP_ITERS=0', 'SOLVER.MAX_ITER=8', 'SOLVER.IMS_PER_BATCH=1']);
+    const model = detectorTrainingModel({ config, container, weights });
+    const data: TrainingData<DetectorSample> = {
+      size: trainingCase.images.length,
+      load: (i) => Promise.resolve({ image: trainingCase.images[i], targets: trainingCase.targets[i] }),
+    };
+    const out = mkdtempSync(join(tmpdir(), 'rcnn-train-det-'));
+    dirs.push(out);
+    const result = await train({ model, data, solver: config.SOLVER, out, threads: { intraOp: 2 }, seed: 1, onWarning: () => undefined });
+    const losses = result.records.map((r) => r.totalLoss);
+    t.diagnostic(`total loss per iteration: ${losses.map((v) => v.toFixed(4)).join(' ')}`);
+    const first = (losses[0] + losses[1]) / 2;
+    const last = (losses[6] + losses[7]) / 2;
+    assert.ok(last < 0.8 * first, `loss ${first} -> ${last}`);
+    const checkpoint = await readCheckpoint(result.checkpoint!.model, model.parameters.map((p) => p.name));
+    for (const key of weights.keys()) {
+      if (key.endsWith('num_batches_tracked')) continue;
+      assert.ok(checkpoint.tensors.has(key), `checkpoint has ${key}`);
+    }
+  });
+});
+
+describe('rcnn train: data parallel on the detector', () => {
+  it('two CPU replicas with one image each make the update of the averaged single-image steps', async (t) => {
+    const { container, trainingCase, config, weights } = await setup(['SOLVER.BASE_LR=0.01', 'SOLVER.WARM_UP_ITERS=0', 'SOLVER.MAX_ITER=1', 'SOLVER.IMS_PER_BATCH=2']);
+    const model = detectorTrainingModel({ config, container, weights });
+    const data: TrainingData<DetectorSample> = {
+      size: trainingCase.images.length,
+      load: (i) => Promise.resolve({ image: trainingCase.images[i], targets: trainingCase.targets[i] }),
+    };
+    const out = mkdtempSync(join(tmpdir(), 'rcnn-train-dp-'));
+    dirs.push(out);
+    const seed = 3;
+    const threads = { intraOp: 1, interOp: 1 };
+    const result = await train({ model, data, solver: config.SOLVER, out, devices: 'cpu:0,cpu:1', threads, seed, onWarning: () => undefined });
+    const parallel = (await readCheckpoint(result.checkpoint!.model, model.parameters.map((p) => p.name))).state.parameters;
+    // The documented equivalent: each replica's share as its own step (same seeds), gradients averaged, one SGD update.
+    const order = new ShuffledSampler(data.size, seed).batch(0, 2);
+    const replica = await model.openReplica({ device: { kind: 'cpu', id: 0, name: 'cpu' }, threads });
+    const steps: StepResult[] = [];
+    try {
+      for (let r = 0; r < 2; r++) {
+        const sample = await data.load(order[r], () => 0);
+        steps.push(await replica.step([sample], model.initial, { iteration: 0, replica: r, replicas: 2, seed: mixSeed(seed, 0, r, 0x57e9) }));
+      }
+    } finally {
+      await replica.release();
+    }
+    const params = new Map([...model.initial].map(([k, v]) => [k, v.slice()]));
+    const mean = new Map([...steps[0].gradients].map(([k, g]) => [k, g.map((v, i) => (v + steps[1].gradients.get(k)![i]) / 2)]));
+    new SgdMomentum(config.SOLVER).step(params, mean, 0);
+    let worst = 0;
+    for (const [name, p] of params) {
+      const start = model.initial.get(name)!;
+      const moved = p.reduce((a, v, i) => Math.max(a, Math.abs(v - start[i])), 0);
+      assert.ok(moved > 0, `${name} was updated`);
+      const q = parallel.get(name)!;
+      for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i] - q[i]) / Math.max(moved, 1e-6));
+    }
+    t.diagnostic(`worst |two replicas - averaged single steps| / max|update| per tensor: ${worst.toExponential(2)} over ${params.size} parameters`);
+    assert.ok(worst < 1e-4, `worst ${worst}`);
+  });
+});
+
+describe('rcnn train: resume on the detector', () => {
+  it('an interrupted and resumed run has the losses of an uninterrupted one', async () => {
+    const { container, trainingCase, config, weights } = await setup(['SOLVER.BASE_LR=0.005', 'SOLVER.WARM_UP_ITERS=0', 'SOLVER.MAX_ITER=4', 'SOLVER.IMS_PER_BATCH=1']);
+    const data: TrainingData<DetectorSample> = {
+      size: trainingCase.images.length,
+      load: (i) => Promise.resolve({ image: trainingCase.images[i], targets: trainingCase.targets[i] }),
+    };
+    const base = { data, solver: config.SOLVER, threads: { intraOp: 1, interOp: 1 }, seed: 5, onWarning: () => undefined };
+    const tmp = (): string => {
+      const d = mkdtempSync(join(tmpdir(), 'rcnn-train-resume-'));
+      dirs.push(d);
+      return d;
+    };
+    const whole = await train({ ...base, model: detectorTrainingModel({ config, container, weights }), out: tmp() });
+    const out = tmp();
+    const stop = new AbortController();
+    const first = await train({ ...base, model: detectorTrainingModel({ config, container, weights }), out, signal: stop.signal, onIteration: (r) => r.iteration === 1 && stop.abort() });
+    const second = await train({ ...base, model: detectorTrainingModel({ config, container, weights }), out, resume: true });
+    assert.equal(second.startIteration, 2);
+    assert.deepEqual([...first.records, ...second.records].map((r) => r.losses), whole.records.map((r) => r.losses));
+  });
+});
+
+describe('rcnn train: dataset and initial weights', () => {
+  /** A loader over the fixture case, shaped like @rcnn/coco's. */
+  async function fixtureLoader(numClasses: number): Promise<CocoLoader> {
+    const trainingCase = await loadTrainingCase(CASE);
+    const dataset: CocoDataset = {
+      length: trainingCase.images.length,
+      categories: { numClasses, toJSON: () => ({ categoryIds: [7, 9].slice(0, numClasses - 1), names: ['a', 'b'].slice(0, numClasses - 1) }) },
+      summary: () => `${trainingCase.images.length} images`,
+    };
+    return {
+      register: () => undefined,
+      loadCocoDataset: () => Promise.resolve(dataset),
+      loadTrainingImage: (_d, i) => {
+        const image = trainingCase.images[i];
+        // Labels of the fixture (1..3) folded into the smaller class count.
+        const labels = trainingCase.targets[i].labels.map((l) => 1 + ((l - 1) % (numClasses - 1)));
+        return Promise.resolve({ data: image.data as Uint8Array, width: image.width, height: image.height, path: `image_${i}.png`, targets: { ...trainingCase.targets[i], labels } });
+      },
+    };
+  }
+
+  it('re-initialises and reports the class-dependent layers of weights trained for another class count', async () => {
+    const loader = await fixtureLoader(3);
+    const options = { dataset: 'train.json', images: 'images', onWarning: () => undefined };
+    const source = async (set: string[]) => {
+      const container = createContainer();
+      await loadPlugins(container, []);
+      return { config: join(CASE, 'case.json'), weights: join(CASE, 'weights.safetensors'), container, set };
+    };
+    await assert.rejects(detectorTraining({ ...options, source: await source([]) }, loader), /has 2 categories, so the model needs MODEL.NUM_CLASSES 3 .*config says 4/);
+    const setup = await detectorTraining({ ...options, source: await source(['MODEL.NUM_CLASSES=3']) }, loader);
+    const reinitialised = setup.notes.filter((n) => n.includes('re-initialised'));
+    assert.deepEqual(
+      reinitialised.map((n) => n.split(':')[0]).sort(),
+      [
+        'roi_heads.box_predictor.bbox_pred.bias',
+        'roi_heads.box_predictor.bbox_pred.weight',
+        'roi_heads.box_predictor.cls_score.bias',
+        'roi_heads.box_predictor.cls_score.weight',
+        'roi_heads.mask_predictor.mask_fcn_logits.bias',
+        'roi_heads.mask_predictor.mask_fcn_logits.weight',
+      ],
+    );
+    assert.ok(reinitialised.some((n) => /cls_score\.weight: \[4, \d+\] in the weights, the model needs \[3, \d+\]/.test(n)), reinitialised.join('\n'));
+    assert.equal(setup.metadata['rcnn.categories'], JSON.stringify({ categoryIds: [7, 9], names: ['a', 'b'] }));
+    const sample = await setup.data.load(0, () => 0);
+    assert.equal(sample.image.maxValue, 255);
+    assert.ok(sample.targets.labels.every((l) => l >= 1 && l <= 2));
+  });
+});

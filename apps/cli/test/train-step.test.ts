@@ -1,0 +1,51 @@
+/**
+ * `rcnn train-step` on the public training fixtures (fixtures/train, torchvision 0.14.1 training
+ * pass): the dump's losses and intermediates against the reference, with torchvision's recorded
+ * sampling and proposals injected from the case directory.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { type HostTensor, decodeEntry, readSafetensorsFile } from '@rcnn/core';
+import { compareTrainingDump, findRepoRoot } from '@rcnn/testing';
+import { rcnn, tempDir } from './helpers.js';
+
+/** The public training cases committed under fixtures/train. */
+const TRAIN_CASES = ['maskrcnn_tiny_train_frozen', 'maskrcnn_tiny_train', 'keypointrcnn_tiny_train', 'fasterrcnn_tiny_train_batch2'] as const;
+
+function readAll(path: string): Map<string, HostTensor> {
+  const file = readSafetensorsFile(path);
+  return new Map([...file.entries].map(([k, e]) => [k, decodeEntry(e, path)]));
+}
+
+for (const name of TRAIN_CASES) {
+  test(`rcnn train-step matches torchvision's training pass: ${name}`, async (t) => {
+    const dir = join(findRepoRoot(), 'fixtures', 'train', name);
+    const out = join(tempDir(), 'dump.safetensors');
+    const run = await rcnn(['train-step', '--targets', dir, '--dump', out, '--dump-intermediates']);
+    assert.equal(run.status, 0, run.stderr);
+    const dump = readAll(out);
+    const reference = readAll(join(dir, 'reference.safetensors'));
+    const caseJson = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as {
+      train: { loss_order: string[]; trainable: { trainable_parameters: string[] } };
+      diagnostics: { float64_replay?: { grads_mathematically_zero?: Record<string, unknown> } };
+    };
+    // Every loss of the case, in torchvision's loss-dict order, then the total.
+    const losses = [...dump.keys()].filter((k) => k.startsWith('loss.'));
+    assert.deepEqual(losses, [...caseJson.train.loss_order.map((l) => `loss.${l.replace(/^loss_/, '')}`), 'loss.total']);
+    // Every fixture intermediate is in the dump.
+    const expected = [...reference.keys()].filter((k) => k.startsWith('train.') || k === 'transform.image_sizes');
+    assert.deepEqual(expected.filter((k) => !dump.has(k)), []);
+    // The set of parameters with a gradient is torchvision's trainable set.
+    assert.deepEqual([...dump.keys()].filter((k) => k.startsWith('grad.')).sort(), caseJson.train.trainable.trainable_parameters.map((k) => `grad.${k}`).sort());
+    const mathematicallyZero = Object.keys(caseJson.diagnostics.float64_replay?.grads_mathematically_zero ?? {});
+    const verdicts = compareTrainingDump(dump, reference, { gradients: true, mathematicallyZero });
+    for (const v of verdicts) if (!v.name.startsWith('grad.')) t.diagnostic(`${v.name}: ${v.detail}`);
+    const grads = verdicts.filter((v) => v.name.startsWith('grad.'));
+    const worst = grads.reduce((a, b) => (b.error > a.error ? b : a), grads[0]);
+    t.diagnostic(`${grads.length} gradients, worst ${worst.name}: ${worst.detail}`);
+    assert.deepEqual(verdicts.filter((v) => !v.pass).map((v) => `${v.name}: ${v.detail}`), []);
+    assert.ok(verdicts.length >= expected.length - dump.size / 10, 'the comparison covered the dump');
+  });
+}

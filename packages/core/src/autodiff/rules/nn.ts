@@ -1,0 +1,459 @@
+/**
+ * Gradient rules of the network operators: convolutions, fully connected layers, pooling,
+ * reductions and softmax. Convolution gradients are themselves convolutions (ConvTranspose for the
+ * data, a Conv over the batch for the weight), which onnxruntime runs with its fast kernels.
+ */
+import type { AttributeValue, Blob, GraphBuilder } from '../../graph/builder.js';
+import { type GradientContext, type GradientRule, registerGradientRule } from '../registry.js';
+import { scatterAddFlat } from './shape.js';
+
+/** Geometry of a 2-D convolution (or transposed convolution) node. */
+interface ConvGeometry {
+  readonly strides: readonly number[];
+  readonly pads: readonly number[];
+  readonly dilations: readonly number[];
+  readonly group: number;
+}
+
+function convGeometry(ctx: GradientContext): ConvGeometry {
+  const autoPad = ctx.stringAttribute('auto_pad', 'NOTSET');
+  if (autoPad !== 'NOTSET') ctx.fail(`auto_pad ${autoPad} is not supported (give explicit pads)`);
+  const kernel = ctx.intsAttribute('kernel_shape', undefined);
+  if (kernel && kernel.length !== 2) ctx.fail(`only 2-D convolutions are differentiable (kernel_shape [${kernel.join(', ')}])`);
+  return {
+    strides: ctx.intsAttribute('strides', [1, 1])!,
+    pads: ctx.intsAttribute('pads', [0, 0, 0, 0])!,
+    dilations: ctx.intsAttribute('dilations', [1, 1])!,
+    group: ctx.intAttribute('group', 1),
+  };
+}
+
+/** `Shape(x)[start:end]`. */
+const dims = (g: GraphBuilder, x: Blob, start: number, end: number, name: string): Blob => g.op('Shape', [x], { start, end }, name);
+
+/**
+ * Gradient of a 2-D convolution's weight [O, Cg, kh, kw]: `input` [N, G*Cg, H, W] is the conv's
+ * input and `gradOutput` [N, O, Ho, Wo] the gradient of its output. Computed as one grouped Conv
+ * of the batch-transposed input with the batch-transposed gradient as kernel (stride and dilation
+ * swap roles), cropped to the kernel size.
+ */
+export function convWeightGradient(g: GraphBuilder, input: Blob, gradOutput: Blob, weight: Blob, geometry: ConvGeometry): Blob {
+  return g.withScope('weight_grad', () => {
+    const G = geometry.group;
+    let inputT: Blob;
+    if (G === 1) {
+      inputT = g.op('Transpose', [input], { perm: [1, 0, 2, 3] }, 'input_t');
+    } else {
+      const hw = dims(g, input, 2, 4, 'hw');
+      const grouped = g.op(
+        'Reshape',
+        [input, g.op('Concat', [dims(g, input, 0, 1, 'n'), g.constInt64([G, -1]), hw], { axis: 0 }, 'grouped_shape')],
+        {},
+        'grouped',
+      );
+      const moved = g.op('Transpose', [grouped], { perm: [2, 1, 0, 3, 4] }, 'moved');
+      inputT = g.op('Reshape', [moved, g.op('Concat', [g.constInt64([0, -1]), hw], { axis: 0 }, 'batched_shape')], {}, 'input_t');
+    }
+    const gradT = g.op('Transpose', [gradOutput], { perm: [1, 0, 2, 3] }, 'grad_t');
+    const full = g.op(
+      'Conv',
+      [inputT, gradT],
+      {
+        strides: geometry.dilations,
+        dilations: geometry.strides,
+        pads: geometry.pads,
+        group: G,
+      },
+      'conv',
+    );
+    // The correlation can be larger than the kernel when strides leave input rows unread.
+    const cropped = g.op('Slice', [full, g.constInt64([0, 0]), dims(g, weight, 2, 4, 'kernel'), g.constInt64([2, 3])], {}, 'crop');
+    return g.op('Transpose', [cropped], { perm: [1, 0, 2, 3] }, 'gw');
+  });
+}
+
+/**
+ * Gradient of an ungrouped 2-D convolution's weight [O, C, kh, kw] as one MatMul per kernel tap:
+ * `gW[:, :, i, j] = Σ_n gY[n] · X_ij[n]ᵀ`, with `gY` [N, O, Ho·Wo] the output gradient and `X_ij`
+ * [N, C, Ho·Wo] the (padded) input seen by tap (i, j) — a strided Slice, or the input itself for a
+ * 1x1 stride-1 conv. Each MatMul is one large GEMM (M = O, N = C, K = Ho·Wo) that onnxruntime runs
+ * with the transpose folded in (FusedMatMul); the batch-transposed Conv of {@link convWeightGradient}
+ * is instead C small GEMMs (N = kh·kw) that each stream the whole output gradient.
+ */
+export function convWeightGradientByTaps(
+  g: GraphBuilder,
+  input: Blob,
+  gradOutput: Blob,
+  kernel: readonly [number, number],
+  geometry: ConvGeometry
+): Blob {
+  return g.withScope("weight_grad", () => {
+    const [kh, kw] = kernel;
+    const { strides, pads, dilations } = geometry;
+    const flat = g.constInt64([0, 0, -1]);
+    const gy = g.op("Reshape", [gradOutput, flat], {}, "gy");
+    const padded = pads.some((p) => p !== 0)
+      ? g.op(
+          "Pad",
+          [
+            input,
+            g.constInt64([0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]]),
+          ],
+          { mode: "constant" },
+          "x_pad"
+        )
+      : input;
+    const identity =
+      kh === 1 && kw === 1 && strides.every((s) => s === 1) && padded === input;
+    const lastRow = identity
+      ? undefined
+      : g.op(
+          "Mul",
+          [
+            g.op(
+              "Sub",
+              [dims(g, gradOutput, 2, 4, "out_hw"), g.constInt64([1, 1])],
+              {},
+              "out_hw_minus_1"
+            ),
+            g.constInt64([strides[0], strides[1]]),
+          ],
+          {},
+          "last_offset"
+        );
+    const taps: Blob[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const start = [i * dilations[0], j * dilations[1]];
+        const seen = identity
+          ? input
+          : g.op(
+              "Slice",
+              [
+                padded,
+                g.constInt64(start),
+                g.op(
+                  "Add",
+                  [lastRow!, g.constInt64([start[0] + 1, start[1] + 1])],
+                  {},
+                  `end_${i}_${j}`
+                ),
+                g.constInt64([2, 3]),
+                g.constInt64([strides[0], strides[1]]),
+              ],
+              {},
+              `x_${i}_${j}`
+            );
+        const xt = g.op(
+          "Transpose",
+          [g.op("Reshape", [seen, flat], {}, `x_flat_${i}_${j}`)],
+          { perm: [0, 2, 1] },
+          `x_t_${i}_${j}`
+        );
+        taps.push(
+          g.op(
+            "Unsqueeze",
+            [g.op("MatMul", [gy, xt], {}, `tap_${i}_${j}`), g.constInt64([3])],
+            {},
+            `tap_${i}_${j}_u`
+          )
+        );
+      }
+    }
+    const stacked =
+      taps.length === 1
+        ? taps[0]!
+        : g.op("Concat", taps, { axis: 3 }, "taps");
+    const summed = g.op(
+      "ReduceSum",
+      [stacked, g.constInt64([0])],
+      { keepdims: 0 },
+      "batch_sum"
+    );
+    return g.op("Reshape", [summed, g.constInt64([0, 0, kh, kw])], {}, "gw");
+  });
+}
+
+/** `ReduceSum(g, [0, 2, 3])`: the gradient of a per-channel bias. */
+const biasGradient = (g: GraphBuilder, grad: Blob): Blob => g.op('ReduceSum', [grad, g.constInt64([0, 2, 3])], { keepdims: 0 }, 'gb');
+
+/** Expands a reduction's output gradient back to the input's shape. */
+function expandReduced(ctx: GradientContext, axes: Blob | readonly number[] | null, name = 'expanded'): Blob {
+  const g = ctx.graph;
+  const x = ctx.inputs[0]!;
+  const keep = ctx.intAttribute('keepdims', 1) === 1;
+  let grad = ctx.outputGradient(0);
+  if (!keep) {
+    if (axes === null) {
+      const ones = g.op(
+        'ConstantOfShape',
+        [g.op('Shape', [g.op('Shape', [x], {}, 'x_shape')], {}, 'rank')],
+        {
+          value: {
+            kind: 'tensor',
+            value: { dtype: 'int64', dims: [1], data: BigInt64Array.of(1n) },
+          },
+        },
+        'ones',
+      );
+      grad = g.op('Reshape', [grad, ones], {}, 'kept');
+    } else {
+      grad = g.op('Unsqueeze', [grad, Array.isArray(axes) ? g.constInt64(axes as readonly number[]) : (axes as Blob)], {}, 'kept');
+    }
+  }
+  return g.op('Expand', [grad, g.op('Shape', [x], {}, 'x_shape')], {}, name);
+}
+
+/** The axes of a Reduce* node: the `axes` input (ReduceSum, opset 13+) or attribute (others at opset 17). */
+function reduceAxes(ctx: GradientContext): Blob | readonly number[] | null {
+  if (ctx.node.opType === 'ReduceSum') return ctx.inputs[1] ?? null;
+  return ctx.intsAttribute('axes', undefined) ?? null;
+}
+
+/** Element count of `x` divided by that of `y`, as a float scalar. */
+function countRatio(ctx: GradientContext, x: Blob, y: Blob): Blob {
+  const g = ctx.graph;
+  const to = ctx.dtype === 'float64' ? 11 : 1;
+  return g.op(
+    'Div',
+    [g.op('Cast', [g.op('Size', [x], {}, 'x_size')], { to }, 'x_count'), g.op('Cast', [g.op('Size', [y], {}, 'y_size')], { to }, 'y_count')],
+    {},
+    'count',
+  );
+}
+
+function extremumReduction(): GradientRule {
+  return {
+    differentiableInputs: [0],
+    backward(ctx) {
+      const g = ctx.graph;
+      const x = ctx.inputs[0]!;
+      const axes = reduceAxes(ctx);
+      const keepAttrs: Record<string, AttributeValue | number | readonly number[]> = { keepdims: 1 };
+      if (axes !== null && Array.isArray(axes)) keepAttrs.axes = axes as readonly number[];
+      // Recompute the extremum with kept dims so that it broadcasts against x; ties share the gradient.
+      const kept = g.op(ctx.node.opType, [x], keepAttrs, 'kept');
+      const mask = g.op('Cast', [g.op('Equal', [x, kept], {}, 'is_extremum')], { to: ctx.dtype === 'float64' ? 11 : 1 }, 'mask');
+      const ties = g.op(
+        'ReduceSum',
+        [mask, ...(axes === null ? [] : [Array.isArray(axes) ? g.constInt64(axes as readonly number[]) : (axes as Blob)])],
+        { keepdims: 1 },
+        'ties',
+      );
+      const expanded = expandReduced(ctx, axes);
+      return [g.op('Div', [g.op('Mul', [expanded, mask], {}, 'masked'), ties], {}, 'gx')];
+    },
+  };
+}
+
+/**
+ * Gradient of NegativeLogLikelihoodLoss with respect to its log-probabilities [N, C, d…]: minus
+ * the output gradient times the target's class weight at the target class, divided by the summed
+ * weights for `mean`; ignored targets get nothing.
+ */
+function nllGradient(ctx: GradientContext, logProb: Blob, target: Blob, weight: Blob | null): Blob {
+  const g = ctx.graph;
+  const reduction = ctx.stringAttribute('reduction', 'mean');
+  const ignoreIndex = ctx.attribute('ignore_index');
+  const to = ctx.dtype === 'float64' ? 11 : 1;
+  let keep: Blob | null = null;
+  let index = target;
+  if (ignoreIndex?.kind === 'int') {
+    const ignored = g.op('Equal', [target, g.constInt64(ignoreIndex.value, [])], {}, 'ignored');
+    keep = g.op('Not', [ignored], {}, 'kept');
+    // Ignored targets may be out of range: point them at class 0 with a zero update.
+    index = g.op('Where', [ignored, g.constInt64(0, []), target], {}, 'index');
+  }
+  let coefficient: Blob = weight
+    ? g.op('Gather', [weight, index], { axis: 0 }, 'class_weight')
+    : ctx.filled(g.op('Shape', [index], {}, 'target_shape'), 1, 'ones');
+  if (keep) coefficient = g.op('Mul', [coefficient, g.op('Cast', [keep], { to }, 'kept_f')], {}, 'coefficient');
+  let scale = g.op('Mul', [coefficient, ctx.outputGradient(0)], {}, 'scaled');
+  if (reduction === 'mean') scale = g.op('Div', [scale, g.op('ReduceSum', [coefficient], { keepdims: 0 }, 'denominator')], {}, 'mean');
+  const update = g.op('Unsqueeze', [g.op('Neg', [scale], {}, 'negated'), g.constInt64([1])], {}, 'update');
+  return g.op('ScatterElements', [ctx.zerosLike(logProb), g.op('Unsqueeze', [index, g.constInt64([1])], {}, 'index1'), update], { axis: 1 }, 'g_log_prob');
+}
+
+/** Installs the network-operator rules. */
+export function installNnRules(register: typeof registerGradientRule): void {
+  register('Conv', {
+    backward(ctx) {
+      const g = ctx.graph;
+      const [x, w] = [ctx.inputs[0]!, ctx.inputs[1]!];
+      const geometry = convGeometry(ctx);
+      const grad = ctx.outputGradient(0);
+      let gx: Blob | null = null;
+      if (ctx.needsInputGradient(0)) {
+        const strided = geometry.strides.some((s) => s !== 1);
+        // At stride 1 the transposed conv with the forward's pads is exactly the input's size. With
+        // strides the windows may stop short of the padded input's end (those rows get no
+        // gradient) or reach into the end padding: crop only the start padding, then pad or crop
+        // (negative Pad) the end to the input's size.
+        const pads = strided ? [geometry.pads[0], geometry.pads[1], 0, 0] : geometry.pads;
+        const attrs = {
+          strides: geometry.strides,
+          pads,
+          dilations: geometry.dilations,
+          group: geometry.group,
+        };
+        gx = g.op('ConvTranspose', [grad, w], attrs, strided ? 'gx_t' : 'gx');
+        if (strided) {
+          const endPads = g.op('Sub', [dims(g, x, 2, 4, 'x_hw'), dims(g, gx, 2, 4, 'gx_hw')], {}, 'end_pads');
+          gx = g.op('Pad', [gx, g.op('Concat', [g.constInt64([0, 0, 0, 0, 0, 0]), endPads], { axis: 0 }, 'pads')], { mode: 'constant' }, 'gx');
+        }
+      }
+      const kernel = ctx.intsAttribute("kernel_shape", undefined);
+      const gw = !ctx.needsInputGradient(1)
+        ? null
+        : geometry.group === 1 && kernel
+        ? convWeightGradientByTaps(
+            g,
+            x,
+            grad,
+            [kernel[0]!, kernel[1]!],
+            geometry
+          )
+        : convWeightGradient(g, x, grad, w, geometry);
+      const gb =
+        ctx.inputs[2] && ctx.needsInputGradient(2)
+          ? biasGradient(g, grad)
+          : null;
+      return [gx, gw, gb];
+    },
+  });
+  register('ConvTranspose', {
+    backward(ctx) {
+      const g = ctx.graph;
+      const [x, w] = [ctx.inputs[0]!, ctx.inputs[1]!];
+      if (ctx.intsAttribute('output_shape', undefined)) ctx.fail('output_shape is not supported (give pads and output_padding)');
+      const geometry = convGeometry(ctx);
+      const grad = ctx.outputGradient(0);
+      const attrs = {
+        strides: geometry.strides,
+        pads: geometry.pads,
+        dilations: geometry.dilations,
+        group: geometry.group,
+      };
+      // ConvTranspose is the adjoint of Conv with the same weight: its data gradient is that Conv,
+      // and its weight gradient is Conv's with the roles of input and output exchanged.
+      const gx = ctx.needsInputGradient(0) ? g.op('Conv', [grad, w], attrs, 'gx') : null;
+      const gw = ctx.needsInputGradient(1) ? convWeightGradient(g, grad, x, w, geometry) : null;
+      const gb = ctx.inputs[2] && ctx.needsInputGradient(2) ? biasGradient(g, grad) : null;
+      return [gx, gw, gb];
+    },
+  });
+  register('Gemm', {
+    backward(ctx) {
+      const g = ctx.graph;
+      const [a, b] = [ctx.inputs[0]!, ctx.inputs[1]!];
+      const c = ctx.inputs[2] ?? null;
+      const alpha = ctx.floatAttribute('alpha', 1);
+      const beta = ctx.floatAttribute('beta', 1);
+      const transA = ctx.intAttribute('transA', 0);
+      const transB = ctx.intAttribute('transB', 0);
+      const grad = ctx.outputGradient(0);
+      const scaled = (attrs: Record<string, number>): Record<string, number | AttributeValue> =>
+        alpha === 1 ? attrs : { ...attrs, alpha: { kind: 'float', value: alpha } };
+      // Y = alpha A' B' + beta C with A' = op(A), B' = op(B).
+      const ga = !ctx.needsInputGradient(0)
+        ? null
+        : transA === 0
+        ? g.op('Gemm', [grad, b], scaled({ transA: 0, transB: transB === 0 ? 1 : 0 }), 'ga')
+        : g.op('Gemm', [b, grad], scaled({ transA: transB, transB: 1 }), 'ga');
+      const gb = !ctx.needsInputGradient(1)
+        ? null
+        : transB === 0
+        ? g.op('Gemm', [a, grad], scaled({ transA: transA === 0 ? 1 : 0, transB: 0 }), 'gb')
+        : g.op('Gemm', [grad, a], scaled({ transA: 1, transB: transA }), 'gb');
+      let gc: Blob | null = null;
+      if (c && ctx.needsInputGradient(2)) gc = ctx.reduceToShapeOf(beta === 1 ? grad : g.op('Mul', [grad, ctx.scalar(beta)], {}, 'beta_g'), c);
+      return [ga, gb, gc];
+    },
+  });
+  register('MatMul', {
+    backward(ctx) {
+      const g = ctx.graph;
+      const [a, b] = [ctx.inputs[0]!, ctx.inputs[1]!];
+      const grad = ctx.outputGradient(0);
+      // Rank >= 2 operands, batch axes broadcast: swap the last two axes with a unary Einsum
+      // (rank-agnostic), MatMul, then sum the broadcast batch axes away.
+      const swapped = (v: Blob, name: string): Blob => g.op('Einsum', [v], { equation: '...ij->...ji' }, name);
+      const ga = ctx.needsInputGradient(0) ? ctx.reduceToShapeOf(g.op('MatMul', [grad, swapped(b, 'b_t')], {}, 'ga'), a) : null;
+      const gb = ctx.needsInputGradient(1) ? ctx.reduceToShapeOf(g.op('MatMul', [swapped(a, 'a_t'), grad], {}, 'gb'), b) : null;
+      return [ga, gb];
+    },
+  });
+  register('MaxPool', {
+    differentiableInputs: [0],
+    differentiableOutputs: [0],
+    backward(ctx) {
+      const g = ctx.graph;
+      const x = ctx.inputs[0]!;
+      if (ctx.intAttribute('storage_order', 0) !== 0) ctx.fail('storage_order 1 is not supported');
+      // Re-run the pooling for the argmax indices (flat over the whole input), then scatter-add.
+      const attributes = ctx.forwardAttributes();
+      const [, indices] = g.node('MaxPool', [x], attributes, {
+        outputs: 2,
+        name: 'argmax',
+      });
+      return [scatterAddFlat(ctx, x, indices, ctx.outputGradient(0))];
+    },
+  });
+  register('GlobalAveragePool', {
+    backward(ctx) {
+      const g = ctx.graph;
+      const x = ctx.inputs[0]!;
+      const expanded = g.op('Expand', [ctx.outputGradient(0), g.op('Shape', [x], {}, 'x_shape')], {}, 'expanded');
+      return [g.op('Div', [expanded, countRatio(ctx, x, ctx.outputs[0])], {}, 'gx')];
+    },
+  });
+  register('ReduceSum', {
+    differentiableInputs: [0],
+    backward: (ctx) => [expandReduced(ctx, reduceAxes(ctx), 'gx')],
+  });
+  register('ReduceMean', {
+    differentiableInputs: [0],
+    backward(ctx) {
+      const g = ctx.graph;
+      const expanded = expandReduced(ctx, reduceAxes(ctx));
+      return [g.op('Div', [expanded, countRatio(ctx, ctx.inputs[0]!, ctx.outputs[0])], {}, 'gx')];
+    },
+  });
+  register('ReduceMax', extremumReduction());
+  register('ReduceMin', extremumReduction());
+  register('NegativeLogLikelihoodLoss', {
+    differentiableInputs: [0],
+    backward: (ctx) => [nllGradient(ctx, ctx.inputs[0]!, ctx.inputs[1]!, ctx.inputs[2] ?? null)],
+  });
+  register('SoftmaxCrossEntropyLoss', {
+    differentiableInputs: [0],
+    differentiableOutputs: [0],
+    backward(ctx) {
+      const g = ctx.graph;
+      // SCE = NLL(LogSoftmax(scores, axis 1)): the NLL gradient, then LogSoftmax's backward.
+      const logProb = g.op('LogSoftmax', [ctx.inputs[0]!], { axis: 1 }, 'log_prob');
+      const gl = nllGradient(ctx, logProb, ctx.inputs[1]!, ctx.inputs[2] ?? null);
+      const total = g.op('ReduceSum', [gl, g.constInt64([1])], { keepdims: 1 }, 'total');
+      return [g.op('Sub', [gl, g.op('Mul', [g.op('Exp', [logProb], {}, 'softmax'), total], {}, 'spread')], {}, 'gx')];
+    },
+  });
+  register('Softmax', {
+    backward(ctx) {
+      const g = ctx.graph;
+      const axis = ctx.intAttribute('axis', -1);
+      const y = ctx.outputs[0];
+      const grad = ctx.outputGradient(0);
+      const dot = g.op('ReduceSum', [g.op('Mul', [grad, y], {}, 'gy'), g.constInt64([axis])], { keepdims: 1 }, 'dot');
+      return [g.op('Mul', [y, g.op('Sub', [grad, dot], {}, 'centered')], {}, 'gx')];
+    },
+  });
+  register('LogSoftmax', {
+    backward(ctx) {
+      const g = ctx.graph;
+      const axis = ctx.intAttribute('axis', -1);
+      const grad = ctx.outputGradient(0);
+      const total = g.op('ReduceSum', [grad, g.constInt64([axis])], { keepdims: 1 }, 'total');
+      return [g.op('Sub', [grad, g.op('Mul', [g.op('Exp', [ctx.outputs[0]], {}, 'softmax'), total], {}, 'spread')], {}, 'gx')];
+    },
+  });
+}

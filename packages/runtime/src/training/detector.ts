@@ -1,0 +1,160 @@
+/**
+ * The detector as a {@link TrainingModel}: the train-mode build (issue 16: losses through each
+ * head's training part, `grad.<key>` for every trainable parameter, the parameters as graph inputs)
+ * and the documented chain of one training step per replica, two onnxruntime sessions on the
+ * replica's device:
+ *
+ * 1. host: the training transform of the replica's images and targets (TRAIN.SCALES choice, flips);
+ * 2. the proposal pass: the model's inference graph cut after the RPN, with the training top-n,
+ *    fed the *current* trainable parameters (they are inputs of this graph too), giving the anchors
+ *    and the detached proposals — torchvision detaches proposals, so this pass carries no gradient;
+ * 3. host: every head's targets and balanced sampling, drawn from the step's seed;
+ * 4. the training graph: losses and gradients.
+ *
+ * Both graphs are built once per run on the host thread; each replica opens them on its device.
+ */
+import {
+  type DependencyContainer,
+  type HostTensor,
+  type ImageTargets,
+  MODEL_INPUTS,
+  PROPOSAL_OUTPUTS,
+  type RcnnConfig,
+  type RgbImage,
+  type WeightStore,
+  buildModel,
+  buildTrainingModel,
+  exposeTrainableParameters,
+  seededRandom,
+} from '@rcnn/core';
+import { OrtSession } from '../session.js';
+import { prepareTrainingBatch, proposalConfig } from '../training.js';
+import { TrainingError } from './errors.js';
+import { type ReinitialisedTensor, fitInitialWeights, recordingWeights } from './initial-weights.js';
+import { TOTAL_LOSS_OUTPUT, type TrainingModel, type TrainingReplica, replicaSessionOptions } from './step.js';
+
+/** One training image with its targets (decoded pixels, original-image coordinates). */
+export interface DetectorSample {
+  readonly image: RgbImage;
+  readonly targets: ImageTargets;
+  /** Where it came from (file name), for messages. */
+  readonly source?: string;
+}
+
+/** Options of {@link detectorTrainingModel}. */
+export interface DetectorTrainingOptions {
+  readonly config: RcnnConfig;
+  /** Container with the model packages registered. */
+  readonly container: DependencyContainer;
+  /** Initial weights (any reader's store); absent: every tensor drawn with its stage's init. */
+  readonly weights?: WeightStore;
+  /** Seed of the tensors drawn afresh (default 0). */
+  readonly seed?: number;
+}
+
+/** The detector's training model, with what the build found. */
+export interface DetectorTrainingModel extends TrainingModel<DetectorSample> {
+  /** Tensors of the initial weights that did not fit and were drawn afresh. */
+  readonly reinitialisedTensors: readonly ReinitialisedTensor[];
+  /** Loss outputs in torchvision's loss-dict order. */
+  readonly losses: readonly string[];
+  /** Registry names resolved per slot. */
+  readonly resolved: Readonly<Record<string, string>>;
+}
+
+/** Builds the training graph and the proposal graph of `config` (see the module comment). */
+export function detectorTrainingModel(options: DetectorTrainingOptions): DetectorTrainingModel {
+  const { config, container } = options;
+  const seed = options.seed ?? 0;
+  // Pass 1: which tensors, of which shapes, the two graphs ask for.
+  const recording = recordingWeights(seed);
+  buildTrainingModel(config, container, recording.store);
+  buildModel(proposalConfig(config), container, recording.store, { intermediates: true });
+  const fitted = fitInitialWeights(options.weights, recording.requests, seed);
+
+  // Pass 2: the real graphs over the fitted weights.
+  const trainingModel = buildTrainingModel(config, container, fitted.store);
+  if (trainingModel.parameters.size === 0) throw new TrainingError('the config leaves no parameter to train (TRAIN.FREEZE_CONV_BODY with frozen heads?)');
+  const trainable = new Set(trainingModel.parameters.keys());
+  const proposalStore = fitted.store.fork();
+  proposalStore.setTrainable((key) => trainable.has(key));
+  const proposalModel = buildModel(proposalConfig(config), container, proposalStore, { intermediates: true });
+  const proposalInputs = exposeTrainableParameters(proposalModel.graph, proposalStore).map((p) => p.key);
+  const trainingBytes = trainingModel.toBytes();
+  const proposalBytes = proposalModel.toBytes();
+
+  const losses = trainingModel.outputs.map((o) => o.name).filter((n) => n.startsWith('loss.') && n !== TOTAL_LOSS_OUTPUT);
+  const parameters = [...trainingModel.parameters].map(([name, t]) => ({ name, dims: t.dims }));
+  const initial = new Map([...trainingModel.parameters].map(([name, t]) => [name, (t.data as Float32Array).slice()]));
+  const fixed = new Map([...fitted.tensors].filter(([key]) => !trainable.has(key)));
+  const gradientOf = new Map(trainingModel.gradientOutputs.map((o) => [o.slice('grad.'.length), o]));
+  for (const p of parameters) if (!gradientOf.has(p.name)) throw new TrainingError(`the training graph has no gradient output for parameter "${p.name}"`);
+  const fetches = [...losses, ...trainingModel.gradientOutputs];
+
+  const paramFeeds = (names: Iterable<string>, values: ReadonlyMap<string, Float32Array>): Record<string, HostTensor> => {
+    const feeds: Record<string, HostTensor> = {};
+    for (const name of names) {
+      const dims = trainingModel.parameters.get(name)!.dims;
+      // Copies: feeds are moved to the session's worker; the engine keeps the originals.
+      feeds[name] = { dtype: 'float32', dims, data: values.get(name)!.slice() };
+    }
+    return feeds;
+  };
+
+  return {
+    parameters,
+    initial,
+    fixed,
+    reinitialised: fitted.reinitialised.map((r) => r.key),
+    reinitialisedTensors: fitted.reinitialised,
+    losses,
+    resolved: trainingModel.resolved,
+    async openReplica(o): Promise<TrainingReplica<DetectorSample>> {
+      const [proposals, training] = await Promise.all([
+        OrtSession.open(proposalBytes, replicaSessionOptions(o, 'proposals')),
+        OrtSession.open(trainingBytes, replicaSessionOptions(o, 'training')),
+      ]);
+      const device = o.device.name;
+      return {
+        provider: training.provider,
+        fallbackReason: training.fallbackReason,
+        release: async () => {
+          await Promise.all([proposals.release(), training.release()]);
+        },
+        async step(samples, values, context) {
+          if (samples.length === 0) throw new TrainingError(`replica on ${device} got no image`, { iteration: context.iteration });
+          const rand = seededRandom(context.seed);
+          const batch = prepareTrainingBatch(config, container, samples.map((s) => s.image), samples.map((s) => s.targets), rand);
+          const { prepared } = batch;
+          // The images go to both sessions; each run moves its feeds, so the first gets a copy.
+          const images = (): HostTensor => ({ ...prepared.images, data: prepared.images.data.slice() }) as HostTensor;
+          const sizes = (): HostTensor => ({ ...prepared.imageSizes, data: prepared.imageSizes.data.slice() }) as HostTensor;
+          const rpn = await proposals.run(
+            {
+              [MODEL_INPUTS.images]: images(),
+              [MODEL_INPUTS.imageSizes]: sizes(),
+              [MODEL_INPUTS.originalSizes]: prepared.originalSizes,
+              ...paramFeeds(proposalInputs, values),
+            },
+            ['rpn.anchors', PROPOSAL_OUTPUTS.boxesResized, PROPOSAL_OUTPUTS.counts],
+          );
+          const anchors = rpn.outputs.get('rpn.anchors')!.data as Float32Array;
+          const boxes = rpn.outputs.get(PROPOSAL_OUTPUTS.boxesResized)!;
+          const counts = rpn.outputs.get(PROPOSAL_OUTPUTS.counts)!.data as BigInt64Array;
+          const k = boxes.dims[1];
+          const own = samples.map((_, i) => (boxes.data as Float32Array).slice(i * k * 4, (i * k + Number(counts[i])) * 4));
+          const host = trainingModel.targets({ anchors, proposals: own, targets: batch.targets, rpnSampling: { rand }, roiSampling: { rand } });
+          const run = await training.run(
+            { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...host.feeds, ...paramFeeds(trainable, values) },
+            fetches,
+          );
+          const out: Record<string, number> = {};
+          for (const l of losses) out[l] = Number(run.outputs.get(l)!.data[0]);
+          const gradients = new Map<string, Float32Array>();
+          for (const p of parameters) gradients.set(p.name, run.outputs.get(gradientOf.get(p.name)!)!.data as Float32Array);
+          return { losses: out, gradients };
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { KernelEvent } from '@rcnn/runtime';
+import { type SessionProfile, type TrainCaseReport, checkTrainTargets, countKernelFlops, formatTrain, frozenStages, gradientKernels } from '../src/index.js';
+
+const kernel = (op: string, inputs: number[][], output: number[], node = 'n'): KernelEvent => ({ node, op, provider: 'CPUExecutionProvider', ms: 1, selfMs: 1, inputShapes: inputs, outputShapes: [output] });
+
+const session = (ops: [string, number][], frozen: string[] = []): SessionProfile => {
+  const kernelMs = ops.reduce((a, [, ms]) => a + ms, 0);
+  return { ops: ops.map(([op, ms]) => ({ op, ms, nodes: 1, share: ms / kernelMs })), kernelMs, backwardMs: kernelMs / 2, frozenGradientKernels: frozen, backboneGradientKernels: 12 };
+};
+
+function report(stepMs: number, torchMs: number, frozenKernels: string[] = []): TrainCaseReport {
+  const profile = { proposals: session([['Conv', 1000], ['NonMaxSuppression', 100]]), training: session([['Conv', 4000], ['MatMul', 2000], ['ScatterND', 900]], frozenKernels) };
+  const steps = { trainableParameters: 10, parameters: 2, buildMs: 1, warmupMs: stepMs, stepsMs: [stepMs], losses: { 'loss.mask': 0.7 }, peakRssMb: 1000 };
+  return {
+    name: 'maskrcnn_r50fpn',
+    kind: 'maskrcnn',
+    options: { rounds: 1, runs: 1, threads: 2, trainabilities: ['tbl3'], python: 'python3', peerScript: 'x.py', throughputSteps: 1, profile: true, probe: [256, 200, 272] },
+    rules: [
+      {
+        trainable: 'tbl3',
+        rcnn: [steps],
+        torch: [{ model: 'maskrcnn_resnet50_fpn', trainable: 'trainable_backbone_layers=3', trainable_params: 10, runs_s: [torchMs / 1000], median_s: torchMs / 1000, peak_rss_mb: 2000, losses: {} }],
+        stepMs,
+        torchStepMs: torchMs,
+        peakRssMb: 1000,
+        torchPeakRssMb: 2000,
+        profiled: { ...steps, profile },
+        flops: { proposals: countKernelFlops([]), training: { conv: 1.6e12, deconv: 0, gemm: 0, matmul: 0, total: 1.6e12, nodes: 1, top: [] }, backwardGflop: 1000 },
+      },
+    ],
+    conv: { gflop: 64, runsMs: [320], gflopPerSecond: 200 },
+    throughput: [
+      { replicas: 1, batch: 2, images: 2, wallMs: 20000, imagesPerSecond: 0.1, peakRssMb: 2000 },
+      { replicas: 2, batch: 1, images: 2, wallMs: 22000, imagesPerSecond: 2 / 22, peakRssMb: 2200 },
+    ],
+  };
+}
+
+describe('train section', () => {
+  it('checks each target against its goal', () => {
+    const targets = checkTrainTargets(report(8000, 10000));
+    const byName = new Map(targets.map((t) => [t.target.replace(/ \(.*\)$/, ''), t]));
+    assert.equal(byName.get('step time')!.met, true); // 0.80x
+    assert.equal(byName.get('peak RSS')!.met, true); // 0.50x
+    // GEMM-class kernels 7000 of an 8000 ms step: 12.5% outside.
+    assert.equal(byName.get('outside Conv/ConvT/Gemm/MatMul')!.measured, '12.5%');
+    assert.equal(byName.get('outside Conv/ConvT/Gemm/MatMul')!.met, true);
+    assert.equal(byName.get('frozen stages: no backward')!.met, true);
+    assert.match(byName.get('GFLOP/s of the step')!.measured, /^200 vs 200/);
+    assert.equal(byName.get('2 replicas x 1 image vs 1 replica x batch 2')!.met, false); // 0.91x
+    const slow = checkTrainTargets(report(9000, 10000, ['conv_body.body.layer1.0.conv1/weight_grad/tap_0_0']));
+    assert.equal(slow.find((t) => t.target.startsWith('step time'))!.met, false);
+    assert.equal(slow.find((t) => t.target.startsWith('frozen'))!.met, false);
+    assert.match(formatTrain(report(8000, 10000)), /step time \(trainable_backbone_layers=3\)\s+≤ 0\.80x torchvision\s+0\.80x \(8\.00 s vs 10\.00 s\)\s+met/);
+  });
+
+  it('finds backward kernels of frozen stages by node name', () => {
+    const names = ['conv_body/body/layer1/0/conv1', 'backward/grad/conv_body.body.layer1.0.conv1/gx', 'backward/grad/conv_body.body.layer2.0.conv1/weight_grad/tap_0_0', 'backward/grad/rpn.level_0.conv0/gx'];
+    assert.deepEqual(gradientKernels(names, frozenStages('tbl3')), { frozen: ['conv_body.body.layer1.0.conv1/gx'], backbone: 2 });
+    assert.deepEqual(gradientKernels(names, frozenStages('frozen')).frozen.length, 2);
+  });
+
+  it('counts Gemm FLOPs with either operand layout (transA in the backward)', () => {
+    // [M=4, K=6] x [6, 5] and its transA form [K=6, M=4]: 2·4·5·6 = 240 FLOPs each.
+    const a = countKernelFlops([kernel('Gemm', [[4, 6], [6, 5]], [4, 5]), kernel('Gemm', [[6, 4], [6, 5]], [4, 5])]);
+    assert.equal(a.gemm, 480);
+    // A weight gradient's Conv: kernel = output gradient [O=3, N=1, 5, 5] over input [C=2, 1, 7, 7] → [2, 3, 3, 3].
+    const c = countKernelFlops([kernel('Conv', [[2, 1, 7, 7], [3, 1, 5, 5]], [2, 3, 3, 3])]);
+    assert.equal(c.conv, 2 * 2 * 3 * 3 * 3 * 25);
+  });
+});
