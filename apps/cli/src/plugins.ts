@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type DependencyContainer, RcnnError } from '@rcnn/core';
+import { pluginSpecifiers } from '@rcnn/runtime';
 import { PluginError, UsageError } from './errors.js';
 
 /** The packages the CLI registers when they are installed (model stages, and @rcnn/checkpoint's weights readers). */
@@ -134,7 +135,7 @@ export async function loadPlugins(container: DependencyContainer, plugins: reado
     (mod.register as (c: DependencyContainer) => void)(container);
     registered.push(name);
   }
-  const extra = [...plugins, ...(process.env.RCNN_PLUGINS ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0)];
+  const extra = pluginSpecifiers(plugins);
   const locations: PluginLocation[] = [];
   LOADED.set(container, locations);
   for (const spec of extra) {

@@ -5,9 +5,8 @@
  * Exported so other stages (the C4 res5 RoI head `roi_heads.box_head.res5.*`) build the very
  * same blocks.
  */
-import { type Blob, type BuildContext, ops } from '@rcnn/core';
-import { BOTTLENECK_EXPANSION, type ResNetConventions, bottleneckWidth, resnetConventions } from './conventions.js';
-import { convFrozenNorm } from './conv-frozen-norm.js';
+import { type Blob, type BuildContext, convNorm, ops } from '@rcnn/core';
+import { BOTTLENECK_EXPANSION, type ResNetConventions, bottleneckWidth, resnetConventions, resnetNorm } from './conventions.js';
 
 /** One bottleneck block. */
 export interface BottleneckSpec {
@@ -32,19 +31,25 @@ export function buildBottleneck(ctx: BuildContext, x: Blob, spec: BottleneckSpec
   const width = bottleneckWidth(planes, conventions);
   const outChannels = planes * BOTTLENECK_EXPANSION;
   const [stride1, stride3] = conventions.stride1x1 ? [stride, 1] : [1, stride];
-  let y = convFrozenNorm(ctx, x, { conv: `${prefix}conv1`, norm: `${prefix}bn1`, inChannels, outChannels: width, kernel: 1, stride: stride1, relu: true }, conventions);
-  y = convFrozenNorm(
-    ctx,
-    y,
-    { conv: `${prefix}conv2`, norm: `${prefix}bn2`, inChannels: width, outChannels: width, kernel: 3, stride: stride3, dilation, groups: conventions.groups, relu: true },
-    conventions,
-  );
-  y = convFrozenNorm(ctx, y, { conv: `${prefix}conv3`, norm: `${prefix}bn3`, inChannels: width, outChannels, kernel: 1 }, conventions);
+  const layer = (i: number, inCh: number, outCh: number, kernel: number, layerStride: number, relu: boolean, groups = 1) => ({
+    key: `${prefix}conv${i}`,
+    norm: resnetNorm(conventions, `${prefix}bn${i}`),
+    inChannels: inCh,
+    outChannels: outCh,
+    kernel,
+    stride: layerStride,
+    dilation: kernel === 3 ? dilation : 1,
+    groups,
+    activation: relu ? ('relu' as const) : ('none' as const),
+  });
+  let y = convNorm(ctx, x, layer(1, inChannels, width, 1, stride1, true));
+  y = convNorm(ctx, y, layer(2, width, width, 3, stride3, true, conventions.groups));
+  y = convNorm(ctx, y, layer(3, width, outChannels, 1, 1, false));
   // torchvision adds a projection only where the shape changes, so checkpoints have no
   // `downsample` keys elsewhere (e.g. layer1 when the stem already has planes*4 channels).
   const shortcut =
     stride !== 1 || inChannels !== outChannels
-      ? convFrozenNorm(ctx, x, { conv: `${prefix}downsample.0`, norm: `${prefix}downsample.1`, inChannels, outChannels, kernel: 1, stride, name: 'downsample' }, conventions)
+      ? convNorm(ctx, x, { key: `${prefix}downsample.0`, norm: resnetNorm(conventions, `${prefix}downsample.1`), name: 'downsample', inChannels, outChannels, kernel: 1, stride })
       : x;
   return ops.relu(g, ops.add(g, y, shortcut, 'sum'), 'out');
 }

@@ -3,7 +3,7 @@
  * `RESNETS.*` once so every builder in this package — and the C4 res5 RoI head written against
  * the public API — applies the same ones.
  */
-import { ConfigError, type RcnnConfig } from '@rcnn/core';
+import { ConfigError, type NormSpec, type RcnnConfig } from '@rcnn/core';
 
 /** Frozen normalisation after each conv: torchvision FrozenBatchNorm2d or Detectron AffineChannel. */
 export type FrozenNormKind = 'FrozenBN' | 'AffineChannel';
@@ -45,3 +45,8 @@ export function bottleneckWidth(planes: number, conventions: Pick<ResNetConventi
 
 /** Output channels of a bottleneck stage with `planes` planes (torchvision `Bottleneck.expansion` = 4). */
 export const BOTTLENECK_EXPANSION = 4;
+
+/** The norm after a conv of a ResNet block, as core's {@link NormSpec} (`key`: `backbone.body.layer1.0.bn1`). */
+export function resnetNorm(conventions: Pick<ResNetConventions, 'norm' | 'eps'>, key: string): NormSpec {
+  return { kind: conventions.norm === 'FrozenBN' ? 'FrozenBatchNorm2d' : 'AffineChannel', key, eps: conventions.eps };
+}

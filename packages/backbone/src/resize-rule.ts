@@ -3,6 +3,8 @@
  * Detectron's `prep_im_for_blob` rule (float64, rounded sizes), selected by `INPUT.RESIZE_RULE`.
  */
 import type { RcnnConfig } from '@rcnn/core';
+// The browser-safe entry: this module is part of @rcnn/backbone/web.
+import { roundHalfEven } from '@rcnn/core/web';
 
 /** Which resize rule: `INPUT.RESIZE_RULE`. */
 export type ResizeRule = 'torchvision' | 'detectron' | 'detectron2';
@@ -28,12 +30,6 @@ export function torchvisionResizedSize(height: number, width: number, minSize: n
   const byLong = f32(f32(1 / Math.max(height, width)) * f32(maxSize));
   const scale = Math.min(byShort, byLong);
   return { height: Math.floor(height * scale), width: Math.floor(width * scale), scale };
-}
-
-/** Round half to even, as numpy's `np.round` and OpenCV's `cvRound` (`lrint`). */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /**

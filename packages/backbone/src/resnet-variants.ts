@@ -103,8 +103,11 @@ function resnext(groups: number, widthPerGroup: number, depth: BodyDepth): Imple
   return body(name, [`X-101-${tag}-${depth}`], `ResNeXt-101 ${tag} (grouped 3x3), ${depth}`, fixedResNeXt(name, RESNET_DEPTHS[101], groups, widthPerGroup, depth));
 }
 
+/** Registry name of the C4 ResNet body whose stages come from RESNETS.STAGE_PLANES / STAGE_BLOCKS (what a C4 parity case maps to). */
+export const RESNET_CUSTOM_C4_BODY = 'ResNet.add_ResNet_custom_conv4_body';
+
 function custom(depth: BodyDepth): Implementation<ConvBody> {
-  const name = `ResNet.add_ResNet_custom_${depth === 'C4' ? 'conv4' : 'conv5'}_body`;
+  const name = depth === 'C4' ? RESNET_CUSTOM_C4_BODY : 'ResNet.add_ResNet_custom_conv5_body';
   return body(name, [], `ResNet ${depth} with stages from RESNETS.STAGE_PLANES / STAGE_BLOCKS`, customResNet(name, depth));
 }
 

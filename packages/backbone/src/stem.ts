@@ -1,7 +1,6 @@
 /** The ResNet stem: conv1 7x7/2 (pad 3) + frozen norm + ReLU, then max-pool 3x3/2 (pad 1). */
-import { type Blob, type BuildContext, ops } from '@rcnn/core';
-import type { ResNetConventions } from './conventions.js';
-import { convFrozenNorm } from './conv-frozen-norm.js';
+import { type Blob, type BuildContext, convNorm, ops } from '@rcnn/core';
+import { type ResNetConventions, resnetNorm } from './conventions.js';
 
 /** The stem's fixed geometry (torchvision and Detectron agree). */
 export const STEM = { kernel: 7, stride: 2, pad: 3, poolKernel: 3, poolStride: 2, poolPad: 1 } as const;
@@ -12,11 +11,15 @@ export const STEM = { kernel: 7, stride: 2, pad: 3, poolKernel: 3, poolStride: 2
  */
 export function buildResNetStem(ctx: BuildContext, images: Blob, prefix: string, outChannels: number, conventions: ResNetConventions): Blob {
   const g = ctx.graph;
-  const y = convFrozenNorm(
-    ctx,
-    images,
-    { conv: `${prefix}conv1`, norm: `${prefix}bn1`, inChannels: 3, outChannels, kernel: STEM.kernel, stride: STEM.stride, pad: STEM.pad, relu: true },
-    conventions,
-  );
+  const y = convNorm(ctx, images, {
+    key: `${prefix}conv1`,
+    norm: resnetNorm(conventions, `${prefix}bn1`),
+    inChannels: 3,
+    outChannels,
+    kernel: STEM.kernel,
+    stride: STEM.stride,
+    pad: STEM.pad,
+    activation: 'relu',
+  });
   return ops.maxPool(g, y, { kernel: STEM.poolKernel, stride: STEM.poolStride, pad: STEM.poolPad, name: 'maxpool' });
 }

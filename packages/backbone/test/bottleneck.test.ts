@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type HostTensor, WeightStore, loadConfig } from '@rcnn/core';
 import { compareDense, createTestContext, runModel } from '@rcnn/testing';
-import { type FrozenNormKind, type ResNetConventions, buildResNetStage, bottleneckWidth, foldFrozenNorm, readFrozenNorm } from '../src/index.js';
+import { type FrozenNormKind, type ResNetConventions, buildResNetStage, bottleneckWidth } from '../src/index.js';
 
 /** A tiny deterministic generator (tests must not depend on Math.random). */
 function generator(seed: number): (lo: number, hi: number) => number {
@@ -166,36 +166,5 @@ describe('buildResNetStage against a float64 reference', () => {
 
   it('dilation 2 at stride 1, with FROZEN_BN_EPS 0 (legacy COCO checkpoints)', async () => {
     await checkStage({ inChannels: 3, planes: 4, blocks: 2, stride: 1, dilation: 2, conventions: { groups: 1, widthPerGroup: 64, stride1x1: false, norm: 'FrozenBN', eps: 0 } }, 'dilated');
-  });
-});
-
-describe('frozen-norm folding', () => {
-  it('folds FrozenBatchNorm2d exactly in float64 and rounds once', () => {
-    const tensors = new Map<string, HostTensor>([
-      ['bn.weight', { dtype: 'float32', dims: [2], data: Float32Array.of(2, 0.5) }],
-      ['bn.bias', { dtype: 'float32', dims: [2], data: Float32Array.of(1, -1) }],
-      ['bn.running_mean', { dtype: 'float32', dims: [2], data: Float32Array.of(3, 0) }],
-      ['bn.running_var', { dtype: 'float32', dims: [2], data: Float32Array.of(3, 1) }],
-      ['bn.num_batches_tracked', { dtype: 'int64', dims: [], data: BigInt64Array.of(7n) }],
-    ]);
-    const eps = 0.25;
-    const weights = WeightStore.fromTensors(tensors, 'bn');
-    const affine = readFrozenNorm(weights, 'bn', 2, 'FrozenBN', eps);
-    assert.deepEqual(weights.unusedKeys(), [], 'num_batches_tracked is accepted');
-    // channel 0: scale 2 / sqrt(3 + 0.25), shift 1 - 3 * scale; channel 1: scale 0.5 / sqrt(1.25), shift -1.
-    const s0 = 2 / Math.sqrt(3.25);
-    const s1 = 0.5 / Math.sqrt(1.25);
-    const { weight, bias } = foldFrozenNorm(Float32Array.of(1, 2, 3, 4), 2, affine);
-    assert.deepEqual([...weight], [s0, 2 * s0, 3 * s1, 4 * s1].map(Math.fround));
-    assert.deepEqual([...bias], [1 - 3 * s0, -1].map(Math.fround));
-  });
-
-  it('AffineChannel reads only weight and bias', () => {
-    const tensors = new Map<string, HostTensor>([
-      ['ac.weight', { dtype: 'float32', dims: [1], data: Float32Array.of(3) }],
-      ['ac.bias', { dtype: 'float32', dims: [1], data: Float32Array.of(0.25) }],
-    ]);
-    const affine = readFrozenNorm(WeightStore.fromTensors(tensors, 'ac'), 'ac', 1, 'AffineChannel', 1e-5);
-    assert.deepEqual([affine.scale[0], affine.shift[0]], [3, 0.25]);
   });
 });

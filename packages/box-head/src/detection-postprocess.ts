@@ -47,11 +47,6 @@ export interface DetectionPostprocessOptions {
   readonly coordinateTrickMaxBoxes: number;
 }
 
-/** Reshape whose target may hold a real 0 (an empty axis), not ONNX's default "0 copies the input dim". */
-function reshapeExact(g: GraphBuilder, x: Blob, dims: Blob, name: string): Blob {
-  return g.op('Reshape', [x, dims], { allowzero: 1 }, name);
-}
-
 /** Reads {@link DetectionPostprocessOptions} from a config. */
 export function detectionPostprocessOptions(config: RcnnConfig): DetectionPostprocessOptions {
   const { MODEL: m, TEST: t } = config;
@@ -102,7 +97,7 @@ export function postprocessDetections(g: GraphBuilder, inputs: DetectionPostproc
     // Class probabilities of the foreground classes, [N, G, K] (G = C - 1).
     const probs = ops.softmax(g, inputs.classLogits, -1, 'softmax');
     const fgProbs = ops.slice(g, probs, [1], [o.numClasses], [1], undefined, 'fg_probs');
-    const scores = ops.transpose(g, reshapeExact(g, fgProbs, ops.concat(g, [nk, g.constInt64([numFg])], 0, 'nkg'), 'scores_nkg'), [0, 2, 1], 'scores');
+    const scores = ops.transpose(g, ops.reshape(g, fgProbs, ops.concat(g, [nk, g.constInt64([numFg])], 0, 'nkg'), 'scores_nkg'), [0, 2, 1], 'scores');
 
     // Boxes: decode each class's deltas against its proposal, clip to its image, [N, G, K, 4].
     const boxes = g.withScope('boxes', () => {
@@ -112,7 +107,7 @@ export function postprocessDetections(g: GraphBuilder, inputs: DetectionPostproc
       const deltas = ops.reshape(g, fgDeltas, [-1, perClass, 4], 'deltas'); // [R, G', 4]
       const refs = ops.reshape(g, proposals.boxes, [-1, 1, 4], 'refs'); // [R, 1, 4]
       const decoded = decodeBoxes(g, deltas, refs, { weights: o.bboxRegWeights, clip: o.bboxXformClip, plusOne: o.legacyPlusOne });
-      const perImage = reshapeExact(g, decoded, ops.concat(g, [nk, g.constInt64([perClass, 4])], 0, 'nkg4'), 'per_image'); // [N, K, G', 4]
+      const perImage = ops.reshape(g, decoded, ops.concat(g, [nk, g.constInt64([perClass, 4])], 0, 'nkg4'), 'per_image'); // [N, K, G', 4]
       const bounds = ops.unsqueeze(g, imageBounds(g, inputs.imageSizes, o.legacyPlusOne), [1], 'bounds4'); // [N, 1, 1, 4]
       let clipped = clipBoxes(g, perImage, bounds);
       if (o.clsAgnosticBboxReg) {

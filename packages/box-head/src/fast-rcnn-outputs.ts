@@ -24,11 +24,11 @@ import {
   encodeBox,
   hostTensor,
   int64Tensor,
+  linear,
   losses,
   ops,
 } from '@rcnn/core';
 import { boxRegressionOutputs, detectionPostprocessOptions, postprocessDetections } from './detection-postprocess.js';
-import { linear } from './two-mlp-head.js';
 
 /** State-dict prefix of the predictor's weights (torchvision `roi_heads.box_predictor`). */
 export const BOX_PREDICTOR_PREFIX = 'roi_heads.box_predictor.';
@@ -37,15 +37,14 @@ export const BOX_PREDICTOR_PREFIX = 'roi_heads.box_predictor.';
 export const CLS_SCORE_INIT: RandomInit = { kind: 'normal', std: 0.01 };
 /** Random init of bbox_pred (N(0, 0.001²), bias 0): small deltas keep random boxes near their proposals. */
 export const BBOX_PRED_INIT: RandomInit = { kind: 'normal', std: 0.001 };
-const ZERO: RandomInit = { kind: 'constant', value: 0 };
 
 /** cls_score and bbox_pred on the head's representation (inference and training graphs alike). */
 function predictor(ctx: BuildContext, head: BoxHeadOutput): { classLogits: ReturnType<typeof linear>; boxRegression: ReturnType<typeof linear> } {
   const { config } = ctx;
   const numClasses = config.MODEL.NUM_CLASSES;
-  const classLogits = linear(ctx, head.features, `${BOX_PREDICTOR_PREFIX}cls_score`, 'cls_score', head.dim, numClasses, { weight: CLS_SCORE_INIT, bias: ZERO });
+  const classLogits = linear(ctx, head.features, { key: `${BOX_PREDICTOR_PREFIX}cls_score`, inFeatures: head.dim, outFeatures: numClasses, weightInit: CLS_SCORE_INIT });
   const regOutputs = boxRegressionOutputs(numClasses, config.MODEL.CLS_AGNOSTIC_BBOX_REG);
-  const boxRegression = linear(ctx, head.features, `${BOX_PREDICTOR_PREFIX}bbox_pred`, 'bbox_pred', head.dim, regOutputs, { weight: BBOX_PRED_INIT, bias: ZERO });
+  const boxRegression = linear(ctx, head.features, { key: `${BOX_PREDICTOR_PREFIX}bbox_pred`, inFeatures: head.dim, outFeatures: regOutputs, weightInit: BBOX_PRED_INIT });
   return { classLogits, boxRegression };
 }
 

@@ -1,6 +1,6 @@
 /** @rcnn/box-head: Fast R-CNN box heads (2-MLP), box predictor and in-graph detection post-processing. */
 export { register } from './register.js';
-export { BOX_HEAD_PREFIX, TWO_MLP_HEAD, linear, twoMlpHead, xavierInit } from './two-mlp-head.js';
+export { BOX_HEAD_PREFIX, TWO_MLP_HEAD, twoMlpHead } from './two-mlp-head.js';
 export { BBOX_PRED_INIT, BOX_PREDICTOR_PREFIX, BOX_TRAINING_INPUTS, CLS_SCORE_INIT, FAST_RCNN_OUTPUTS, fastRcnnOutputs, fastRcnnTraining } from './fast-rcnn-outputs.js';
 export {
   type DetectionPostprocessInputs,
@@ -9,4 +9,3 @@ export {
   detectionPostprocessOptions,
   postprocessDetections,
 } from './detection-postprocess.js';
-export { type GroupedPooledRois, type PooledRois, type RoiTransformSettings, boxRoiPoolerOptions, poolBoxRois, poolBoxRoisGrouped, poolRois, roiPoolerOptions } from './roi-pooling.js';

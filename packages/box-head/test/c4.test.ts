@@ -1,14 +1,14 @@
 /**
  * fasterrcnn_tiny_c4 (Detectron's C4 layout): its box head is res5 (another package), so the 2-MLP
- * head does not apply. What this package provides is still checked there: the exported pooling on
- * one feature map (plain 14x14 RoIAlign at 1/16) and the detection post-processing, fed the
+ * head does not apply. What the box head uses is still checked there: core's roiPooler with the
+ * FAST_RCNN section on one feature map (plain 14x14 RoIAlign at 1/16) and the detection post-processing, fed the
  * reference class logits and box regression.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type FeatureMap, type HostTensor, proposalsToRois } from '@rcnn/core';
+import { type FeatureMap, type HostTensor, proposalsToRois, roiPooler } from '@rcnn/core';
 import { compareDense, compareDetections, createTestContext, loadParityCase, publicCaseDir, runModel } from '@rcnn/testing';
-import { detectionPostprocessOptions, poolBoxRois, postprocessDetections } from '../src/index.js';
+import { detectionPostprocessOptions, postprocessDetections } from '../src/index.js';
 import { batchFeeds, caseConfig, outputDetections, packProposals, proposalFeeds, proposalInputs, referenceProposals } from './harness.js';
 
 describe('fasterrcnn_tiny_c4: single-level pooling and post-processing', () => {
@@ -21,7 +21,7 @@ describe('fasterrcnn_tiny_c4: single-level pooling and post-processing', () => {
     const ref = pc.reference('backbone.0');
     const feature: FeatureMap = { name: '0', blob: g.input('backbone.0', 'float32', ['N', ref.dims[1], 'H', 'W']), channels: ref.dims[1], spatialScale: 1 / 16, level: 4 };
     const proposals = proposalInputs(ctx);
-    const pooled = poolBoxRois(ctx, [feature], proposalsToRois(g, proposals));
+    const pooled = roiPooler(ctx, [feature], proposalsToRois(g, proposals), config.FAST_RCNN);
     assert.equal(pooled.resolution, 14);
     g.output(pooled.features, 'roi.box_features', 'float32');
     const classes = config.MODEL.NUM_CLASSES;

@@ -27,7 +27,9 @@ export const ROI_LEVEL_NAMES = ['0', '1', '2', '3'] as const;
 
 /** Config of a case (its case.json as the only layer) plus `set` overrides. */
 export function caseConfig(pc: ParityCase, set: readonly string[] = []): RcnnConfig {
-  return loadConfig({ layers: [join(pc.dir, 'case.json')], set });
+  // The box-head tests feed the box head the reference features; the C4 case's res5 head (another
+  // package) is not built, so its box head section is left out.
+  return loadConfig({ layers: [join(pc.dir, 'case.json')], set, caseMapping: { unmappedHeads: 'omit' } });
 }
 
 /** Proposals of a batch in core's padded layout, as host tensors. */

@@ -3,7 +3,8 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { type HostTensor, caseConfigLayer, loadConfig, parseSafetensors, readSafetensorsFile, decodeEntry, writeSafetensors, findRepoRootPath } from './helpers/core.js';
+import { register as registerRes5Head } from '@rcnn/res5-head';
+import { type HostTensor, caseConfigLayer, caseMappers, createContainer, loadConfig, parseSafetensors, readSafetensorsFile, decodeEntry, writeSafetensors, findRepoRootPath } from './helpers/core.js';
 import { publicCaseDir } from '@rcnn/testing';
 import {
   ALLOWED_GLOBALS,
@@ -242,10 +243,17 @@ describe('format detection and config layers', () => {
     }
   });
 
+  /** A container with the C4 case's box head (the res5 plugin), whose mapping completes RESNETS.STAGE_*. */
+  const res5Container = () => {
+    const c = createContainer();
+    registerRes5Head(c);
+    return c;
+  };
+
   for (const name of CASES) {
     it(`${name}: the inferred architecture layer agrees with case.json`, () => {
       const r = readCheckpoint(join(publicCaseDir(name), 'weights.safetensors'));
-      const expected = loadConfig({ layers: [caseConfigLayer(JSON.parse(readFileSync(join(publicCaseDir(name), 'case.json'), 'utf8')))] }) as unknown as Record<string, Record<string, unknown>>;
+      const expected = loadConfig({ layers: [caseConfigLayer(JSON.parse(readFileSync(join(publicCaseDir(name), 'case.json'), 'utf8')), 'case.json', { mappers: caseMappers(res5Container()) })] }) as unknown as Record<string, Record<string, unknown>>;
       const inferred = r.inferredConfig as Record<string, Record<string, unknown>>;
       let checked = 0;
       for (const [section, keys] of Object.entries(inferred)) {

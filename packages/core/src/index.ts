@@ -35,6 +35,8 @@ export * from './weights/conventions.js';
 export * from './ops/boxes.js';
 export * from './ops/pooler.js';
 export * from './ops/batch.js';
+export * from './layers/index.js';
+export { roundHalfEven } from './numeric.js';
 export * from './formats/rle.js';
 export * from './autodiff/index.js';
 export * from './io/index.js';

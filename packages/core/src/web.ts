@@ -12,6 +12,7 @@ export * from './model/extras.js';
 export * from './model/names.js';
 export * from './model/dims.js';
 export * from './formats/rle.js';
+export { roundHalfEven } from './numeric.js';
 export { readModelMetadata } from './onnx/metadata.js';
 export type { RcnnConfig } from './config/config.js';
 export type { Dim } from './graph/builder.js';

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, defineSection, describeConfig, field, loadConfig, sectionValues } from '../src/index.js';
+import { type CaseMapper, ConfigError, defineSection, describeConfig, field, loadConfig, sectionValues } from '../src/index.js';
 import { fixturesDir } from './helpers.js';
 
 const fails = (fn: () => unknown, key: string, pattern: RegExp): void =>
@@ -128,18 +128,39 @@ describe('config', () => {
     fails(() => loadConfig({ set: ['MY_HEAD.DEPTH=5'] }), 'MY_HEAD', /unknown config section/);
   });
 
-  it('maps every public case.json', () => {
+  it('maps every public case.json (box head types through the registered mappers)', () => {
+    // A stand-in for a plugin that maps `ResNetRes5Head` (the real one is @rcnn/res5-head's):
+    // core knows no plugin, so the C4 case needs a registered mapper.
+    const res5: CaseMapper = {
+      name: 'test.res5',
+      provider: 'test',
+      slot: 'roi-box-head',
+      caseTypes: ['ResNetRes5Head'],
+      fromCase: (section, context) => {
+        const r = context.layer.RESNETS as { STAGE_PLANES: number[]; STAGE_BLOCKS: number[] };
+        const h = section as unknown as { planes: number; blocks: number };
+        return { RESNETS: { STAGE_PLANES: [...r.STAGE_PLANES, h.planes], STAGE_BLOCKS: [...r.STAGE_BLOCKS, h.blocks] }, FAST_RCNN: { ROI_BOX_HEAD: 'test.res5' } };
+      },
+    };
     for (const name of ['maskrcnn_tiny', 'keypointrcnn_tiny', 'fasterrcnn_tiny_x_batch2', 'fasterrcnn_tiny_c4']) {
-      const c = loadConfig({ layers: [join(fixturesDir(), name, 'case.json')] });
+      const c = loadConfig({ layers: [join(fixturesDir(), name, 'case.json')], caseMapping: { mappers: [res5] } });
       assert.equal(c.MODEL.MASK_ON, name.startsWith('mask'));
       assert.equal(c.MODEL.KEYPOINTS_ON, name.startsWith('keypoint'));
       assert.equal(c.FPN.FPN_ON, name !== 'fasterrcnn_tiny_c4');
       assert.equal(c.TEST.SCALE, name === 'fasterrcnn_tiny_x_batch2' ? 160 : 224);
     }
-    const c4 = loadConfig({ layers: [join(fixturesDir(), 'fasterrcnn_tiny_c4', 'case.json')] });
-    assert.deepEqual(c4.RESNETS.STAGE_PLANES, [16, 32, 64, 128], 'res5 head planes appended as stage 4');
-    assert.equal(c4.FAST_RCNN.ROI_BOX_HEAD, 'ResNet.add_ResNet_roi_conv5_head');
+    const path = join(fixturesDir(), 'fasterrcnn_tiny_c4', 'case.json');
+    const c4 = loadConfig({ layers: [path], caseMapping: { mappers: [res5] } });
+    assert.deepEqual(c4.RESNETS.STAGE_PLANES, [16, 32, 64, 128], 'res5 head planes appended as stage 4 by the mapper');
+    assert.equal(c4.FAST_RCNN.ROI_BOX_HEAD, 'test.res5');
     assert.deepEqual(c4.RPN.SIZES, [32, 64, 128, 256, 512]);
+    // Without a mapper for its box head the case fails naming the type and how to register one …
+    fails(() => loadConfig({ layers: [path] }), 'case.json', /box head type "ResNetRes5Head" is not mapped by any registered implementation/);
+    assert.throws(() => loadConfig({ layers: [path] }), (e: unknown) => e instanceof ConfigError && /--plugin/.test(e.hint ?? '') && /register/.test(e.hint ?? ''));
+    // … unless the caller builds no box head from it.
+    const body = loadConfig({ layers: [path], caseMapping: { unmappedHeads: 'omit' } });
+    assert.deepEqual(body.RESNETS.STAGE_PLANES.slice(0, 3), [16, 32, 64]);
+    assert.equal(body.MODEL.CONV_BODY, 'ResNet.add_ResNet_custom_conv4_body');
   });
 
   it('documents every key', () => {

@@ -2,7 +2,7 @@
  * Pyramid levels above the backbone's last stage (P6, P7): torchvision's LastLevelMaxPool or
  * Detectron's extra conv levels (`FPN.EXTRA_CONV_LEVELS`).
  */
-import { type BuildContext, ConfigError, type FeatureMap, ops } from '@rcnn/core';
+import { type BuildContext, ConfigError, type FeatureMap, conv2d, ops } from '@rcnn/core';
 
 /** State-dict prefix of the extra conv levels: torchvision's LastLevelP6P7 names. */
 export const EXTRA_BLOCKS_PREFIX = 'backbone.fpn.extra_blocks.';
@@ -36,13 +36,10 @@ export function convLevels(ctx: BuildContext, c5: FeatureMap, fromLevel: number,
   const out: FeatureMap[] = [];
   let inChannels = c5.channels;
   for (let level = fromLevel; level <= toLevel; level++) {
-    const key = `${EXTRA_BLOCKS_PREFIX}p${level}`;
-    const dims = [dim, inChannels, EXTRA_CONV.kernel, EXTRA_CONV.kernel];
-    const w = g.initializer(`p${level}.weight`, { dtype: 'float32', dims, data: ctx.weights.take(`${key}.weight`, dims, { kind: 'he', gain: 1 }) });
-    const b = g.initializer(`p${level}.bias`, { dtype: 'float32', dims: [dim], data: ctx.weights.take(`${key}.bias`, [dim], { kind: 'constant', value: 0 }) });
     // P6 reads C5; each later level reads ReLU of the previous one (Detectron's extra conv levels).
-    const input = out.length === 0 ? c5.blob : ops.relu(g, out[out.length - 1].blob, `p${level - 1}_relu`);
-    const blob = ops.conv(g, input, w, b, { kernel: EXTRA_CONV.kernel, stride: EXTRA_CONV.stride, pad: EXTRA_CONV.pad, name: `p${level}` });
+    const input = out.length === 0 ? c5.blob : ops.relu(g, out[out.length - 1]!.blob, `p${level - 1}_relu`);
+    // kaiming_uniform_(a=1) in torchvision: std 1/sqrt(fan_in), bias 0.
+    const blob = conv2d(ctx, input, { key: `${EXTRA_BLOCKS_PREFIX}p${level}`, inChannels, outChannels: dim, ...EXTRA_CONV, weightInit: { kind: 'he', gain: 1 } });
     out.push({ name: `p${level}`, blob, channels: dim, spatialScale: 2 ** -level, level });
     inChannels = dim;
   }

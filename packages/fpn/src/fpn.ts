@@ -4,7 +4,7 @@
  * conv per level, then the extra levels. Weights `backbone.fpn.inner_blocks.{i}.0.*` and
  * `backbone.fpn.layer_blocks.{i}.0.*`, i counting the backbone levels used, finest first.
  */
-import { type Blob, type BuildContext, ConfigError, type FeatureMap, type FeatureMaps, type FeaturePyramid, type RcnnConfig, DIMS, levelSizeDims, ops } from '@rcnn/core';
+import { type BuildContext, ConfigError, type FeatureMap, type FeatureMaps, type FeaturePyramid, type RcnnConfig, DIMS, conv2d, levelSizeDims, ops, sequentialKey } from '@rcnn/core';
 import { convLevels, maxPoolLevel } from './extra-levels.js';
 import { nearestUpsample2x, nearestUpsampleLike } from './upsample.js';
 
@@ -18,14 +18,8 @@ export function pyramidLevels(config: RcnnConfig): { readonly min: number; reado
   return { min: Math.min(f.RPN_MIN_LEVEL, f.ROI_MIN_LEVEL), max: Math.max(f.RPN_MAX_LEVEL, f.ROI_MAX_LEVEL) };
 }
 
-function conv(ctx: BuildContext, x: Blob, key: string, inChannels: number, dim: number, kernel: number, name: string): Blob {
-  const g = ctx.graph;
-  const dims = [dim, inChannels, kernel, kernel];
-  // torchvision initialises FPN convs with kaiming_uniform_(a=1): std 1/sqrt(fan_in), bias 0.
-  const w = g.initializer(`${name}.weight`, { dtype: 'float32', dims, data: ctx.weights.take(`${key}.weight`, dims, { kind: 'he', gain: 1 }) });
-  const b = g.initializer(`${name}.bias`, { dtype: 'float32', dims: [dim], data: ctx.weights.take(`${key}.bias`, [dim], { kind: 'constant', value: 0 }) });
-  return ops.conv(g, x, w, b, { kernel, pad: (kernel - 1) / 2, name });
-}
+/** torchvision initialises FPN convs with kaiming_uniform_(a=1): std 1/sqrt(fan_in), bias 0. */
+const FPN_CONV_INIT = { kind: 'he', gain: 1 } as const;
 
 /** Checks the bottom-up maps are consecutive pyramid levels (a dilated res5 is not). */
 function checkBottomUp(bottomUp: FeatureMaps): void {
@@ -63,7 +57,7 @@ export class FeaturePyramidNetwork implements FeaturePyramid {
     // Padded to a multiple of the top level's stride, every level is exactly twice the next.
     const divisibility = ctx.config.INPUT.SIZE_DIVISIBILITY;
     const exact2x = divisibility > 0 && divisibility % 2 ** top.level === 0;
-    const laterals = used.map((f, i) => g.withScope(`inner${i}`, () => conv(ctx, f.blob, `${FPN_PREFIX}inner_blocks.${i}.0`, f.channels, dim, 1, 'conv')));
+    const laterals = used.map((f, i) => conv2d(ctx, f.blob, { key: sequentialKey(`${FPN_PREFIX}inner_blocks`, i, 0), name: `inner${i}`, inChannels: f.channels, outChannels: dim, kernel: 1, weightInit: FPN_CONV_INIT }));
     const outputs: FeatureMap[] = new Array(used.length);
     let merged = laterals[used.length - 1];
     for (let i = used.length - 1; i >= 0; i--) {
@@ -71,7 +65,7 @@ export class FeaturePyramidNetwork implements FeaturePyramid {
         const topDown = exact2x ? nearestUpsample2x(g, merged, `upsample${i}`) : nearestUpsampleLike(g, merged, laterals[i], `upsample${i}`, [DIMS.images, dim, ...levelSizeDims(String(i))]);
         merged = ops.add(g, laterals[i], topDown, `merge${i}`);
       }
-      const blob = g.withScope(`layer${i}`, () => conv(ctx, merged, `${FPN_PREFIX}layer_blocks.${i}.0`, dim, dim, 3, 'conv'));
+      const blob = conv2d(ctx, merged, { key: sequentialKey(`${FPN_PREFIX}layer_blocks`, i, 0), name: `layer${i}`, inChannels: dim, outChannels: dim, kernel: 3, weightInit: FPN_CONV_INIT });
       const level = used[i].level;
       outputs[i] = { name: String(i), blob, channels: dim, spatialScale: 2 ** -level, level };
     }

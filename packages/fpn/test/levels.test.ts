@@ -55,11 +55,11 @@ describe('pyramid levels from FPN.* keys', () => {
     assert.deepEqual(levels.map((l) => [l.name, l.scale]), [['0', 1 / 8], ['1', 1 / 16], ['2', 1 / 32], ['pool', 1 / 64]]);
     // inner_blocks.0 now reads C3 (8 planes * 4 = 32 channels); there is no fourth lateral.
     const graph = buildFeaturesNet(tiny({ FPN: { RPN_MIN_LEVEL: 3, ROI_MIN_LEVEL: 3 } }), fpnContainer(), WeightStore.random(5)).graph;
-    const laterals = graph.allNames().filter((n) => /fpn\/inner\d\/conv\.weight$/.test(n));
+    const laterals = graph.allNames().filter((n) => /fpn\/inner\d\/weight$/.test(n));
     assert.deepEqual(laterals.map((n) => [n.replace(/.*fpn\//, ''), graph.initializerOf({ name: n })!.dims]), [
-      ['inner0/conv.weight', [8, 32, 1, 1]],
-      ['inner1/conv.weight', [8, 64, 1, 1]],
-      ['inner2/conv.weight', [8, 128, 1, 1]],
+      ['inner0/weight', [8, 32, 1, 1]],
+      ['inner1/weight', [8, 64, 1, 1]],
+      ['inner2/weight', [8, 128, 1, 1]],
     ]);
   });
 
@@ -76,10 +76,10 @@ describe('pyramid levels from FPN.* keys', () => {
       ['p7', 1 / 128, [1, 8, 1, 1]],
     ]);
     const net = buildFeaturesNet(tiny({ FPN: { EXTRA_CONV_LEVELS: true, RPN_MAX_LEVEL: 7 } }), fpnContainer(), weights);
-    for (const n of net.graph.allNames()) if (/extra\/p[67]\.weight$/.test(n)) names.push(n);
+    for (const n of net.graph.allNames()) if (/extra\/p[67]\/weight$/.test(n)) names.push(n);
     assert.equal(names.length, 2);
-    assert.deepEqual(net.graph.initializerOf({ name: names.find((n) => n.endsWith('p6.weight'))! })!.dims, [8, 128, 3, 3]);
-    assert.deepEqual(net.graph.initializerOf({ name: names.find((n) => n.endsWith('p7.weight'))! })!.dims, [8, 8, 3, 3]);
+    assert.deepEqual(net.graph.initializerOf({ name: names.find((n) => n.endsWith('p6/weight'))! })!.dims, [8, 128, 3, 3]);
+    assert.deepEqual(net.graph.initializerOf({ name: names.find((n) => n.endsWith('p7/weight'))! })!.dims, [8, 8, 3, 3]);
   });
 
   it('a level above P6 without EXTRA_CONV_LEVELS fails naming FPN.RPN_MAX_LEVEL', () => {

@@ -7,7 +7,6 @@ export {
   KEYPOINT_RCNN_HEADS,
   type KeypointHeadShape,
   keypointHeadShape,
-  keypointPoolerOptions,
   keypointRcnnHeads,
 } from './keypoint-rcnn-heads.js';
 export {

@@ -10,7 +10,6 @@ import {
   ConfigError,
   type FeatureMaps,
   type Implementation,
-  type RandomInit,
   type HostTargets,
   type LossTerm,
   type RcnnConfig,
@@ -21,11 +20,14 @@ import {
   TargetError,
   type TrainingBuildContext,
   type TrainingRois,
+  conv2d,
+  convTranspose,
   int64Tensor,
   losses,
-  type RoiPoolerOptions,
-  multiScaleRoiAlign,
   ops,
+  roiPooler,
+  sequentialKey,
+  upsampleBilinear,
 } from '@rcnn/core';
 import { KEYPOINT_DECODER } from './heatmaps-to-keypoints.js';
 
@@ -38,10 +40,6 @@ export { KEYPOINT_DECODER };
 
 /** The predictor's transposed conv is stride 2 by definition (KRCNN.DECONV_KERNEL: "the stride-2 transposed conv"). */
 const DECONV_STRIDE = 2;
-
-const ZERO: RandomInit = { kind: 'constant', value: 0 };
-// torchvision initialises these layers with kaiming_normal_ (relu gain), biases 0.
-const HE: RandomInit = { kind: 'he' };
 
 /** Shapes of the head derived from KRCNN.*, checked against each other. */
 export interface KeypointHeadShape {
@@ -88,73 +86,28 @@ export function keypointHeadShape(ctx: BuildContext, inChannels: number): Keypoi
   };
 }
 
-/** The keypoint head's pooler: KRCNN.ROI_XFORM_* with the FPN level mapping shared by every RoI head. */
-export function keypointPoolerOptions(ctx: BuildContext): RoiPoolerOptions {
-  const { KRCNN: k, FPN: fpn } = ctx.config;
-  return {
-    outputSize: k.ROI_XFORM_RESOLUTION,
-    samplingRatio: k.ROI_XFORM_SAMPLING_RATIO,
-    aligned: k.ROI_XFORM_ALIGNED,
-    canonicalScale: fpn.ROI_CANONICAL_SCALE,
-    canonicalLevel: fpn.ROI_CANONICAL_LEVEL,
-    eps: fpn.ROI_LEVEL_EPS,
-  };
-}
-
-function poolChannels(features: FeatureMaps): number {
-  if (features.length === 0) throw new ConfigError('the RoI keypoint head got no feature maps to pool from');
-  const channels = features[0].channels;
-  if (features.some((f) => f.channels !== channels)) {
-    throw new ConfigError(
-      `the RoI keypoint head pools from levels with different channel counts (${features.map((f) => `'${f.name}': ${f.channels}`).join(', ')}); every RoI level must have the same width`,
-      { key: 'FPN.DIM' },
-    );
-  }
-  return channels;
-}
-
-/** A conv layer whose weights are `<key>.weight` [out, in, kh, kw] and `<key>.bias` [out]. */
-function convWeights(ctx: BuildContext, key: string, dims: readonly number[], biasDim: number): { w: Blob; b: Blob } {
-  const g = ctx.graph;
-  const w = g.initializer('weight', { dtype: 'float32', dims, data: ctx.weights.take(`${key}.weight`, dims, HE) });
-  const b = g.initializer('bias', { dtype: 'float32', dims: [biasDim], data: ctx.weights.take(`${key}.bias`, [biasDim], ZERO) });
-  return { w, b };
-}
-
 function buildKeypointHead(ctx: BuildContext, features: FeatureMaps, detections: Rois): { readonly heatmaps: Blob } {
   const g = ctx.graph;
-  const shape = keypointHeadShape(ctx, poolChannels(features));
   // RoIAlign on the final boxes (resized-image pixels), as torchvision's keypoint_roi_pool.
-  let x = multiScaleRoiAlign(g, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, keypointPoolerOptions(ctx));
+  const pooled = roiPooler(ctx, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, ctx.config.KRCNN, { what: 'RoI keypoint head' });
+  const shape = keypointHeadShape(ctx, pooled.channels);
+  let x = pooled.features;
   let channels = shape.inChannels;
-  const pad = (shape.convKernel - 1) / 2;
   for (let i = 0; i < shape.convs; i++) {
     // Sequential(Conv2d, ReLU, ...): conv i is module 2i of the state dict.
-    x = g.withScope(`conv_fcn${i + 1}`, () => {
-      const { w, b } = convWeights(ctx, `${KEYPOINT_HEAD_PREFIX}${2 * i}`, [shape.convDim, channels, shape.convKernel, shape.convKernel], shape.convDim);
-      return ops.relu(g, ops.conv(g, x, w, b, { kernel: shape.convKernel, pad }));
-    });
+    x = conv2d(ctx, x, { key: sequentialKey(KEYPOINT_HEAD_PREFIX, 2 * i), name: `conv_fcn${i + 1}`, inChannels: channels, outChannels: shape.convDim, kernel: shape.convKernel, activation: 'relu' });
     channels = shape.convDim;
   }
-  const lowres = g.withScope('kps_score_lowres', () => {
-    // ConvTranspose2d weights are [in, out, kh, kw], the layout ONNX ConvTranspose reads.
-    const dims = [channels, shape.numKeypoints, shape.deconvKernel, shape.deconvKernel];
-    const { w, b } = convWeights(ctx, `${KEYPOINT_PREDICTOR_PREFIX}kps_score_lowres`, dims, shape.numKeypoints);
-    return ops.convTranspose(g, x, w, b, { kernel: shape.deconvKernel, stride: DECONV_STRIDE, pad: shape.deconvPad });
+  const lowres = convTranspose(ctx, x, {
+    key: `${KEYPOINT_PREDICTOR_PREFIX}kps_score_lowres`,
+    inChannels: channels,
+    outChannels: shape.numKeypoints,
+    kernel: shape.deconvKernel,
+    stride: DECONV_STRIDE,
+    pad: shape.deconvPad,
   });
-  // torchvision: interpolate(scale_factor=UP_SCALE, bilinear, align_corners=False,
-  // recompute_scale_factor=False), i.e. source = (dst + 0.5) / UP_SCALE - 0.5 with the given scale,
-  // negative sources clamped to 0 and the last row/column replicated. ONNX Resize (linear,
-  // pytorch_half_pixel, scales) computes the same source index and clamps it to [0, in - 1], which
-  // samples the same pixels with the same weights.
-  const heatmaps = g.withScope('kps_score', () =>
-    ops.resize(g, lowres, null, {
-      mode: 'linear',
-      coordinateTransformationMode: 'pytorch_half_pixel',
-      scales: g.constFloat32([1, 1, shape.upScale, shape.upScale]),
-      name: 'upsample',
-    }),
-  );
+  // torchvision: interpolate(scale_factor=UP_SCALE, bilinear, align_corners=False).
+  const heatmaps = g.withScope('kps_score', () => upsampleBilinear(ctx, lowres, shape.upScale));
   ctx.tap('roi.keypoint_logits', heatmaps, 'float32', 'whole', [DIMS.detections, shape.numKeypoints, DIMS.heatmapSize, DIMS.heatmapSize]);
   return { heatmaps };
 }

@@ -1,5 +1,5 @@
 /** @rcnn/mask-head: Mask R-CNN mask head and mask pasting into the image (core's `MaskSet`, with COCO RLE). */
-export { MASK_HEAD_PREFIX, MASK_PREDICTOR_PREFIX, MASK_TRAINING_INPUTS, MaskRcnnFcnHead, depthToSpace, projectMaskTargets, upsampleAsConv, upsampleAsConvFromBlobs } from './mask-rcnn-fcn-head.js';
+export { MASK_HEAD_PREFIX, MASK_PREDICTOR_PREFIX, MASK_TRAINING_INPUTS, MaskRcnnFcnHead, projectMaskTargets } from './mask-rcnn-fcn-head.js';
 export { MASKS_EXTRA, PASTE_MASKS, PasteMasks } from './paste-masks.js';
 export { InstanceMasks, type InstanceMasksOptions, type PastedMask } from './instance-masks.js';
 export { type PasteGeometry, type PasteOptions, expandBox, pasteGeometry, pasteMask } from './paste.js';

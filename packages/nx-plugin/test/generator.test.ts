@@ -33,9 +33,12 @@ describe('head generator options and files', () => {
   it('writes the package, its tests and a changeset', () => {
     const tree = memoryTree();
     headGenerator(tree, { name: 'tiny-box', slot: 'roi-box-head' });
-    for (const f of ['package.json', 'tsconfig.json', 'README.md', 'src/index.ts', 'src/register.ts', 'src/config.ts', 'src/weights.ts', 'src/tiny-box.ts', 'test/conformance.test.ts', 'test/config.test.ts']) {
+    for (const f of ['package.json', 'tsconfig.json', 'README.md', 'src/index.ts', 'src/register.ts', 'src/config.ts', 'src/tiny-box.ts', 'test/conformance.test.ts', 'test/config.test.ts']) {
       assert.ok(tree.exists(`packages/tiny-box/${f}`), f);
     }
+    // Layers come from @rcnn/core (conv2d, linear, roiPooler …): the package declares no weight plumbing of its own.
+    assert.equal(tree.exists('packages/tiny-box/src/weights.ts'), false);
+    assert.match(tree.read('packages/tiny-box/src/tiny-box.ts', 'utf-8')!, /roiPooler\(ctx, features, rois, ctx\.config\.FAST_RCNN/);
     assert.match(tree.read('.changeset/tiny-box-initial.md', 'utf-8') ?? '', /"@rcnn\/tiny-box": minor/);
     const pkg = JSON.parse(tree.read('packages/tiny-box/package.json', 'utf-8')!) as Record<string, Record<string, unknown>>;
     const core = JSON.parse(readFileSync(join(WORKSPACE, 'packages/core/package.json'), 'utf8')) as { version: string };

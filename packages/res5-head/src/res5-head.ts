@@ -8,12 +8,14 @@
  * exactly like the backbone's own stages and read the same torchvision state-dict layout under
  * `roi_heads.box_head.res5.<block>.*`.
  */
-import { RESNET_DEPTHS, RESNET_STAGE_PLANES, type ResNetConventions, ResNetBody, buildResNetStage, resnetConventions } from '@rcnn/backbone';
+import { RESNET_CUSTOM_C4_BODY, RESNET_DEPTHS, RESNET_STAGE_PLANES, type ResNetConventions, ResNetBody, buildResNetStage, resnetConventions } from '@rcnn/backbone';
 import {
   DIMS,
   type BoxHeadOutput,
   type BuildContext,
-  CASE_IMPLEMENTATIONS,
+  type CaseContext,
+  type CaseSection,
+  type ConfigOverrides,
   ConfigError,
   type DependencyContainer,
   type FeatureMaps,
@@ -23,15 +25,15 @@ import {
   type Rois,
   SLOTS,
   listImplementations,
-  multiScaleRoiAlign,
   ops,
+  roiPooler,
 } from '@rcnn/core';
 
 /** State-dict prefix of the head's weights (torchvision `roi_heads.box_head.res5.`). */
 export const RES5_HEAD_PREFIX = 'roi_heads.box_head.res5.';
 
 /** Registry name of the head (slot roi-box-head), Detectron's; what a C4 parity case maps to. */
-export const RES5_HEAD_NAME = CASE_IMPLEMENTATIONS.res5Head;
+export const RES5_HEAD_NAME = 'ResNet.add_ResNet_roi_conv5_head';
 
 /** npm package that provides the head. */
 export const RES5_HEAD_PROVIDER = '@rcnn/res5-head';
@@ -67,7 +69,7 @@ export function res5Architecture(config: RcnnConfig, container: DependencyContai
   const bodyName = config.MODEL.CONV_BODY;
   const body = listImplementations(container, SLOTS.convBody).find((i) => i.name === bodyName || (i.aliases ?? []).includes(bodyName));
   const conventions = body?.value instanceof ResNetBody ? body.value.architecture(config).conventions : resnetConventions(config);
-  const custom = (body?.name ?? bodyName) === CASE_IMPLEMENTATIONS.c4Body;
+  const custom = (body?.name ?? bodyName) === RESNET_CUSTOM_C4_BODY;
   let planes: number = RESNET_STAGE_PLANES[3];
   let blocks: number = RESNET_DEPTHS[50][3];
   if (custom) {
@@ -94,7 +96,6 @@ export function res5Architecture(config: RcnnConfig, container: DependencyContai
 
 function buildRes5Head(ctx: BuildContext, features: FeatureMaps, rois: Rois): BoxHeadOutput {
   const g = ctx.graph;
-  const f = ctx.config.FAST_RCNN;
   if (features.length !== 1) {
     throw new ConfigError(
       `the res5 RoI head pools from the single C4 feature map, but got ${features.length} levels (${features.map((m) => `'${m.name}'`).join(', ')}); use it with a C4 conv body and FPN.FPN_ON false`,
@@ -103,20 +104,13 @@ function buildRes5Head(ctx: BuildContext, features: FeatureMaps, rois: Rois): Bo
   }
   const arch = res5Architecture(ctx.config, ctx.container);
   // With one feature map the pooler is plain RoIAlign at that map's scale (no level mapping).
-  const pooled = multiScaleRoiAlign(g, features, rois, {
-    outputSize: f.ROI_XFORM_RESOLUTION,
-    samplingRatio: f.ROI_XFORM_SAMPLING_RATIO,
-    aligned: f.ROI_XFORM_ALIGNED,
-    canonicalScale: ctx.config.FPN.ROI_CANONICAL_SCALE,
-    canonicalLevel: ctx.config.FPN.ROI_CANONICAL_LEVEL,
-    eps: ctx.config.FPN.ROI_LEVEL_EPS,
-  });
+  const pooled = roiPooler(ctx, features, rois, ctx.config.FAST_RCNN, { what: 'res5 RoI head' });
   // One row per proposal slot, padding included; a dump keeps each image's valid rows.
-  ctx.tap('roi.box_features', pooled, 'float32', 'proposal-rows', [DIMS.rois, features[0].channels, f.ROI_XFORM_RESOLUTION, f.ROI_XFORM_RESOLUTION]);
+  ctx.tap('roi.box_features', pooled.features, 'float32', 'proposal-rows', [DIMS.rois, pooled.channels, pooled.resolution, pooled.resolution]);
   const res5 = g.withScope('res5', () =>
-    buildResNetStage(ctx, pooled, {
+    buildResNetStage(ctx, pooled.features, {
       prefix: RES5_HEAD_PREFIX,
-      inChannels: features[0].channels,
+      inChannels: pooled.channels,
       planes: arch.planes,
       blocks: arch.blocks,
       stride: arch.stride,
@@ -135,6 +129,26 @@ export const res5Head: RoiBoxHead = {
   weightPrefixes: [RES5_HEAD_PREFIX],
 };
 
+/**
+ * Maps a parity case's `model.box.head` of type `ResNetRes5Head` (torchvision's C4 box head in the
+ * fixture format): the head must continue the backbone with its conventions; its planes and
+ * blocks become the 4th entry of RESNETS.STAGE_PLANES / STAGE_BLOCKS.
+ */
+export function res5FromCase(section: CaseSection, context: CaseContext): ConfigOverrides {
+  const h = section as unknown as { planes: number; blocks: number; stride: number; groups: number; width_per_group: number; stride_in_3x3: boolean; frozen_bn_eps: number; pool: string; state_dict_prefix?: string };
+  const b = context.model.backbone as { groups: number; width_per_group: number; stride_in_3x3: boolean; frozen_bn_eps: number };
+  context.need(h.stride === RES5_STRIDE, `res5 head stride ${h.stride} is not ${RES5_STRIDE}`);
+  context.need(h.groups === b.groups && h.width_per_group === b.width_per_group, 'res5 head groups/width differ from the backbone');
+  context.need(h.stride_in_3x3 === b.stride_in_3x3 && h.frozen_bn_eps === b.frozen_bn_eps, 'res5 head conventions differ from the backbone');
+  context.need(h.pool === 'avg', `res5 head pool "${h.pool}" is not avg`);
+  context.need(h.state_dict_prefix === undefined || h.state_dict_prefix === RES5_HEAD_PREFIX, `res5 head prefix "${h.state_dict_prefix}" is not ${RES5_HEAD_PREFIX}`);
+  const resnets = context.layer.RESNETS as { STAGE_PLANES: number[]; STAGE_BLOCKS: number[] };
+  return {
+    RESNETS: { STAGE_PLANES: [...resnets.STAGE_PLANES, h.planes], STAGE_BLOCKS: [...resnets.STAGE_BLOCKS, h.blocks] },
+    FAST_RCNN: { ROI_BOX_HEAD: RES5_HEAD_NAME },
+  };
+}
+
 /** Registry entry of the res5 head (slot roi-box-head). */
 export const RES5_HEAD: Implementation<RoiBoxHead> = {
   name: RES5_HEAD_NAME,
@@ -143,4 +157,6 @@ export const RES5_HEAD: Implementation<RoiBoxHead> = {
   description:
     'C4 box head: RoIAlign (FAST_RCNN.ROI_XFORM_*) on the single C4 map, ResNet res5 (stride 2 / RESNETS.RES5_DILATION, frozen norms folded), global average pool',
   value: res5Head,
+  caseTypes: ['ResNetRes5Head'],
+  fromCase: res5FromCase,
 };

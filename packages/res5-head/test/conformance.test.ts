@@ -11,7 +11,7 @@ function setup(): { container: ReturnType<typeof createContainer>; config: Retur
   registerBackbone(container);
   register(container);
   const caseDir = publicCaseDir('fasterrcnn_tiny_c4');
-  return { container, config: loadConfig({ sections: configSections(container), layers: [loadParityCase(caseDir).configLayer] }), caseDir };
+  return { container, config: loadConfig({ sections: configSections(container), layers: [loadParityCase(caseDir, { container }).configLayer] }), caseDir };
 }
 
 describe('res5 head conformance', () => {

@@ -35,9 +35,10 @@ function proposalSlots(t: HostTensor, counts: readonly number[]): HostTensor {
 
 describe('fasterrcnn_tiny_c4 end to end with the res5 plugin', () => {
   it('matches every reference tensor of torchvision 0.14.1', async (t) => {
-    const pc = loadParityCase(publicCaseDir('fasterrcnn_tiny_c4'));
     const container = createContainer();
     for (const r of [registerBackbone, registerRpn, registerBoxHead, register]) r(container);
+    // The case's box head type (ResNetRes5Head) is mapped by this package's registered implementation.
+    const pc = loadParityCase(publicCaseDir('fasterrcnn_tiny_c4'), { container });
     const config = loadConfig({ sections: configSections(container), layers: [pc.configLayer] });
     assert.equal(config.FAST_RCNN.ROI_BOX_HEAD, RES5_HEAD_NAME);
     const model = buildModel(config, container, pc.weights(), { intermediates: true, strictWeights: true });

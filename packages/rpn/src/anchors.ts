@@ -4,7 +4,7 @@
  * the host and stored as initializers; the per-location shifts are computed in the graph from the
  * actual feature and padded-image shapes, so anchors are right for every input size.
  */
-import { ConfigError, type Blob, type FeatureMap, type FeatureMaps, type GraphBuilder, type RcnnConfig, ops } from '@rcnn/core';
+import { ConfigError, type Blob, type FeatureMap, type FeatureMaps, type GraphBuilder, type RcnnConfig, ops, roundHalfEven } from '@rcnn/core';
 
 /** Anchor sizes and aspect ratios of one RPN level. */
 export interface LevelAnchorSpec {
@@ -12,12 +12,6 @@ export interface LevelAnchorSpec {
   readonly sizes: readonly number[];
   /** Aspect ratios h / w. */
   readonly aspectRatios: readonly number[];
-}
-
-/** Python's `round()` / torch's `round()`: half to even. */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 ? 2 * Math.round(x / 2) : r;
 }
 
 /**

@@ -8,7 +8,6 @@ export {
   gridAnchors,
   levelAnchorSpecs,
   nominalStride,
-  roundHalfEven,
   torchvisionBaseAnchors,
 } from './anchors.js';
 export { type LevelCandidates, type ProposalFilterOptions, filterProposals } from './proposals.js';

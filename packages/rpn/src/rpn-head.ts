@@ -9,6 +9,7 @@ import {
   BELOW_LOW_THRESHOLD,
   type Blob,
   type BuildContext,
+  type Conv2dSpec,
   ConfigError,
   DIMS,
   type FeatureMaps,
@@ -24,6 +25,8 @@ import {
   type TrainingBuildContext,
   boxIouFloat32,
   checkInjectedSample,
+  conv2dOptions,
+  conv2dParameters,
   encodeBox,
   hostTensor,
   int64Tensor,
@@ -31,7 +34,10 @@ import {
   losses,
   matchBoxes,
   ops,
+  parameter,
   sampleBalanced,
+  sequentialKey,
+  sharedChannels,
 } from '@rcnn/core';
 import { type LevelAnchorSpec, detectron2BaseAnchors, detectronBaseAnchors, gridAnchors, levelAnchorSpecs, nominalStride, torchvisionBaseAnchors } from './anchors.js';
 import { type LevelCandidates, filterProposals } from './proposals.js';
@@ -39,36 +45,44 @@ import { type LevelCandidates, filterProposals } from './proposals.js';
 /** State-dict prefix of the RPN head's weights (torchvision `rpn.head.*`). */
 export const RPN_WEIGHT_PREFIX = 'rpn.';
 
-/** Weights of the shared head, as initializer blobs. */
-interface HeadWeights {
-  readonly convs: readonly { readonly weight: Blob; readonly bias: Blob }[];
-  readonly clsWeight: Blob;
-  readonly clsBias: Blob;
-  readonly bboxWeight: Blob;
-  readonly bboxBias: Blob;
+/** A conv of the shared head: its spec and its parameters, read once for every level. */
+interface SharedConv {
+  readonly spec: Conv2dSpec;
+  readonly weight: Blob;
+  readonly bias: Blob;
 }
 
-/** Reads the head's weights once (they are shared by every level), by torchvision name. */
-function headWeights(ctx: BuildContext, channels: number, anchors: number): HeadWeights {
-  const { graph: g, weights } = ctx;
-  // torchvision RPNHead init: normal(std=0.01) weights, zero biases (used only for random weights).
-  const std = { kind: 'normal', std: 0.01 } as const;
-  const zero = { kind: 'constant', value: 0 } as const;
-  const tensor = (key: string, dims: number[], init: typeof std | typeof zero, name: string): Blob =>
-    g.initializer(name, { dtype: 'float32', dims, data: weights.take(key, dims, init) });
-  return g.withScope('head', () => {
-    const convs = Array.from({ length: ctx.config.RPN.HEAD_CONV_DEPTH }, (_, i) => ({
-      weight: tensor(`rpn.head.conv.${i}.0.weight`, [channels, channels, 3, 3], std, `conv${i}_w`),
-      bias: tensor(`rpn.head.conv.${i}.0.bias`, [channels], zero, `conv${i}_b`),
-    }));
-    return {
-      convs,
-      clsWeight: tensor('rpn.head.cls_logits.weight', [anchors, channels, 1, 1], std, 'cls_logits_w'),
-      clsBias: tensor('rpn.head.cls_logits.bias', [anchors], zero, 'cls_logits_b'),
-      bboxWeight: tensor('rpn.head.bbox_pred.weight', [4 * anchors, channels, 1, 1], std, 'bbox_pred_w'),
-      bboxBias: tensor('rpn.head.bbox_pred.bias', [4 * anchors], zero, 'bbox_pred_b'),
-    };
-  });
+/** The shared head's layers (torchvision RPNHead: `conv` a Sequential of Conv2dNormActivation without norm, then the two 1x1 predictors). */
+interface HeadLayers {
+  readonly convs: readonly SharedConv[];
+  readonly cls: SharedConv;
+  readonly bbox: SharedConv;
+}
+
+/**
+ * Reads the head's parameters once (they are shared by every level), by torchvision name.
+ * torchvision RPNHead init: normal(std=0.01) weights, zero biases (used only for random weights).
+ */
+function headLayers(ctx: BuildContext, channels: number, anchors: number): HeadLayers {
+  const g = ctx.graph;
+  const init = { kind: 'normal', std: 0.01 } as const;
+  const shared = (spec: Conv2dSpec): SharedConv =>
+    g.withScope(spec.name ?? 'conv', () => {
+      const [weight, bias] = conv2dParameters(spec).map((p) => parameter(ctx, p));
+      return { spec, weight: weight!, bias: bias! };
+    });
+  return g.withScope('head', () => ({
+    convs: Array.from({ length: ctx.config.RPN.HEAD_CONV_DEPTH }, (_, i) =>
+      shared({ key: sequentialKey(`${RPN_WEIGHT_PREFIX}head.conv`, i, 0), name: `conv${i}`, inChannels: channels, outChannels: channels, kernel: 3, weightInit: init }),
+    ),
+    cls: shared({ key: `${RPN_WEIGHT_PREFIX}head.cls_logits`, inChannels: channels, outChannels: anchors, kernel: 1, weightInit: init }),
+    bbox: shared({ key: `${RPN_WEIGHT_PREFIX}head.bbox_pred`, inChannels: channels, outChannels: 4 * anchors, kernel: 1, weightInit: init }),
+  }));
+}
+
+/** Applies a shared conv at one level. */
+function applyShared(ctx: BuildContext, x: Blob, layer: SharedConv, name: string): Blob {
+  return ops.conv(ctx.graph, x, layer.weight, layer.bias, { ...conv2dOptions(layer.spec), name });
 }
 
 /** The head's outputs on every level, flattened in torchvision's (level, y, x, a) order. */
@@ -83,26 +97,19 @@ interface RpnLevelOutputs {
  */
 function rpnHeadOutputs(ctx: BuildContext, features: FeatureMaps): RpnLevelOutputs {
   const { graph: g, config } = ctx;
-  if (features.length === 0) throw new ConfigError('the RPN got no feature maps', { key: 'RPN.HEAD' });
-  const channels = features[0].channels;
-  const odd = features.find((f) => f.channels !== channels);
-  if (odd) {
-    throw new ConfigError(
-      `the RPN head is shared across levels, but feature map "${odd.name}" has ${odd.channels} channels and "${features[0].name}" has ${channels}`,
-      { key: 'FPN.DIM' },
-    );
-  }
+  // The head is shared across levels, so every level must have its input width.
+  const channels = sharedChannels(features, 'RPN head', 'RPN.HEAD');
   const specs = levelAnchorSpecs(config, features);
-  const a = specs[0].sizes.length * specs[0].aspectRatios.length;
-  const w = headWeights(ctx, channels, a);
+  const a = specs[0]!.sizes.length * specs[0]!.aspectRatios.length;
+  const w = headLayers(ctx, channels, a);
   const levels = features.map((f, i) =>
     g.withScope(`level_${f.name}`, () => {
       let x = f.blob;
       w.convs.forEach((c, j) => {
-        x = ops.relu(g, ops.conv(g, x, c.weight, c.bias, { kernel: 3, pad: 1, name: `conv${j}` }), `relu${j}`);
+        x = ops.relu(g, applyShared(ctx, x, c, `conv${j}`), `relu${j}`);
       });
-      const objectness = ops.conv(g, x, w.clsWeight, w.clsBias, { kernel: 1, name: 'cls_logits' }); // [N,A,h,w]
-      const deltas = ops.conv(g, x, w.bboxWeight, w.bboxBias, { kernel: 1, name: 'bbox_pred' }); // [N,4A,h,w]
+      const objectness = applyShared(ctx, x, w.cls, 'cls_logits'); // [N,A,h,w]
+      const deltas = applyShared(ctx, x, w.bbox, 'bbox_pred'); // [N,4A,h,w]
       ctx.tap(`rpn.objectness.${f.name}`, objectness, 'float32', 'whole', [DIMS.images, a, ...levelSizeDims(f.name)]);
       ctx.tap(`rpn.deltas.${f.name}`, deltas, 'float32', 'whole', [DIMS.images, 4 * a, ...levelSizeDims(f.name)]);
       // torchvision permute_and_flatten: [N,A,h,w] -> [N,h*w*A]; [N,A*4,h,w] -> [N,A,4,h,w] -> [N,h*w*A,4].

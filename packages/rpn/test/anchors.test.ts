@@ -3,12 +3,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, type FeatureMap, type HostTensor, WeightStore, loadConfig } from '@rcnn/core';
 import { createTestContext, runModel } from '@rcnn/testing';
-import { detectronBaseAnchors, genericRpnOutputs, levelAnchorSpecs, roundHalfEven, torchvisionBaseAnchors } from '../src/index.js';
+import { detectronBaseAnchors, genericRpnOutputs, levelAnchorSpecs, torchvisionBaseAnchors } from '../src/index.js';
 import { featureInput, int64Tensor, randomTensor } from './helpers.js';
-
-test('roundHalfEven rounds like Python round()', () => {
-  assert.deepEqual([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4, -2.6, 11.3137].map(roundHalfEven), [0, 2, 2, -0, -2, -2, 2, -3, 11]);
-});
 
 test('torchvision base anchors: size 32, ratios 0.5/1/2', () => {
   // torchvision AnchorGenerator(((32,),), ((0.5, 1.0, 2.0),)).cell_anchors[0]

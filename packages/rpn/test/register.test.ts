@@ -27,7 +27,7 @@ test('levels with different channel counts are refused', () => {
   const ctx = createTestContext(loadConfig());
   const a = featureInput(ctx.graph, '0', 8, 2);
   const b = featureInput(ctx.graph, '1', 16, 3);
-  assert.throws(() => genericRpnOutputs.build(ctx, [a, b]), (e: unknown) => e instanceof ConfigError && /"1" has 16 channels/.test(e.message));
+  assert.throws(() => genericRpnOutputs.build(ctx, [a, b]), (e: unknown) => e instanceof ConfigError && /'1': 16/.test(e.message));
 });
 
 test('missing or mis-shaped weights fail with WeightsError naming the key', () => {

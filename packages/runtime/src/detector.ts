@@ -1,8 +1,8 @@
 /**
- * The detector: a model replica per device (Detectron's per-GPU build loop: each replica built in
- * its own DI child container and name scope, with its own onnxruntime session in its own worker
- * thread), a scheduler over them, and the host side around the graph: decoding, the image
- * transform, splitting outputs per image and the host post-processors.
+ * The detector: the model built and serialised once, a replica per device (its own onnxruntime
+ * session, from the same bytes, in its own worker thread), a scheduler over them, and the host
+ * side around the graph: decoding, the image transform, splitting outputs per image and the host
+ * post-processors.
  */
 import {
   type BuiltModel,
@@ -20,8 +20,6 @@ import {
   SLOTS,
   type TapSpec,
   buildModel,
-  createReplicaContainer,
-  replicaInfo,
   resolveImplementation,
   ConfigError,
   InputError,
@@ -155,7 +153,6 @@ export interface ReplicaSummary {
   readonly provider: 'cpu' | 'cuda';
   readonly fallbackReason: string | undefined;
   readonly threads: ThreadSettings;
-  readonly scope: string;
   readonly sessionCreateMs: number;
 }
 
@@ -475,7 +472,7 @@ function resolvePostprocessors(container: DependencyContainer, names: readonly s
 }
 
 /**
- * Builds the model once per device and opens a session for each replica. Warns once when CUDA
+ * Builds and serialises the model once and opens a session for each replica from those bytes. Warns once when CUDA
  * is unavailable (CPU is used instead, unless `strict`), and once when the weights are random.
  */
 export async function createDetector(options: DetectorOptions = {}): Promise<Detector> {
@@ -506,24 +503,26 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
 
   const threads = defaultThreads(devices, options.threads);
   const opening: Promise<Replica>[] = [];
-  let info: ModelInfo | undefined;
+  // One build and one serialisation per model, whatever the number of replicas: onnxruntime
+  // sessions are independent, so every replica opens a session from the same bytes (Detectron's
+  // per-GPU build loop, with one name scope per replica, has nothing to keep apart here).
+  const built = buildModel(config, container, weights, { intermediates: options.intermediates ?? false, precision: options.precision ?? 'float32' });
+  const model: ModelInfo = {
+    kind: built.kind,
+    outputs: built.outputs,
+    taps: built.taps,
+    hostPostprocessors: resolvePostprocessors(container, built.hostPostprocessors),
+    weights: built.weights,
+    resolved: built.resolved,
+  };
+  // The graph (and its copy of the weights) is dropped once serialised. Each worker gets its own
+  // buffer, moved, not cloned (onnxruntime-node reads only an ArrayBuffer, so a SharedArrayBuffer
+  // cannot be shared), and frees it once its session exists.
+  const payloads = replicaPayloads(built.toBytes(), devices.length);
   try {
     devices.forEach((device, index) => {
-      const child = createReplicaContainer(container, device.name, index);
-      const built = buildModel(config, child, index === 0 ? weights : weights.fork(), { intermediates: options.intermediates ?? false, precision: options.precision ?? 'float32' });
-      info ??= {
-        kind: built.kind,
-        outputs: built.outputs,
-        taps: built.taps,
-        hostPostprocessors: resolvePostprocessors(child, built.hostPostprocessors),
-        weights: built.weights,
-        resolved: built.resolved,
-      };
-      const scope = replicaInfo(child)?.scope ?? '';
-      // The bytes move to the worker; the graph (and its copy of the weights) is dropped here.
-      const bytes = built.toBytes();
       opening.push(
-        OrtSession.open(bytes, {
+        OrtSession.open(payloads[index]!, {
           device,
           threads: threads[index],
           strict: options.strict,
@@ -538,7 +537,6 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
             provider: session.provider,
             fallbackReason: session.fallbackReason,
             threads: threads[index],
-            scope,
             sessionCreateMs: session.createMs,
           },
         })),
@@ -564,7 +562,6 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
         '(see the @rcnn/runtime README, "Enabling CUDA"); pass strict (--strict) to fail instead of falling back.',
     );
   }
-  const model = info!;
   if (model.weights.random) say(`warning: ${RANDOM_WEIGHTS_WARNING} [${model.weights.description}]`);
   if (model.weights.unusedKeys.length > 0) {
     const keys = model.weights.unusedKeys;
@@ -584,6 +581,11 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
     warnings,
     allowSpecialFiles: options.allowSpecialFiles ?? false,
   });
+}
+
+/** One buffer of the serialised model per replica: copies for all but the last, which gets `bytes` itself. */
+function replicaPayloads(bytes: Uint8Array, replicas: number): Uint8Array[] {
+  return Array.from({ length: replicas }, (_, i) => (i === replicas - 1 ? bytes : bytes.slice()));
 }
 
 async function releaseAll(opening: readonly Promise<Replica>[]): Promise<void> {

@@ -24,4 +24,5 @@ export * from './coco.js';
 export * from './draw.js';
 export * from './export.js';
 export * from './profile.js';
+export { type PluginRegister, importPluginRegister, pluginSpecifiers } from './plugins.js';
 export * from './training.js';

@@ -7,6 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { fileKind } from './image-read.js';
 import { extname } from 'node:path';
 import {
+  type CaseMapper,
   type ConfigOverrides,
   ConfigError,
   type ConfigSection,
@@ -236,6 +237,8 @@ export interface ResolveConfigOptions {
   readonly sections?: readonly ConfigSection[];
   /** `SECTION.KEY=VALUE` overrides applied last. */
   readonly set?: readonly string[];
+  /** Parity-case mappers of the registered implementations (`caseMappers(container)`), for case.json sources. */
+  readonly caseMappers?: readonly CaseMapper[];
   /** Layers applied under the source (e.g. the conventions and architecture the weights bring): the source and `set` win. */
   readonly base?: readonly ConfigOverrides[];
 }
@@ -275,7 +278,7 @@ function closest(name: string, known: readonly string[]): string | undefined {
  */
 export function resolveConfig(source: string | ConfigOverrides | undefined, options: ResolveConfigOptions = {}): ResolvedConfig {
   const under = options.base ?? [];
-  const base = { sections: options.sections ?? [], set: options.set ?? [] };
+  const base = { sections: options.sections ?? [], set: options.set ?? [], caseMapping: { mappers: options.caseMappers ?? [] } };
   const withBase = (layer?: ConfigOverrides | string) => ({ ...base, layers: [...under, ...(layer === undefined ? [] : [layer])] });
   const finish = (config: RcnnConfig, preset: Preset | undefined, from: string, notes: readonly string[] = []): ResolvedConfig => ({
     config,

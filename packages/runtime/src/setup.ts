@@ -10,6 +10,7 @@ import {
   type WeightConventions,
   WeightStore,
   configSections,
+  caseMappers,
   createContainer,
   isCaseDocument,
 } from '@rcnn/core';
@@ -154,7 +155,7 @@ export async function resolveModelSources(options: ModelSourceOptions): Promise<
   }
   const brought =
     options.weightConventions === false || !loaded ? { layers: [] } : weightConventionLayers(loaded.conventions, loaded.description, conventionSource(options.config));
-  const resolved = resolveConfig(options.config, { sections: configSections(container), set: options.set, base: brought.layers });
+  const resolved = resolveConfig(options.config, { sections: configSections(container), set: options.set, base: brought.layers, caseMappers: caseMappers(container) });
   const warn = options.onWarning ?? ((m: string) => console.warn(m));
   if (brought.note) warn(brought.note);
   for (const note of resolved.notes) warn(note);

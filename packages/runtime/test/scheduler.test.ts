@@ -88,7 +88,6 @@ describe('Detector with several CPU replicas (toy model)', () => {
     const { detector } = await toyDetector({ devices: ['cpu', 'cpu', 'cpu'] });
     try {
       assert.deepEqual(detector.replicas.map((r) => r.device), ['cpu:0', 'cpu:1', 'cpu:2']);
-      assert.deepEqual(detector.replicas.map((r) => r.scope), ['cpu_0_0', 'cpu_1_1', 'cpu_2_2']);
       const sizes = [
         [40, 30],
         [64, 48],

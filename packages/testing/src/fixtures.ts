@@ -8,9 +8,11 @@ import { fileURLToPath } from 'node:url';
 import {
   type ConfigOverrides,
   type HostTensor,
+  type DependencyContainer,
   type RgbImage,
   WeightStore,
   caseConfigLayer,
+  caseMappers,
   decodeEntry,
   readSafetensorsFile,
 } from '@rcnn/core';
@@ -22,7 +24,11 @@ export interface ParityCase {
   readonly name: string;
   /** The parsed case.json. */
   readonly json: Record<string, unknown> & { model: Record<string, unknown> };
-  /** Config layer derived from case.json. */
+  /**
+   * Config layer derived from case.json, mapped on first read with the case mappers of the
+   * container given to {@link loadParityCase} (a head type no registered package maps fails then,
+   * naming the type; spreading a ParityCase reads it too).
+   */
   readonly configLayer: ConfigOverrides;
   /** Fresh weight store over the case's weights.safetensors. */
   weights(): WeightStore;
@@ -64,8 +70,16 @@ export async function decodeRgb(path: string): Promise<RgbImage> {
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, maxValue: 255 };
 }
 
-/** Loads a case directory. */
-export function loadParityCase(dir: string): ParityCase {
+/** Options of {@link loadParityCase}. */
+export interface LoadParityCaseOptions {
+  /** The container with the packages registered whose implementations map the case's head types (`caseTypes` / `fromCase`). */
+  readonly container?: DependencyContainer;
+  /** A box head type nothing maps: fail (default) or leave the box head keys at their defaults (tests that build no box head). */
+  readonly unmappedHeads?: 'error' | 'omit';
+}
+
+/** Loads a case directory; its config layer is mapped lazily (see {@link ParityCase.configLayer}). */
+export function loadParityCase(dir: string, options: LoadParityCaseOptions = {}): ParityCase {
   const json = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as ParityCase['json'];
   const ref = readSafetensorsFile(join(dir, 'reference.safetensors'));
   const cache = new Map<string, HostTensor>();
@@ -73,11 +87,18 @@ export function loadParityCase(dir: string): ParityCase {
     .filter((f) => /^image_\d+\.png$/.test(f))
     .sort((a, b) => Number(a.slice(6, -4)) - Number(b.slice(6, -4)))
     .map((f) => join(dir, f));
+  let layer: ConfigOverrides | undefined;
   return {
     dir,
     name: String(json.name ?? dir),
     json,
-    configLayer: caseConfigLayer(json, join(dir, 'case.json')),
+    get configLayer(): ConfigOverrides {
+      layer ??= caseConfigLayer(json, join(dir, 'case.json'), {
+        mappers: options.container ? caseMappers(options.container) : [],
+        unmappedHeads: options.unmappedHeads ?? 'error',
+      });
+      return layer;
+    },
     weights: () => WeightStore.fromSafetensors(join(dir, 'weights.safetensors')),
     reference(name) {
       const hit = cache.get(name);

@@ -8,5 +8,7 @@ export * from './ort.js';
 export * from './context.js';
 export * from './conformance.js';
 export { defaultBottomUp, defaultFeatures } from './conformance-inputs.js';
+export { type CaseVerdict, type ProducedTensors, compareCase } from './compare-case.js';
+export { type CaseOutcome, type RegisterFunction, type RunCaseOptions, produceCaseTensors, runCase } from './run-case.js';
 export * from './training.js';
 export { type TrainingConformanceOptions, type TrainingSlotId, runTrainingConformance } from './conformance-training.js';

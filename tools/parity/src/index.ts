@@ -1,4 +1,3 @@
-/** The parity harness: run rcnn-node on parity case directories and judge every reference tensor. */
-export * from './compare-case.js';
-export * from './run-case.js';
+/** The parity harness CLI's built-in packages (runCase / compareCase / produceCaseTensors are @rcnn/testing's). */
+export * from './built-ins.js';
 export { compareDetectron2Image, type NamedTensors } from './compare-detectron2.js';

@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { findRepoRootOrThrow, readSafetensorsFileEntries } from './weights-helpers.js';
-import type { HostTensor } from '@rcnn/core';
-import { type ParityCase, loadParityCase, publicCaseDir } from '@rcnn/testing';
-import { compareCase } from '../src/index.js';
+import { type HostTensor, createContainer } from '@rcnn/core';
+import { BUILT_IN_PACKAGES } from '../src/index.js';
+import { type ParityCase, compareCase, loadParityCase, publicCaseDir } from '@rcnn/testing';
 
 const run = promisify(execFile);
 const rcnnBin = createRequire(import.meta.url).resolve('@rcnn/cli/package.json').replace(/package\.json$/, 'build/src/main.js');
@@ -40,7 +40,9 @@ function withoutBackground(c: ParityCase): ParityCase {
 
 async function predictDump(caseName: string, weights: string, extra: readonly string[] = [], adapt: (c: ParityCase) => ParityCase = (c) => c): Promise<string> {
   const dir = publicCaseDir(caseName);
-  const c = adapt(loadParityCase(dir));
+  const container = createContainer();
+  for (const register of BUILT_IN_PACKAGES) register(container);
+  const c = adapt(loadParityCase(dir, { container }));
   const out = join(mkdtempSync(join(tmpdir(), 'rcnn-import-')), 'dump.safetensors');
   await run(process.execPath, [rcnnBin, 'predict', '--config', join(dir, 'case.json'), '--weights', weights, '--batch', String(c.imagePaths.length), '--dump', out, '--dump-intermediates', ...extra, ...c.imagePaths]);
   const failed = compareCase(c, readSafetensorsFileEntries(out)).filter((v) => !v.pass);

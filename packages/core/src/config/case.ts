@@ -8,13 +8,49 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import type { ConfigOverrides } from './config.js';
 
-/** Names of the conv bodies and heads a case maps to (registered by the backbone/FPN/C4 packages). */
-export const CASE_IMPLEMENTATIONS = {
+/** Names of the conv bodies a case maps to (the configurable ResNet bodies of @rcnn/backbone / @rcnn/fpn). */
+const CASE_BODIES = {
   fpnBody: 'FPN.add_fpn_ResNet_custom_conv5_body',
   c4Body: 'ResNet.add_ResNet_custom_conv4_body',
-  res5Head: 'ResNet.add_ResNet_roi_conv5_head',
-  mlpHead: 'fast_rcnn_heads.add_roi_2mlp_head',
 } as const;
+
+/** One section of a case.json that a registered implementation maps (`model.box.head` for box heads): its fields, `type` included. */
+export type CaseSection = Readonly<Record<string, unknown>> & { readonly type: string };
+
+/** What a mapper sees besides its section. */
+export interface CaseContext {
+  /** The whole `model` object of the case (backbone, fpn, rpn, …), read-only. */
+  readonly model: Readonly<Record<string, unknown>>;
+  /** The config layer mapped so far (core sections), read-only; the mapper's overrides are merged into it. */
+  readonly layer: ConfigOverrides;
+  /** The file (for messages). */
+  readonly source: string;
+  /** Fails with a ConfigError naming the file when `cond` is false ("rcnn-node cannot build this case exactly"). */
+  need(cond: boolean, what: string): void;
+}
+
+/** A registered implementation's case mapping (from `caseMappers(container)`). */
+export interface CaseMapper {
+  /** Registry name of the implementation. */
+  readonly name: string;
+  readonly provider: string;
+  /** Slot id (`roi-box-head`). */
+  readonly slot: string;
+  readonly caseTypes: readonly string[];
+  fromCase(section: CaseSection, context: CaseContext): ConfigOverrides;
+}
+
+/** Options of the case mapping. */
+export interface CaseMappingOptions {
+  /** Mappers of the registered implementations (`caseMappers(container)`). */
+  readonly mappers?: readonly CaseMapper[];
+  /**
+   * A box head type no mapper claims: `'error'` (default) fails naming the type and how to
+   * register its package; `'omit'` leaves the box head keys at their defaults, for code that
+   * builds no box head from the case (a backbone or RPN test).
+   */
+  readonly unmappedHeads?: 'error' | 'omit';
+}
 
 /** The subset of case.json this mapper reads. */
 interface CaseModel {
@@ -140,14 +176,14 @@ function uniform(list: readonly number[], what: string, source: string): number 
 }
 
 /** Reads `case.json` and returns the config layer it describes. */
-export function readCaseConfig(path: string): ConfigOverrides {
+export function readCaseConfig(path: string, options: CaseMappingOptions = {}): ConfigOverrides {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (cause) {
     throw new ConfigError(`cannot read case file ${path}: ${(cause as Error).message}`, { cause });
   }
-  return caseConfigLayer(parsed, path);
+  return caseConfigLayer(parsed, path, options);
 }
 
 /** True when a parsed JSON document looks like a parity case (has `format_version` and `model.kind`). */
@@ -157,10 +193,10 @@ export function isCaseDocument(doc: unknown): boolean {
 }
 
 /** Maps a parsed case.json to a config layer (see module doc). */
-export function caseConfigLayer(doc: unknown, source = 'case.json'): ConfigOverrides {
+export function caseConfigLayer(doc: unknown, source = 'case.json', options: CaseMappingOptions = {}): ConfigOverrides {
   if (!isCaseDocument(doc)) throw new ConfigError(`${source} is not a parity case (no format_version / model.kind)`);
   try {
-    const layer = mapCase((doc as { model: CaseModel }).model, source);
+    const layer = mapCase((doc as { model: CaseModel }).model, source, options);
     const train = (doc as { train?: CaseTrain | null }).train;
     return train ? { ...layer, TRAIN: { ...layer.TRAIN, ...mapTrain(train, source) } } : layer;
   } catch (e) {
@@ -175,7 +211,40 @@ export function caseConfigLayer(doc: unknown, source = 'case.json'): ConfigOverr
   }
 }
 
-function mapCase(m: CaseModel, source: string): ConfigOverrides {
+/** Merges `overrides` into `layer` section by section. */
+function mergeInto(layer: Record<string, Record<string, unknown>>, overrides: ConfigOverrides): void {
+  for (const [section, values] of Object.entries(overrides)) {
+    if (typeof values !== 'object' || values === null || Array.isArray(values)) throw new ConfigError(`case mapping returned a non-mapping for section ${section}`, { key: section });
+    layer[section] = { ...(layer[section] ?? {}), ...(values as Record<string, unknown>) };
+  }
+}
+
+/**
+ * The box head section: the registered mapper that claims its type, else core's own mapping of
+ * torchvision's `TwoMLPHead` (core's FAST_RCNN.MLP_HEAD_DIM with the default FAST_RCNN.ROI_BOX_HEAD),
+ * else an error naming the type and how to register the package that maps it.
+ */
+function mapBoxHead(m: CaseModel, layer: Record<string, Record<string, unknown>>, source: string, options: CaseMappingOptions): void {
+  const head = m.box.head as CaseSection;
+  const mapper = (options.mappers ?? []).find((x) => x.slot === 'roi-box-head' && x.caseTypes.includes(head.type));
+  if (mapper) {
+    const context: CaseContext = { model: m as unknown as Record<string, unknown>, layer, source, need: (cond, what) => need(cond, what, source) };
+    mergeInto(layer, mapper.fromCase(head, context));
+    return;
+  }
+  if (head.type === 'TwoMLPHead') {
+    layer.FAST_RCNN!.MLP_HEAD_DIM = (head as unknown as { representation_size: number }).representation_size;
+    return;
+  }
+  if (options.unmappedHeads === 'omit') return;
+  const known = ['TwoMLPHead (core)', ...(options.mappers ?? []).filter((x) => x.slot === 'roi-box-head').flatMap((x) => x.caseTypes.map((t) => `${t} (${x.provider})`))];
+  throw new ConfigError(`${source}: box head type "${head.type}" is not mapped by any registered implementation (known: ${known.join(', ')})`, {
+    key: 'case.json',
+    hint: `register the package whose box head declares caseTypes ["${head.type}"]: register(container) and pass caseMappers(container), or rcnn / npm run parity --plugin <package> (or RCNN_PLUGINS)`,
+  });
+}
+
+function mapCase(m: CaseModel, source: string, options: CaseMappingOptions): ConfigOverrides {
   need(['fasterrcnn', 'maskrcnn', 'keypointrcnn'].includes(m.kind), `model.kind "${m.kind}" is unknown`, source);
   const b = m.backbone;
   need(b.type === 'resnet_bottleneck', `backbone type "${b.type}" is not resnet_bottleneck`, source);
@@ -183,9 +252,6 @@ function mapCase(m: CaseModel, source: string): ConfigOverrides {
   const r = m.rpn;
   need(r.bbox_xform_clip === m.box.bbox_xform_clip, 'rpn and box bbox_xform_clip differ', source);
   need(r.aspect_ratios.every((a) => JSON.stringify(a) === JSON.stringify(r.aspect_ratios[0])), 'aspect ratios differ per level', source);
-  const isRes5 = m.box.head.type === 'ResNetRes5Head';
-  need(isRes5 || m.box.head.type === 'TwoMLPHead', `box head type "${m.box.head.type}" is unknown`, source);
-
   const planes = [...b.planes];
   const blocks = [...b.blocks];
   const layer: Record<string, Record<string, unknown>> = {
@@ -237,7 +303,7 @@ function mapCase(m: CaseModel, source: string): ConfigOverrides {
     need(r.anchor_sizes.length === 5, 'an FPN case needs anchors for 5 levels (P2..P6)', source);
     const roiLevels = m.box.roi_align.featmap_names.map((n) => Number(n) + 2);
     need(roiLevels.every((l, i) => Number.isInteger(l) && (i === 0 || l === roiLevels[i - 1] + 1)), 'RoI featmap names must be consecutive FPN levels', source);
-    layer.MODEL.CONV_BODY = CASE_IMPLEMENTATIONS.fpnBody;
+    layer.MODEL!.CONV_BODY = CASE_BODIES.fpnBody;
     Object.assign(layer.FPN, {
       FPN_ON: true,
       DIM: m.fpn.out_channels,
@@ -253,29 +319,15 @@ function mapCase(m: CaseModel, source: string): ConfigOverrides {
     });
   } else {
     need(r.anchor_sizes.length === 1, 'a case without FPN needs one anchor level', source);
-    need(isRes5, 'a case without FPN must use the ResNetRes5Head box head (C4)', source);
-    layer.MODEL.CONV_BODY = CASE_IMPLEMENTATIONS.c4Body;
+    layer.MODEL!.CONV_BODY = CASE_BODIES.c4Body;
     layer.FPN.FPN_ON = false;
     layer.RPN.SIZES = r.anchor_sizes[0];
     layer.RPN.ASPECT_RATIOS = r.aspect_ratios[0];
   }
 
-  if (isRes5) {
-    const h = m.box.head as unknown as { planes: number; blocks: number; stride: number; groups: number; width_per_group: number; stride_in_3x3: boolean; frozen_bn_eps: number; pool: string; state_dict_prefix?: string };
-    need(h.stride === 2, `res5 head stride ${h.stride} is not 2`, source);
-    need(h.groups === b.groups && h.width_per_group === b.width_per_group, 'res5 head groups/width differ from the backbone', source);
-    need(h.stride_in_3x3 === b.stride_in_3x3 && h.frozen_bn_eps === b.frozen_bn_eps, 'res5 head conventions differ from the backbone', source);
-    need(h.pool === 'avg', `res5 head pool "${h.pool}" is not avg`, source);
-    need(h.state_dict_prefix === undefined || h.state_dict_prefix === 'roi_heads.box_head.res5.', `res5 head prefix "${h.state_dict_prefix}" is not roi_heads.box_head.res5.`, source);
-    planes.push(h.planes);
-    blocks.push(h.blocks);
-    layer.FAST_RCNN.ROI_BOX_HEAD = CASE_IMPLEMENTATIONS.res5Head;
-  } else {
-    layer.FAST_RCNN.ROI_BOX_HEAD = CASE_IMPLEMENTATIONS.mlpHead;
-    layer.FAST_RCNN.MLP_HEAD_DIM = (m.box.head as unknown as { representation_size: number }).representation_size;
-  }
-  layer.RESNETS.STAGE_PLANES = planes;
-  layer.RESNETS.STAGE_BLOCKS = blocks;
+  layer.RESNETS!.STAGE_PLANES = planes;
+  layer.RESNETS!.STAGE_BLOCKS = blocks;
+  mapBoxHead(m, layer, source, options);
 
   if (m.mask) {
     const k = m.mask;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { caseConfigLayer, isCaseDocument } from './case.js';
+import { type CaseMappingOptions, caseConfigLayer, isCaseDocument } from './case.js';
 import { detectron2ConfigFromDocument, isDetectron2ConfigDocument } from './detectron2.js';
 import { ConfigError } from '../errors.js';
 import { type ConfigField, type ConfigSection, type SectionFields, type SectionValues, describeField } from './schema.js';
@@ -57,6 +57,11 @@ export interface LoadConfigOptions {
   readonly layers?: readonly (ConfigOverrides | string)[];
   /** `KEY=VALUE` overrides applied last (`MODEL.NUM_CLASSES=5`); VALUE is parsed as YAML. */
   readonly set?: readonly string[];
+  /**
+   * How parity `case.json` layers map head types no core section describes: the registered
+   * implementations' mappers (`{ mappers: caseMappers(container) }`).
+   */
+  readonly caseMapping?: CaseMappingOptions;
 }
 
 /** The typed values of a (plugin) section of a loaded config. */
@@ -78,7 +83,7 @@ export function sectionValues<F extends SectionFields>(config: RcnnConfig, secti
 const YAML_OPTIONS = { logLevel: 'error' } as const;
 
 /** Reads a YAML or JSON config file (or a parity case.json, or a Detectron2 config) into a plain object (not yet validated). */
-export function readConfigFile(path: string): ConfigOverrides {
+export function readConfigFile(path: string, caseMapping: CaseMappingOptions = {}): ConfigOverrides {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -93,7 +98,7 @@ export function readConfigFile(path: string): ConfigOverrides {
   }
   if (parsed === null || parsed === undefined) return {};
   // A parity case (case.json) is a config too.
-  if (isCaseDocument(parsed)) return caseConfigLayer(parsed, path);
+  if (isCaseDocument(parsed)) return caseConfigLayer(parsed, path, caseMapping);
   // So is a Detectron2 config (cfg.dump() or a model-zoo YAML with _BASE_).
   if (isDetectron2ConfigDocument(parsed)) return detectron2ConfigFromDocument(parsed, path).layer;
   if (typeof parsed !== 'object' || Array.isArray(parsed)) {
@@ -143,7 +148,7 @@ export function loadConfig(options: LoadConfigOptions = {}): RcnnConfig {
   const explicit = new Set<string>();
   const layers = [...(options.layers ?? []), ...(options.set ?? []).map(parseSetOverride)];
   for (const layer of layers) {
-    const obj = typeof layer === 'string' ? readConfigFile(layer) : layer;
+    const obj = typeof layer === 'string' ? readConfigFile(layer, options.caseMapping) : layer;
     const origin = typeof layer === 'string' ? layer : undefined;
     applyLayer(sections, values, obj, explicit, origin);
   }

@@ -1,6 +1,7 @@
 import { GraphError } from '../errors.js';
 import { encodeModelProto } from '../onnx/proto.js';
 import { type Float16Node, convertToFloat16 } from './float16.js';
+import { type GraphPass, INFERENCE_PASSES, runGraphPasses } from './passes/index.js';
 import { type DataType, type HostTensor, ONNX_DATA_TYPE, elementCount } from './dtypes.js';
 
 /** ONNX opset every rcnn-node graph targets (RoiAlign has no ORT kernel at opset 22+). */
@@ -139,6 +140,12 @@ export interface ModelOptions {
    * outputs stay as declared (see graph/float16.ts). For GPUs.
    */
   readonly float16?: boolean;
+  /**
+   * Graph passes run on the pruned graph before serialisation (default {@link INFERENCE_PASSES}:
+   * deconv as 1x1 conv + DepthToSpace, label-only class logits, row gathers sunk past fc layers;
+   * see graph/passes/). `[]` serialises the graph as built.
+   */
+  readonly passes?: readonly GraphPass[];
   /**
    * Refuse (GraphError) to serialise a graph with an output, or an If/Loop body output, declared
    * without a shape. ONNX's checker requires one on every graph and subgraph output, and tools that
@@ -473,7 +480,7 @@ export class GraphBuilder {
       producer_name: options.producerName ?? 'rcnn-node',
       producer_version: options.producerVersion ?? '0',
       doc_string: options.docString ?? '',
-      graph: this.graphProto(false, options.float16 ?? false),
+      graph: this.graphProto(false, options.float16 ?? false, options.passes ?? INFERENCE_PASSES),
       metadata_props: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
     };
     return encodeModelProto(model);
@@ -489,7 +496,7 @@ export class GraphBuilder {
     return [...new Set([...own, ...nested])];
   }
 
-  private graphProto(isSubgraph: boolean, float16 = false): Record<string, unknown> {
+  private graphProto(isSubgraph: boolean, float16 = false, passes: readonly GraphPass[] = []): Record<string, unknown> {
     this.checkWiring(isSubgraph);
     // onnxruntime runs every node of a graph, needed or not, so a model's serialised graph keeps
     // only what its outputs depend on: taps that are not outputs (and the initializers only they
@@ -498,10 +505,15 @@ export class GraphBuilder {
     let allInitializers: ReadonlyMap<string, HostTensor> = this.initializers;
     const subgraphReads = (list: readonly NodeRecord[]): string[] =>
       list.flatMap((n) => [...n.attributes.values()].flatMap((a) => (a.kind === 'graph' ? a.value.outerReads : [])));
+    if (!isSubgraph && passes.length > 0) {
+      const rewritten = runGraphPasses(nodes, this.initializers, new Set([...this.outputs.map((o) => o.name), ...subgraphReads(nodes)]), passes);
+      nodes = rewritten.nodes;
+      allInitializers = new Map([...allInitializers, ...rewritten.added]);
+    }
     if (float16) {
-      const converted = convertToFloat16(nodes, this.initializers, new Set([...this.outputs.map((o) => o.name), ...subgraphReads(nodes)]));
+      const converted = convertToFloat16(nodes, allInitializers, new Set([...this.outputs.map((o) => o.name), ...subgraphReads(nodes)]));
       nodes = converted.nodes;
-      allInitializers = new Map([...this.initializers, ...converted.initializers]);
+      allInitializers = new Map([...allInitializers, ...converted.initializers]);
     }
     const read = new Set<string>([...this.outputs.map((o) => o.name), ...subgraphReads(nodes)]);
     for (const n of nodes) for (const i of n.inputs) read.add(i);

@@ -286,7 +286,7 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
       return { feeds: declared, intermediates };
     },
     toBytes() {
-      bytes ??= g.toModelProto({ metadata: { 'rcnn.config': JSON.stringify(config), 'rcnn.kind': 'training' } });
+      bytes ??= g.toModelProto({ passes: [], metadata: { 'rcnn.config': JSON.stringify(config), 'rcnn.kind': 'training' } });
       return bytes;
     },
   };

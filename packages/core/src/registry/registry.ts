@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import { type DependencyContainer, type InjectionToken, container as rootContainer } from 'tsyringe';
 import type { ConfigSection } from '../config/schema.js';
+import type { ConfigOverrides } from '../config/config.js';
+import type { CaseContext, CaseMapper, CaseSection } from '../config/case.js';
 import { RegistryError } from '../errors.js';
 import type { WeightStore, WeightStoreOptions } from '../weights/store.js';
 import type {
@@ -27,6 +29,13 @@ export interface Implementation<T> {
   readonly description: string;
   /** The implementation itself. */
   readonly value: T;
+  /**
+   * Parity-case types this implementation maps (`model.box.head.type` of a case.json, e.g.
+   * `ResNetRes5Head`), so `npm run parity` / `loadParityCase` can check a new head type.
+   */
+  readonly caseTypes?: readonly string[];
+  /** Config overrides for a case section of one of {@link caseTypes} (see `CaseMapper`). */
+  readonly fromCase?: (section: CaseSection, context: CaseContext) => ConfigOverrides;
 }
 
 /** A pluggable slot of the model: its DI token, what it is, and which package provides the built-ins. */
@@ -191,4 +200,18 @@ export function registerWeightsReader(container: DependencyContainer, reader: We
 /** The weights readers registered in `container` (including its parents). */
 export function registeredWeightsReaders(container: DependencyContainer): WeightsReader[] {
   return container.isRegistered(WEIGHTS_READERS, true) ? container.resolveAll(WEIGHTS_READERS) : [];
+}
+
+/**
+ * The parity-case mappers of every implementation registered in `container` that declares
+ * `caseTypes` and `fromCase` (for `loadConfig({ caseMappers })` / `loadParityCase(dir, { container })`).
+ */
+export function caseMappers(container: DependencyContainer): CaseMapper[] {
+  const out: CaseMapper[] = [];
+  for (const slot of Object.values(SLOTS) as Slot<unknown>[]) {
+    for (const impl of listImplementations(container, slot)) {
+      if (impl.caseTypes && impl.fromCase) out.push({ name: impl.name, provider: impl.provider, slot: slot.id, caseTypes: impl.caseTypes, fromCase: impl.fromCase });
+    }
+  }
+  return out;
 }

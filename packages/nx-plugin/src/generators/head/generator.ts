@@ -7,7 +7,7 @@
 import { posix } from 'node:path';
 import { type GeneratorCallback, type Tree, joinPathFragments, logger, names } from '@nx/devkit';
 import { CORE_SECTION_NAMES, HEAD_SLOTS, type HeadGeneratorSchema, type HeadSlot } from './schema.js';
-import { changeset, configTest, configTs, conformanceTest, indexTs, packageJson, readme, registerTs, tsconfigJson, weightsTs } from './templates/common.js';
+import { changeset, configTest, configTs, conformanceTest, indexTs, packageJson, readme, registerTs, tsconfigJson } from './templates/common.js';
 import { CONV_BODY_TEMPLATE } from './templates/conv-body.js';
 import { FPN_TEMPLATE } from './templates/fpn.js';
 import { ROI_BOX_HEAD_TEMPLATE } from './templates/roi-box-head.js';
@@ -115,7 +115,6 @@ export function renderHeadPackage(tree: Tree, schema: HeadGeneratorSchema): Map<
     [at('src/index.ts'), indexTs(o, t)],
     [at('src/register.ts'), registerTs(o, t)],
     [at('src/config.ts'), configTs(o, t)],
-    [at('src/weights.ts'), weightsTs(o)],
     [at(`src/${o.fileName}.ts`), t.implementation(o)],
     [at('test/conformance.test.ts'), conformanceTest(o, t)],
     [at('test/config.test.ts'), configTest(o, t)],

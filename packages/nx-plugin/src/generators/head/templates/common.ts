@@ -41,66 +41,6 @@ export function tsconfigJson(v: TemplateVars): string {
   return `${JSON.stringify(config, null, 2)}\n`;
 }
 
-/** `src/weights.ts`: the weight declarations shared by the implementation and its tests. */
-export function weightsTs(v: TemplateVars): string {
-  return `/**
- * How ${v.importPath} declares the weights it reads: by state-dict key (torchvision's names), with
- * the exact shape (a weights file with another shape fails with a WeightsError naming the key) and
- * the random init used when there is no weights file (\`WeightStore.random(seed)\`).
- */
-import type { Blob, BuildContext, RandomInit } from '@rcnn/core';
-
-/** One tensor: state-dict key, exact shape, random init. */
-export interface WeightSpec {
-  readonly key: string;
-  readonly shape: readonly number[];
-  readonly init: RandomInit;
-}
-
-/** The weight and bias of one layer. */
-export interface LayerWeights {
-  readonly weight: WeightSpec;
-  readonly bias: WeightSpec;
-}
-
-/** He (Kaiming) normal with ReLU gain: keeps activations at scale through conv + ReLU stacks. */
-export const HE: RandomInit = { kind: 'he' };
-
-/** Biases start at zero. */
-export const ZERO: RandomInit = { kind: 'constant', value: 0 };
-
-/**
- * A conv layer: \`<key>.weight\` [out, in, k, k] (transposed conv: [in, out, k, k], the layout of
- * both PyTorch and ONNX) and \`<key>.bias\` [out].
- */
-export function convLayer(key: string, out: number, inChannels: number, kernel: number, init: RandomInit = HE, transposed = false): LayerWeights {
-  const shape = transposed ? [inChannels, out, kernel, kernel] : [out, inChannels, kernel, kernel];
-  return { weight: { key: \`\${key}.weight\`, shape, init }, bias: { key: \`\${key}.bias\`, shape: [out], init: ZERO } };
-}
-
-/** A fully connected layer: \`<key>.weight\` [out, in] (torch nn.Linear) and \`<key>.bias\` [out]. */
-export function linearLayer(key: string, out: number, inDim: number, init: RandomInit): LayerWeights {
-  return { weight: { key: \`\${key}.weight\`, shape: [out, inDim], init }, bias: { key: \`\${key}.bias\`, shape: [out], init: ZERO } };
-}
-
-/**
- * Reads a layer from the build's WeightStore (\`ctx.weights.take\`, which marks the keys used) into
- * initializers \`weight\` and \`bias\` of the current scope. Read weights in every build: the store
- * is per build, so caching them elsewhere would hide missing keys.
- */
-export function readLayer(ctx: BuildContext, layer: LayerWeights): { readonly weight: Blob; readonly bias: Blob } {
-  const read = (spec: WeightSpec, name: string): Blob =>
-    ctx.graph.initializer(name, { dtype: 'float32', dims: [...spec.shape], data: ctx.weights.take(spec.key, spec.shape, spec.init) });
-  return { weight: read(layer.weight, 'weight'), bias: read(layer.bias, 'bias') };
-}
-
-/** The keys of \`layers\`, in reading order. */
-export function layerKeys(layers: readonly LayerWeights[]): string[] {
-  return layers.flatMap((l) => [l.weight.key, l.bias.key]);
-}
-`;
-}
-
 /** `src/config.ts`: the plugin's config section (defaults, bounds) and its cross-key checks. */
 export function configTs(v: TemplateVars, t: SlotTemplate): string {
   const C = v.constantName;
@@ -159,8 +99,7 @@ export function indexTs(v: TemplateVars, t: SlotTemplate): string {
   return `/** ${v.importPath}: ${t.title} plugin for rcnn-node (${t.summary}). */
 export { register } from './register.js';
 export { ${C}_SECTION, type ${v.className}Settings, ${v.propertyName}Settings } from './config.js';
-export { ${C}_IMPLEMENTATION, ${C}_NAME, ${extra}${C}_WEIGHT_PREFIXES, ${v.propertyName}, ${v.propertyName}WeightKeys, ${v.propertyName}Weights } from './${v.fileName}.js';
-export { HE, type LayerWeights, type WeightSpec, ZERO, convLayer, layerKeys, linearLayer, readLayer } from './weights.js';
+export { ${C}_IMPLEMENTATION, ${C}_NAME, ${extra}${C}_WEIGHT_PREFIXES, ${v.propertyName}, ${v.propertyName}Layers, ${v.propertyName}WeightKeys } from './${v.fileName}.js';
 `;
 }
 
@@ -299,7 +238,8 @@ naming the key (\`${v.propertyName}Settings(config)\`).
 
 Read by state-dict key with the exact shape from the build's \`WeightStore\`, under
 ${t.prefixes.map((p) => `\`${p}\``).join(' and ')} (\`${C}_WEIGHT_PREFIXES\`). \`${v.propertyName}WeightKeys(config, …)\` lists the
-keys for a config and \`${v.propertyName}Weights\` their shapes and random inits.
+keys for a config and \`${v.propertyName}Layers\` the layers (core's \`Conv2dSpec\` / \`LinearSpec\` /
+\`ConvTransposeSpec\`: key, shape, random init), which core's \`conv2d\` / \`linear\` / \`convTranspose\` build.
 
 ## Tests
 

@@ -10,9 +10,8 @@ function implementation(v: TemplateVars): string {
  * feature map '0' (level = number of stages, spatialScale = 2^-level), like a C4 body. It reads
  * only \`images\`, so it also builds into the features-only net.
  */
-import { type Blob, type BuildContext, type ConvBody, type FeatureMaps, type Implementation, type RcnnConfig, ops } from '@rcnn/core';
+import { type Blob, type BuildContext, type Conv2dSpec, type ConvBody, type FeatureMaps, type Implementation, type RcnnConfig, conv2d, conv2dParameters } from '@rcnn/core';
 import { ${p}Settings } from './config.js';
-import { type LayerWeights, convLayer, layerKeys, readLayer } from './weights.js';
 
 /** Registry name (slot conv-body). */
 export const ${C}_NAME = '${v.registryName}';
@@ -20,11 +19,11 @@ export const ${C}_NAME = '${v.registryName}';
 /** State-dict prefixes of the body's weights (torchvision's place for a backbone body). */
 export const ${C}_WEIGHT_PREFIXES = ['backbone.body.'] as const;
 
-/** The layers the body reads under \`config\`, for images of \`inChannels\` channels (3). */
-export function ${p}Weights(config: RcnnConfig, inChannels = 3): LayerWeights[] {
+/** The layers the body is made of under \`config\`, for images of \`inChannels\` channels (3). */
+export function ${p}Layers(config: RcnnConfig, inChannels = 3): Conv2dSpec[] {
   let channels = inChannels;
   return ${p}Settings(config).STAGE_CHANNELS.map((out, i) => {
-    const layer = convLayer(\`backbone.body.stage\${i + 1}\`, out, channels, 3);
+    const layer: Conv2dSpec = { key: \`backbone.body.stage\${i + 1}\`, inChannels: channels, outChannels: out, kernel: 3, stride: 2, activation: 'relu' };
     channels = out;
     return layer;
   });
@@ -32,21 +31,14 @@ export function ${p}Weights(config: RcnnConfig, inChannels = 3): LayerWeights[] 
 
 /** The weight keys the body reads under \`config\`. */
 export function ${p}WeightKeys(config: RcnnConfig, inChannels = 3): string[] {
-  return layerKeys(${p}Weights(config, inChannels));
+  return ${p}Layers(config, inChannels).flatMap(conv2dParameters).map((t) => t.key);
 }
 
 function build(ctx: BuildContext, images: Blob): FeatureMaps {
-  const g = ctx.graph;
-  const layers = ${p}Weights(ctx.config);
-  let x = images;
-  layers.forEach((layer, i) => {
-    x = g.withScope(\`stage\${i + 1}\`, () => {
-      const { weight, bias } = readLayer(ctx, layer);
-      return ops.relu(g, ops.conv(g, x, weight, bias, { kernel: 3, stride: 2, pad: 1 }));
-    });
-  });
+  const layers = ${p}Layers(ctx.config);
+  const x = layers.reduce((h, layer) => conv2d(ctx, h, layer), images);
   const level = layers.length;
-  return [{ name: '0', blob: x, channels: layers[level - 1].weight.shape[0], spatialScale: 2 ** -level, level }];
+  return [{ name: '0', blob: x, channels: layers[level - 1]!.outChannels, spatialScale: 2 ** -level, level }];
 }
 
 /** The body as a {@link ConvBody}. */

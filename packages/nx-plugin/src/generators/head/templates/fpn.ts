@@ -10,9 +10,8 @@ function implementation(v: TemplateVars): string {
  * and a ${C}.OUTPUT_KERNEL output conv per level. The outputs keep the bottom-up maps' names,
  * levels and scales, finest first.
  */
-import { ConfigError, type BuildContext, type FeatureMaps, type FeaturePyramid, type Implementation, type RcnnConfig, ops } from '@rcnn/core';
+import { ConfigError, type BuildContext, type Conv2dSpec, type FeatureMaps, type FeaturePyramid, type Implementation, type RcnnConfig, conv2d, conv2dParameters, ops } from '@rcnn/core';
 import { ${p}Settings } from './config.js';
-import { type LayerWeights, convLayer, layerKeys, readLayer } from './weights.js';
 
 /** Registry name (slot fpn). */
 export const ${C}_NAME = '${v.registryName}';
@@ -22,26 +21,28 @@ export const ${C}_WEIGHT_PREFIXES = ['backbone.fpn.'] as const;
 
 /** The layers of one level. */
 export interface ${v.className}Level {
-  readonly lateral: LayerWeights;
-  readonly output: LayerWeights;
+  readonly lateral: Conv2dSpec;
+  readonly output: Conv2dSpec;
 }
 
 // torchvision initialises FPN convs with kaiming_uniform_(a=1): std 1/sqrt(fan_in), no ReLU gain.
 const FPN_INIT = { kind: 'he', gain: 1 } as const;
 
-/** The layers the pyramid reads under \`config\` for bottom-up maps of \`inChannels\` channels. */
-export function ${p}Weights(config: RcnnConfig, inChannels: readonly number[]): ${v.className}Level[] {
+/** The layers the pyramid is made of under \`config\` for bottom-up maps of \`inChannels\` channels. */
+export function ${p}Layers(config: RcnnConfig, inChannels: readonly number[]): ${v.className}Level[] {
   const kernel = ${p}Settings(config).OUTPUT_KERNEL;
   const dim = config.FPN.DIM;
   return inChannels.map((channels, i) => ({
-    lateral: convLayer(\`backbone.fpn.lateral.\${i}\`, dim, channels, 1, FPN_INIT),
-    output: convLayer(\`backbone.fpn.output.\${i}\`, dim, dim, kernel, FPN_INIT),
+    lateral: { key: \`backbone.fpn.lateral.\${i}\`, name: \`lateral\${i}\`, inChannels: channels, outChannels: dim, kernel: 1, weightInit: FPN_INIT },
+    output: { key: \`backbone.fpn.output.\${i}\`, name: \`output\${i}\`, inChannels: dim, outChannels: dim, kernel, weightInit: FPN_INIT },
   }));
 }
 
 /** The weight keys the pyramid reads under \`config\`. */
 export function ${p}WeightKeys(config: RcnnConfig, inChannels: readonly number[]): string[] {
-  return layerKeys(${p}Weights(config, inChannels).flatMap((l) => [l.lateral, l.output]));
+  return ${p}Layers(config, inChannels)
+    .flatMap((l) => [...conv2dParameters(l.lateral), ...conv2dParameters(l.output)])
+    .map((t) => t.key);
 }
 
 function build(ctx: BuildContext, bottomUp: FeatureMaps): FeatureMaps {
@@ -54,14 +55,8 @@ function build(ctx: BuildContext, bottomUp: FeatureMaps): FeatureMaps {
       });
     }
   });
-  const levels = ${p}Weights(ctx.config, bottomUp.map((f) => f.channels));
-  const kernel = levels[0].output.weight.shape[2];
-  const laterals = bottomUp.map((f, i) =>
-    g.withScope(\`lateral\${i}\`, () => {
-      const { weight, bias } = readLayer(ctx, levels[i].lateral);
-      return ops.conv(g, f.blob, weight, bias, { kernel: 1 });
-    }),
-  );
+  const levels = ${p}Layers(ctx.config, bottomUp.map((f) => f.channels));
+  const laterals = bottomUp.map((f, i) => conv2d(ctx, f.blob, levels[i]!.lateral));
   const merged = [...laterals];
   for (let i = merged.length - 2; i >= 0; i--) {
     // Nearest-neighbour upsampling to the lateral's exact size (PyTorch 'nearest': floor of dst * in / out).
@@ -75,10 +70,7 @@ function build(ctx: BuildContext, bottomUp: FeatureMaps): FeatureMaps {
   }
   return bottomUp.map((f, i) => ({
     name: f.name,
-    blob: g.withScope(\`output\${i}\`, () => {
-      const { weight, bias } = readLayer(ctx, levels[i].output);
-      return ops.conv(g, merged[i], weight, bias, { kernel, pad: (kernel - 1) / 2 });
-    }),
+    blob: conv2d(ctx, merged[i]!, levels[i]!.output),
     channels: ctx.config.FPN.DIM,
     spatialScale: f.spatialScale,
     level: f.level,

@@ -10,21 +10,8 @@ function implementation(v: TemplateVars): string {
  * FPN.ROI_CANONICAL_*), flatten, then one fully connected layer + ReLU per entry of
  * ${C}.FC_DIMS. The output is the last layer's activations, [R, last FC_DIMS entry].
  */
-import {
-  type BoxHeadOutput,
-  type BuildContext,
-  ConfigError,
-  DIMS,
-  type FeatureMaps,
-  type Implementation,
-  type RcnnConfig,
-  type RoiBoxHead,
-  type Rois,
-  multiScaleRoiAlign,
-  ops,
-} from '@rcnn/core';
+import { type BoxHeadOutput, type BuildContext, DIMS, type FeatureMaps, type Implementation, type LinearSpec, type RcnnConfig, type RoiBoxHead, type Rois, linear, linearParameters, ops, roiPooler, xavierFill } from '@rcnn/core';
 import { ${p}Settings } from './config.js';
-import { type LayerWeights, layerKeys, linearLayer, readLayer } from './weights.js';
 
 /** Registry name (slot roi-box-head). */
 export const ${C}_NAME = '${v.registryName}';
@@ -32,53 +19,30 @@ export const ${C}_NAME = '${v.registryName}';
 /** State-dict prefixes of the head's weights (torchvision's place for a box head). */
 export const ${C}_WEIGHT_PREFIXES = ['roi_heads.box_head.'] as const;
 
-/** The layers the head reads under \`config\` for RoI features of \`inChannels\` channels. */
-export function ${p}Weights(config: RcnnConfig, inChannels: number): LayerWeights[] {
+/** The fc layers the head is made of under \`config\`, for RoI features of \`inChannels\` channels. */
+export function ${p}Layers(config: RcnnConfig, inChannels: number): LinearSpec[] {
   const resolution = config.FAST_RCNN.ROI_XFORM_RESOLUTION;
-  let inDim = inChannels * resolution * resolution;
-  return ${p}Settings(config).FC_DIMS.map((dim, i) => {
-    // Caffe2's XavierFill, U(+-sqrt(3 / fan_in)): keeps activations at scale through the layers.
-    const bound = Math.sqrt(3 / inDim);
-    const layer = linearLayer(\`roi_heads.box_head.fc\${i + 1}\`, dim, inDim, { kind: 'uniform', low: -bound, high: bound });
-    inDim = dim;
+  let inFeatures = inChannels * resolution * resolution;
+  return ${p}Settings(config).FC_DIMS.map((outFeatures, i) => {
+    // Caffe2's XavierFill (Detectron's fc init) keeps activations at scale through the layers.
+    const layer: LinearSpec = { key: \`roi_heads.box_head.fc\${i + 1}\`, inFeatures, outFeatures, weightInit: xavierFill(inFeatures), activation: 'relu' };
+    inFeatures = outFeatures;
     return layer;
   });
 }
 
 /** The weight keys the head reads under \`config\`. */
 export function ${p}WeightKeys(config: RcnnConfig, inChannels: number): string[] {
-  return layerKeys(${p}Weights(config, inChannels));
+  return ${p}Layers(config, inChannels).flatMap((l) => linearParameters(l).map((t) => t.key));
 }
 
 function build(ctx: BuildContext, features: FeatureMaps, rois: Rois): BoxHeadOutput {
-  const g = ctx.graph;
-  const { FAST_RCNN: f, FPN: fpn } = ctx.config;
-  const channels = features[0]?.channels;
-  if (channels === undefined || features.some((m) => m.channels !== channels)) {
-    throw new ConfigError(\`${v.registryName} pools from levels with different channel counts: \${features.map((m) => \`'\${m.name}': \${m.channels}\`).join(', ') || 'no levels'}\`, {
-      key: 'FPN.DIM',
-    });
-  }
-  const layers = ${p}Weights(ctx.config, channels);
-  const pooled = multiScaleRoiAlign(g, features, rois, {
-    outputSize: f.ROI_XFORM_RESOLUTION,
-    samplingRatio: f.ROI_XFORM_SAMPLING_RATIO,
-    aligned: f.ROI_XFORM_ALIGNED,
-    canonicalScale: fpn.ROI_CANONICAL_SCALE,
-    canonicalLevel: fpn.ROI_CANONICAL_LEVEL,
-    eps: fpn.ROI_LEVEL_EPS,
-  });
+  const pooled = roiPooler(ctx, features, rois, ctx.config.FAST_RCNN, { what: '${v.registryName}' });
   // One row per RoI (proposal slots, padding included): a dump keeps each image's valid rows.
-  ctx.tap('roi.box_features', pooled, 'float32', 'proposal-rows', [DIMS.rois, channels, f.ROI_XFORM_RESOLUTION, f.ROI_XFORM_RESOLUTION]);
-  let x = ops.flatten(g, pooled, 1, 'flatten');
-  layers.forEach((layer, i) => {
-    x = g.withScope(\`fc\${i + 1}\`, () => {
-      const { weight, bias } = readLayer(ctx, layer);
-      // Gemm with transB reads the [out, in] state-dict layout as is.
-      return ops.relu(g, ops.gemm(g, x, weight, bias, { transB: true, name: 'fc' }));
-    });
-  });
-  return { features: x, dim: layers[layers.length - 1].weight.shape[0] };
+  ctx.tap('roi.box_features', pooled.features, 'float32', 'proposal-rows', [DIMS.rois, pooled.channels, pooled.resolution, pooled.resolution]);
+  const layers = ${p}Layers(ctx.config, pooled.channels);
+  const x = layers.reduce((h, layer) => linear(ctx, h, layer), ops.flatten(ctx.graph, pooled.features, 1, 'flatten'));
+  return { features: x, dim: layers[layers.length - 1]!.outFeatures };
 }
 
 /** The head as a {@link RoiBoxHead}. */

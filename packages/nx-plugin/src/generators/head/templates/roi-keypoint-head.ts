@@ -12,9 +12,26 @@ function implementation(v: TemplateVars): string {
  * upsampling by KRCNN.UP_SCALE: [D, K, KRCNN.HEATMAP_SIZE, KRCNN.HEATMAP_SIZE] heatmap logits,
  * which @rcnn/keypoint-head's \`heatmaps_to_keypoints\` decodes.
  */
-import { type Blob, type BuildContext, ConfigError, DIMS, type Detections, type FeatureMaps, type Implementation, type RcnnConfig, type RoiKeypointHead, multiScaleRoiAlign, ops } from '@rcnn/core';
+import {
+  type Blob,
+  type BuildContext,
+  type Conv2dSpec,
+  type ConvTransposeSpec,
+  DIMS,
+  type Detections,
+  type FeatureMaps,
+  type Implementation,
+  type RcnnConfig,
+  type RoiKeypointHead,
+  conv2d,
+  conv2dParameters,
+  convTranspose,
+  convTransposeParameters,
+  roiPooler,
+  sequentialKey,
+  upsampleBilinear,
+} from '@rcnn/core';
 import { ${p}Settings } from './config.js';
-import { type LayerWeights, convLayer, layerKeys, readLayer } from './weights.js';
 
 /** Registry name (slot roi-keypoint-head). */
 export const ${C}_NAME = '${v.registryName}';
@@ -30,61 +47,42 @@ const DECONV_STRIDE = 2;
 
 /** The layers of the head. */
 export interface ${K}Layers {
-  readonly convs: readonly LayerWeights[];
-  readonly deconv: LayerWeights;
+  readonly convs: readonly Conv2dSpec[];
+  readonly deconv: ConvTransposeSpec;
 }
 
-/** The layers the head reads under \`config\` for RoI features of \`inChannels\` channels. */
-export function ${p}Weights(config: RcnnConfig, inChannels: number): ${K}Layers {
+/** The layers the head is made of under \`config\`, for RoI features of \`inChannels\` channels. */
+export function ${p}Layers(config: RcnnConfig, inChannels: number): ${K}Layers {
   const s = ${p}Settings(config);
   const k = config.KRCNN;
-  const convs = Array.from({ length: s.NUM_CONVS }, (_, i) => convLayer(\`roi_heads.keypoint_head.conv\${i + 1}\`, s.CONV_DIM, i === 0 ? inChannels : s.CONV_DIM, 3));
+  // torchvision's nn.Sequential(Conv2d, ReLU, …) layout: conv i is module 2i.
+  const convs = Array.from({ length: s.NUM_CONVS }, (_, i): Conv2dSpec => ({
+    key: sequentialKey('roi_heads.keypoint_head', 2 * i),
+    inChannels: i === 0 ? inChannels : s.CONV_DIM,
+    outChannels: s.CONV_DIM,
+    kernel: 3,
+    activation: 'relu',
+  }));
   const width = s.NUM_CONVS > 0 ? s.CONV_DIM : inChannels;
-  // ConvTranspose weights are [in, out, k, k] in both PyTorch and ONNX.
-  return { convs, deconv: convLayer('roi_heads.keypoint_predictor.deconv', k.NUM_KEYPOINTS, width, k.DECONV_KERNEL, { kind: 'he' }, true) };
+  return {
+    convs,
+    deconv: { key: 'roi_heads.keypoint_predictor.deconv', inChannels: width, outChannels: k.NUM_KEYPOINTS, kernel: k.DECONV_KERNEL, stride: DECONV_STRIDE, pad: k.DECONV_KERNEL / 2 - 1 },
+  };
 }
 
 /** The weight keys the head reads under \`config\`. */
 export function ${p}WeightKeys(config: RcnnConfig, inChannels: number): string[] {
-  const l = ${p}Weights(config, inChannels);
-  return layerKeys([...l.convs, l.deconv]);
+  const l = ${p}Layers(config, inChannels);
+  return [...l.convs.flatMap(conv2dParameters), ...convTransposeParameters(l.deconv)].map((t) => t.key);
 }
 
 function build(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly heatmaps: Blob } {
-  const g = ctx.graph;
-  const { KRCNN: k, FPN: fpn } = ctx.config;
-  const channels = features[0]?.channels;
-  if (channels === undefined || features.some((f) => f.channels !== channels)) {
-    throw new ConfigError(\`${v.registryName} pools from levels with different channel counts: \${features.map((f) => \`'\${f.name}': \${f.channels}\`).join(', ') || 'no levels'}\`, {
-      key: 'FPN.DIM',
-    });
-  }
-  const layers = ${p}Weights(ctx.config, channels);
-  let x = multiScaleRoiAlign(g, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, {
-    outputSize: k.ROI_XFORM_RESOLUTION,
-    samplingRatio: k.ROI_XFORM_SAMPLING_RATIO,
-    aligned: k.ROI_XFORM_ALIGNED,
-    canonicalScale: fpn.ROI_CANONICAL_SCALE,
-    canonicalLevel: fpn.ROI_CANONICAL_LEVEL,
-    eps: fpn.ROI_LEVEL_EPS,
-  });
-  layers.convs.forEach((layer, i) => {
-    x = g.withScope(\`conv\${i + 1}\`, () => {
-      const { weight, bias } = readLayer(ctx, layer);
-      return ops.relu(g, ops.conv(g, x, weight, bias, { kernel: 3, pad: 1 }));
-    });
-  });
-  const lowres = g.withScope('deconv', () => {
-    const { weight, bias } = readLayer(ctx, layers.deconv);
-    return ops.convTranspose(g, x, weight, bias, { kernel: k.DECONV_KERNEL, stride: DECONV_STRIDE, pad: k.DECONV_KERNEL / 2 - 1 });
-  });
+  const k = ctx.config.KRCNN;
+  const pooled = roiPooler(ctx, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, k, { what: '${v.registryName}' });
+  const layers = ${p}Layers(ctx.config, pooled.channels);
+  const lowres = convTranspose(ctx, layers.convs.reduce((h, layer) => conv2d(ctx, h, layer), pooled.features), layers.deconv);
   // Bilinear, align_corners=False (PyTorch interpolate with a scale factor).
-  const heatmaps = ops.resize(g, lowres, null, {
-    mode: 'linear',
-    coordinateTransformationMode: 'pytorch_half_pixel',
-    scales: g.constFloat32([1, 1, k.UP_SCALE, k.UP_SCALE]),
-    name: 'upsample',
-  });
+  const heatmaps = upsampleBilinear(ctx, lowres, k.UP_SCALE);
   ctx.tap('roi.keypoint_logits', heatmaps, 'float32', 'per-image-detections', [DIMS.detections, DIMS.keypoints, DIMS.heatmapSize, DIMS.heatmapSize]);
   return { heatmaps };
 }

@@ -15,7 +15,8 @@ function implementation(v: TemplateVars): string {
 import {
   type Blob,
   type BuildContext,
-  ConfigError,
+  type Conv2dSpec,
+  type ConvTransposeSpec,
   DIMS,
   type Detections,
   type FeatureMaps,
@@ -29,13 +30,17 @@ import {
   type Rois,
   type TrainingBuildContext,
   type TrainingRois,
+  conv2d,
+  conv2dParameters,
+  convTranspose,
+  convTransposeParameters,
   losses,
-  multiScaleRoiAlign,
   ops,
+  roiPooler,
+  sequentialKey,
 } from '@rcnn/core';
 import { projectMaskTargets } from '@rcnn/mask-head';
 import { ${p}Settings } from './config.js';
-import { type LayerWeights, convLayer, layerKeys, readLayer } from './weights.js';
 
 /** Registry name (slot roi-mask-head). */
 export const ${C}_NAME = '${v.registryName}';
@@ -48,75 +53,54 @@ export const ${C}_POSTPROCESSOR = 'paste_masks';
 
 /** The layers of the head. */
 export interface ${K}Layers {
-  readonly convs: readonly LayerWeights[];
-  readonly upsample: LayerWeights;
-  readonly logits: LayerWeights;
+  readonly convs: readonly Conv2dSpec[];
+  readonly upsample: ConvTransposeSpec;
+  readonly logits: Conv2dSpec;
 }
 
-/** The layers the head reads under \`config\` for RoI features of \`inChannels\` channels. */
-export function ${p}Weights(config: RcnnConfig, inChannels: number): ${K}Layers {
+/** The layers the head is made of under \`config\`, for RoI features of \`inChannels\` channels. */
+export function ${p}Layers(config: RcnnConfig, inChannels: number): ${K}Layers {
   const s = ${p}Settings(config);
   const m = config.MRCNN;
   const classes = m.CLS_SPECIFIC_MASK ? config.MODEL.NUM_CLASSES : 1;
-  const convs = Array.from({ length: s.NUM_CONVS }, (_, i) => convLayer(\`roi_heads.mask_head.conv\${i + 1}\`, s.CONV_DIM, i === 0 ? inChannels : s.CONV_DIM, 3));
+  // torchvision's nn.Sequential layout: conv i is \`mask_head.<i>.0\`.
+  const convs = Array.from({ length: s.NUM_CONVS }, (_, i): Conv2dSpec => ({
+    key: sequentialKey('roi_heads.mask_head', i, 0),
+    inChannels: i === 0 ? inChannels : s.CONV_DIM,
+    outChannels: s.CONV_DIM,
+    kernel: 3,
+    activation: 'relu',
+  }));
   const width = s.NUM_CONVS > 0 ? s.CONV_DIM : inChannels;
   return {
     convs,
-    // ConvTranspose weights are [in, out, k, k] in both PyTorch and ONNX.
-    upsample: convLayer('roi_heads.mask_predictor.upsample', s.CONV_DIM, width, m.UPSAMPLE_RATIO, { kind: 'he' }, true),
-    logits: convLayer('roi_heads.mask_predictor.logits', classes, s.CONV_DIM, 1, { kind: 'normal', std: 0.001 }),
+    upsample: { key: 'roi_heads.mask_predictor.upsample', inChannels: width, outChannels: s.CONV_DIM, kernel: m.UPSAMPLE_RATIO, stride: m.UPSAMPLE_RATIO, activation: 'relu' },
+    logits: { key: 'roi_heads.mask_predictor.logits', inChannels: s.CONV_DIM, outChannels: classes, kernel: 1, weightInit: { kind: 'normal', std: 0.001 } },
   };
 }
 
 /** The weight keys the head reads under \`config\`. */
 export function ${p}WeightKeys(config: RcnnConfig, inChannels: number): string[] {
-  const l = ${p}Weights(config, inChannels);
-  return layerKeys([...l.convs, l.upsample, l.logits]);
+  const l = ${p}Layers(config, inChannels);
+  return [...l.convs.flatMap(conv2dParameters), ...convTransposeParameters(l.upsample), ...conv2dParameters(l.logits)].map((t) => t.key);
 }
 
 /** Every class's mask logits [R, C, M, M] of \`rois\` (inference: the detections; training: the positive RoIs). */
 function maskLogits(ctx: BuildContext, features: FeatureMaps, rois: Rois): Blob {
-  const g = ctx.graph;
-  const { MRCNN: m, FPN: fpn } = ctx.config;
-  const channels = features[0]?.channels;
-  if (channels === undefined || features.some((f) => f.channels !== channels)) {
-    throw new ConfigError(\`${v.registryName} pools from levels with different channel counts: \${features.map((f) => \`'\${f.name}': \${f.channels}\`).join(', ') || 'no levels'}\`, {
-      key: 'FPN.DIM',
-    });
-  }
-  const layers = ${p}Weights(ctx.config, channels);
-  let x = multiScaleRoiAlign(g, features, { boxes: rois.boxes, batchIndex: rois.batchIndex }, {
-    outputSize: m.ROI_XFORM_RESOLUTION,
-    samplingRatio: m.ROI_XFORM_SAMPLING_RATIO,
-    aligned: m.ROI_XFORM_ALIGNED,
-    canonicalScale: fpn.ROI_CANONICAL_SCALE,
-    canonicalLevel: fpn.ROI_CANONICAL_LEVEL,
-    eps: fpn.ROI_LEVEL_EPS,
-  });
-  layers.convs.forEach((layer, i) => {
-    x = g.withScope(\`conv\${i + 1}\`, () => {
-      const { weight, bias } = readLayer(ctx, layer);
-      return ops.relu(g, ops.conv(g, x, weight, bias, { kernel: 3, pad: 1 }));
-    });
-  });
-  const up = g.withScope('upsample', () => {
-    const { weight, bias } = readLayer(ctx, layers.upsample);
-    return ops.relu(g, ops.convTranspose(g, x, weight, bias, { kernel: m.UPSAMPLE_RATIO, stride: m.UPSAMPLE_RATIO }));
-  });
-  return g.withScope('logits', () => {
-    const { weight, bias } = readLayer(ctx, layers.logits);
-    return ops.conv(g, up, weight, bias, { kernel: 1 });
-  });
+  const pooled = roiPooler(ctx, features, { boxes: rois.boxes, batchIndex: rois.batchIndex }, ctx.config.MRCNN, { what: '${v.registryName}' });
+  const layers = ${p}Layers(ctx.config, pooled.channels);
+  const x = layers.convs.reduce((h, layer) => conv2d(ctx, h, layer), pooled.features);
+  return conv2d(ctx, convTranspose(ctx, x, layers.upsample), layers.logits);
 }
 
 function build(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly maskProbs: Blob } {
   const g = ctx.graph;
-  const m = ctx.config.MRCNN;
   const logits = maskLogits(ctx, features, detections);
-  ctx.tap('roi.mask_logits', logits, 'float32', 'per-image-detections', [DIMS.detections, ctx.config.MODEL.NUM_CLASSES, DIMS.maskSize, DIMS.maskSize]);
+  const classes = ctx.config.MRCNN.CLS_SPECIFIC_MASK ? ctx.config.MODEL.NUM_CLASSES : 1;
+  ctx.tap('roi.mask_logits', logits, 'float32', 'per-image-detections', [DIMS.detections, classes, DIMS.maskSize, DIMS.maskSize]);
   const maskProbs = g.withScope('mask_probs', () => {
     // The channel of each detection's label: GatherND with one batch axis gives [D, M, M].
-    const selected = m.CLS_SPECIFIC_MASK
+    const selected = ctx.config.MRCNN.CLS_SPECIFIC_MASK
       ? ops.unsqueeze(g, ops.gatherND(g, logits, ops.unsqueeze(g, detections.labels, [1], 'label'), 1, 'select'), [1], 'selected')
       : logits;
     return ops.sigmoid(g, selected);

@@ -16,7 +16,7 @@ function implementation(v: TemplateVars): string {
 import {
   type Blob,
   type BuildContext,
-  ConfigError,
+  type Conv2dSpec,
   DIMS,
   type FeatureMap,
   type FeatureMaps,
@@ -27,14 +27,17 @@ import {
   type RpnHead,
   batchedNmsKeep,
   clipBoxes,
+  conv2dOptions,
+  conv2dParameters,
   decodeBoxes,
   imageBounds,
   keepLargeBoxes,
   levelSizeDims,
   ops,
+  parameter,
+  sharedChannels,
 } from '@rcnn/core';
 import { ${p}Settings } from './config.js';
-import { type LayerWeights, convLayer, layerKeys, readLayer } from './weights.js';
 
 /** Registry name (slot rpn-head). */
 export const ${C}_NAME = '${v.registryName}';
@@ -42,29 +45,35 @@ export const ${C}_NAME = '${v.registryName}';
 /** State-dict prefixes of the head's weights (torchvision's place for an RPN head). */
 export const ${C}_WEIGHT_PREFIXES = ['rpn.head.'] as const;
 
-/** The layers of the head. */
+/** The layers of the head (shared by every level). */
 export interface ${v.className}Layers {
-  readonly conv: LayerWeights;
-  readonly objectness: LayerWeights;
-  readonly deltas: LayerWeights;
+  readonly conv: Conv2dSpec;
+  readonly objectness: Conv2dSpec;
+  readonly deltas: Conv2dSpec;
 }
 
 // torchvision's RPNHead init: N(0, 0.01^2) weights, zero biases.
 const RPN_INIT = { kind: 'normal', std: 0.01 } as const;
 
-/** The layers the head reads for feature maps of \`channels\` channels (shared by every level). */
-export function ${p}Weights(_config: RcnnConfig, channels: number): ${v.className}Layers {
+/** The layers the head is made of for feature maps of \`channels\` channels. */
+export function ${p}Layers(_config: RcnnConfig, channels: number): ${v.className}Layers {
   return {
-    conv: convLayer('rpn.head.conv', channels, channels, 3, RPN_INIT),
-    objectness: convLayer('rpn.head.cls_logits', 1, channels, 1, RPN_INIT),
-    deltas: convLayer('rpn.head.bbox_pred', 4, channels, 1, RPN_INIT),
+    conv: { key: 'rpn.head.conv', inChannels: channels, outChannels: channels, kernel: 3, weightInit: RPN_INIT },
+    objectness: { key: 'rpn.head.cls_logits', inChannels: channels, outChannels: 1, kernel: 1, weightInit: RPN_INIT },
+    deltas: { key: 'rpn.head.bbox_pred', inChannels: channels, outChannels: 4, kernel: 1, weightInit: RPN_INIT },
   };
 }
 
 /** The weight keys the head reads. */
 export function ${p}WeightKeys(config: RcnnConfig, channels: number): string[] {
-  const l = ${p}Weights(config, channels);
-  return layerKeys([l.conv, l.objectness, l.deltas]);
+  const l = ${p}Layers(config, channels);
+  return [l.conv, l.objectness, l.deltas].flatMap(conv2dParameters).map((t) => t.key);
+}
+
+/** A conv whose parameters are read once and applied on every level. */
+function sharedConv(ctx: BuildContext, spec: Conv2dSpec): (x: Blob, name: string) => Blob {
+  const [weight, bias] = ctx.graph.withScope(spec.key.slice(spec.key.lastIndexOf('.') + 1), () => conv2dParameters(spec).map((t) => parameter(ctx, t)));
+  return (x, name) => ops.conv(ctx.graph, x, weight!, bias ?? null, { ...conv2dOptions(spec), name });
 }
 
 /** One square anchor of side \`side\` centred on every location of \`f\`: [h*w, 4] (x1, y1, x2, y2), row-major. */
@@ -92,15 +101,11 @@ function build(ctx: BuildContext, features: FeatureMaps): Proposals {
   const { graph: g, config } = ctx;
   const t = config.TEST;
   const settings = ${p}Settings(config);
-  const channels = features[0]?.channels;
-  if (channels === undefined || features.some((f) => f.channels !== channels)) {
-    throw new ConfigError(\`${v.registryName} shares its head across levels, which needs one channel count; got \${features.map((f) => \`'\${f.name}': \${f.channels}\`).join(', ') || 'no levels'}\`, {
-      key: 'FPN.DIM',
-    });
-  }
+  // The head is shared across levels, which needs one channel count.
+  const channels = sharedChannels(features, '${v.registryName}', 'RPN.HEAD');
   const head = g.withScope('head', () => {
-    const layers = ${p}Weights(config, channels);
-    return { conv: readLayer(ctx, layers.conv), objectness: readLayer(ctx, layers.objectness), deltas: readLayer(ctx, layers.deltas) };
+    const layers = ${p}Layers(config, channels);
+    return { conv: sharedConv(ctx, layers.conv), objectness: sharedConv(ctx, layers.objectness), deltas: sharedConv(ctx, layers.deltas) };
   });
 
   const logits: Blob[] = [];
@@ -108,9 +113,9 @@ function build(ctx: BuildContext, features: FeatureMaps): Proposals {
   const anchors: Blob[] = [];
   for (const f of features) {
     g.withScope(\`level_\${f.name}\`, () => {
-      const x = ops.relu(g, ops.conv(g, f.blob, head.conv.weight, head.conv.bias, { kernel: 3, pad: 1, name: 'conv' }));
-      const objectness = ops.conv(g, x, head.objectness.weight, head.objectness.bias, { kernel: 1, name: 'objectness' }); // [N,1,h,w]
-      const boxDeltas = ops.conv(g, x, head.deltas.weight, head.deltas.bias, { kernel: 1, name: 'deltas' }); // [N,4,h,w]
+      const x = ops.relu(g, head.conv(f.blob, 'conv'));
+      const objectness = head.objectness(x, 'objectness'); // [N,1,h,w]
+      const boxDeltas = head.deltas(x, 'deltas'); // [N,4,h,w]
       ctx.tap(\`rpn.objectness.\${f.name}\`, objectness, 'float32', 'whole', [DIMS.images, 1, ...levelSizeDims(f.name)]);
       ctx.tap(\`rpn.deltas.\${f.name}\`, boxDeltas, 'float32', 'whole', [DIMS.images, 4, ...levelSizeDims(f.name)]);
       // Flattened in (y, x) order, the order of the anchors.

@@ -7,16 +7,8 @@
  * the detection matching, so a different order of equal-score detections is not an error.
  */
 import type { HostTensor } from '@rcnn/core';
-import {
-  type ParityCase,
-  type Verdict,
-  compareDense,
-  compareDetections,
-  compareExact,
-  compareKeypoints,
-  compareMasks,
-  compareProposals,
-} from '@rcnn/testing';
+import { type Verdict, compareDense, compareDetections, compareExact, compareKeypoints, compareMasks, compareProposals } from './compare.js';
+import type { ParityCase } from './fixtures.js';
 
 /** Tensors produced by rcnn-node, by fixture name. */
 export type ProducedTensors = ReadonlyMap<string, HostTensor>;

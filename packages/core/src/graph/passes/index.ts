@@ -1,0 +1,31 @@
+/** The graph passes run at serialisation (`GraphBuilder.toModelProto`), in this order. */
+import type { HostTensor } from '../dtypes.js';
+import { DECONV_AS_DEPTH_TO_SPACE } from './deconv-depth-to-space.js';
+import { LABEL_ONLY_LOGITS } from './label-logits.js';
+import { type GraphPass, PassGraph, type PassNode } from './pass.js';
+import { SINK_ROW_GATHER } from './row-gather.js';
+
+export { type GraphPass, PassGraph, type PassNode } from './pass.js';
+export { DECONV_AS_DEPTH_TO_SPACE, deconvAsConvWeights } from './deconv-depth-to-space.js';
+export { LABEL_ONLY_LOGITS } from './label-logits.js';
+export { SINK_ROW_GATHER } from './row-gather.js';
+
+/**
+ * The inference passes: transposed convs with kernel = stride as 1x1 conv + DepthToSpace, then
+ * label-only class logits (which reads the pre-shuffle features the first pass exposes), then row
+ * gathers sunk past fully connected layers.
+ */
+export const INFERENCE_PASSES: readonly GraphPass[] = [DECONV_AS_DEPTH_TO_SPACE, LABEL_ONLY_LOGITS, SINK_ROW_GATHER];
+
+/** Runs `passes` over `nodes`; returns the new node list, the initializers they added and the matches per pass. */
+export function runGraphPasses(
+  nodes: readonly PassNode[],
+  initializers: ReadonlyMap<string, HostTensor>,
+  pinned: ReadonlySet<string>,
+  passes: readonly GraphPass[] = INFERENCE_PASSES,
+): { readonly nodes: PassNode[]; readonly added: ReadonlyMap<string, HostTensor>; readonly matches: Readonly<Record<string, number>> } {
+  const graph = new PassGraph(nodes, initializers, pinned);
+  const matches: Record<string, number> = {};
+  for (const pass of passes) matches[pass.name] = pass.apply(graph);
+  return { nodes: graph.nodes, added: graph.added, matches };
+}
