@@ -4,7 +4,7 @@ import type { Command } from './command.js';
 import { parseCommand } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { EXIT, UsageError, reportError } from './errors.js';
-import { type CliIO, markClosed, say } from './io.js';
+import { type CliIO, flushStdout, markClosed, say } from './io.js';
 
 /** The CLI's version (from its package.json). */
 export function version(): string {
@@ -72,7 +72,10 @@ export async function runCli(argv: readonly string[], io: CliIO = { stdout: proc
       return EXIT.ok;
     }
     const { values, positionals } = parseCommand(command, rest);
-    return await command.run(values, positionals, io);
+    const status = await command.run(values, positionals, io);
+    // The last write may still be in flight: a reader that left meanwhile is a quiet stop, not success.
+    if (status === EXIT.ok && !(await flushStdout(io))) return EXIT.brokenPipe;
+    return status;
   } catch (e) {
     return reportError(e, command?.name, verbose, io.stderr);
   } finally {

@@ -21,6 +21,23 @@ export function writeOut(io: CliIO, text: string): void {
   io.stdout.write(text);
 }
 
+/**
+ * Waits until everything written to stdout has reached the OS. A large write to a pipe finishes
+ * after the command returns, so its EPIPE arrives late: this is where a command learns of it.
+ * Resolves false when the reader went away.
+ */
+export function flushStdout(io: CliIO): Promise<boolean> {
+  if (CLOSED.has(io.stdout)) return Promise.resolve(false);
+  const stream = io.stdout as NodeJS.WritableStream & { destroyed?: boolean };
+  if (stream.destroyed === true) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    stream.write('', (e?: Error | null) => {
+      if ((e as NodeJS.ErrnoException | null | undefined)?.code === 'EPIPE') markClosed(io.stdout);
+      resolve(!e && !CLOSED.has(io.stdout));
+    });
+  });
+}
+
 /** Prints to stdout. */
 export function say(io: CliIO, line = ''): void {
   writeOut(io, `${line}\n`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { MODEL_INPUTS, decodeEntry, readSafetensorsFile, writeSafetensors } from '@rcnn/core';
 import { decodeImage } from '@rcnn/runtime';
@@ -8,6 +9,10 @@ import { toyTransform } from '@rcnn/runtime/toy';
 import { runModel } from '@rcnn/testing';
 import { loadConfig } from '@rcnn/core';
 import { toyConfig } from '@rcnn/runtime/toy';
+import { runCli } from '../src/cli.js';
+import type { Command } from '../src/command.js';
+import { EXIT } from '../src/errors.js';
+import { say } from '../src/io.js';
 import { errorLines, rcnn, tempDir, writePhoto, writeToyConfig, writeToyWeights } from './helpers.js';
 
 const dir = tempDir();
@@ -225,5 +230,43 @@ describe('rcnn bench', () => {
     assert.match(r.stdout, /replica 0: cpu → onnxruntime provider cpu\n {2}CPUExecutionProvider: (\d+) of \1 nodes/);
     assert.match(r.stdout, /replica 1: cuda:0 → onnxruntime provider cpu \(fallback: .+\)/);
     assert.equal(r.stdout.match(/CPUExecutionProvider: \d+ of \d+ nodes/g)?.length, 2);
+  });
+});
+
+describe('a reader that leaves stdout while the last write is in flight', () => {
+  it('ends with the quiet broken-pipe status, not success (the EPIPE arrives after the command returned)', async () => {
+    // A pipe whose reader has gone: the write is accepted, its EPIPE comes back on a later tick.
+    const stdout = new Writable({
+      write(_chunk, _encoding, callback) {
+        setImmediate(() => callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })));
+      },
+    });
+    let stderr = '';
+    const stderrStream = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        stderr += chunk.toString();
+        callback();
+      },
+    });
+    const printsAndReturns: Command = {
+      name: 'print',
+      summary: 'prints one line',
+      help: 'Usage: rcnn print',
+      options: {},
+      positionals: false,
+      run: (_values, _positionals, io) => {
+        say(io, 'a line nobody reads');
+        return Promise.resolve(EXIT.ok);
+      },
+    };
+    const status = await runCli(['print'], { stdout, stderr: stderrStream }, [printsAndReturns]);
+    assert.equal(status, EXIT.brokenPipe, stderr);
+    assert.equal(stderr, '', 'a closed stdout is a quiet stop');
+  });
+
+  it('a command that wrote nothing is not affected by the flush', async () => {
+    const stdout = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+    const quiet: Command = { name: 'quiet', summary: 'prints nothing', help: 'Usage: rcnn quiet', options: {}, positionals: false, run: () => Promise.resolve(EXIT.ok) };
+    assert.equal(await runCli(['quiet'], { stdout, stderr: stdout }, [quiet]), EXIT.ok);
   });
 });

@@ -23,11 +23,18 @@ function refused(fn: () => unknown, reason: CheckpointErrorReason, pattern: RegE
   });
 }
 
-/** Times a refusal: hostile input must fail fast. */
-function fast(fn: () => void, ms = 2000): void {
-  const t0 = performance.now();
+/**
+ * Runs a refusal and checks that it stopped before doing what the hostile input asked for: the
+ * memory outside the JS heap (buffers) and the heap itself grow by less than `maxBytes`. A loader
+ * that first allocated the declared gigabytes, or built the 128 MiB of views, would exceed it. (A
+ * wall-clock bound would say the same on a quiet machine but fails under load.)
+ */
+function fast(fn: () => void, maxBytes = 64 * 2 ** 20): void {
+  const before = process.memoryUsage();
   fn();
-  assert.ok(performance.now() - t0 < ms, `took ${performance.now() - t0} ms`);
+  const after = process.memoryUsage();
+  const grew = Math.max(after.arrayBuffers - before.arrayBuffers, after.external - before.external, after.heapUsed - before.heapUsed);
+  assert.ok(grew < maxBytes, `memory grew by ${(grew / 2 ** 20).toFixed(1)} MiB`);
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'rcnn-checkpoint-'));
@@ -154,7 +161,7 @@ describe('restricted unpickler: malformed and hostile streams', () => {
     refused(() => load(new PickleBuilder().proto(2).raw(0x63, 0x6f, 0x73).toBytes()), 'pickle-truncated', /module name/);
   });
 
-  it('bounds integer size, nesting depth, MARK depth and stack height, and fails fast', () => {
+  it('bounds integer size, nesting depth, MARK depth and stack height, refusing before it allocates what the input declares', () => {
     const long = new PickleBuilder().proto(2).raw(0x8a, 100, ...new Array<number>(100).fill(1)).stop().toBytes();
     refused(() => load(long), 'pickle-limit', /integer of 100 bytes/);
     // 100k nested lists: EMPTY_LIST x N, APPEND x (N-1).
