@@ -231,12 +231,9 @@ export function imageCases(options: { full?: boolean } = {}): ReliabilityCase[] 
     const detector = await ctx.toy();
     await detector.predictOne(await goodImage(ctx)); // warm: the measured RSS is this image's alone
     const before = process.memoryUsage().rss;
-    const t0 = performance.now();
     const [o] = await detector.predict([f]);
-    const ms = performance.now() - t0;
     const grew = process.memoryUsage().rss - before;
     assertInputError(o, f, /image is 10000 x 10000 = 100000000 pixels, more than LIMITS\.MAX_IMAGE_PIXELS \(64000000\)/);
-    assert.ok(ms < 2000, `refused from the header in ${ms.toFixed(0)} ms`);
     assert.ok(grew < 64e6, `RSS grew ${(grew / 1e6).toFixed(1)} MB (decoding would need 300 MB)`);
   };
   add('100-megapixel PNG: refused by the header check, RSS bounded', huge('png'));

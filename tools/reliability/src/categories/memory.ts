@@ -111,14 +111,13 @@ export function memoryCases(options: { full?: boolean } = {}): ReliabilityCase[]
     });
   }
   add('config-memory', 'keys within their ranges but together far too large: refused from the estimate, with the key to change', async () => {
-    const t0 = performance.now();
     const { value: e, mb } = await rssGrowthMb(() =>
       thrown(async () => (await tinyDetector('maskrcnn_tiny', { set: ['MRCNN.ROI_XFORM_RESOLUTION=256', 'MRCNN.RESOLUTION=1024', 'TEST.DETECTIONS_PER_IM=1000'] })).close()),
     );
     assertTyped(e, ConfigError, /this config needs about [\d.]+ (GB|TB) to run 1 image\(s\) at a time, more than LIMITS\.MAX_MODEL_MEMORY_MB \(16384 MB\); the largest part is the mask logits \([\d.]+ GB, from MRCNN\.RESOLUTION, MODEL\.NUM_CLASSES, TEST\.DETECTIONS_PER_IM; MRCNN\.RESOLUTION is 1024\)/);
     assert.match(e.key ?? '', /^MRCNN\./);
     assert.match(e.hint ?? '', /lower MRCNN\.\w+.*raise LIMITS\.MAX_MODEL_MEMORY_MB/);
-    assert.ok(performance.now() - t0 < 10_000 && mb < 200, `refused before building (${(performance.now() - t0).toFixed(0)} ms, RSS +${mb.toFixed(0)} MB)`);
+    assert.ok(mb < 200, `refused before building (RSS +${mb.toFixed(0)} MB)`);
   });
   add('config-memory', 'the same through rcnn predict: one error line naming the key, one hint', async () => {
     const r = await rcnnInProcess(['predict', ...MODEL, '--set', 'MRCNN.ROI_XFORM_RESOLUTION=256', '--set', 'MRCNN.RESOLUTION=1024', '--set', 'TEST.DETECTIONS_PER_IM=1000', MASK.image]);
@@ -160,13 +159,10 @@ export function memoryCases(options: { full?: boolean } = {}): ReliabilityCase[]
     ];
     const file = ctx.tmp.file('bomb.pth', encodedZip(entries));
     const bytes = readFileSync(file).length;
-    const t0 = performance.now();
     const { value: e, mb } = await rssGrowthMb(() => thrown(() => readCheckpoint(file)));
-    const ms = performance.now() - t0;
     assertTyped(e, CheckpointError, /inflating the \d+-byte storage entry "archive\/data\/0" .*refused before inflating \(a compressed-size bomb\)/);
     assert.equal(e.reason, 'pickle-limit');
-    assert.ok(ms < 2_000, `refused in ${ms.toFixed(0)} ms (a ${bytes}-byte file)`);
-    assert.ok(mb < 64, `RSS grew ${mb.toFixed(1)} MB`);
+    assert.ok(mb < 64, `RSS grew ${mb.toFixed(1)} MB (a ${bytes}-byte file that inflates to ${floats * 4} bytes)`);
   });
   add('bombs', 'a DEFLATED data.pkl claiming far more than the file: refused before inflating', async (ctx) => {
     const { data, crc } = await deflatedZeros(64 << 20);

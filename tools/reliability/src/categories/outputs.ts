@@ -235,11 +235,9 @@ export function outputCases(): ReliabilityCase[] {
       [join(ctx.tmp.path, 'no-such-dir', 'r.json'), /its directory .*no-such-dir does not exist/],
       [ctx.tmp.path, /results file \(-o\) .* is a directory/],
     ] as const) {
-      const t0 = performance.now();
-      // A missing weights file would fail the build: the output check must come first.
+      // A missing weights file would fail the build: the output check must come first (the error proves it).
       const r = await rcnnInProcess(['predict', '--config', MASK.config, '--weights', join(ctx.tmp.path, 'not-there.safetensors'), '-o', out, MASK.image]);
       assertCliError(r, 1, pattern, { only: true });
-      assert.ok(performance.now() - t0 < 5_000);
     }
   });
   add('outputs', '-o in a directory that cannot be written (read-only tmpfs, or mode 0500 when not root): refused up front', async (ctx) => {
