@@ -55,7 +55,7 @@ export type DetectorTrainingSetup = TrainingSetup<DetectorSample>;
 /** The part of `@rcnn/coco`'s API that `rcnn train` uses. */
 export interface CocoLoader {
   register(container: DependencyContainer): void;
-  loadCocoDataset(options: { annotations: string; imagesDir: string; masks?: boolean; keypoints?: boolean }): Promise<CocoDataset>;
+  loadCocoDataset(options: { annotations: string; imagesDir: string; masks?: boolean; keypoints?: boolean; legacyPlusOne?: boolean }): Promise<CocoDataset>;
   loadTrainingImage(dataset: CocoDataset, index: number): Promise<{ readonly data: Uint8Array; readonly width: number; readonly height: number; readonly path: string; readonly targets: ImageTargets }>;
 }
 
@@ -72,11 +72,17 @@ export const COCO_LOADER: CocoLoader = { register: registerCoco, loadCocoDataset
 /**
  * Loads a COCO training set for `config` as `rcnn train` reads it: `@rcnn/coco`'s loader with masks
  * and keypoints as the model trains them (category ids to contiguous labels, polygons / RLE to
- * bitmaps, crowd regions and unusable items skipped), and a ConfigError when its category count
- * does not fit MODEL.NUM_CLASSES.
+ * bitmaps, crowd regions and unusable items skipped, boxes in the MODEL.LEGACY_PLUS_ONE convention),
+ * and a ConfigError when its category count does not fit MODEL.NUM_CLASSES.
  */
 export async function loadCocoTrainingSet(config: RcnnConfig, dataset: string, images: string, loader: CocoLoader = COCO_LOADER): Promise<CocoDataset> {
-  const loaded = await loader.loadCocoDataset({ annotations: dataset, imagesDir: images, masks: config.MODEL.MASK_ON, keypoints: config.MODEL.KEYPOINTS_ON });
+  const loaded = await loader.loadCocoDataset({
+    annotations: dataset,
+    imagesDir: images,
+    masks: config.MODEL.MASK_ON,
+    keypoints: config.MODEL.KEYPOINTS_ON,
+    legacyPlusOne: config.MODEL.LEGACY_PLUS_ONE,
+  });
   if (loaded.categories.numClasses !== config.MODEL.NUM_CLASSES) {
     throw new ConfigError(`${dataset} has ${loaded.categories.numClasses - 1} categories, so the model needs MODEL.NUM_CLASSES ${loaded.categories.numClasses} (with the background); the config says ${config.MODEL.NUM_CLASSES}`, {
       key: 'MODEL.NUM_CLASSES',
