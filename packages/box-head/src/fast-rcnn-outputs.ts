@@ -102,7 +102,8 @@ function buildBoxLosses(ctx: TrainingBuildContext, head: BoxHeadOutput, rois: Tr
 /**
  * Host targets of the box losses: for each positive sampled RoI (image order, sampled order) the
  * index of its GT class's deltas and its regression target vs the matched GT box
- * (MODEL.BBOX_REG_WEIGHTS, torchvision `box_coder.encode`). Also the fixture intermediates
+ * (MODEL.BBOX_REG_WEIGHTS, torchvision `box_coder.encode`; Detectron's +1 widths with
+ * MODEL.LEGACY_PLUS_ONE). Also the fixture intermediates
  * `train.roi.regression_targets.<i>` (every sampled row; rows of an image without GT are encoded
  * against a zero box, -inf in dw / dh, as torchvision).
  */
@@ -116,15 +117,17 @@ function boxTargets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
   const index: number[] = [];
   const targets: number[] = [];
   const zeroBox = new Float32Array(4);
+  // Detectron's +1 widths (`bbox_transform_inv`) with MODEL.LEGACY_PLUS_ONE.
+  const plusOne = config.MODEL.LEGACY_PLUS_ONE;
   let row = 0;
   input.samples.forEach((s, i) => {
     const gt = input.targets[i].boxes;
     const all = new Float32Array(4 * s.sampled.length);
     s.sampled.forEach((r, j) => {
       const m = s.matchedGt[r];
-      if (m >= 0) encodeBox(gt, 4 * m, s.rows, 4 * r, weights, all, 4 * j);
-      else if (gt.length > 0) encodeBox(gt, 0, s.rows, 4 * r, weights, all, 4 * j);
-      else encodeBox(zeroBox, 0, s.rows, 4 * r, weights, all, 4 * j);
+      if (m >= 0) encodeBox(gt, 4 * m, s.rows, 4 * r, weights, all, 4 * j, plusOne);
+      else if (gt.length > 0) encodeBox(gt, 0, s.rows, 4 * r, weights, all, 4 * j, plusOne);
+      else encodeBox(zeroBox, 0, s.rows, 4 * r, weights, all, 4 * j, plusOne);
       const label = s.labels[r];
       if (label > 0) {
         index.push((row + j) * classesWithDeltas + (agnostic ? 1 : label));

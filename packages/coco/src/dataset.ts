@@ -88,6 +88,12 @@ export interface CocoDatasetOptions {
   readonly strict?: boolean;
   /** Use this label map instead of one built from `categories` (e.g. a checkpoint's, when fine-tuning further). */
   readonly categoryMap?: CategoryMap;
+  /**
+   * MODEL.LEGACY_PLUS_ONE: boxes in Detectron's +1 convention (`xywh_to_xyxy` + `clip_xyxy_to_image`):
+   * x2 = x + max(0, w - 1), clipped to [0, W - 1]. Default false: torchvision's x2 = x + w, clipped
+   * to [0, W].
+   */
+  readonly legacyPlusOne?: boolean;
 }
 
 /** One annotation kept for training. */
@@ -307,7 +313,7 @@ export async function loadCocoDataset(options: CocoDatasetOptions): Promise<Coco
       skip('unknown-category', `category_id ${JSON.stringify(ann.category_id)} is not in "categories"`);
       continue;
     }
-    const box = clippedBox(ann, img);
+    const box = clippedBox(ann, img, options.legacyPlusOne === true);
     if (typeof box === 'string') {
       skip('degenerate-box', box);
       continue;
@@ -365,15 +371,20 @@ export async function loadCocoDataset(options: CocoDatasetOptions): Promise<Coco
   return new CocoTrainingDataset({ categories, items, skipped, keypointNames, withMasks, withKeypoints });
 }
 
-/** COCO [x, y, w, h] as x1y1x2y2 clipped to the image (torchvision's ConvertCocoPolysToMask), or why it cannot be used. */
-function clippedBox(ann: CocoAnnotationJson, img: CocoImageJson): [number, number, number, number] | string {
+/**
+ * COCO [x, y, w, h] as x1y1x2y2 clipped to the image (torchvision's ConvertCocoPolysToMask), or why it
+ * cannot be used. With `plusOne`, Detectron's: x2 = x + max(0, w - 1) (the last pixel index), clipped
+ * to [0, W - 1].
+ */
+function clippedBox(ann: CocoAnnotationJson, img: CocoImageJson, plusOne: boolean): [number, number, number, number] | string {
   const b = ann.bbox;
   if (!Array.isArray(b) || b.length !== 4 || b.some((v) => typeof v !== 'number' || !Number.isFinite(v))) return `bbox ${JSON.stringify(b)} is not [x, y, width, height]`;
-  const clip = (v: number, hi: number): number => Math.min(Math.max(v, 0), hi);
+  const one = plusOne ? 1 : 0;
+  const clip = (v: number, hi: number): number => Math.min(Math.max(v, 0), hi - one);
   const x1 = clip(b[0], img.width);
   const y1 = clip(b[1], img.height);
-  const x2 = clip(b[0] + b[2], img.width);
-  const y2 = clip(b[1] + b[3], img.height);
+  const x2 = clip(b[0] + Math.max(0, b[2] - one), img.width);
+  const y2 = clip(b[1] + Math.max(0, b[3] - one), img.height);
   if (!(x2 > x1) || !(y2 > y1)) return `bbox ${JSON.stringify(b)} has no area inside the ${img.width} x ${img.height} image`;
   return [x1, y1, x2, y2];
 }

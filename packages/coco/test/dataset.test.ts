@@ -157,3 +157,25 @@ test('DATALOADER.* is a registered config section with Detectron2 defaults', () 
   assert.equal(s.MIN_KEYPOINTS_PER_IMAGE, 1);
   assert.throws(() => dataLoaderSettings(loadConfig({})), /no section DATALOADER/);
 });
+
+test("legacyPlusOne (MODEL.LEGACY_PLUS_ONE): Detectron's xywh_to_xyxy and clip_xyxy_to_image", async () => {
+  const boxes = async (legacyPlusOne: boolean): Promise<number[][]> => {
+    const ds = await loadCocoDataset({ annotations: dataset(), imagesDir: dir, filterEmptyAnnotations: false, legacyPlusOne });
+    const item = ds.items.find((i) => i.imageId === 1)!;
+    return item.annotations.map((a) => [...a.box]);
+  };
+  // [2, 3, 10, 8]: pixels 2..11 x 3..10 -> x2 = 2 + 10 - 1; [30, 20, 20, 20] runs past the 40 x 30
+  // image: clipped to the last pixel (39, 29) instead of the border (40, 30).
+  assert.deepEqual(await boxes(true), [
+    [2, 3, 11, 10],
+    [30, 20, 39, 29],
+  ]);
+  assert.deepEqual(await boxes(false), [
+    [2, 3, 12, 11],
+    [30, 20, 40, 30],
+  ]);
+  // A 1-pixel-wide box is x2 = x1 under +1: no area, skipped as Detectron skips it.
+  const one = { ...dataset(), annotations: [{ id: 1, image_id: 1, category_id: 4, bbox: [5, 5, 1, 4], area: 4, iscrowd: 0 }] };
+  await assert.rejects(loadCocoDataset({ annotations: one, imagesDir: dir, legacyPlusOne: true }), /has no image to train on/);
+  assert.equal((await loadCocoDataset({ annotations: one, imagesDir: dir })).items.length, 1);
+});

@@ -124,3 +124,114 @@ describe('RoI sampling', () => {
     assert.equal(host.feeds['train.roi.boxes'].dims[0], 4);
   });
 });
+
+/**
+ * Detectron's +1 box convention (MODEL.LEGACY_PLUS_ONE), against hand-computed values and an
+ * independent float64 reference written from Detectron's formulas (`bbox_overlaps`,
+ * `bbox_transform_inv`, `flip_boxes`, `flip_keypoints`): a box [x1, x2] of integer pixel indices
+ * is x2 - x1 + 1 pixels wide.
+ */
+describe('MODEL.LEGACY_PLUS_ONE (Detectron +1 widths)', () => {
+  /** Detectron's IoU of two x1y1x2y2 boxes in float64. */
+  const iouPlusOne = (a: readonly number[], b: readonly number[]): number => {
+    const iw = Math.min(a[2], b[2]) - Math.max(a[0], b[0]) + 1;
+    const ih = Math.min(a[3], b[3]) - Math.max(a[1], b[1]) + 1;
+    if (iw <= 0 || ih <= 0) return 0;
+    const area = (x: readonly number[]): number => (x[2] - x[0] + 1) * (x[3] - x[1] + 1);
+    return (iw * ih) / (area(a) + area(b) - iw * ih);
+  };
+  /** Detectron's regression target of `gt` vs `ex` in float64. */
+  const encodePlusOne = (gt: readonly number[], ex: readonly number[], w: readonly number[]): number[] => {
+    const exW = ex[2] - ex[0] + 1;
+    const exH = ex[3] - ex[1] + 1;
+    const gW = gt[2] - gt[0] + 1;
+    const gH = gt[3] - gt[1] + 1;
+    const dx = gt[0] + 0.5 * gW - (ex[0] + 0.5 * exW);
+    const dy = gt[1] + 0.5 * gH - (ex[1] + 0.5 * exH);
+    return [(w[0] * dx) / exW, (w[1] * dy) / exH, w[2] * Math.log(gW / exW), w[3] * Math.log(gH / exH)];
+  };
+
+  it('IoU of integer boxes by hand: 10 x 10 boxes overlapping 5 x 5 pixels give 25 / 175', () => {
+    const gt = f32(0, 0, 9, 9);
+    const boxes = f32(5, 5, 14, 14, 0, 0, 9, 9, 10, 0, 19, 9, 9, 9, 20, 20);
+    const plus = boxIouFloat32(gt, boxes, true);
+    // [5, 14] vs [0, 9]: 5 shared pixels per side; a box touching at x = 9 shares one column.
+    assert.deepEqual([...plus], [25 / 175, 1, 0, 1 / 243].map(Math.fround));
+    // Without +1 the same numbers are torchvision's: 4 x 4 of 9 x 9, and touching boxes share nothing.
+    assert.deepEqual([...boxIouFloat32(gt, boxes)], [16 / 146, 1, 0, 0].map(Math.fround));
+  });
+
+  it('IoU matches the float64 reference on random integer and fractional boxes', () => {
+    const rand = seededRandom(7);
+    const box = (): number[] => {
+      const x1 = Math.floor(rand() * 40);
+      const y1 = Math.floor(rand() * 40);
+      const frac = rand() < 0.5 ? 0 : 0.25;
+      return [x1, y1, x1 + Math.floor(rand() * 30) + frac, y1 + Math.floor(rand() * 30) + frac];
+    };
+    const gt = Array.from({ length: 5 }, box);
+    const boxes = Array.from({ length: 40 }, box);
+    const iou = boxIouFloat32(Float32Array.from(gt.flat()), Float32Array.from(boxes.flat()), true);
+    let positive = 0;
+    gt.forEach((g, i) =>
+      boxes.forEach((b, j) => {
+        const want = iouPlusOne(g, b);
+        if (want > 0) positive++;
+        assert.ok(Math.abs(iou[i * boxes.length + j] - want) <= 1e-6, `gt ${g} box ${b}: ${iou[i * boxes.length + j]} vs ${want}`);
+      }),
+    );
+    assert.ok(positive > 10, 'the random boxes overlap often enough to test something');
+  });
+
+  it('encoding by hand: anchor [0, 0, 9, 9] (10 px), GT [2, 3, 13, 11] (12 x 9 px)', () => {
+    const out = new Float32Array(4);
+    encodeBox(f32(2, 3, 13, 11), 0, f32(0, 0, 9, 9), 0, [10, 10, 5, 5], out, 0, true);
+    // Centres: anchor (5, 5), GT (2 + 6, 3 + 4.5) = (8, 7.5).
+    const want = [(10 * 3) / 10, (10 * 2.5) / 10, 5 * Math.log(12 / 10), 5 * Math.log(9 / 10)];
+    out.forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= 1e-6, `delta ${i}: ${v} vs ${want[i]}`));
+    // torchvision's (no +1) is another target for the same boxes.
+    const tv = new Float32Array(4);
+    encodeBox(f32(2, 3, 13, 11), 0, f32(0, 0, 9, 9), 0, [10, 10, 5, 5], tv, 0);
+    assert.ok(Math.abs(tv[2] - 5 * Math.log(11 / 9)) <= 1e-6);
+  });
+
+  it('encoding matches the float64 reference on random boxes', () => {
+    const rand = seededRandom(11);
+    for (let n = 0; n < 50; n++) {
+      const ex = [rand() * 50, rand() * 50];
+      ex.push(ex[0] + rand() * 40, ex[1] + rand() * 40);
+      const gt = [ex[0] + (rand() - 0.5) * 10, ex[1] + (rand() - 0.5) * 10];
+      gt.push(gt[0] + rand() * 40, gt[1] + rand() * 40);
+      const ef = Float32Array.from(ex);
+      const gf = Float32Array.from(gt);
+      const out = new Float32Array(4);
+      encodeBox(gf, 0, ef, 0, [1, 1, 1, 1], out, 0, true);
+      const want = encodePlusOne([...gf], [...ef], [1, 1, 1, 1]);
+      out.forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i])), `case ${n} delta ${i}: ${v} vs ${want[i]}`));
+    }
+  });
+
+  it('flip: x -> W - x - 1 for boxes and keypoints; the bitmap mirror keeps pixel x at W - 1 - x', () => {
+    const config = loadConfig({ layers: [{ MODEL: { LEGACY_PLUS_ONE: true, MASK_ON: true, KEYPOINTS_ON: true, NUM_CLASSES: 3 }, KRCNN: { NUM_KEYPOINTS: 3, FLIP_MAP: [0, 2, 1] } }] });
+    // Box of pixel columns 0..1 in a 4-pixel-wide image, mask set on column 0.
+    const t = { boxes: f32(0, 0, 1, 1), labels: Int32Array.of(1), masks: Uint8Array.from([1, 0, 0, 0, 1, 0, 0, 0]), keypoints: f32(1, 1, 2, 0, 0, 0, 3, 1, 1) };
+    const flipped = flipTargets(t, [2, 4], config);
+    // Columns 0..1 mirror to columns 2..3: the box is [2, 3], where the mask's pixel now is.
+    assert.deepEqual([...flipped.boxes], [2, 0, 3, 1]);
+    assert.deepEqual([...flipped.masks!.subarray(0, 4)], [0, 0, 0, 1]);
+    // Keypoint 0 (x 1) -> x 2; keypoint 1 takes keypoint 2's (x 3 -> 0); keypoint 2 takes the unlabeled one.
+    assert.deepEqual([...flipped.keypoints!], [2, 1, 2, 0, 1, 1, 0, 0, 0]);
+  });
+
+  it('RoI matching uses the +1 IoU', () => {
+    // Proposal [0, 0, 9, 9] vs GT [0, 0, 9, 13]: 100 / 140 (0.714) with +1, 81 / 117 (0.692) without.
+    const gt = { boxes: f32(0, 0, 9, 13), labels: Int32Array.of(1), size: [40, 40] as const };
+    const layer = { TRAIN: { FG_THRESH: 0.7, BG_THRESH_HI: 0.7, ADD_GT_PROPOSALS: false } };
+    const sample = (legacy: boolean): number => {
+      const config = loadConfig({ layers: [{ ...layer, MODEL: { LEGACY_PLUS_ONE: legacy } }] });
+      return sampleRois([f32(0, 0, 9, 9)], [gt], config, { rand: seededRandom(1) }).samples[0].labels[0];
+    };
+    assert.equal(sample(true), 1);
+    assert.equal(sample(false), 0);
+  });
+});

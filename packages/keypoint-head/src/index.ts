@@ -5,8 +5,10 @@ export {
   KEYPOINT_HEAD_PREFIX,
   KEYPOINT_PREDICTOR_PREFIX,
   KEYPOINT_RCNN_HEADS,
+  KEYPOINT_TRAINING_INPUTS,
   type KeypointHeadShape,
   keypointHeadShape,
+  keypointHeatmapTargets,
   keypointRcnnHeads,
 } from './keypoint-rcnn-heads.js';
 export {

@@ -149,11 +149,17 @@ function buildKeypointLosses(ctx: TrainingBuildContext, features: FeatureMaps, p
 }
 
 /**
- * Host targets (torchvision `keypoints_to_heatmap`) of every positive sampled RoI's matched GT
- * keypoints, in float32: x' = floor((x - x1) * f32(S / (x2 - x1))), the same for y, x == x2 -> S - 1
- * and y == y2 -> S - 1 (exact equality), valid when inside [0, S) and v > 0; target y' * S + x'.
+ * Host targets (torchvision `keypoints_to_heatmap`; Detectron's `keypoints_to_heatmap_labels` is the
+ * same, without +1) of every positive sampled RoI's matched GT keypoints, in float32:
+ * x' = floor((x - x1) * f32(S / (x2 - x1))), the same for y, x == x2 -> S - 1 and y == y2 -> S - 1
+ * (exact equality), valid when inside [0, S) and v > 0; target y' * S + x'. Fed as the graph
+ * inputs `inputs` names (a plugin keypoint head passes its own).
  */
-function keypointTargets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
+export function keypointHeatmapTargets(
+  input: RoiTargetInput,
+  config: RcnnConfig,
+  inputs: { readonly validRows: string; readonly targetIndex: string } = KEYPOINT_TRAINING_INPUTS,
+): HostTargets {
   const f = Math.fround;
   const s = config.KRCNN.HEATMAP_SIZE;
   const k = config.KRCNN.NUM_KEYPOINTS;
@@ -188,13 +194,13 @@ function keypointTargets(input: RoiTargetInput, config: RcnnConfig): HostTargets
     }
   });
   return {
-    feeds: { [KEYPOINT_TRAINING_INPUTS.validRows]: int64Tensor(validRows), [KEYPOINT_TRAINING_INPUTS.targetIndex]: int64Tensor(targetIndex) },
+    feeds: { [inputs.validRows]: int64Tensor(validRows), [inputs.targetIndex]: int64Tensor(targetIndex) },
     intermediates: { 'train.keypoint.targets': int64Tensor(targetsAll, [row, k]), 'train.keypoint.valid': int64Tensor(validAll, [row, k]) },
   };
 }
 
 /** Training part of the keypoint head (slot roi-keypoint-head). */
-export const keypointTraining: RoiHeadTraining = { targets: keypointTargets, buildLosses: buildKeypointLosses };
+export const keypointTraining: RoiHeadTraining = { targets: (input, config) => keypointHeatmapTargets(input, config), buildLosses: buildKeypointLosses };
 
 /** Registry entry of the keypoint head (slot roi-keypoint-head). */
 export const KEYPOINT_RCNN_HEADS: Implementation<RoiKeypointHead> = {

@@ -139,10 +139,18 @@ describe('generated packages build, test and lint with no edit', () => {
     const out = run('--test', dirs.map((d) => join(d, 'build', 'test')));
     const count = (label: string): number => Number(new RegExp(`^# ${label} (\\d+)$`, 'm').exec(out)?.[1] ?? -1);
     assert.equal(count('fail'), 0, out);
-    // Five tests per package, plus the training checks of the slots whose template trains (roi-mask-head).
-    assert.equal(count('pass'), 5 * slots.length + 1, out);
+    // Five tests per package, plus the training checks (the kit's losses, host targets and
+    // finite-difference gradients) of the slots whose template trains.
+    const training: readonly HeadSlot[] = ['rpn-head', 'roi-mask-head', 'roi-keypoint-head'];
+    assert.equal(count('pass'), 5 * slots.length + training.length, out);
     for (const slot of slots) assert.match(out, new RegExp(`ok \\d+ - keeps the ${slot} contract`));
-    assert.match(out, /ok \d+ - trains: its loss, host targets and gradients \(finite differences\)/);
+    const trains = /ok \d+ - trains: its loss, host targets and gradients \(finite differences\)/g;
+    assert.equal(out.match(trains)?.length, training.length, out);
+    // The three come from the three training templates.
+    for (const slot of slots) {
+      const source = readFileSync(join(sandbox, 'packages', `gen-${slot}`, 'test', 'conformance.test.ts'), 'utf8');
+      assert.equal(source.includes(`runTrainingConformance({ slot: '${slot}'`), training.includes(slot), slot);
+    }
   });
 
   it('lints cleanly with the workspace rules', () => {

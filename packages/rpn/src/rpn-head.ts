@@ -10,7 +10,6 @@ import {
   type Blob,
   type BuildContext,
   type Conv2dSpec,
-  ConfigError,
   DIMS,
   type FeatureMaps,
   type HostTargets,
@@ -223,12 +222,13 @@ function buildRpnLosses(ctx: TrainingBuildContext, features: FeatureMaps): LossT
  * `box_coder.encode`): per image anchors matched to the GT (TRAIN.RPN_POSITIVE_OVERLAP /
  * RPN_NEGATIVE_OVERLAP, low-quality matches per TRAIN.RPN_ALLOW_LOW_QUALITY_MATCHES), sampled
  * (TRAIN.RPN_BATCH_SIZE_PER_IM, RPN_FG_FRACTION) or injected, positives encoded against their GT.
+ * MODEL.LEGACY_PLUS_ONE: Detectron's +1 widths in the IoU and the encoding (`bbox_overlaps`,
+ * `bbox_transform_inv`).
  */
 function rpnTargets(input: RpnTargetInput, config: RcnnConfig): HostTargets {
-  if (config.MODEL.LEGACY_PLUS_ONE) {
-    throw new ConfigError('training follows torchvision box conventions; MODEL.LEGACY_PLUS_ONE (Detectron +1 widths) is not supported in train mode', { key: 'MODEL.LEGACY_PLUS_ONE' });
-  }
   const t = config.TRAIN;
+  // Detectron's +1 widths in the IoU and the encoding (its anchors come with the inference pass).
+  const plusOne = config.MODEL.LEGACY_PLUS_ONE;
   const anchors = input.anchors;
   const a = anchors.length / 4;
   const intermediates: Record<string, HostTensor> = {};
@@ -237,7 +237,7 @@ function rpnTargets(input: RpnTargetInput, config: RcnnConfig): HostTargets {
   const regression: number[] = [];
   input.targets.forEach((gt, i) => {
     const g = gt.labels.length;
-    const matched = matchBoxes(boxIouFloat32(gt.boxes, anchors), g, a, {
+    const matched = matchBoxes(boxIouFloat32(gt.boxes, anchors, plusOne), g, a, {
       high: t.RPN_POSITIVE_OVERLAP,
       low: t.RPN_NEGATIVE_OVERLAP,
       allowLowQualityMatches: t.RPN_ALLOW_LOW_QUALITY_MATCHES,
@@ -248,7 +248,7 @@ function rpnTargets(input: RpnTargetInput, config: RcnnConfig): HostTargets {
       ? checkInjectedSample(injected, kinds, `RPN sample of image ${i}`)
       : sampleBalanced(kinds, { batchSizePerImage: t.RPN_BATCH_SIZE_PER_IM, positiveFraction: t.RPN_FG_FRACTION }, input.sampling.rand);
     const targets = new Float32Array(4 * sample.positive.length);
-    sample.positive.forEach((anchor, j) => encodeBox(gt.boxes, 4 * matched[anchor], anchors, 4 * anchor, config.RPN.BBOX_REG_WEIGHTS, targets, 4 * j));
+    sample.positive.forEach((anchor, j) => encodeBox(gt.boxes, 4 * matched[anchor], anchors, 4 * anchor, config.RPN.BBOX_REG_WEIGHTS, targets, 4 * j, plusOne));
     for (const p of sample.positive) pos.push(i * a + p);
     for (const n of sample.negative) neg.push(i * a + n);
     regression.push(...targets);

@@ -55,7 +55,7 @@ export type DetectorTrainingSetup = TrainingSetup<DetectorSample>;
 /** The part of `@rcnn/coco`'s API that `rcnn train` uses. */
 export interface CocoLoader {
   register(container: DependencyContainer): void;
-  loadCocoDataset(options: { annotations: string; imagesDir: string; masks?: boolean; keypoints?: boolean }): Promise<CocoDataset>;
+  loadCocoDataset(options: { annotations: string; imagesDir: string; masks?: boolean; keypoints?: boolean; legacyPlusOne?: boolean }): Promise<CocoDataset>;
   loadTrainingImage(dataset: CocoDataset, index: number): Promise<{ readonly data: Uint8Array; readonly width: number; readonly height: number; readonly path: string; readonly targets: ImageTargets }>;
 }
 
@@ -70,19 +70,42 @@ export interface CocoDataset {
 export const COCO_LOADER: CocoLoader = { register: registerCoco, loadCocoDataset, loadTrainingImage };
 
 /**
+ * Loads a COCO training set for `config` as `rcnn train` reads it: `@rcnn/coco`'s loader with masks
+ * and keypoints as the model trains them (category ids to contiguous labels, polygons / RLE to
+ * bitmaps, crowd regions and unusable items skipped, boxes in the MODEL.LEGACY_PLUS_ONE convention),
+ * and a ConfigError when its category count does not fit MODEL.NUM_CLASSES.
+ */
+export async function loadCocoTrainingSet(config: RcnnConfig, dataset: string, images: string, loader: CocoLoader = COCO_LOADER): Promise<CocoDataset> {
+  const loaded = await loader.loadCocoDataset({
+    annotations: dataset,
+    imagesDir: images,
+    masks: config.MODEL.MASK_ON,
+    keypoints: config.MODEL.KEYPOINTS_ON,
+    legacyPlusOne: config.MODEL.LEGACY_PLUS_ONE,
+  });
+  if (loaded.categories.numClasses !== config.MODEL.NUM_CLASSES) {
+    throw new ConfigError(`${dataset} has ${loaded.categories.numClasses - 1} categories, so the model needs MODEL.NUM_CLASSES ${loaded.categories.numClasses} (with the background); the config says ${config.MODEL.NUM_CLASSES}`, {
+      key: 'MODEL.NUM_CLASSES',
+      hint: `add --set MODEL.NUM_CLASSES=${loaded.categories.numClasses}`,
+    });
+  }
+  return loaded;
+}
+
+/** Image `index` of a COCO training set decoded with its targets, as a training step takes it (`rcnn train` and `rcnn train-step`). */
+export async function loadCocoTrainingSample(dataset: CocoDataset, index: number, loader: CocoLoader = COCO_LOADER): Promise<DetectorSample> {
+  const t = await loader.loadTrainingImage(dataset, index);
+  return { image: { data: t.data, width: t.width, height: t.height, maxValue: 255 }, targets: t.targets, source: t.path };
+}
+
+/**
  * Resolves the config and weights, loads the dataset, and builds the detector's training model
  * with the initial weights fitted to the config (re-initialised layers listed in `notes`).
  */
 export async function detectorTraining(options: DetectorTrainingOptions, loader: CocoLoader = COCO_LOADER): Promise<DetectorTrainingSetup> {
   const sources = await resolveModelSources({ ...options.source, register: [...(options.source.register ?? []), loader.register], calibrateRandomWeights: false });
   const config = sources.resolved.config;
-  const dataset = await loader.loadCocoDataset({ annotations: options.dataset, imagesDir: options.images, masks: config.MODEL.MASK_ON, keypoints: config.MODEL.KEYPOINTS_ON });
-  if (dataset.categories.numClasses !== config.MODEL.NUM_CLASSES) {
-    throw new ConfigError(`${options.dataset} has ${dataset.categories.numClasses - 1} categories, so the model needs MODEL.NUM_CLASSES ${dataset.categories.numClasses} (with the background); the config says ${config.MODEL.NUM_CLASSES}`, {
-      key: 'MODEL.NUM_CLASSES',
-      hint: `add --set MODEL.NUM_CLASSES=${dataset.categories.numClasses}`,
-    });
-  }
+  const dataset = await loadCocoTrainingSet(config, options.dataset, options.images, loader);
   const seed = options.source.seed ?? 0;
   const model = detectorTrainingModel({ config, container: sources.container, ...(sources.weights.isRandom ? {} : { weights: sources.weights }), seed });
   const notes = [`dataset ${options.dataset}: ${dataset.summary()}`, ...model.reinitialisedTensors.map(describeReinitialised)];
@@ -90,10 +113,7 @@ export async function detectorTraining(options: DetectorTrainingOptions, loader:
   const validate = options.val ? await cocoValidator({ ...options.val, config, container: sources.container }) : undefined;
   const data: TrainingData<DetectorSample> = {
     size: dataset.length,
-    async load(index) {
-      const t = await loader.loadTrainingImage(dataset, index);
-      return { image: { data: t.data, width: t.width, height: t.height, maxValue: 255 }, targets: t.targets, source: t.path };
-    },
+    load: (index) => loadCocoTrainingSample(dataset, index, loader),
   };
   return {
     config,

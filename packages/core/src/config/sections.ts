@@ -36,7 +36,7 @@ export const MODEL_SECTION = defineSection('MODEL', 'Which model is built (Detec
   BBOX_XFORM_CLIP: field.float(DEFAULT_BBOX_XFORM_CLIP, 'Upper clamp of dw/dh before exp() in every box decode (log(1000/16)).'),
   LEGACY_PLUS_ONE: field.bool(
     false,
-    "Detectron's box convention: widths are x2 - x1 + 1 (anchors, decode, clip, areas). torchvision/Detectron2: false.",
+    "Detectron's box convention: widths are x2 - x1 + 1 (anchors, decode, clip, areas; in train mode also the matching IoU, the box-regression targets and the flip x -> W - x - 1). torchvision/Detectron2: false.",
   ),
 });
 

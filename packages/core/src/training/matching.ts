@@ -1,7 +1,8 @@
 /**
  * Host-side target assignment of the training pass, in torchvision 0.14.1's float32 arithmetic:
  * `box_iou`, the `Matcher` (with its -1 / -2 codes and low-quality matches), the
- * `BalancedPositiveNegativeSampler` (seeded or injected) and `BoxCoder.encode`.
+ * `BalancedPositiveNegativeSampler` (seeded or injected) and `BoxCoder.encode`; IoU and encoding also
+ * in Detectron's +1 box convention (MODEL.LEGACY_PLUS_ONE).
  *
  * These run on the host because they depend only on GT boxes, anchors and (detached) proposals,
  * none of which carries a gradient; their results are fed to the training graph as inputs.
@@ -16,21 +17,26 @@ export const BELOW_LOW_THRESHOLD = -1;
 export const BETWEEN_THRESHOLDS = -2;
 
 /**
- * torchvision `box_iou(gt, boxes)` in float32: areas (x2 - x1) * (y2 - y1) without +1, intersection
- * clamped at 0, `inter / (area_a + area_b - inter)`. Returns [G * M], row g = GT g.
+ * torchvision `box_iou(gt, boxes)` in float32: areas (x2 - x1) * (y2 - y1), intersection clamped at
+ * 0, `inter / (area_a + area_b - inter)`. With `plusOne` (MODEL.LEGACY_PLUS_ONE), Detectron's
+ * `bbox_overlaps`: widths, heights and the intersection's sides are x2 - x1 + 1 (a box of
+ * integer pixel indices includes both ends). Returns [G * M], row g = GT g.
  */
-export function boxIouFloat32(gt: Float32Array, boxes: Float32Array): Float32Array {
+export function boxIouFloat32(gt: Float32Array, boxes: Float32Array, plusOne = false): Float32Array {
   const g = gt.length / 4;
   const m = boxes.length / 4;
+  const one = plusOne ? 1 : 0;
+  // f(f(a - b) + 0) is f(a - b): the torchvision path keeps its exact float32 rounding.
+  const side = (hi: number, lo: number): number => f(f(hi - lo) + one);
   const out = new Float32Array(g * m);
   const areaB = new Float32Array(m);
-  for (let j = 0; j < m; j++) areaB[j] = f(f(boxes[4 * j + 2] - boxes[4 * j]) * f(boxes[4 * j + 3] - boxes[4 * j + 1]));
+  for (let j = 0; j < m; j++) areaB[j] = f(side(boxes[4 * j + 2], boxes[4 * j]) * side(boxes[4 * j + 3], boxes[4 * j + 1]));
   for (let i = 0; i < g; i++) {
     const [ax1, ay1, ax2, ay2] = [gt[4 * i], gt[4 * i + 1], gt[4 * i + 2], gt[4 * i + 3]];
-    const areaA = f(f(ax2 - ax1) * f(ay2 - ay1));
+    const areaA = f(side(ax2, ax1) * side(ay2, ay1));
     for (let j = 0; j < m; j++) {
-      const w = f(Math.min(ax2, boxes[4 * j + 2]) - Math.max(ax1, boxes[4 * j]));
-      const h = f(Math.min(ay2, boxes[4 * j + 3]) - Math.max(ay1, boxes[4 * j + 1]));
+      const w = side(Math.min(ax2, boxes[4 * j + 2]), Math.max(ax1, boxes[4 * j]));
+      const h = side(Math.min(ay2, boxes[4 * j + 3]), Math.max(ay1, boxes[4 * j + 1]));
       const inter = f(Math.max(w, 0) * Math.max(h, 0));
       out[i * m + j] = f(inter / f(f(areaA + areaB[j]) - inter));
     }
@@ -143,16 +149,19 @@ export function checkInjectedSample(sample: BalancedSample, labels: Int8Array, w
 
 /**
  * torchvision `BoxCoder.encode_single` in float32: (dx, dy, dw, dh) of `gt` [4] relative to `box`
- * [4] with `weights` (wx, wy, ww, wh); centres x1 + 0.5 w, widths x2 - x1. Writes into `out` at `at`.
+ * [4] with `weights` (wx, wy, ww, wh); centres x1 + 0.5 w, widths x2 - x1. With `plusOne`
+ * (MODEL.LEGACY_PLUS_ONE), Detectron's `bbox_transform_inv`: widths x2 - x1 + 1 (centres follow).
+ * Writes into `out` at `at`.
  */
-export function encodeBox(gt: ArrayLike<number>, gtAt: number, box: ArrayLike<number>, boxAt: number, weights: readonly number[], out: Float32Array, at: number): void {
+export function encodeBox(gt: ArrayLike<number>, gtAt: number, box: ArrayLike<number>, boxAt: number, weights: readonly number[], out: Float32Array, at: number, plusOne = false): void {
   const [wx, wy, ww, wh] = weights.map(f);
-  const exW = f(box[boxAt + 2] - box[boxAt]);
-  const exH = f(box[boxAt + 3] - box[boxAt + 1]);
+  const one = plusOne ? 1 : 0;
+  const exW = f(f(box[boxAt + 2] - box[boxAt]) + one);
+  const exH = f(f(box[boxAt + 3] - box[boxAt + 1]) + one);
   const exX = f(box[boxAt] + f(0.5 * exW));
   const exY = f(box[boxAt + 1] + f(0.5 * exH));
-  const gW = f(gt[gtAt + 2] - gt[gtAt]);
-  const gH = f(gt[gtAt + 3] - gt[gtAt + 1]);
+  const gW = f(f(gt[gtAt + 2] - gt[gtAt]) + one);
+  const gH = f(f(gt[gtAt + 3] - gt[gtAt + 1]) + one);
   const gX = f(gt[gtAt] + f(0.5 * gW));
   const gY = f(gt[gtAt + 1] + f(0.5 * gH));
   out[at] = f(f(wx * f(gX - exX)) / exW);

@@ -1,7 +1,8 @@
 /**
  * torchvision `RoIHeads.select_training_samples` on the host: GT boxes appended to each image's
  * detached proposals, matching without low-quality matches, balanced sampling (drawn or
- * injected), rows kept in ascending index order. Proposals carry no gradient (torchvision detaches
+ * injected), rows kept in ascending index order. The IoU follows MODEL.LEGACY_PLUS_ONE (Detectron's
+ * +1 widths). Proposals carry no gradient (torchvision detaches
  * them), so doing this on the host changes no gradient.
  */
 import type { RcnnConfig } from '../config/config.js';
@@ -50,7 +51,7 @@ export function sampleRois(proposals: readonly Float32Array[], targets: readonly
     const g = gt.labels.length;
     const rows = t.ADD_GT_PROPOSALS ? Float32Array.from([...props, ...gt.boxes]) : props;
     const m = rows.length / 4;
-    const matchedGt = matchBoxes(boxIouFloat32(gt.boxes, rows), g, m, { high: t.FG_THRESH, low: t.BG_THRESH_HI, allowLowQualityMatches: false });
+    const matchedGt = matchBoxes(boxIouFloat32(gt.boxes, rows, config.MODEL.LEGACY_PLUS_ONE), g, m, { high: t.FG_THRESH, low: t.BG_THRESH_HI, allowLowQualityMatches: false });
     const labels = Int32Array.from(matchedGt, (j) => (j >= 0 ? gt.labels[j] : j === -1 ? 0 : -1));
     const kinds = Int8Array.from(labels, (l) => (l > 0 ? 1 : l === 0 ? 0 : -1));
     const what = `RoI sample of image ${i}`;

@@ -72,16 +72,20 @@ export function validateTargets(t: ImageTargets, imageSize: readonly [number, nu
 /**
  * Flips an image's targets horizontally (Detectron TRAIN.USE_FLIPPED; torchvision's reference
  * `RandomHorizontalFlip`): x -> W - x, boxes' x1 / x2 swapped, masks mirrored, keypoints
- * renumbered by KRCNN.FLIP_MAP and unlabeled ones kept at (0, 0, 0).
+ * renumbered by KRCNN.FLIP_MAP and unlabeled ones kept at (0, 0, 0). With MODEL.LEGACY_PLUS_ONE,
+ * Detectron's `flip_boxes` / `flip_keypoints`: x -> W - x - 1 (pixel index x mirrors to W - 1 - x,
+ * which is also where the mirrored bitmap puts that pixel).
  */
 export function flipTargets(t: ImageTargets, imageSize: readonly [number, number], config: RcnnConfig): ImageTargets {
   const [h, w] = imageSize;
   const g = t.labels.length;
+  // The mirror axis: x -> right - x.
+  const right = config.MODEL.LEGACY_PLUS_ONE ? w - 1 : w;
   const boxes = new Float32Array(t.boxes.length);
   for (let i = 0; i < g; i++) {
-    boxes[4 * i] = f(w - t.boxes[4 * i + 2]);
+    boxes[4 * i] = f(right - t.boxes[4 * i + 2]);
     boxes[4 * i + 1] = t.boxes[4 * i + 1];
-    boxes[4 * i + 2] = f(w - t.boxes[4 * i]);
+    boxes[4 * i + 2] = f(right - t.boxes[4 * i]);
     boxes[4 * i + 3] = t.boxes[4 * i + 3];
   }
   let masks: Uint8Array | undefined;
@@ -101,7 +105,7 @@ export function flipTargets(t: ImageTargets, imageSize: readonly [number, number
         const dst = (i * k + j) * 3;
         const v = t.keypoints[src + 2];
         if (v === 0) continue;
-        keypoints[dst] = f(w - t.keypoints[src]);
+        keypoints[dst] = f(right - t.keypoints[src]);
         keypoints[dst + 1] = t.keypoints[src + 1];
         keypoints[dst + 2] = v;
       }

@@ -11,6 +11,10 @@ function implementation(v: TemplateVars): string {
  * (KRCNN.DECONV_KERNEL, padding kernel / 2 - 1) to KRCNN.NUM_KEYPOINTS channels, then bilinear
  * upsampling by KRCNN.UP_SCALE: [D, K, KRCNN.HEATMAP_SIZE, KRCNN.HEATMAP_SIZE] heatmap logits,
  * which @rcnn/keypoint-head's \`heatmaps_to_keypoints\` decodes.
+ *
+ * Training (train mode): the same layers on the positive sampled RoIs; each valid (RoI, keypoint)
+ * pair's GT keypoint as a heatmap cell (torchvision keypoints_to_heatmap, from @rcnn/keypoint-head)
+ * and cross-entropy over the KRCNN.HEATMAP_SIZE^2 cells, mean over the valid pairs.
  */
 import {
   type Blob,
@@ -20,17 +24,27 @@ import {
   DIMS,
   type Detections,
   type FeatureMaps,
+  type HostTargets,
   type Implementation,
+  type LossTerm,
   type RcnnConfig,
+  type RoiHeadTraining,
   type RoiKeypointHead,
+  type RoiTargetInput,
+  type Rois,
+  type TrainingBuildContext,
+  type TrainingRois,
   conv2d,
   conv2dParameters,
   convTranspose,
   convTransposeParameters,
+  losses,
+  ops,
   roiPooler,
   sequentialKey,
   upsampleBilinear,
 } from '@rcnn/core';
+import { keypointHeatmapTargets } from '@rcnn/keypoint-head';
 import { ${p}Settings } from './config.js';
 
 /** Registry name (slot roi-keypoint-head). */
@@ -76,22 +90,57 @@ export function ${p}WeightKeys(config: RcnnConfig, inChannels: number): string[]
   return [...l.convs.flatMap(conv2dParameters), ...convTransposeParameters(l.deconv)].map((t) => t.key);
 }
 
-function build(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly heatmaps: Blob } {
+/** Heatmap logits [R, K, S, S] of \`rois\` (inference: the detections; training: the positive RoIs). */
+function heatmapLogits(ctx: BuildContext, features: FeatureMaps, rois: Rois): Blob {
   const k = ctx.config.KRCNN;
-  const pooled = roiPooler(ctx, features, { boxes: detections.boxes, batchIndex: detections.batchIndex }, k, { what: '${v.registryName}' });
+  const pooled = roiPooler(ctx, features, { boxes: rois.boxes, batchIndex: rois.batchIndex }, k, { what: '${v.registryName}' });
   const layers = ${p}Layers(ctx.config, pooled.channels);
   const lowres = convTranspose(ctx, layers.convs.reduce((h, layer) => conv2d(ctx, h, layer), pooled.features), layers.deconv);
   // Bilinear, align_corners=False (PyTorch interpolate with a scale factor).
-  const heatmaps = upsampleBilinear(ctx, lowres, k.UP_SCALE);
+  return upsampleBilinear(ctx, lowres, k.UP_SCALE);
+}
+
+function build(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly heatmaps: Blob } {
+  const heatmaps = heatmapLogits(ctx, features, detections);
   ctx.tap('roi.keypoint_logits', heatmaps, 'float32', 'per-image-detections', [DIMS.detections, DIMS.keypoints, DIMS.heatmapSize, DIMS.heatmapSize]);
   return { heatmaps };
 }
+
+/** Graph inputs of the training part (fed by its host \`targets\`). */
+export const ${C}_TRAINING_INPUTS = {
+  /** [V] int64: flat index r * K + k of every valid (positive RoI, keypoint) pair. */
+  validRows: 'train.${v.propertyName}.valid_rows',
+  /** [V] int64: heatmap cell y * S + x of each valid pair's GT keypoint. */
+  targetIndex: 'train.${v.propertyName}.target_index',
+} as const;
+
+/** The keypoint loss (torchvision keypointrcnn_loss): cross-entropy of each valid pair's heatmap row against its cell, mean over valid pairs. */
+function buildLosses(ctx: TrainingBuildContext, features: FeatureMaps, positives: TrainingRois): LossTerm[] {
+  const g = ctx.graph;
+  const size = ctx.config.KRCNN.HEATMAP_SIZE;
+  const heatmaps = heatmapLogits(ctx, features, positives);
+  return g.withScope('losses', () => {
+    const rows = ctx.input(${C}_TRAINING_INPUTS.validRows, 'int64', ['V']);
+    const cells = ctx.input(${C}_TRAINING_INPUTS.targetIndex, 'int64', ['V']);
+    const logits = ops.gather(g, ops.reshape(g, heatmaps, [-1, size * size], 'rows'), rows, 0, 'valid_logits');
+    return [{ name: 'keypoint', blob: losses.safeMean(g, losses.crossEntropySum(g, logits, cells), losses.elementCount(g, cells, 'valid'), 'keypoint') }];
+  });
+}
+
+/** Host targets: each positive RoI's matched GT keypoints as heatmap cells (torchvision keypoints_to_heatmap, from @rcnn/keypoint-head). */
+function targets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
+  return keypointHeatmapTargets(input, config, ${C}_TRAINING_INPUTS);
+}
+
+/** Training part (train mode, docs/training.md of rcnn-node): targets on the host, the keypoint loss in the graph. */
+export const ${p}Training: RoiHeadTraining = { targets, buildLosses };
 
 /** The head as a {@link RoiKeypointHead}. */
 export const ${p}: RoiKeypointHead = {
   build,
   weightPrefixes: ${C}_WEIGHT_PREFIXES,
   hostPostprocessor: ${C}_POSTPROCESSOR,
+  training: ${p}Training,
 };
 
 /** Registry entry (slot roi-keypoint-head). */
@@ -132,6 +181,7 @@ export const ROI_KEYPOINT_HEAD_TEMPLATE: SlotTemplate = {
   }`,
   coreKeys: ['KRCNN.ROI_KEYPOINTS_HEAD', 'KRCNN.ROI_XFORM_RESOLUTION', 'KRCNN.ROI_XFORM_SAMPLING_RATIO', 'KRCNN.ROI_XFORM_ALIGNED', 'KRCNN.NUM_KEYPOINTS', 'KRCNN.DECONV_KERNEL', 'KRCNN.UP_SCALE', 'KRCNN.HEATMAP_SIZE', 'FPN.ROI_CANONICAL_*'],
   implementation,
+  training: true,
   testLayer: (v) => `{ MODEL: { KEYPOINTS_ON: true, NUM_CLASSES: 2 }, KRCNN: { ROI_KEYPOINTS_HEAD: ${v.constantName}_NAME }, FPN: { DIM: 16 }, ${v.constantName}: { CONV_DIM: 16 } }`,
   keysArgs: "defaultFeatures(config, 'roi')[0].channels",
   keysImports: ['defaultFeatures'],
