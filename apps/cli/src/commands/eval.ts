@@ -11,6 +11,7 @@ import {
   alignResults,
   evaluateCoco,
   formatSummary,
+  register as registerCoco,
 } from '@rcnn/coco';
 import { InputError } from '@rcnn/core';
 import { type Detector, type ModelLabels, type PredictOutcome, createDetector, readKeypoints, readMasks } from '@rcnn/runtime';
@@ -80,7 +81,8 @@ function parseIouTypes(raw: string | undefined): IouType[] | undefined {
   return [...new Set(types as IouType[])];
 }
 
-function parseSigmas(raw: string | undefined): number[] | undefined {
+/** `--oks-sigmas`: comma-separated positive numbers (undefined when not given). */
+export function parseSigmas(raw: string | undefined): number[] | undefined {
   if (raw === undefined) return undefined;
   const sigmas = raw.split(',').map((s) => Number(s.trim()));
   if (sigmas.length === 0 || sigmas.some((s) => !Number.isFinite(s) || s <= 0)) throw new UsageError(`--oks-sigmas must be comma-separated positive numbers, got "${raw}"`);
@@ -255,7 +257,9 @@ async function run(values: Parameters<Command['run']>[0], _positionals: readonly
     const paths = await datasetImagePaths(dataset, imagesDir!, imageIds);
     const labelMap = (optString(values, 'label-map') ?? 'auto') as LabelMapKind;
     if (!(LABEL_MAPS as readonly string[]).includes(labelMap)) throw new UsageError(`--label-map must be one of ${LABEL_MAPS.join(', ')}, got "${labelMap}"`);
-    const detector = await createDetector(await detectorOptions(values, report));
+    const options = await detectorOptions(values, report);
+    // The config rcnn train was given (DATALOADER.* keys included) evaluates its checkpoints too.
+    const detector = await createDetector({ ...options, register: [...(options.register ?? []), registerCoco] });
     let predicted: PredictedResults;
     try {
       if (detector.randomWeights) warn(report, 'rcnn eval: RANDOM WEIGHTS are used (no --weights): the numbers are meaningless');
