@@ -37,6 +37,8 @@ Options:
                             --set SOLVER.MAX_ITER=200 for a short exploratory run
       --device <devices>    rcnn train --device (default cpu)
       --threads <n>         rcnn train --threads (default: cores / replicas)
+      --resume              continue interrupted runs in --out (rcnn train --resume; the same
+                            losses as an uninterrupted run); the times then cover this call only
   -h, --help                this help`;
 
 /** What one child process took. */
@@ -114,7 +116,7 @@ interface ModelResult {
   readonly report: string;
 }
 
-async function benchModel(model: BenchModel, data: { train: string; trainImages: string; val: string; valImages: string }, options: { out: string; set: readonly string[]; device?: string; threads?: string; timeLimitMinutes: number }): Promise<ModelResult> {
+async function benchModel(model: BenchModel, data: { train: string; trainImages: string; val: string; valImages: string }, options: { out: string; set: readonly string[]; device?: string; threads?: string; resume: boolean; timeLimitMinutes: number }): Promise<ModelResult> {
   const bin = rcnnBin();
   const out = join(options.out, model.name);
   await mkdir(out, { recursive: true });
@@ -128,6 +130,7 @@ async function benchModel(model: BenchModel, data: { train: string; trainImages:
       '--out', out,
       ...(options.device ? ['--device', options.device] : []),
       ...(options.threads ? ['--threads', options.threads] : []),
+      ...(options.resume ? ['--resume'] : []),
     ],
     join(out, 'train.log'),
     `${model.name} train`,
@@ -203,6 +206,7 @@ async function main(argv: string[]): Promise<number> {
       set: { type: 'string', multiple: true },
       device: { type: 'string' },
       threads: { type: 'string' },
+      resume: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -231,7 +235,7 @@ async function main(argv: string[]): Promise<number> {
       '## Synthetic shapes benchmark',
       '',
       `- ${started.toISOString()}, ${machine}; load average after the last model ${loadavg().map((l) => l.toFixed(2)).join(', ')}`,
-      `- data: ${plan.dataset.train} train / ${plan.dataset.val} held-out val images of ${plan.dataset.width}x${plan.dataset.height}, seed ${plan.dataset.seed}${overrides.length ? `; overrides: ${overrides.join(' ')}` : ''}`,
+      `- data: ${plan.dataset.train} train / ${plan.dataset.val} held-out val images of ${plan.dataset.width}x${plan.dataset.height}, seed ${plan.dataset.seed}${overrides.length ? `; overrides: ${overrides.join(' ')}` : ''}${values.resume ? '; resumed (times: this call only)' : ''}`,
       '',
     ].join('\n');
     const summary = `${header}\n${results.map((r) => modelMarkdown(r, plan.timeLimitMinutes)).join('\n')}`;
@@ -246,6 +250,7 @@ async function main(argv: string[]): Promise<number> {
         set: overrides,
         ...(values.device ? { device: values.device } : {}),
         ...(values.threads ? { threads: values.threads } : {}),
+        resume: values.resume ?? false,
         timeLimitMinutes: plan.timeLimitMinutes,
       }),
     );
