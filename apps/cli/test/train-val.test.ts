@@ -25,7 +25,7 @@ function threeKeypointDataset(dir: string): string {
   return path;
 }
 
-describe('rcnn train --val on a keypoint model with another keypoint count; rcnn eval of its checkpoint', () => {
+describe('rcnn train --val on a keypoint model with another keypoint count; rcnn eval / predict of its checkpoint with the training config', () => {
   it('needs OKS sigmas unless the model has COCO\'s 17 person keypoints', () => {
     const config = (k: number) => loadConfig({ set: ['MODEL.KEYPOINTS_ON=true', `KRCNN.NUM_KEYPOINTS=${k}`] });
     assert.equal(validationOksSigmas(config(17), undefined), undefined, 'COCO person sigmas by default');
@@ -53,13 +53,18 @@ describe('rcnn train --val on a keypoint model with another keypoint count; rcnn
     const run = await rcnn([...common, '--oks-sigmas', '0.05,0.05,0.05', '--out', join(dir, 'run')]);
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /checkpoint .*model_final\.safetensors after 1 iterations \(bbox\/AP -?\d\.\d{4}, bbox\/AP50 -?\d\.\d{4}, keypoints\/AP -?\d\.\d{4}, keypoints\/AP50 -?\d\.\d{4}\)/);
-    // rcnn eval takes the training config as it is (DATALOADER.* keys included).
+    // rcnn eval and rcnn predict take the training config as it is (DATALOADER.* keys included).
     const evaluated = await rcnn([
       'eval', '--config', join(CASE, 'case.json'), '--set', 'KRCNN.NUM_KEYPOINTS=3', '--set', 'DATALOADER.MIN_KEYPOINTS_PER_IMAGE=0',
       '--weights', join(dir, 'run', 'model_final.safetensors'), '--dataset', dataset, '--images', CASE, '--oks-sigmas', '0.05,0.05,0.05', '--json', '-',
     ]);
     assert.equal(evaluated.status, 0, evaluated.stderr);
     assert.deepEqual(Object.keys(JSON.parse(evaluated.stdout) as object).sort(), ['bbox', 'keypoints', 'per_category']);
+    const predicted = await rcnn([
+      'predict', '--config', join(CASE, 'case.json'), '--set', 'KRCNN.NUM_KEYPOINTS=3', '--set', 'DATALOADER.MIN_KEYPOINTS_PER_IMAGE=0',
+      '--weights', join(dir, 'run', 'model_final.safetensors'), join(CASE, 'image_0.png'),
+    ]);
+    assert.equal(predicted.status, 0, predicted.stderr);
     const needsVal = await rcnn([...common.filter((a, i) => a !== '--val' && common[i - 1] !== '--val'), '--oks-sigmas', '0.05,0.05,0.05', '--out', join(dir, 'noval')]);
     assert.equal(needsVal.status, 2);
     assert.match(needsVal.stderr, /--oks-sigmas needs --val/);

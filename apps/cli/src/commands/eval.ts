@@ -11,7 +11,6 @@ import {
   alignResults,
   evaluateCoco,
   formatSummary,
-  register as registerCoco,
 } from '@rcnn/coco';
 import { InputError } from '@rcnn/core';
 import { type Detector, type ModelLabels, type PredictOutcome, createDetector, readKeypoints, readMasks } from '@rcnn/runtime';
@@ -257,9 +256,7 @@ async function run(values: Parameters<Command['run']>[0], _positionals: readonly
     const paths = await datasetImagePaths(dataset, imagesDir!, imageIds);
     const labelMap = (optString(values, 'label-map') ?? 'auto') as LabelMapKind;
     if (!(LABEL_MAPS as readonly string[]).includes(labelMap)) throw new UsageError(`--label-map must be one of ${LABEL_MAPS.join(', ')}, got "${labelMap}"`);
-    const options = await detectorOptions(values, report);
-    // The config rcnn train was given (DATALOADER.* keys included) evaluates its checkpoints too.
-    const detector = await createDetector({ ...options, register: [...(options.register ?? []), registerCoco] });
+    const detector = await createDetector(await detectorOptions(values, report));
     let predicted: PredictedResults;
     try {
       if (detector.randomWeights) warn(report, 'rcnn eval: RANDOM WEIGHTS are used (no --weights): the numbers are meaningless');
