@@ -1,4 +1,5 @@
 /** Turning the shared command-line options into runtime options. */
+import { register as registerCoco } from '@rcnn/coco';
 import { type NonFinitePolicy, createContainer } from '@rcnn/core';
 import { type DetectorOptions, type ExportOptions, NON_FINITE_POLICIES, OPTION_BOUNDS } from '@rcnn/runtime';
 import { type OptionValues, optFlag, optInt, optString, optStrings } from './command.js';
@@ -29,6 +30,8 @@ export async function modelSource(values: OptionValues, io: CliIO, defaults: { c
     ...(config === undefined ? {} : { config }),
     set: optStrings(values, 'set'),
     container,
+    // The config file rcnn train was given (its DATALOADER.* keys included) serves every command.
+    register: [registerCoco],
     ...(weights ? { weights } : {}),
     ...(seed === undefined ? {} : { seed }),
     ...(nonFinite === undefined ? {} : { nonFinite: nonFinite as NonFinitePolicy }),

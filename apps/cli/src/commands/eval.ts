@@ -80,7 +80,8 @@ function parseIouTypes(raw: string | undefined): IouType[] | undefined {
   return [...new Set(types as IouType[])];
 }
 
-function parseSigmas(raw: string | undefined): number[] | undefined {
+/** `--oks-sigmas`: comma-separated positive numbers (undefined when not given). */
+export function parseSigmas(raw: string | undefined): number[] | undefined {
   if (raw === undefined) return undefined;
   const sigmas = raw.split(',').map((s) => Number(s.trim()));
   if (sigmas.length === 0 || sigmas.some((s) => !Number.isFinite(s) || s <= 0)) throw new UsageError(`--oks-sigmas must be comma-separated positive numbers, got "${raw}"`);

@@ -15,6 +15,7 @@ import { EXIT, UsageError } from '../errors.js';
 import { type CliIO, isTty, say, warn } from '../io.js';
 import { modelSource } from '../model-options.js';
 import { type TrainingSetup, detectorTraining } from '../train/detector.js';
+import { parseSigmas } from './eval.js';
 
 const HELP = `Usage: rcnn train --config <preset|file> --dataset <train.json> --images <dir> [options]
 
@@ -33,6 +34,8 @@ Data:
       --images <dir>        the training images (file_name in the JSON is relative to it)
       --val <file.json>     COCO annotations of a validation set, evaluated at every checkpoint
       --val-images <dir>    its images (default: --images)
+      --oks-sigmas <list>   with --val on a keypoint model: comma-separated OKS sigma per keypoint
+                            (default: COCO's 17 person sigmas; needed for any other keypoint count)
 
 Devices:
   -d, --device <device>     cpu, cpu:<n>, cuda:<gpu>, cuda:all; repeatable or comma-separated,
@@ -164,6 +167,8 @@ async function run(values: Parameters<Command['run']>[0], _positionals: readonly
   if (!images) throw new UsageError('--images is required', 'give the directory of the training images: --images dir/');
   const val = optString(values, 'val');
   const valImages = optString(values, 'val-images') ?? images;
+  const oksSigmas = parseSigmas(optString(values, 'oks-sigmas'));
+  if (oksSigmas && val === undefined) throw new UsageError('--oks-sigmas needs --val (it sets how validation scores keypoints)');
   const maxIter = optInt(values, 'max-iter', 1);
   const threads = optInt(values, 'threads', 1, 1024);
   const devices = optStrings(values, 'device');
@@ -172,7 +177,7 @@ async function run(values: Parameters<Command['run']>[0], _positionals: readonly
     source: { ...source, set: [...(source.set ?? []), ...(maxIter === undefined ? [] : [`SOLVER.MAX_ITER=${maxIter}`])] },
     dataset,
     images,
-    ...(val === undefined ? {} : { val: { dataset: val, images: valImages } }),
+    ...(val === undefined ? {} : { val: { dataset: val, images: valImages, ...(oksSigmas ? { oksSigmas } : {}) } }),
     onWarning: (m) => warn(io, `rcnn: ${m}`),
   });
   return runTraining(
@@ -202,6 +207,7 @@ export const trainCommand: Command = {
     images: { type: 'string' },
     val: { type: 'string' },
     'val-images': { type: 'string' },
+    'oks-sigmas': { type: 'string' },
     device: { type: 'string', short: 'd', multiple: true },
     strict: { type: 'boolean' },
     threads: { type: 'string' },

@@ -29,8 +29,8 @@ export interface DetectorTrainingOptions {
   readonly dataset: string;
   /** Directory of the training images. */
   readonly images: string;
-  /** Validation set evaluated at checkpoints. */
-  readonly val?: { readonly dataset: string; readonly images: string };
+  /** Validation set evaluated at checkpoints (keypoints with `oksSigmas`, see {@link cocoValidator}). */
+  readonly val?: { readonly dataset: string; readonly images: string; readonly oksSigmas?: readonly number[] };
   readonly onWarning: (message: string) => void;
 }
 
