@@ -115,12 +115,12 @@ describe('RoI sampling', () => {
     const proposals = f32(0, 0, 10, 10, 50, 50, 60, 60, 0, 0, 9, 10, 70, 70, 80, 80);
     const targets = [{ boxes: f32(0, 0, 10, 10), labels: Int32Array.of(2), size: [100, 100] as const }];
     const { samples, host } = sampleRois([proposals], targets, config, { rand: seededRandom(3) });
-    const s = samples[0];
+    const s = samples[0]!;
     assert.equal(s.rows.length, 20);
     assert.deepEqual([...s.labels], [2, 0, 2, 0, 2]);
     assert.equal(s.sampled.length, 4);
     assert.deepEqual([...s.sampled], [...s.sampled].sort((a, b) => a - b));
-    assert.ok(s.positives.every((r) => s.labels[r] > 0));
-    assert.equal(host.feeds['train.roi.boxes'].dims[0], 4);
+    assert.ok(s.positives.every((r) => s.labels[r]! > 0));
+    assert.equal(host.feeds['train.roi.boxes']!.dims[0], 4);
   });
 });
