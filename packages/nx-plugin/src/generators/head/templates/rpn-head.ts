@@ -124,7 +124,7 @@ function build(ctx: BuildContext, features: FeatureMaps): Proposals {
       anchors.push(levelAnchors(g, f, settings.ANCHOR_SCALE / f.spatialScale));
     });
   }
-  const join = (parts: Blob[], axis: number, name: string): Blob => (parts.length === 1 ? parts[0] : ops.concat(g, parts, axis, name));
+  const join = (parts: Blob[], axis: number, name: string): Blob => (parts.length === 1 ? parts[0]! : ops.concat(g, parts, axis, name));
   const allAnchors = join(anchors, 0, 'anchors'); // [M,4]
   ctx.tap('rpn.anchors', allAnchors, 'float32', 'replicated-per-image', [DIMS.anchors, 4]);
 
@@ -208,7 +208,7 @@ export const RPN_HEAD_TEMPLATE: SlotTemplate = {
   ],
   implementation,
   testLayer: (v) => `{ RPN: { HEAD: ${v.constantName}_NAME }, FPN: { DIM: 16 }, TEST: { RPN_PRE_NMS_TOP_N: 300, RPN_POST_NMS_TOP_N: 50 } }`,
-  keysArgs: "defaultFeatures(config, 'rpn')[0].channels",
+  keysArgs: "defaultFeatures(config, 'rpn')[0]!.channels",
   keysImports: ['defaultFeatures'],
   badValue: { layer: (v) => `{ ${v.constantName}: { ANCHOR_SCALE: 'large' } }`, key: (v) => `${v.constantName}.ANCHOR_SCALE`, what: 'a string for a number' },
   badCombination: { layer: (v) => `{ ${v.constantName}: { ANCHOR_SCALE: 0 } }`, key: (v) => `${v.constantName}.ANCHOR_SCALE`, what: 'a zero anchor' },
