@@ -146,8 +146,8 @@ export function checkInjectedSample(sample: BalancedSample, labels: Int8Array, w
  * [4] with `weights` (wx, wy, ww, wh); centres x1 + 0.5 w, widths x2 - x1. Writes into `out` at `at`.
  */
 export function encodeBox(gt: ArrayLike<number>, gtAt: number, box: ArrayLike<number>, boxAt: number, weights: readonly number[], out: Float32Array, at: number): void {
-  const [wx, wy, ww, wh] = weights.map(f);
-  if (wx === undefined || wy === undefined || ww === undefined || wh === undefined) throw new RangeError(`encodeBox: weights must be (wx, wy, ww, wh), got ${weights.length} numbers`);
+  // `weights` is (wx, wy, ww, wh) by contract; called once per box, so no length check here.
+  const [wx, wy, ww, wh] = [f(weights[0]!), f(weights[1]!), f(weights[2]!), f(weights[3]!)];
   const exW = f(box[boxAt + 2]! - box[boxAt]!);
   const exH = f(box[boxAt + 3]! - box[boxAt + 1]!);
   const exX = f(box[boxAt]! + f(0.5 * exW));
