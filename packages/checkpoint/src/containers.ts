@@ -144,7 +144,7 @@ function decodeBudget(source: string, fileBytes: number): (bytes: number, key: s
 
 function parsePersistentId(pid: PyValue, fail: Fail, legacy: boolean): { dtype: TorchDType; key: string; numel: number; view?: readonly PyValue[] } {
   const items = asSequence(pid);
-  const tag = items ? asText(items[0]!) : undefined;
+  const tag = items && items.length > 0 ? asText(items[0]!) : undefined;
   if (tag === 'module') fail('structure', 'the file pickles a whole nn.Module (legacy format); only state dicts can be loaded');
   if (!items || tag !== 'storage' || items.length !== (legacy ? 6 : 5)) {
     fail('pickle-malformed', `persistent id ${describe(pid)} is not a torch storage reference`);
