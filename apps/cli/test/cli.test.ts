@@ -135,7 +135,7 @@ describe('rcnn predict', () => {
     const doc = JSON.parse(readFileSync(out, 'utf8')) as { warning?: string; images: { file_name: string }[]; annotations: { bbox: number[]; segmentation: { counts: string } }[] };
     assert.equal(doc.warning, undefined);
     assert.deepEqual(doc.images.map((i) => i.file_name), [photo, photo2]);
-    assert.ok(doc.annotations.length > 0 && typeof doc.annotations[0].segmentation.counts === 'string');
+    assert.ok(doc.annotations.length > 0 && typeof doc.annotations[0]!.segmentation.counts === 'string');
     assert.ok(existsSync(join(draw, 'photo.png')) && existsSync(join(draw, 'second.png')));
     const file = readSafetensorsFile(dump);
     for (const name of ['transform.images', 'transform.image_sizes', 'backbone.0', 'rpn.proposals.1', 'roi.box_features', 'det.boxes.0', 'det.labels.1', 'det.masks.0', 'det.mask_probs.1']) {

@@ -28,11 +28,11 @@ describe('rcnn eval --dataset gt.json --results results.json --json out.json', (
         const w = want[iouType] as number[];
         const g = got[iouType] as number[];
         assert.equal(g.length, w.length);
-        w.forEach((v, i) => assert.ok(Math.abs(g[i] - v) <= TOLERANCE, `${iouType}[${i}]: ${g[i]} vs ${v}`));
+        w.forEach((v, i) => assert.ok(Math.abs(g[i]! - v) <= TOLERANCE, `${iouType}[${i}]: ${g[i]} vs ${v}`));
         assert.match(r.stdout, new RegExp(`Evaluate annotation type \\*${iouType}\\*`));
-        assert.deepEqual(Object.keys(got.per_category[iouType]).sort(), Object.keys(want.per_category[iouType]).sort());
-        for (const [cat, v] of Object.entries(want.per_category[iouType])) {
-          const gv = got.per_category[iouType][cat];
+        assert.deepEqual(Object.keys(got.per_category[iouType]!).sort(), Object.keys(want.per_category[iouType]!).sort());
+        for (const [cat, v] of Object.entries(want.per_category[iouType]!)) {
+          const gv = got.per_category[iouType]![cat];
           if (v === null) assert.equal(gv, null);
           else assert.ok(typeof gv === 'number' && Math.abs(gv - v) <= TOLERANCE, `${iouType} category ${cat}: ${gv} vs ${v}`);
         }

@@ -33,8 +33,8 @@ function worstRelative(a: ReadonlyMap<string, HostTensor>, b: ReadonlyMap<string
     let max = 0;
     let d = 0;
     for (let i = 0; i < y.length; i++) {
-      max = Math.max(max, Math.abs(y[i]));
-      d = Math.max(d, Math.abs(x[i] - y[i]));
+      max = Math.max(max, Math.abs(y[i]!));
+      d = Math.max(d, Math.abs(x[i]! - y[i]!));
     }
     const rel = d / Math.max(1e-6, max);
     worst = { name: rel >= worst.rel ? name : worst.name, rel: Math.max(rel, worst.rel), count: worst.count + 1 };
@@ -42,7 +42,7 @@ function worstRelative(a: ReadonlyMap<string, HostTensor>, b: ReadonlyMap<string
   return worst;
 }
 
-const twice = <T>(xs: readonly T[]): T[] => [xs[0], xs[0]];
+const twice = <T>(xs: readonly T[]): T[] => [xs[0]!, xs[0]!];
 
 test('one image alone and the same image twice (same injected samples) give the same losses and gradients', async (t) => {
   const one = await step('maskrcnn_tiny_train', (c) => ({ images: c.images, targets: c.targets, injected: c.injected }));
@@ -65,7 +65,7 @@ test('one image alone and the same image twice (same injected samples) give the 
 test('an image without GT trains: only negatives, no box / mask positives from it, finite losses', async () => {
   const result = await step('fasterrcnn_tiny_train_batch2', (c) => ({
     images: c.images,
-    targets: [c.targets[0], { boxes: new Float32Array(0), labels: new Int32Array(0) }],
+    targets: [c.targets[0]!, { boxes: new Float32Array(0), labels: new Int32Array(0) }],
   }));
   for (const [name, v] of result.losses) assert.ok(Number.isFinite(v), `${name} = ${v}`);
   const matched = result.tensors.get('train.rpn.matched_gt.1')!.data as BigInt64Array;
@@ -100,7 +100,7 @@ test('sampling is reproducible from TRAIN.SEED and differs with another seed', a
   assert.notEqual(samples(a), samples(other));
   assert.equal(a.losses.get('loss.total'), b.losses.get('loss.total'));
   // A drawn sample has torchvision's sizes: 256 anchors and 512 RoIs per image (enough candidates here).
-  const size = (r: TrainStepResult, stage: string): number => r.tensors.get(`train.${stage}.sampled_pos.0`)!.dims[0] + r.tensors.get(`train.${stage}.sampled_neg.0`)!.dims[0];
+  const size = (r: TrainStepResult, stage: string): number => r.tensors.get(`train.${stage}.sampled_pos.0`)!.dims[0]! + r.tensors.get(`train.${stage}.sampled_neg.0`)!.dims[0]!;
   assert.equal(size(a, 'rpn'), 256);
   assert.equal(size(a, 'roi'), 512);
 });
@@ -108,7 +108,7 @@ test('sampling is reproducible from TRAIN.SEED and differs with another seed', a
 /** Runs the first image of maskrcnn_tiny_train with its targets changed by `edit`; expects a TargetError matching `message`. */
 async function rejects(edit: (t: ImageTargets) => ImageTargets, message: RegExp): Promise<void> {
   await assert.rejects(
-    step('maskrcnn_tiny_train', (c) => ({ images: c.images, targets: [edit(c.targets[0])] })),
+    step('maskrcnn_tiny_train', (c) => ({ images: c.images, targets: [edit(c.targets[0]!)] })),
     (e: unknown) => e instanceof TargetError && message.test(e.message),
   );
 }
@@ -116,7 +116,7 @@ async function rejects(edit: (t: ImageTargets) => ImageTargets, message: RegExp)
 test('bad targets fail with a TargetError naming the image and field', async () => {
   const swapX = (t: ImageTargets): ImageTargets => {
     const boxes = Float32Array.from(t.boxes);
-    [boxes[0], boxes[2]] = [boxes[2], boxes[0]];
+    [boxes[0], boxes[2]] = [boxes[2]!, boxes[0]!];
     return { ...t, boxes };
   };
   await rejects(swapX, /image 0 boxes\[0\].*no area/);
@@ -130,7 +130,7 @@ test('bad targets fail with a TargetError naming the image and field', async () 
 
 test('keypoints of the wrong count fail with a TargetError', async () => {
   await assert.rejects(
-    step('keypointrcnn_tiny_train', (c) => ({ images: c.images, targets: [{ ...c.targets[0], keypoints: c.targets[0].keypoints!.subarray(0, 6 * 16 * 3) }] })),
+    step('keypointrcnn_tiny_train', (c) => ({ images: c.images, targets: [{ ...c.targets[0]!, keypoints: c.targets[0]!.keypoints!.subarray(0, 6 * 16 * 3) }] })),
     (e: unknown) => e instanceof TargetError && /keypoints: hold 288 values, expected 6 x 17 x 3/.test(e.message),
   );
 });
@@ -138,7 +138,7 @@ test('keypoints of the wrong count fail with a TargetError', async () => {
 test('a recorded sample that does not fit the run is refused, not silently used', async () => {
   await assert.rejects(
     step('maskrcnn_tiny_train', (c) => {
-      const rpn: BalancedSample[] = [{ positive: c.injected.rpnSamples![0].negative.subarray(0, 1), negative: c.injected.rpnSamples![0].negative.subarray(1) }];
+      const rpn: BalancedSample[] = [{ positive: c.injected.rpnSamples![0]!.negative.subarray(0, 1), negative: c.injected.rpnSamples![0]!.negative.subarray(1) }];
       return { images: c.images, targets: c.targets, injected: { ...c.injected, rpnSamples: rpn } };
     }),
     (e: unknown) => e instanceof TargetError && /injected positive index \d+ is labelled 0/.test(e.message),

@@ -48,18 +48,18 @@ async function checkGradient(name: string, key: string, t: { diagnostic(message:
   for (const [k, v] of base) if (k.startsWith('loss.')) assert.ok(Number.isFinite((v.data as Float32Array)[0]), k);
   const grad = base.get(`grad.${key}`)!.data as Float32Array;
   let at = 0;
-  for (let i = 0; i < grad.length; i++) if (Math.abs(grad[i]) > Math.abs(grad[at])) at = i;
+  for (let i = 0; i < grad.length; i++) if (Math.abs(grad[i]!) > Math.abs(grad[at]!)) at = i;
   const h = 1e-2;
   const lossWith = async (delta: number): Promise<number> => {
     const w = tensors.get(key)!;
     const data = Float32Array.from(w.data as Float32Array);
-    data[at] += delta;
+    data[at]! += delta;
     const out = await run(dir, WeightStore.fromTensors(new Map([...tensors, [key, { ...w, data } as HostTensor]]), `${name} perturbed`), images, recorded(base, images.length));
-    return (out.get('loss.total')!.data as Float32Array)[0];
+    return (out.get('loss.total')!.data as Float32Array)[0]!;
   };
   const fd = ((await lossWith(h)) - (await lossWith(-h))) / (2 * h);
   t.diagnostic(`${key}[${at}]: analytic ${grad[at]}, central difference ${fd}`);
-  assert.ok(Math.abs(fd - grad[at]) <= 0.02 * Math.abs(grad[at]) + 1e-4, `analytic ${grad[at]} vs finite difference ${fd}`);
+  assert.ok(Math.abs(fd - grad[at]!) <= 0.02 * Math.abs(grad[at]!) + 1e-4, `analytic ${grad[at]} vs finite difference ${fd}`);
   return base;
 }
 

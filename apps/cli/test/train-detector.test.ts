@@ -32,7 +32,7 @@ describe('rcnn train: the detector step in the engine', () => {
     assert.deepEqual(model.reinitialised, [], 'the case weights fit the case config');
     const replica = await model.openReplica({ device: { kind: 'cpu', id: 0, name: 'cpu' }, threads: { intraOp: 1, interOp: 1 } });
     try {
-      const samples = trainingCase.images.map((image, i) => ({ image, targets: trainingCase.targets[i] }));
+      const samples = trainingCase.images.map((image, i) => ({ image, targets: trainingCase.targets[i]! }));
       const ours = await replica.step(samples, model.initial, { iteration: 0, replica: 0, replicas: 1, seed: config.TRAIN.SEED });
       const reference = await trainStep(config, container, WeightStore.fromSafetensors(trainingCase.weights), { images: trainingCase.images, targets: trainingCase.targets });
       let worstLoss = 0;
@@ -44,7 +44,7 @@ describe('rcnn train: the detector step in the engine', () => {
       for (const [name, g] of ours.gradients) {
         const r = reference.tensors.get(`grad.${name}`)!.data as Float32Array;
         const scale = Math.max(1e-6, ...Array.from(r, Math.abs));
-        for (let i = 0; i < g.length; i++) worstGrad = Math.max(worstGrad, Math.abs(g[i] - r[i]) / scale);
+        for (let i = 0; i < g.length; i++) worstGrad = Math.max(worstGrad, Math.abs(g[i]! - r[i]!) / scale);
       }
       t.diagnostic(`worst loss |Δ|/max(1,|ref|) ${worstLoss.toExponential(2)}, worst gradient |Δ|/max|ref| ${worstGrad.toExponential(2)} over ${ours.gradients.size} parameters`);
       assert.ok(worstLoss <= 1e-5, `losses differ by ${worstLoss}`);
@@ -59,15 +59,15 @@ describe('rcnn train: the detector step in the engine', () => {
     const model = detectorTrainingModel({ config, container, weights });
     const data: TrainingData<DetectorSample> = {
       size: trainingCase.images.length,
-      load: (i) => Promise.resolve({ image: trainingCase.images[i], targets: trainingCase.targets[i] }),
+      load: (i) => Promise.resolve({ image: trainingCase.images[i]!, targets: trainingCase.targets[i]! }),
     };
     const out = mkdtempSync(join(tmpdir(), 'rcnn-train-det-'));
     dirs.push(out);
     const result = await train({ model, data, solver: config.SOLVER, out, threads: { intraOp: 2 }, seed: 1, onWarning: () => undefined });
     const losses = result.records.map((r) => r.totalLoss);
     t.diagnostic(`total loss per iteration: ${losses.map((v) => v.toFixed(4)).join(' ')}`);
-    const first = (losses[0] + losses[1]) / 2;
-    const last = (losses[6] + losses[7]) / 2;
+    const first = (losses[0]! + losses[1]!) / 2;
+    const last = (losses[6]! + losses[7]!) / 2;
     assert.ok(last < 0.8 * first, `loss ${first} -> ${last}`);
     const checkpoint = await readCheckpoint(result.checkpoint!.model, model.parameters.map((p) => p.name));
     for (const key of weights.keys()) {
@@ -83,7 +83,7 @@ describe('rcnn train: data parallel on the detector', () => {
     const model = detectorTrainingModel({ config, container, weights });
     const data: TrainingData<DetectorSample> = {
       size: trainingCase.images.length,
-      load: (i) => Promise.resolve({ image: trainingCase.images[i], targets: trainingCase.targets[i] }),
+      load: (i) => Promise.resolve({ image: trainingCase.images[i]!, targets: trainingCase.targets[i]! }),
     };
     const out = mkdtempSync(join(tmpdir(), 'rcnn-train-dp-'));
     dirs.push(out);
@@ -97,22 +97,22 @@ describe('rcnn train: data parallel on the detector', () => {
     const steps: StepResult[] = [];
     try {
       for (let r = 0; r < 2; r++) {
-        const sample = await data.load(order[r], () => 0);
+        const sample = await data.load(order[r]!, () => 0);
         steps.push(await replica.step([sample], model.initial, { iteration: 0, replica: r, replicas: 2, seed: mixSeed(seed, 0, r, 0x57e9) }));
       }
     } finally {
       await replica.release();
     }
     const params = new Map([...model.initial].map(([k, v]) => [k, v.slice()]));
-    const mean = new Map([...steps[0].gradients].map(([k, g]) => [k, g.map((v, i) => (v + steps[1].gradients.get(k)![i]) / 2)]));
+    const mean = new Map([...steps[0]!.gradients].map(([k, g]) => [k, g.map((v, i) => (v + steps[1]!.gradients.get(k)![i]!) / 2)]));
     new SgdMomentum(config.SOLVER).step(params, mean, 0);
     let worst = 0;
     for (const [name, p] of params) {
       const start = model.initial.get(name)!;
-      const moved = p.reduce((a, v, i) => Math.max(a, Math.abs(v - start[i])), 0);
+      const moved = p.reduce((a, v, i) => Math.max(a, Math.abs(v - start[i]!)), 0);
       assert.ok(moved > 0, `${name} was updated`);
       const q = parallel.get(name)!;
-      for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i] - q[i]) / Math.max(moved, 1e-6));
+      for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i]! - q[i]!) / Math.max(moved, 1e-6));
     }
     t.diagnostic(`worst |two replicas - averaged single steps| / max|update| per tensor: ${worst.toExponential(2)} over ${params.size} parameters`);
     assert.ok(worst < 1e-4, `worst ${worst}`);
@@ -124,7 +124,7 @@ describe('rcnn train: resume on the detector', () => {
     const { container, trainingCase, config, weights } = await setup(['SOLVER.BASE_LR=0.005', 'SOLVER.WARM_UP_ITERS=0', 'SOLVER.MAX_ITER=4', 'SOLVER.IMS_PER_BATCH=1']);
     const data: TrainingData<DetectorSample> = {
       size: trainingCase.images.length,
-      load: (i) => Promise.resolve({ image: trainingCase.images[i], targets: trainingCase.targets[i] }),
+      load: (i) => Promise.resolve({ image: trainingCase.images[i]!, targets: trainingCase.targets[i]! }),
     };
     const base = { data, solver: config.SOLVER, threads: { intraOp: 1, interOp: 1 }, seed: 5, onWarning: () => undefined };
     const tmp = (): string => {
@@ -155,10 +155,10 @@ describe('rcnn train: dataset and initial weights', () => {
       register: () => undefined,
       loadCocoDataset: () => Promise.resolve(dataset),
       loadTrainingImage: (_d, i) => {
-        const image = trainingCase.images[i];
+        const image = trainingCase.images[i]!;
         // Labels of the fixture (1..3) folded into the smaller class count.
-        const labels = trainingCase.targets[i].labels.map((l) => 1 + ((l - 1) % (numClasses - 1)));
-        return Promise.resolve({ data: image.data as Uint8Array, width: image.width, height: image.height, path: `image_${i}.png`, targets: { ...trainingCase.targets[i], labels } });
+        const labels = trainingCase.targets[i]!.labels.map((l) => 1 + ((l - 1) % (numClasses - 1)));
+        return Promise.resolve({ data: image.data as Uint8Array, width: image.width, height: image.height, path: `image_${i}.png`, targets: { ...trainingCase.targets[i]!, labels } });
       },
     };
   }

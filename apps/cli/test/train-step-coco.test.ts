@@ -56,7 +56,7 @@ function cocoOfCase(dir: string): object {
     const keypoints = ref.get(`target.keypoints.${i}`);
     const hw = im.height * im.width;
     labels.forEach((label, g) => {
-      const [x1, y1, x2, y2] = boxes.subarray(4 * g, 4 * g + 4);
+      const [x1, y1, x2, y2] = [boxes[4 * g]!, boxes[4 * g + 1]!, boxes[4 * g + 2]!, boxes[4 * g + 3]!];
       annotations.push({
         id: annotations.length + 1,
         image_id: 100 + i,
@@ -65,7 +65,7 @@ function cocoOfCase(dir: string): object {
         iscrowd: 0,
         area: (x2 - x1) * (y2 - y1),
         ...(masks ? { segmentation: rle(masks.subarray(g * hw, (g + 1) * hw), im.height, im.width) } : {}),
-        ...(keypoints ? { keypoints: Array.from((keypoints.data as Float32Array).subarray(g * keypoints.dims[1] * 3, (g + 1) * keypoints.dims[1] * 3)) } : {}),
+        ...(keypoints ? { keypoints: Array.from((keypoints.data as Float32Array).subarray(g * keypoints.dims[1]! * 3, (g + 1) * keypoints.dims[1]! * 3)) } : {}),
       });
     });
     // A crowd region over the whole image: a training step ignores it (torchvision / Detectron drop crowds).

@@ -43,7 +43,7 @@ for (const name of TRAIN_CASES) {
     const verdicts = compareTrainingDump(dump, reference, { gradients: true, mathematicallyZero });
     for (const v of verdicts) if (!v.name.startsWith('grad.')) t.diagnostic(`${v.name}: ${v.detail}`);
     const grads = verdicts.filter((v) => v.name.startsWith('grad.'));
-    const worst = grads.reduce((a, b) => (b.error > a.error ? b : a), grads[0]);
+    const worst = grads.reduce((a, b) => (b.error > a.error ? b : a), grads[0]!);
     t.diagnostic(`${grads.length} gradients, worst ${worst.name}: ${worst.detail}`);
     assert.deepEqual(verdicts.filter((v) => !v.pass).map((v) => `${v.name}: ${v.detail}`), []);
     assert.ok(verdicts.length >= expected.length - dump.size / 10, 'the comparison covered the dump');

@@ -90,9 +90,9 @@ async function decode(file: Blob): Promise<{ rgb: RgbImage; bitmap: ImageBitmap 
   const rgba = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
   const data = new Uint8Array(bitmap.width * bitmap.height * 3);
   for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
-    data[j] = rgba[i];
-    data[j + 1] = rgba[i + 1];
-    data[j + 2] = rgba[i + 2];
+    data[j] = rgba[i]!;
+    data[j + 1] = rgba[i + 1]!;
+    data[j + 2] = rgba[i + 2]!;
   }
   return { rgb: { data, width: bitmap.width, height: bitmap.height, maxValue: 255 }, bitmap };
 }
@@ -135,7 +135,7 @@ async function runImage(file: Blob): Promise<void> {
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 function renderTimes(): void {

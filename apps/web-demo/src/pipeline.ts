@@ -78,9 +78,13 @@ export async function detect(run: RunModel, info: ModelInfo, image: RgbImage): P
   const outputs = await run({ [MODEL_INPUTS.images]: batch.images, [MODEL_INPUTS.imageSizes]: batch.imageSizes, [MODEL_INPUTS.originalSizes]: batch.originalSizes });
   const t2 = now();
   const { images, rows } = splitDetections(outputs, batch);
-  for (const name of info.hostPostprocessors) WEB_POSTPROCESSORS[name].apply(outputs, images, rows, info.config);
+  for (const name of info.hostPostprocessors) {
+    const postprocessor = WEB_POSTPROCESSORS[name];
+    if (!postprocessor) throw new ConfigError(`host post-processor "${name}" is not available in the page; known: ${Object.keys(WEB_POSTPROCESSORS).join(', ')}`);
+    postprocessor.apply(outputs, images, rows, info.config);
+  }
   const t3 = now();
-  return { detections: images[0], times: { transform: t1 - t0, inference: t2 - t1, postprocess: t3 - t2 } };
+  return { detections: images[0]!, times: { transform: t1 - t0, inference: t2 - t1, postprocess: t3 - t2 } };
 }
 
 /** An onnxruntime-web (or onnxruntime-node) tensor as the adapter sees it. */

@@ -49,8 +49,8 @@ function iou(a: Uint8Array, b: Uint8Array): number {
   let inter = 0;
   let union = 0;
   for (let i = 0; i < a.length; i++) {
-    inter += a[i] & b[i];
-    union += a[i] | b[i];
+    inter += a[i]! & b[i]!;
+    union += a[i]! | b[i]!;
   }
   return union === 0 ? 1 : inter / union;
 }
@@ -95,10 +95,10 @@ describe('the web demo in headless chromium', () => {
     let scoreErr = 0;
     let minIoU = 1;
     for (let d = 0; d < n; d++) {
-      scoreErr = Math.max(scoreErr, Math.abs(got.scores[d] - ref.scores[d]));
-      for (let j = 0; j < 4; j++) boxErr = Math.max(boxErr, Math.abs(got.boxes[4 * d + j] - ref.boxes[4 * d + j]));
+      scoreErr = Math.max(scoreErr, Math.abs(got.scores[d]! - ref.scores[d]!));
+      for (let j = 0; j < 4; j++) boxErr = Math.max(boxErr, Math.abs(got.boxes[4 * d + j]! - ref.boxes[4 * d + j]!));
       const [h, w] = ref.originalSize;
-      const mine = decodeRle({ size: [h, w], counts: got.masks![d] });
+      const mine = decodeRle({ size: [h, w], counts: got.masks![d]! });
       minIoU = Math.min(minIoU, iou(mine, decodeRle(refMasks.rle(d))));
     }
     console.log(`browser vs node: ${n} detections, max box error ${boxErr.toExponential(2)} px, max score error ${scoreErr.toExponential(2)}, min mask IoU ${minIoU.toFixed(4)}; ` +

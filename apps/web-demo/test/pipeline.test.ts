@@ -47,19 +47,19 @@ describe('the page pipeline (web entries, onnxruntime-web under Node) equals the
       const n = ref.scores.length;
       assert.ok(n > 0);
       assert.deepEqual(got.labels, Array.from(ref.labels, Number));
-      for (let i = 0; i < 4 * n; i++) assert.ok(Math.abs(got.boxes[i] - ref.boxes[i]) <= 1e-2, `box value ${i}`);
-      for (let d = 0; d < n; d++) assert.ok(Math.abs(got.scores[d] - ref.scores[d]) <= 1e-4, `score ${d}`);
+      for (let i = 0; i < 4 * n; i++) assert.ok(Math.abs(got.boxes[i]! - ref.boxes[i]!) <= 1e-2, `box value ${i}`);
+      for (let d = 0; d < n; d++) assert.ok(Math.abs(got.scores[d]! - ref.scores[d]!) <= 1e-4, `score ${d}`);
       const masks = readMasks(ref);
       if (postprocessor === 'paste_masks') {
         assert.ok(masks && got.masks);
         for (let d = 0; d < n; d++) {
-          const a = decodeRle({ size: [...ref.originalSize], counts: got.masks[d] });
+          const a = decodeRle({ size: [...ref.originalSize], counts: got.masks[d]! });
           const b = decodeRle(masks.rle(d));
           let inter = 0;
           let union = 0;
           for (let i = 0; i < a.length; i++) {
-            inter += a[i] & b[i];
-            union += a[i] | b[i];
+            inter += a[i]! & b[i]!;
+            union += a[i]! | b[i]!;
           }
           assert.ok(union === 0 || inter / union >= 0.99, `mask ${d}: IoU ${inter / union}`);
         }
@@ -68,7 +68,7 @@ describe('the page pipeline (web entries, onnxruntime-web under Node) equals the
         assert.ok(got.keypoints);
         assert.equal(got.keypoints.length, kp.keypoints.length);
         for (let i = 0; i < kp.keypoints.length; i += 3) {
-          assert.ok(Math.hypot(got.keypoints[i] - kp.keypoints[i], got.keypoints[i + 1] - kp.keypoints[i + 1]) <= 1, `keypoint ${i / 3}`);
+          assert.ok(Math.hypot(got.keypoints[i]! - kp.keypoints[i]!, got.keypoints[i + 1]! - kp.keypoints[i + 1]!) <= 1, `keypoint ${i / 3}`);
         }
       }
     });

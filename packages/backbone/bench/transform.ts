@@ -14,7 +14,7 @@ import { GeneralizedRCNNTransform, padToMultiple, resizedSize } from '../src/ind
 
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '15' } } });
 const RUNS = Number(args.runs);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
  * The in-graph alternative: HWC uint8 pixels → /255 → (x - mean) / std → ORT Resize (linear,
@@ -87,11 +87,11 @@ async function main(): Promise<void> {
     const images = await parity.images();
     const ref = parity.reference('transform.images');
     const host = compareDense('host', transform.prepare(images, caseConfig).images, ref);
-    const [n, c, ph, pw] = ref.dims;
+    const [n, c, ph, pw] = ref.dims as [number, number, number, number];
     const batch = new Float32Array(n * c * ph * pw);
     for (let i = 0; i < n; i++) {
-      const out = await s.run(graphFeeds(images[i], caseConfig, ph, pw));
-      batch.set(out.images.data as Float32Array, i * c * ph * pw);
+      const out = await s.run(graphFeeds(images[i]!, caseConfig, ph, pw));
+      batch.set(out.images!.data as Float32Array, i * c * ph * pw);
     }
     const graphImages: HostTensor<'float32'> = { dtype: 'float32', dims: ref.dims, data: batch };
     const graph = compareDense('graph', graphImages, ref);

@@ -95,12 +95,12 @@ export interface PlanarTarget {
 function verticalPass(scratch: Float32Array, tmpPlane: number, ay: LinearAxis, outW: number, out: Float32Array, outPlane: number, rowStride: number): void {
   const { i0: yi0, i1: yi1, w0: yw0, w1: yw1 } = ay;
   for (let y = 0; y < ay.outSize; y++) {
-    const r0 = tmpPlane + yi0[y] * outW;
-    const r1 = tmpPlane + yi1[y] * outW;
-    const wy0 = yw0[y];
-    const wy1 = yw1[y];
+    const r0 = tmpPlane + yi0[y]! * outW;
+    const r1 = tmpPlane + yi1[y]! * outW;
+    const wy0 = yw0[y]!;
+    const wy1 = yw1[y]!;
     const outRow = outPlane + y * rowStride;
-    for (let x = 0; x < outW; x++) out[outRow + x] = scratch[r0 + x] * wy0 + scratch[r1 + x] * wy1;
+    for (let x = 0; x < outW; x++) out[outRow + x] = scratch[r0 + x]! * wy0 + scratch[r1 + x]! * wy1;
   }
 }
 
@@ -108,8 +108,8 @@ function verticalPass(scratch: Float32Array, tmpPlane: number, ay: LinearAxis, o
 function rowsRead(ay: LinearAxis): Uint8Array {
   const needed = new Uint8Array(ay.inSize);
   for (let o = 0; o < ay.outSize; o++) {
-    needed[ay.i0[o]] = 1;
-    needed[ay.i1[o]] = 1;
+    needed[ay.i0[o]!] = 1;
+    needed[ay.i1[o]!] = 1;
   }
   return needed;
 }
@@ -140,7 +140,7 @@ export function resampleBilinear(src: Float32Array, channels: number, ay: Linear
       if (needed[y] === 0) continue;
       const row = plane + y * inW;
       const tmpRow = tmpPlane + y * outW;
-      for (let x = 0; x < outW; x++) scratch[tmpRow + x] = src[row + xi0[x]] * xw0[x] + src[row + xi1[x]] * xw1[x];
+      for (let x = 0; x < outW; x++) scratch[tmpRow + x] = src[row + xi0[x]!]! * xw0[x]! + src[row + xi1[x]!]! * xw1[x]!;
     }
     const outPlane = dst.offset + c * planeStride;
     verticalPass(scratch, tmpPlane, ay, outW, out, outPlane, rowStride);
@@ -175,20 +175,20 @@ export function resampleBilinearRgb8(
   const xo0 = new Int32Array(outW);
   const xo1 = new Int32Array(outW);
   for (let x = 0; x < outW; x++) {
-    xo0[x] = ax.i0[x] * stride;
-    xo1[x] = ax.i1[x] * stride;
+    xo0[x] = ax.i0[x]! * stride;
+    xo1[x] = ax.i1[x]! * stride;
   }
   const out = dst.data;
   const { planeStride, rowStride } = dst;
   for (let c = 0; c < channels; c++) {
-    const table = tables[c];
-    const sc = sourceChannel[c];
+    const table = tables[c]!;
+    const sc = sourceChannel[c]!;
     const tmpPlane = c * inH * outW;
     for (let y = 0; y < inH; y++) {
       if (needed[y] === 0) continue;
       const row = y * inW * stride + sc;
       const tmpRow = tmpPlane + y * outW;
-      for (let x = 0; x < outW; x++) scratch[tmpRow + x] = table[data[row + xo0[x]]] * xw0[x] + table[data[row + xo1[x]]] * xw1[x];
+      for (let x = 0; x < outW; x++) scratch[tmpRow + x] = table[data[row + xo0[x]!]!]! * xw0[x]! + table[data[row + xo1[x]!]!]! * xw1[x]!;
     }
     const outPlane = dst.offset + c * planeStride;
     verticalPass(scratch, tmpPlane, ay, outW, out, outPlane, rowStride);

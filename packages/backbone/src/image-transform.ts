@@ -35,7 +35,7 @@ function normaliser(config: RcnnConfig, maxValue: number): Normaliser {
   const scaled = PIXEL_RANGE === maxValue ? (v: number) => v : (v: number) => f32(f32(v / maxValue) * PIXEL_RANGE);
   return {
     sourceChannel: FORMAT === 'BGR' ? [2, 1, 0] : [0, 1, 2],
-    value: (c, v) => f32(f32(scaled(v) - means[c]) / stds[c]),
+    value: (c, v) => f32(f32(scaled(v) - means[c]!) / stds[c]!),
   };
 }
 
@@ -56,10 +56,10 @@ function normaliseImage(image: RgbImage, index: number, norm: Normaliser, out: F
   const { data, width, height } = image;
   const pixels = width * height;
   for (let c = 0; c < CHANNELS; c++) {
-    const sc = norm.sourceChannel[c];
+    const sc = norm.sourceChannel[c]!;
     const plane = c * pixels;
     for (let p = 0; p < pixels; p++) {
-      const v = data[p * CHANNELS + sc];
+      const v = data[p * CHANNELS + sc]!;
       if (!Number.isFinite(v)) {
         throw new InputError(`image ${index}: sample ${p * CHANNELS + sc} (pixel ${p}, channel ${sc}) is ${v}; pixel data must be finite`, {
           source: `image ${index}`,
@@ -102,13 +102,13 @@ function writeNormalised8(
 ): void {
   const tables = levelTables(norm);
   for (let c = 0; c < CHANNELS; c++) {
-    const table = tables[c];
-    const sc = norm.sourceChannel[c];
+    const table = tables[c]!;
+    const sc = norm.sourceChannel[c]!;
     const plane = target.offset + c * target.planeStride;
     for (let y = 0; y < size.height; y++) {
       const row = plane + y * target.rowStride;
       const src = y * size.width * CHANNELS + sc;
-      for (let x = 0; x < size.width; x++) target.data[row + x] = table[data[src + x * CHANNELS]];
+      for (let x = 0; x < size.width; x++) target.data[row + x] = table[data[src + x * CHANNELS]!]!;
     }
   }
 }
@@ -155,7 +155,7 @@ export class GeneralizedRCNNTransform implements ImageTransform {
     const imageSizes = new BigInt64Array(n * 2);
     const originalSizes = new BigInt64Array(n * 2);
     images.forEach((image, i) => {
-      const size = sizes[i];
+      const size = sizes[i]!;
       const norm = normaliser(config, image.maxValue);
       const { ay, ax } = axesFor(image, size, config);
       const scratch = new Float32Array(CHANNELS * image.height * size.width);

@@ -63,7 +63,7 @@ export function pilBilinearAxis(inSize: number, outSize: number): PilAxis {
       sum += w;
     }
     for (let x = 0; x < n; x++) {
-      const w = sum !== 0 ? weights[x] / sum : weights[x];
+      const w = sum !== 0 ? weights[x]! / sum : weights[x]!;
       // C's (int)(±0.5 + w * 2^22): rounded half away from zero by truncation.
       coefficients[o * window + x] = w < 0 ? Math.trunc(-0.5 + w * ONE) : Math.trunc(0.5 + w * ONE);
     }
@@ -90,8 +90,8 @@ export function pilBilinearResizeRgb8(src: Uint8Array, width: number, height: nu
   const needVertical = outHeight !== height;
   const vertical = pilBilinearAxis(height, outHeight);
   // Rows the vertical pass reads: the horizontal pass only resamples those.
-  const firstRow = needVertical ? vertical.start[0] : 0;
-  const lastRow = needVertical ? vertical.start[outHeight - 1] + vertical.count[outHeight - 1] : height;
+  const firstRow = needVertical ? vertical.start[0]! : 0;
+  const lastRow = needVertical ? vertical.start[outHeight - 1]! + vertical.count[outHeight - 1]! : height;
   let image = src;
   let imageWidth = width;
   let rowOffset = 0;
@@ -109,12 +109,12 @@ export function pilBilinearResizeRgb8(src: Uint8Array, width: number, height: nu
         let s1 = HALF;
         let s2 = HALF;
         const k = x * window;
-        let p = rowIn + start[x] * channels;
-        for (let i = 0; i < count[x]; i++, p += channels) {
-          const c = coefficients[k + i];
-          s0 += src[p] * c;
-          s1 += src[p + 1] * c;
-          s2 += src[p + 2] * c;
+        let p = rowIn + start[x]! * channels;
+        for (let i = 0; i < count[x]!; i++, p += channels) {
+          const c = coefficients[k + i]!;
+          s0 += src[p]! * c;
+          s1 += src[p + 1]! * c;
+          s2 += src[p + 2]! * c;
         }
         const q = rowOut + x * channels;
         out[q] = clip8(s0);
@@ -132,12 +132,12 @@ export function pilBilinearResizeRgb8(src: Uint8Array, width: number, height: nu
   const stride = imageWidth * channels;
   for (let y = 0; y < outHeight; y++) {
     const k = y * window;
-    const first = start[y] - rowOffset;
+    const first = start[y]! - rowOffset;
     const rowOut = y * stride;
     for (let q = 0; q < stride; q++) {
       let s = HALF;
       let p = first * stride + q;
-      for (let i = 0; i < count[y]; i++, p += stride) s += image[p] * coefficients[k + i];
+      for (let i = 0; i < count[y]!; i++, p += stride) s += image[p]! * coefficients[k + i]!;
       out[rowOut + q] = clip8(s);
     }
   }

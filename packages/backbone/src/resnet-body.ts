@@ -5,6 +5,7 @@
  * decided from the config by an {@link ArchitectureResolver} (see resnet-variants.ts).
  */
 import type { BuildContext, ConvBody, FeatureMap, FeatureMaps, Blob, RcnnConfig } from '@rcnn/core';
+import { at } from '@rcnn/core';
 import type { ResNetConventions } from './conventions.js';
 import { buildResNetStage } from './bottleneck.js';
 import { buildResNetStem } from './stem.js';
@@ -67,7 +68,7 @@ export class ResNetBody implements ConvBody {
           prefix: `${RESNET_BODY_PREFIX}${name}.`,
           inChannels: channels,
           planes,
-          blocks: arch.blocks[i],
+          blocks: arch.blocks[i]!,
           stride: stageStride,
           dilation,
           conventions: arch.conventions,
@@ -79,6 +80,6 @@ export class ResNetBody implements ConvBody {
       outputs.push({ name: String(i), blob: x, channels, spatialScale: 1 / stride, level: Math.log2(stride) });
     });
     // C4: only layer3's output is returned (the res5 stage lives in the RoI head).
-    return arch.planes.length === 3 ? [{ ...outputs[2], name: '0' }] : outputs;
+    return arch.planes.length === 3 ? [{ ...at(outputs, 2, 'C4 body outputs'), name: '0' }] : outputs;
   }
 }

@@ -43,7 +43,7 @@ function conv(x: Tensor3, weight: Float32Array, out: number, k: number, stride: 
             for (let kx = 0; kx < k; kx++) {
               const ix = ox * stride - pad + kx * dilation;
               if (ix < 0 || ix >= x.w) continue;
-              acc += x.data[((g * cin + i) * x.h + iy) * x.w + ix] * weight[((o * cin + i) * k + ky) * k + kx];
+              acc += x.data[((g * cin + i) * x.h + iy) * x.w + ix]! * weight[((o * cin + i) * k + ky) * k + kx]!;
             }
           }
         }
@@ -61,10 +61,10 @@ function norm(x: Tensor3, tensors: Map<string, HostTensor>, key: string, kind: F
   const y = new Float64Array(x.data.length);
   const plane = x.h * x.w;
   for (let c = 0; c < x.c; c++) {
-    const scale = kind === 'FrozenBN' ? w[c] / Math.sqrt(get('running_var')[c] + eps) : w[c];
-    const shift = kind === 'FrozenBN' ? b[c] - get('running_mean')[c] * scale : b[c];
+    const scale = kind === 'FrozenBN' ? w[c]! / Math.sqrt(get('running_var')[c]! + eps) : w[c]!;
+    const shift = kind === 'FrozenBN' ? b[c]! - get('running_mean')[c]! * scale : b[c]!;
     for (let p = 0; p < plane; p++) {
-      const v = x.data[c * plane + p] * scale + shift;
+      const v = x.data[c * plane + p]! * scale + shift;
       y[c * plane + p] = relu ? Math.max(0, v) : v;
     }
   }
@@ -130,7 +130,7 @@ function referenceStage(x: Tensor3, prefix: string, s: StageCase, tensors: Map<s
     const shortcut = tensors.has(`${p}downsample.0.weight`)
       ? norm(conv(y, W(`${p}downsample.0.weight`), out, 1, stride, 0, 1, 1), tensors, `${p}downsample.1`, kind, eps, false)
       : y;
-    y = { ...z, data: z.data.map((v, i) => Math.max(0, v + shortcut.data[i])) };
+    y = { ...z, data: z.data.map((v, i) => Math.max(0, v + shortcut.data[i]!)) };
   }
   return y;
 }

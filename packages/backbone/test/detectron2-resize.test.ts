@@ -29,8 +29,8 @@ describe('Detectron2 ResizeShortestEdge', () => {
     for (const axis of [up, down]) {
       for (let o = 0; o < axis.outSize; o++) {
         let sum = 0;
-        for (let i = 0; i < axis.count[o]; i++) sum += axis.coefficients[o * axis.window + i];
-        assert.ok(Math.abs(sum - 2 ** 22) <= axis.count[o], `output ${o}: coefficients sum to ${sum}`);
+        for (let i = 0; i < axis.count[o]!; i++) sum += axis.coefficients[o * axis.window + i]!;
+        assert.ok(Math.abs(sum - 2 ** 22) <= axis.count[o]!, `output ${o}: coefficients sum to ${sum}`);
       }
     }
     // Equal sizes copy.
@@ -43,7 +43,7 @@ describe('Detectron2 ResizeShortestEdge', () => {
     for (const index of [0, 1]) {
       const image = await decodeRgb(join(caseDir, `image_${index}.png`));
       const bgr = decodeEntry(reference.entries.get(`input.image_bgr.${index}`)!);
-      const [h, w] = bgr.dims;
+      const [h, w] = bgr.dims as [number, number];
       const rgb = pilBilinearResizeRgb8(image.data as Uint8Array, image.width, image.height, w, h);
       const expected = bgr.data as Uint8Array;
       let mismatches = 0;
@@ -64,7 +64,7 @@ describe('Detectron2 ResizeShortestEdge', () => {
     for (let c = 0; c < 3; c++) {
       for (let y = 0; y < 320; y++) {
         for (let x = 0; x < 448; x++) {
-          const expected = x < 427 ? Math.fround(bgr[(y * 427 + x) * 3 + c] - means[c]) : 0;
+          const expected = x < 427 ? Math.fround(bgr[(y * 427 + x) * 3 + c]! - means[c]!) : 0;
           const got = data[(c * 320 + y) * 448 + x];
           if (got !== expected) assert.fail(`channel ${c} (${y}, ${x}): ${got} != ${expected}`);
         }

@@ -37,12 +37,12 @@ describe('GeneralizedRCNNTransform parity (torchvision 0.14.1)', () => {
   it('pads with exact zeros and keeps each image top-left (batch of two)', async () => {
     const { parity, config } = caseSetup('fasterrcnn_tiny_x_batch2');
     const batch = transform.prepare(await parity.images(), config);
-    const [n, c, h, w] = batch.images.dims;
+    const [n, c, h, w] = batch.images.dims as [number, number, number, number];
     assert.deepEqual([n, c, h, w], [2, 3, 224, 256]);
     const sizes = Array.from(batch.imageSizes.data, Number);
     assert.deepEqual(sizes, [159, 239, 218, 160]);
     for (let i = 0; i < n; i++) {
-      const [ih, iw] = [sizes[2 * i], sizes[2 * i + 1]];
+      const [ih, iw] = [sizes[2 * i]!, sizes[2 * i + 1]!];
       for (let ch = 0; ch < c; ch++) {
         for (let y = 0; y < h; y++) {
           for (let x = y < ih ? iw : 0; x < w; x++) assert.equal(batch.images.data[((i * c + ch) * h + y) * w + x], 0);
@@ -176,7 +176,7 @@ describe('resampleBilinearRgb8 (8-bit pixels normalised inside the resampling)',
       const data = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 97 + (i >> 3) * 31) % 256);
       const tables = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => Math.fround((v / 255 - 0.4 - 0.01 * c) / (0.22 + 0.003 * c))));
       const planar = new Float32Array(3 * w * h);
-      for (let c = 0; c < 3; c++) for (let p = 0; p < w * h; p++) planar[c * w * h + p] = tables[c][data[p * 3 + order[c]]];
+      for (let c = 0; c < 3; c++) for (let p = 0; p < w * h; p++) planar[c * w * h + p] = tables[c]![data[p * 3 + order[c]!]!]!;
       const ay = pytorchLinearAxis(h, oh);
       const ax = pytorchLinearAxis(w, ow);
       const stride = ow + 3;

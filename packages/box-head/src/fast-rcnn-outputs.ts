@@ -121,14 +121,14 @@ function boxTargets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
   const plusOne = config.MODEL.LEGACY_PLUS_ONE;
   let row = 0;
   input.samples.forEach((s, i) => {
-    const gt = input.targets[i].boxes;
+    const gt = input.targets[i]!.boxes;
     const all = new Float32Array(4 * s.sampled.length);
     s.sampled.forEach((r, j) => {
-      const m = s.matchedGt[r];
+      const m = s.matchedGt[r]!;
       if (m >= 0) encodeBox(gt, 4 * m, s.rows, 4 * r, weights, all, 4 * j, plusOne);
       else if (gt.length > 0) encodeBox(gt, 0, s.rows, 4 * r, weights, all, 4 * j, plusOne);
       else encodeBox(zeroBox, 0, s.rows, 4 * r, weights, all, 4 * j, plusOne);
-      const label = s.labels[r];
+      const label = s.labels[r]!;
       if (label > 0) {
         index.push((row + j) * classesWithDeltas + (agnostic ? 1 : label));
         targets.push(...all.subarray(4 * j, 4 * j + 4));

@@ -88,7 +88,7 @@ describe('inside buildModel', () => {
     }
     const ranges = detectionRanges(out.get('det.batch_index')!, 2);
     for (let i = 0; i < 2; i++) {
-      const [s, e] = ranges[i];
+      const [s, e] = ranges[i]!;
       for (const [ours, ref] of [
         ['det.boxes', 'det.boxes'],
         ['det.boxes_resized', 'det.boxes_resized'],
@@ -112,7 +112,7 @@ describe('inside buildModel', () => {
     assert.equal(model.weights.random, true);
 
     // Two images of different sizes in a 128 x 160 batch; proposals spill over the smaller image.
-    const sizes = [
+    const sizes: [number, number][] = [
       [100, 160],
       [128, 90],
     ];
@@ -147,20 +147,20 @@ describe('inside buildModel', () => {
     const scores = out.get('det.scores')!.data as Float32Array;
     const labels = out.get('det.labels')!.data as BigInt64Array;
     for (let i = 0; i < 2; i++) {
-      const [s, e] = ranges[i];
+      const [s, e] = ranges[i]!;
       // With cls_score ~ N(0, 0.01²) every class scores about 1/6 > TEST.SCORE_THRESH: the cap applies.
       assert.equal(e - s, 7, `image ${i} keeps TEST.DETECTIONS_PER_IM detections`);
-      const [h, w] = sizes[i];
+      const [h, w] = sizes[i]!;
       for (let d = s; d < e; d++) {
-        const [x1, y1, x2, y2] = boxes.subarray(4 * d, 4 * d + 4);
+        const [x1, y1, x2, y2] = [boxes[4 * d]!, boxes[4 * d + 1]!, boxes[4 * d + 2]!, boxes[4 * d + 3]!];
         assert.ok(x1 >= 0 && y1 >= 0 && x2 <= w && y2 <= h && x2 - x1 >= 0.01 && y2 - y1 >= 0.01, `image ${i} box ${d} inside ${w}x${h}: ${[x1, y1, x2, y2]}`);
-        assert.ok(scores[d] > 0.05 && scores[d] < 1);
-        assert.ok(labels[d] >= 1n && labels[d] <= 5n);
-        if (d > s) assert.ok(scores[d] <= scores[d - 1]);
+        assert.ok(scores[d]! > 0.05 && scores[d]! < 1);
+        assert.ok(labels[d]! >= 1n && labels[d]! <= 5n);
+        if (d > s) assert.ok(scores[d]! <= scores[d - 1]!);
         // Original-size boxes: scaled by f32(original) / f32(resized) per axis.
-        const rw = Math.fround(Math.fround([320, 180][i]) / w);
-        const rh = Math.fround(Math.fround([200, 256][i]) / h);
-        assert.ok(Math.abs(original[4 * d] - Math.fround(x1 * rw)) <= 1e-4 && Math.abs(original[4 * d + 3] - Math.fround(y2 * rh)) <= 1e-4);
+        const rw = Math.fround(Math.fround([320, 180][i]!) / w);
+        const rh = Math.fround(Math.fround([200, 256][i]!) / h);
+        assert.ok(Math.abs(original[4 * d]! - Math.fround(x1 * rw)) <= 1e-4 && Math.abs(original[4 * d + 3]! - Math.fround(y2 * rh)) <= 1e-4);
       }
     }
   });

@@ -19,7 +19,7 @@ describe('fasterrcnn_tiny_c4: single-level pooling and post-processing', () => {
     const ctx = createTestContext(config);
     const g = ctx.graph;
     const ref = pc.reference('backbone.0');
-    const feature: FeatureMap = { name: '0', blob: g.input('backbone.0', 'float32', ['N', ref.dims[1], 'H', 'W']), channels: ref.dims[1], spatialScale: 1 / 16, level: 4 };
+    const feature: FeatureMap = { name: '0', blob: g.input('backbone.0', 'float32', ['N', ref.dims[1]!, 'H', 'W']), channels: ref.dims[1]!, spatialScale: 1 / 16, level: 4 };
     const proposals = proposalInputs(ctx);
     const pooled = roiPooler(ctx, [feature], proposalsToRois(g, proposals), config.FAST_RCNN);
     assert.equal(pooled.resolution, 14);

@@ -44,7 +44,7 @@ describe('class-agnostic box regression', () => {
     const a = await runBoxStage(pc, caseConfig(pc), perClass, proposals);
     const c = await runBoxStage(pc, caseConfig(pc, ['MODEL.CLS_AGNOSTIC_BBOX_REG=true']), agnostic, proposals);
     assert.deepEqual(c.get('roi.box_regression')!.dims, [2 * proposals.k, 8]);
-    assert.ok(a.get('det.scores')!.dims[0] > 0, 'the comparison has detections');
+    assert.ok(a.get('det.scores')!.dims[0]! > 0, 'the comparison has detections');
     // Same detections; float tolerances only allow for GEMM kernels that round columns differently.
     const v = compareDetections(
       'agnostic vs replicated per-class',

@@ -49,9 +49,9 @@ describe('empty results', () => {
       const images = [0, 1].map((i) => (i === empty ? NONE : referenceProposals(pc, i)));
       const out = await runBoxStage(pc, config, pc.weights(), packProposals(images));
       const ranges = detectionRanges(out.get('det.batch_index')!, 2);
-      assert.equal(ranges[empty][1] - ranges[empty][0], 0, `image ${empty} has no proposals, so no detections`);
-      assert.equal(ranges[1][1], out.get('det.scores')!.dims[0]);
-      assertMatchesReference(out, ranges[other][0], ranges[other][1], other);
+      assert.equal(ranges[empty]![1] - ranges[empty]![0], 0, `image ${empty} has no proposals, so no detections`);
+      assert.equal(ranges[1]![1], out.get('det.scores')!.dims[0]);
+      assertMatchesReference(out, ranges[other]![0], ranges[other]![1], other);
       for (const b of out.get('det.batch_index')!.data as BigInt64Array) assert.equal(b, BigInt(other));
     }
   });
@@ -78,6 +78,6 @@ describe('padding slots', () => {
     }
     const out = await runBoxStage(pc, caseConfig(pc), pc.weights(), p, [1]);
     assert.deepEqual(out.get('roi.class_logits')!.dims, [160, 4]);
-    assertMatchesReference(out, 0, out.get('det.scores')!.dims[0], 1);
+    assertMatchesReference(out, 0, out.get('det.scores')!.dims[0]!, 1);
   });
 });

@@ -58,7 +58,7 @@ export function packProposals(images: readonly { boxes: Float32Array; scores: Fl
   images.forEach((im, i) => {
     boxes.set(im.boxes, i * k * 4);
     scores.set(im.scores, i * k);
-    valid.fill(1, i * k, i * k + perImage[i]);
+    valid.fill(1, i * k, i * k + perImage[i]!);
   });
   return {
     boxes: { dtype: 'float32', dims: [n, k, 4], data: boxes },
@@ -92,7 +92,7 @@ export function batchFeeds(pc: ParityCase, images?: readonly number[]): Record<s
   return {
     images: { dtype: 'float32', dims: [pick.length, ...all.dims.slice(1)], data: imgs },
     image_sizes: { dtype: 'int64', dims: [pick.length, 2], data: BigInt64Array.from(pick.flatMap((s) => [sizes[2 * s], sizes[2 * s + 1]])) },
-    original_sizes: { dtype: 'int64', dims: [pick.length, 2], data: BigInt64Array.from(pick.flatMap((s) => [BigInt(meta[s].height), BigInt(meta[s].width)])) },
+    original_sizes: { dtype: 'int64', dims: [pick.length, 2], data: BigInt64Array.from(pick.flatMap((s) => [BigInt(meta[s]!.height), BigInt(meta[s]!.width)])) },
   };
 }
 
@@ -178,7 +178,7 @@ export async function runBoxStage(
   proposals: PackedProposals,
   images?: readonly number[],
 ): Promise<Map<string, HostTensor>> {
-  const channels = pc.reference('backbone.0').dims[1];
+  const channels = pc.reference('backbone.0').dims[1]!;
   const model = buildBoxStage(config, weights, channels);
   return runModel(model, { ...batchFeeds(pc, images), ...featureFeeds(pc, images), ...proposalFeeds(proposals) });
 }
@@ -214,7 +214,7 @@ export function validProposalRows(t: HostTensor, p: PackedProposals): HostTensor
 /** Rows of each image in the flattened detections (batch index is non-decreasing; checked). */
 export function detectionRanges(batchIndex: HostTensor, images: number): [number, number][] {
   const b = Array.from(batchIndex.data as BigInt64Array, Number);
-  for (let i = 1; i < b.length; i++) if (b[i] < b[i - 1]) throw new Error(`det.batch_index decreases at row ${i}`);
+  for (let i = 1; i < b.length; i++) if (b[i]! < b[i - 1]!) throw new Error(`det.batch_index decreases at row ${i}`);
   return [...Array(images).keys()].map((i) => [b.indexOf(i) === -1 ? b.filter((x) => x < i).length : b.indexOf(i), b.filter((x) => x <= i).length]);
 }
 

@@ -32,9 +32,9 @@ for (const name of CASES) {
       }
 
       const ranges = detectionRanges(out.get('det.batch_index')!, n);
-      assert.equal(ranges[n - 1][1], out.get('det.scores')!.dims[0], 'every detection belongs to an image of the batch');
+      assert.equal(ranges[n - 1]![1], out.get('det.scores')!.dims[0], 'every detection belongs to an image of the batch');
       for (let i = 0; i < n; i++) {
-        const [s, e] = ranges[i];
+        const [s, e] = ranges[i]!;
         const pick = (key: string): HostTensor => rows(out.get(key)!, s, e);
         const ref = (key: string): HostTensor => pc.reference(`${key}.${i}`);
         const resized = compareDetections(
@@ -52,7 +52,7 @@ for (const name of CASES) {
         // Same order as torchvision (score-descending; the fixtures' final scores are >= 1e-5 apart).
         if (resized.pass) assert.deepEqual(Array.from(resized.matching), [...Array(e - s).keys()], `image ${i}: detections in torchvision's order`);
         const sc = pick('det.scores').data as Float32Array;
-        for (let j = 1; j < sc.length; j++) assert.ok(sc[j] <= sc[j - 1], `image ${i}: scores not sorted at ${j}`);
+        for (let j = 1; j < sc.length; j++) assert.ok(sc[j]! <= sc[j - 1]!, `image ${i}: scores not sorted at ${j}`);
         // Labels are foreground classes.
         for (const l of pick('det.labels').data as BigInt64Array) assert.ok(l >= 1n && l < BigInt(pc.json.model.num_classes as number));
       }
@@ -74,7 +74,7 @@ describe('box stage parity: per-class NMS path', () => {
     const out = await runBoxStage(pc, caseConfig(pc, ['TEST.NMS_COORDINATE_TRICK_MAX_BOXES=0']), pc.weights(), proposals);
     const ranges = detectionRanges(out.get('det.batch_index')!, 2);
     for (let i = 0; i < 2; i++) {
-      const [s, e] = ranges[i];
+      const [s, e] = ranges[i]!;
       const v = compareDetections(
         `det.*.${i}`,
         { boxes: rows(out.get('det.boxes_resized')!, s, e), scores: rows(out.get('det.scores')!, s, e), labels: rows(out.get('det.labels')!, s, e) },

@@ -330,7 +330,7 @@ export function exportCheckpoint(
   const folded = new Map<string, HostTensor>();
   for (const key of keys) {
     const m = /^(.*)\.running_var$/.exec(key);
-    const c2 = m ? detectronNormPrefix(m[1], layout) : undefined;
+    const c2 = m ? detectronNormPrefix(m[1]!, layout) : undefined;
     if (!m || !c2) continue;
     const parts = ['weight', 'bias', 'running_mean', 'running_var'].map((p) => `${m[1]}.${p}`);
     const [w, b, mean, v] = parts.map((p) => tensors.get(p));

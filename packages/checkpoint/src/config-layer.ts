@@ -78,7 +78,7 @@ export function inferredConfigLayer(tensors: ReadonlyMap<string, HostTensor>): C
   const box = dims('roi_heads.box_predictor.bbox_pred.weight');
   if (cls) {
     model.NUM_CLASSES = cls[0];
-    if (box) model.CLS_AGNOSTIC_BBOX_REG = box[0] !== 4 * cls[0];
+    if (box) model.CLS_AGNOSTIC_BBOX_REG = box[0] !== 4 * cls[0]!;
   }
   const maskLogits = dims('roi_heads.mask_predictor.mask_fcn_logits.weight');
   const kps = dims('roi_heads.keypoint_predictor.kps_score_lowres.weight');
@@ -141,22 +141,23 @@ export function convBodyLayer(tensors: ReadonlyMap<string, HostTensor>, fpn: boo
     let blocks = 0;
     while (dims(`${prefix}.${blocks}.conv1.weight`)) blocks++;
     if (blocks === 0) break;
-    const conv1 = dims(`${prefix}.0.conv1.weight`)!;
-    const conv2 = dims(`${prefix}.0.conv2.weight`);
-    const conv3 = dims(`${prefix}.0.conv3.weight`);
-    if (!conv2 || !conv3) return {};
-    stages.push({ blocks, planes: conv3[0] / 4, width: conv1[0], groups: conv1[0] / conv2[1] });
+    const width = dims(`${prefix}.0.conv1.weight`)?.[0];
+    const conv2In = dims(`${prefix}.0.conv2.weight`)?.[1];
+    const conv3Out = dims(`${prefix}.0.conv3.weight`)?.[0];
+    // Not a bottleneck body this can read (missing convs, or tensors of a lower rank): infer nothing.
+    if (width === undefined || conv2In === undefined || conv3Out === undefined) return {};
+    stages.push({ blocks, planes: conv3Out / 4, width, groups: width / conv2In });
   }
   if (stages.length < 3) return {};
   const c4 = !fpn;
-  const groups = stages[0].groups;
-  const widthPerGroup = (64 * stages[0].width) / (stages[0].planes * groups);
+  const groups = stages[0]!.groups;
+  const widthPerGroup = (64 * stages[0]!.width) / (stages[0]!.planes * groups);
   const consistent = stages.every(
-    (st, i) => st.groups === groups && st.planes === stages[0].planes * 2 ** i && st.width === Math.floor((st.planes * widthPerGroup) / 64) * groups,
+    (st, i) => st.groups === groups && st.planes === stages[0]!.planes * 2 ** i && st.width === Math.floor((st.planes * widthPerGroup) / 64) * groups,
   );
   if (!consistent || !Number.isInteger(widthPerGroup)) return {};
   const depth = stages.length === 4 ? STANDARD_DEPTHS[stages.map((st) => st.blocks).join(',')] : undefined;
-  const standardPlanes = stages[0].planes === 64;
+  const standardPlanes = stages[0]!.planes === 64;
   let body: string;
   const resnets: Record<string, unknown> = {};
   if (depth && standardPlanes && groups === 1 && widthPerGroup === 64) body = `ResNet${depth}`;

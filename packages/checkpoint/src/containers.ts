@@ -62,7 +62,7 @@ export function readContainer(buffer: Uint8Array, source: string, limits?: Parti
       hint: 'load it with an old torch and re-save with torch.save(state_dict, path)',
     });
   }
-  if (buffer.length > 0 && [0x80, 0x28, 0x7d, 0x5d].includes(buffer[0])) return readPickles(buffer, source, limits);
+  if (buffer.length > 0 && [0x80, 0x28, 0x7d, 0x5d].includes(buffer[0]!)) return readPickles(buffer, source, limits);
   throw new CheckpointError(
     'unrecognized-file',
     `${source}: not a checkpoint this reader knows (expected a torch.save zip archive, a pickle, or safetensors; first bytes ${[...buffer.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`,
@@ -144,22 +144,22 @@ function decodeBudget(source: string, fileBytes: number): (bytes: number, key: s
 
 function parsePersistentId(pid: PyValue, fail: Fail, legacy: boolean): { dtype: TorchDType; key: string; numel: number; view?: readonly PyValue[] } {
   const items = asSequence(pid);
-  const tag = items ? asText(items[0]) : undefined;
+  const tag = items && items.length > 0 ? asText(items[0]!) : undefined;
   if (tag === 'module') fail('structure', 'the file pickles a whole nn.Module (legacy format); only state dicts can be loaded');
   if (!items || tag !== 'storage' || items.length !== (legacy ? 6 : 5)) {
     fail('pickle-malformed', `persistent id ${describe(pid)} is not a torch storage reference`);
   }
-  const dtype = storageDType(items![1]);
-  if (!dtype) fail('pickle-malformed', `persistent id names storage type ${describe(items![1])}`);
-  const key = asText(items![2]);
-  if (key === undefined) fail('pickle-malformed', `storage key ${describe(items![2])} is not a str`);
-  if (asText(items![3]) === undefined) fail('pickle-malformed', `storage location ${describe(items![3])} is not a str`);
-  const numel = asInt(items![4]);
-  if (numel === undefined || numel < 0) fail('pickle-malformed', `storage size ${describe(items![4])} is not a non-negative int`);
+  const dtype = storageDType(items![1]!);
+  if (!dtype) fail('pickle-malformed', `persistent id names storage type ${describe(items![1]!)}`);
+  const key = asText(items![2]!);
+  if (key === undefined) fail('pickle-malformed', `storage key ${describe(items![2]!)} is not a str`);
+  if (asText(items![3]!) === undefined) fail('pickle-malformed', `storage location ${describe(items![3]!)} is not a str`);
+  const numel = asInt(items![4]!);
+  if (numel === undefined || numel < 0) fail('pickle-malformed', `storage size ${describe(items![4]!)} is not a non-negative int`);
   let view: readonly PyValue[] | undefined;
   if (legacy && items![5] !== null) {
-    view = asSequence(items![5]);
-    if (!view || view.length !== 3) fail('pickle-malformed', `storage view metadata ${describe(items![5])} is not (key, offset, size)`);
+    view = asSequence(items![5]!);
+    if (!view || view.length !== 3) fail('pickle-malformed', `storage view metadata ${describe(items![5]!)} is not (key, offset, size)`);
   }
   return { dtype: dtype!, key: key!, numel: numel!, view };
 }
@@ -178,7 +178,7 @@ function readTorchZip(buffer: Uint8Array, source: string, limits?: Partial<Unpic
       { file: source, hint: 'save the weights with torch.save(model.state_dict(), path)' },
     );
   }
-  const prefix = pkls[0].slice(0, -'data.pkl'.length);
+  const prefix = pkls[0]!.slice(0, -'data.pkl'.length);
   const notes: string[] = [`torch zip archive "${prefix.slice(0, -1)}"`];
   if (zip.has(`${prefix}byteorder`)) {
     const order = new TextDecoder().decode(zip.read(`${prefix}byteorder`)).trim();
@@ -192,7 +192,7 @@ function readTorchZip(buffer: Uint8Array, source: string, limits?: Partial<Unpic
   }
   if (zip.has(`${prefix}version`)) notes.push(`archive format version ${new TextDecoder().decode(zip.read(`${prefix}version`)).trim()}`);
   const storages = new Map<string, StorageRecord>();
-  const pklEntry = zip.entries.get(pkls[0])!;
+  const pklEntry = zip.entries.get(pkls[0]!)!;
   const budget = 4 * buffer.length + 16 * 2 ** 20;
   if (pklEntry.method !== 0 && pklEntry.uncompressedSize > budget) {
     throw new CheckpointError('pickle-limit', `${source}: "${pkls[0]}" inflates to ${pklEntry.uncompressedSize} bytes, more than ${budget} (4x the file plus 16 MiB): refused before inflating`, {
@@ -200,7 +200,7 @@ function readTorchZip(buffer: Uint8Array, source: string, limits?: Partial<Unpic
       key: pkls[0],
     });
   }
-  const { value } = unpickle(zip.read(pkls[0]), {
+  const { value } = unpickle(zip.read(pkls[0]!), {
     source: `${source}:${pkls[0]}`,
     ...(limits === undefined ? {} : { limits }),
     persistentLoad(pid, fail) {
@@ -278,10 +278,10 @@ function readPickles(buffer: Uint8Array, source: string, limits?: Partial<Unpick
       if (root && (root.dtype !== dtype || root.numel !== numel)) fail('pickle-malformed', `storage "${key}" is declared twice with different types or sizes`);
       roots.set(key, { dtype, numel });
       if (!view) return { kind: 'torch.storage', dtype, key, numel } as StorageRecord;
-      const offset = asInt(view[1]);
-      const size = asInt(view[2]);
+      const offset = asInt(view[1]!);
+      const size = asInt(view[2]!);
       if (offset === undefined || size === undefined || offset < 0 || size < 0 || offset + size > numel) {
-        fail('view-out-of-bounds', `storage view (offset ${describe(view[1])}, size ${describe(view[2])}) of "${key}" is outside its ${numel} elements`);
+        fail('view-out-of-bounds', `storage view (offset ${describe(view[1]!)}, size ${describe(view[2]!)}) of "${key}" is outside its ${numel} elements`);
       }
       const record: StorageRecord = { kind: 'torch.storage', dtype, key, numel: size!, viewOffset: offset! };
       views.push(record);

@@ -30,7 +30,7 @@ export function detectFormat(keys: readonly string[], source: string): { format:
   const scores = formatScores(keys);
   const ranked = (Object.entries(scores) as [CheckpointFormat, number][]).sort((a, b) => b[1] - a[1]);
   const [best, second] = ranked;
-  if (best[1] === 0 || best[1] === second[1]) {
+  if (best === undefined || second === undefined || best[1] === 0 || best[1] === second[1]) {
     throw new CheckpointError(
       'name-map',
       `${source}: cannot tell the naming convention of its ${keys.length} keys (matches: ${ranked.map(([f, n]) => `${f} ${n}`).join(', ')}; first keys: ${keys.slice(0, 5).map((k) => printable(k)).join(', ')})`,

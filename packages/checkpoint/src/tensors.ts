@@ -68,7 +68,7 @@ export function gatherStrided(storage: Uint8Array, elementSize: number, offset: 
   const numel = elementCount(size);
   if (numel === 0) return new Uint8Array(0);
   let last = offset;
-  for (let i = 0; i < size.length; i++) last += (size[i] - 1) * stride[i];
+  for (let i = 0; i < size.length; i++) last += (size[i]! - 1) * stride[i]!;
   if ((last + 1) * elementSize > storage.byteLength) {
     throw new CheckpointError('view-out-of-bounds', `${where}: view reaches element ${last} but the storage holds ${storage.byteLength / elementSize}`);
   }
@@ -77,7 +77,7 @@ export function gatherStrided(storage: Uint8Array, elementSize: number, offset: 
   let expect = 1;
   for (let i = size.length - 1; i >= 0; i--) {
     if (size[i] !== 1 && stride[i] !== expect) contiguous = false;
-    expect *= size[i];
+    expect *= size[i]!;
   }
   if (contiguous) return storage.subarray(offset * elementSize, (offset + numel) * elementSize);
   const out = new Uint8Array(numel * elementSize);
@@ -86,13 +86,13 @@ export function gatherStrided(storage: Uint8Array, elementSize: number, offset: 
   let src = offset;
   for (let e = 0; e < numel; e++) {
     const from = src * elementSize;
-    for (let k = 0; k < elementSize; k++) out[e * elementSize + k] = storage[from + k];
+    for (let k = 0; k < elementSize; k++) out[e * elementSize + k] = storage[from + k]!;
     // Odometer increment over the dims, last dim fastest.
     for (let d = rank - 1; d >= 0; d--) {
-      index[d]++;
-      src += stride[d];
-      if (index[d] < size[d]) break;
-      src -= stride[d] * size[d];
+      index[d]!++;
+      src += stride[d]!;
+      if (index[d]! < size[d]!) break;
+      src -= stride[d]! * size[d]!;
       index[d] = 0;
     }
   }
@@ -105,7 +105,7 @@ export function hostFromTorch(dtype: TorchDType, dims: readonly number[], bytes:
   const n = bytes.byteLength / 2;
   const out = new Float32Array(n);
   const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < n; i++) bits[i] = (bytes[2 * i] | (bytes[2 * i + 1] << 8)) << 16;
+  for (let i = 0; i < n; i++) bits[i] = (bytes[2 * i]! | (bytes[2 * i + 1]! << 8)) << 16;
   return { dtype: 'float32', dims: [...dims], data: out };
 }
 
@@ -153,17 +153,17 @@ export function permuteRows(t: HostTensor, order: readonly number[], group = 1):
 /** `count` zero rows inserted before row 0 of dim 0. */
 export function prependZeroRows(t: HostTensor, count: number): HostTensor {
   const src = tensorBytes(t);
-  const rowBytes = t.dims[0] === 0 ? 0 : src.byteLength / t.dims[0];
+  const rowBytes = t.dims[0] === 0 ? 0 : src.byteLength / t.dims[0]!;
   const out = new Uint8Array(src.byteLength + count * rowBytes);
   out.set(src, count * rowBytes);
-  return hostFromBytes(t.dtype, [t.dims[0] + count, ...t.dims.slice(1)], out);
+  return hostFromBytes(t.dtype, [t.dims[0]! + count, ...t.dims.slice(1)], out);
 }
 
 /** The tensor without its first `count` rows of dim 0. */
 export function dropLeadingRows(t: HostTensor, count: number): HostTensor {
   const src = tensorBytes(t);
-  const rowBytes = src.byteLength / t.dims[0];
-  return hostFromBytes(t.dtype, [t.dims[0] - count, ...t.dims.slice(1)], src.slice(count * rowBytes));
+  const rowBytes = src.byteLength / t.dims[0]!;
+  return hostFromBytes(t.dtype, [t.dims[0]! - count, ...t.dims.slice(1)], src.slice(count * rowBytes));
 }
 
 /** A float32 tensor filled with `value`. */

@@ -42,7 +42,7 @@ const crc32: (data: Uint8Array) => number = (() => {
   }
   return (d: Uint8Array) => {
     let c = 0xffffffff;
-    for (let i = 0; i < d.length; i++) c = table[(c ^ d[i]) & 0xff] ^ (c >>> 8);
+    for (let i = 0; i < d.length; i++) c = table[(c ^ d[i]!) & 0xff]! ^ (c >>> 8);
     return (c ^ 0xffffffff) >>> 0;
   };
 })();

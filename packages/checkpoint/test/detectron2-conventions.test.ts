@@ -24,7 +24,7 @@ describe('Detectron2 checkpoints bring their conventions', () => {
         for (const layer of [r.suggestedConfig, r.inferredConfig]) {
           for (const [section, keys] of Object.entries(layer)) {
             for (const [key, value] of Object.entries(keys as Record<string, unknown>)) {
-              assert.deepEqual(value, fromConfig[section][key], `${section}.${key}`);
+              assert.deepEqual(value, fromConfig[section]![key], `${section}.${key}`);
               checked++;
             }
           }

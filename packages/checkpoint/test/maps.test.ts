@@ -37,7 +37,7 @@ function fixtureTensors(name: string): Map<string, HostTensor> {
 /** Row r of dim 0 as bytes. */
 function rowsOf(t: HostTensor, from: number, to: number): Buffer {
   const b = bytesOf(t);
-  const row = b.length / t.dims[0];
+  const row = b.length / t.dims[0]!;
   return b.subarray(from * row, to * row);
 }
 
@@ -51,13 +51,13 @@ describe('Detectron2 names', () => {
       const tv = fixtureTensors(name);
       const exported = exportCheckpoint(tv, 'detectron2');
       assert.ok([...exported.tensors.keys()].every((k) => /^(backbone|proposal_generator|roi_heads)\./.test(k)));
-      assert.ok(!exported.tensors.has('roi_heads.box_predictor.bbox_pred.weight') || exported.tensors.get('roi_heads.box_predictor.bbox_pred.weight')!.dims[0] === 4 * (tv.get('roi_heads.box_predictor.cls_score.weight')!.dims[0] - 1));
+      assert.ok(!exported.tensors.has('roi_heads.box_predictor.bbox_pred.weight') || exported.tensors.get('roi_heads.box_predictor.bbox_pred.weight')!.dims[0] === 4 * (tv.get('roi_heads.box_predictor.cls_score.weight')!.dims[0]! - 1));
       const pkl = writeNumpyPickle(new Map<string, PickleValue>([['model', exported.tensors], ['__author__', 'rcnn-node test']]), flavor);
       const back = readCheckpoint(pkl, { source: `${name}.d2.pkl` });
       assert.equal(back.format, 'detectron2');
       assert.deepEqual(back.report.unmapped, []);
       assert.deepEqual([...back.tensors.keys()].sort(), [...tv.keys()].sort());
-      const classes = tv.get('roi_heads.box_predictor.cls_score.weight')!.dims[0];
+      const classes = tv.get('roi_heads.box_predictor.cls_score.weight')!.dims[0]!;
       for (const [key, t] of tv) {
         const u = back.tensors.get(key)!;
         assert.deepEqual(u.dims, t.dims, key);
@@ -134,7 +134,7 @@ describe('Detectron (Caffe2) names', () => {
           assert.ok(bytesOf(back.tensors.get(key)!).equals(bytesOf(t)), `${key}: bytes differ`);
         }
         for (const n of norms) {
-          const [w, b, m, v] = ['weight', 'bias', 'running_mean', 'running_var'].map((p) => f32(tv.get(`${n}.${p}`)!));
+          const [w, b, m, v] = ['weight', 'bias', 'running_mean', 'running_var'].map((p) => f32(tv.get(`${n}.${p}`)!)) as [Float32Array, Float32Array, Float32Array, Float32Array];
           const s = f32(back.tensors.get(`${n}.weight`)!);
           const o = f32(back.tensors.get(`${n}.bias`)!);
           if (form === 'frozen-bn') {
@@ -144,8 +144,8 @@ describe('Detectron (Caffe2) names', () => {
           // FrozenBatchNorm2d(eps 1e-5)(x) == x * s + o up to float32 rounding of s and o.
           for (let c = 0; c < w.length; c++) {
             for (const x of [-3, -0.5, 0, 1.25, 4]) {
-              const ref = ((x - m[c]) / Math.sqrt(v[c] + 1e-5)) * w[c] + b[c];
-              assert.ok(Math.abs(x * s[c] + o[c] - ref) <= 1e-6 * Math.max(1, Math.abs(ref)) + 1e-6 * Math.abs(x * s[c]), `${n}[${c}]`);
+              const ref = ((x - m[c]!) / Math.sqrt(v[c]! + 1e-5)) * w[c]! + b[c]!;
+              assert.ok(Math.abs(x * s[c]! + o[c]! - ref) <= 1e-6 * Math.max(1, Math.abs(ref)) + 1e-6 * Math.abs(x * s[c]!), `${n}[${c}]`);
             }
           }
         }
@@ -258,7 +258,7 @@ describe('format detection and config layers', () => {
       let checked = 0;
       for (const [section, keys] of Object.entries(inferred)) {
         for (const [key, value] of Object.entries(keys)) {
-          assert.deepEqual(value, expected[section][key], `${section}.${key}`);
+          assert.deepEqual(value, expected[section]![key], `${section}.${key}`);
           checked++;
         }
       }
@@ -272,7 +272,7 @@ describe('format detection and config layers', () => {
     const { bytes, result } = convertToSafetensors(pkl, { source: 'model_final.pkl' });
     const file = parseSafetensors(bytes, 'converted');
     assert.equal(file.metadata.source_format, 'detectron2');
-    assert.deepEqual(JSON.parse(file.metadata.suggested_config), result.suggestedConfig);
+    assert.deepEqual(JSON.parse(file.metadata.suggested_config!), result.suggestedConfig);
     assert.deepEqual([...file.entries.keys()], [...result.tensors.keys()]);
     assert.ok(Buffer.from(file.entries.get('backbone.body.conv1.weight')!.bytes).equals(bytesOf(tv.get('backbone.body.conv1.weight')!)));
   });

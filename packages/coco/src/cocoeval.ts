@@ -249,7 +249,7 @@ function gtArea(ann: CocoAnnotationJson, mask: UncompressedRle | undefined, what
   if (ann.area !== undefined) return checkNumber(ann.area, `${what}.area`);
   if (mask) return rleArea(mask);
   const b = checkBox(ann.bbox, `${what}.bbox`);
-  return b[2] * b[3];
+  return b[2]! * b[3]!;
 }
 
 function groundTruths(gt: CocoDatasetJson, images: Map<number, CocoImageJson>, iouType: IouType, categories: Set<number>, imageSet: Set<number>): Map<string, Instance[]> {
@@ -293,7 +293,7 @@ function groundTruths(gt: CocoDatasetJson, images: Map<number, CocoImageJson>, i
 
 function countLabelled(keypoints: readonly number[]): number {
   let n = 0;
-  for (let i = 2; i < keypoints.length; i += 3) if (keypoints[i] > 0) n++;
+  for (let i = 2; i < keypoints.length; i += 3) if (keypoints[i]! > 0) n++;
   return n;
 }
 
@@ -334,11 +334,11 @@ function detections(
     let segmentation = r.segmentation;
     if (branch === 'bbox') {
       bbox = checkBox(r.bbox, `${what}.bbox`);
-      area = bbox[2] * bbox[3];
+      area = bbox[2]! * bbox[3]!;
       if (segmentation === undefined) {
         const [x1, y1] = bbox;
-        const x2 = bbox[0] + bbox[2];
-        const y2 = bbox[1] + bbox[3];
+        const x2 = bbox[0]! + bbox[2]!;
+        const y2 = bbox[1]! + bbox[3]!;
         segmentation = [[x1, y1, x1, y2, x2, y2, x2, y1]];
       }
     } else if (branch === 'segm') {
@@ -394,12 +394,12 @@ function computeOks(dts: readonly Instance[], gts: readonly Instance[], sigmas: 
     const g = gt.keypoints ?? new Array<number>(3 * k).fill(0);
     if (g.length !== 3 * k) throw new InputError(`ground truth annotation ${gt.id} has ${g.length} keypoint values, expected ${3 * k} (${k} OKS sigmas)`, { hint: 'pass the OKS sigmas of your keypoints (--oks-sigmas / kptOksSigmas)' });
     let visible = 0;
-    for (let p = 0; p < k; p++) if (g[3 * p + 2] > 0) visible++;
+    for (let p = 0; p < k; p++) if (g[3 * p + 2]! > 0) visible++;
     const bb = gt.bbox;
-    const x0 = bb[0] - bb[2];
-    const x1 = bb[0] + bb[2] * 2;
-    const y0 = bb[1] - bb[3];
-    const y1 = bb[1] + bb[3] * 2;
+    const x0 = bb[0]! - bb[2]!;
+    const x1 = bb[0]! + bb[2]! * 2;
+    const y0 = bb[1]! - bb[3]!;
+    const y1 = bb[1]! + bb[3]! * 2;
     const denom = gt.area + Number.EPSILON;
     for (const [i, dt] of dts.entries()) {
       const d = dt.keypoints!;
@@ -407,24 +407,24 @@ function computeOks(dts: readonly Instance[], gts: readonly Instance[], sigmas: 
       let sum = 0;
       let n = 0;
       for (let p = 0; p < k; p++) {
-        const xd = d[3 * p];
-        const yd = d[3 * p + 1];
+        const xd = d[3 * p]!;
+        const yd = d[3 * p + 1]!;
         let dx: number;
         let dy: number;
         if (visible > 0) {
-          if (!(g[3 * p + 2] > 0)) continue;
-          dx = xd - g[3 * p];
-          dy = yd - g[3 * p + 1];
+          if (!(g[3 * p + 2]! > 0)) continue;
+          dx = xd - g[3 * p]!;
+          dy = yd - g[3 * p + 1]!;
         } else {
           // No labelled keypoint: distance to the box doubled around the ground truth.
           dx = Math.max(0, x0 - xd) + Math.max(0, xd - x1);
           dy = Math.max(0, y0 - yd) + Math.max(0, yd - y1);
         }
-        const e = (dx * dx + dy * dy) / vars[p] / denom / 2;
+        const e = (dx * dx + dy * dy) / vars[p]! / denom / 2;
         sum += Math.exp(-e);
         n++;
       }
-      out[i][j] = sum / n;
+      out[i]![j] = sum / n;
     }
   }
   return out;
@@ -455,7 +455,7 @@ function evaluateImage(
   // Non-ignored ground truths first, stable.
   const order = gtsIn.map((_, i) => i).sort((a, b) => Number(gtIgnoreIn[a]) - Number(gtIgnoreIn[b]));
   const gts = order.map((i) => gtsIn[i]);
-  const gtIgnore = order.map((i) => gtIgnoreIn[i]);
+  const gtIgnore = order.map((i) => gtIgnoreIn[i]!);
   const dts = dtsSorted;
   const T = params.iouThrs.length;
   const G = gts.length;
@@ -467,28 +467,28 @@ function evaluateImage(
   if (ious) {
     for (let t = 0; t < T; t++) {
       for (let d = 0; d < D; d++) {
-        let best = Math.min(params.iouThrs[t], 1 - 1e-10);
+        let best = Math.min(params.iouThrs[t]!, 1 - 1e-10);
         let m = -1;
         for (let g = 0; g < G; g++) {
           // A matched ground truth takes no second detection, unless it is a crowd region.
-          if (gtMatched[t * G + g] > 0 && !gts[g].iscrowd) continue;
+          if (gtMatched[t * G + g]! > 0 && !gts[g]!.iscrowd) continue;
           // Matched to a regular ground truth already: the ignored ones (sorted last) cannot win.
           if (m > -1 && !gtIgnore[m] && gtIgnore[g]) break;
-          const iou = ious[d][order[g]];
+          const iou = ious[d]![order[g]!]!;
           if (iou < best) continue;
           best = iou;
           m = g;
         }
         if (m === -1) continue;
         dtIgnore[t * D + d] = gtIgnore[m] ? 1 : 0;
-        dtMatches[t * D + d] = gts[m].id;
-        gtMatched[t * G + m] = dts[d].id;
+        dtMatches[t * D + d] = gts[m]!.id;
+        gtMatched[t * G + m] = dts[d]!.id;
       }
     }
   }
   // Unmatched detections outside the area range are ignored.
   for (let d = 0; d < D; d++) {
-    if (!outside(dts[d].area)) continue;
+    if (!outside(dts[d]!.area)) continue;
     for (let t = 0; t < T; t++) if (dtMatches[t * D + d] === 0) dtIgnore[t * D + d] = 1;
   }
   return { dtScores: dts.map((d) => d.score), dtMatches, dtIgnore, gtIgnore };
@@ -500,7 +500,7 @@ function searchLeft(a: Float64Array, n: number, v: number): number {
   let hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (a[mid] < v) lo = mid + 1;
+    if (a[mid]! < v) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -545,7 +545,7 @@ export function evaluateCoco(gt: CocoDatasetJson, results: readonly CocoResultJs
       const g = gts.get(key(imgId, catId)) ?? [];
       const d = stableSortByScore(dts.get(key(imgId, catId)) ?? []).slice(0, maxDet);
       const ious = computeIous(d, g, params);
-      for (const [a, ar] of params.areaRanges.entries()) evals[k][a].push(evaluateImage(g, d, ious, ar.range, params));
+      for (const [a, ar] of params.areaRanges.entries()) evals[k]![a]!.push(evaluateImage(g, d, ious, ar.range, params));
     }
   }
 
@@ -556,7 +556,7 @@ export function evaluateCoco(gt: CocoDatasetJson, results: readonly CocoResultJs
   const rIndex = (t: number, k: number, a: number, m: number): number => ((t * K + k) * A + a) * M + m;
   for (let k = 0; k < K; k++) {
     for (let a = 0; a < A; a++) {
-      const E = evals[k][a].filter((e): e is ImageEval => e !== undefined);
+      const E = evals[k]![a]!.filter((e): e is ImageEval => e !== undefined);
       if (E.length === 0) continue;
       let npig = 0;
       for (const e of E) for (const ig of e.gtIgnore) if (!ig) npig++;
@@ -572,13 +572,13 @@ export function evaluateCoco(gt: CocoDatasetJson, results: readonly CocoResultJs
         for (const [ei, e] of E.entries()) {
           const cut = Math.min(md, e.dtScores.length);
           for (let d = 0; d < cut; d++, n++) {
-            scores[n] = e.dtScores[d];
+            scores[n] = e.dtScores[d]!;
             fromEval[n] = ei;
             fromDet[n] = d;
           }
         }
         // Stable (numpy mergesort of -score): ties keep image order.
-        const order = Array.from({ length: total }, (_, i) => i).sort((x, y) => scores[y] - scores[x]);
+        const order = Array.from({ length: total }, (_, i) => i).sort((x, y) => scores[y]! - scores[x]!);
         const nd = total;
         const rc = new Float64Array(nd);
         const pr = new Float64Array(nd);
@@ -586,8 +586,8 @@ export function evaluateCoco(gt: CocoDatasetJson, results: readonly CocoResultJs
           let tp = 0;
           let fp = 0;
           for (let i = 0; i < nd; i++) {
-            const e = E[fromEval[order[i]]];
-            const at = t * e.dtScores.length + fromDet[order[i]];
+            const e = E[fromEval[order[i]!]!]!;
+            const at = t * e.dtScores.length + fromDet[order[i]!]!;
             const matched = e.dtMatches[at] !== 0;
             const ignored = e.dtIgnore[at] !== 0;
             if (matched && !ignored) tp++;
@@ -595,12 +595,12 @@ export function evaluateCoco(gt: CocoDatasetJson, results: readonly CocoResultJs
             rc[i] = tp / npig;
             pr[i] = tp / (fp + tp + Number.EPSILON);
           }
-          recall[rIndex(t, k, a, m)] = nd > 0 ? rc[nd - 1] : 0;
+          recall[rIndex(t, k, a, m)] = nd > 0 ? rc[nd - 1]! : 0;
           // Precision envelope: the best precision at any higher recall.
-          for (let i = nd - 1; i > 0; i--) if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
+          for (let i = nd - 1; i > 0; i--) if (pr[i]! > pr[i - 1]!) pr[i - 1] = pr[i]!;
           for (let r = 0; r < R; r++) {
-            const pi = searchLeft(rc, nd, params.recThrs[r]);
-            precision[pIndex(t, r, k, a, m)] = pi < nd ? pr[pi] : 0;
+            const pi = searchLeft(rc, nd, params.recThrs[r]!);
+            precision[pIndex(t, r, k, a, m)] = pi < nd ? pr[pi]! : 0;
           }
         }
       }
@@ -616,7 +616,7 @@ export function evaluateCoco(gt: CocoDatasetJson, results: readonly CocoResultJs
     let n = 0;
     for (let t = 0; t < T; t++) {
       for (let r = 0; r < R; r++) {
-        const v = precision[pIndex(t, r, k, 0, M - 1)];
+        const v = precision[pIndex(t, r, k, 0, M - 1)]!;
         if (v > -1) {
           sum += v;
           n++;
@@ -632,7 +632,7 @@ export function evaluateCoco(gt: CocoDatasetJson, results: readonly CocoResultJs
 function summarizeOne(s: SummaryStat, params: CocoEvalParams, precision: Float64Array, recall: Float64Array, dims: readonly [number, number, number, number, number]): number {
   const [, R, K, A, M] = dims;
   const ts = params.iouThrs.map((_, t) => t).filter((t) => s.iouThr === undefined || params.iouThrs[t] === s.iouThr);
-  const as = params.areaRanges.map((_, a) => a).filter((a) => params.areaRanges[a].label === s.area);
+  const as = params.areaRanges.map((_, a) => a).filter((a) => params.areaRanges[a]!.label === s.area);
   const ms = params.maxDets.map((_, m) => m).filter((m) => params.maxDets[m] === s.maxDets);
   let sum = 0;
   let n = 0;
@@ -642,14 +642,14 @@ function summarizeOne(s: SummaryStat, params: CocoEvalParams, precision: Float64
         for (const m of ms) {
           if (s.ap) {
             for (let r = 0; r < R; r++) {
-              const v = precision[(((t * R + r) * K + k) * A + a) * M + m];
+              const v = precision[(((t * R + r) * K + k) * A + a) * M + m]!;
               if (v > -1) {
                 sum += v;
                 n++;
               }
             }
           } else {
-            const v = recall[((t * K + k) * A + a) * M + m];
+            const v = recall[((t * K + k) * A + a) * M + m]!;
             if (v > -1) {
               sum += v;
               n++;
@@ -684,8 +684,8 @@ export function formatSummary(result: CocoEvalResult): string {
     .map((s, i) => {
       const title = s.ap ? 'Average Precision' : 'Average Recall';
       const type = s.ap ? '(AP)' : '(AR)';
-      const iou = s.iouThr === undefined ? `${fix2(p.iouThrs[0])}:${fix2(p.iouThrs[p.iouThrs.length - 1])}` : fix2(s.iouThr);
-      const v = result.stats[i];
+      const iou = s.iouThr === undefined ? `${fix2(p.iouThrs[0]!)}:${fix2(p.iouThrs[p.iouThrs.length - 1]!)}` : fix2(s.iouThr);
+      const v = result.stats[i]!;
       return ` ${title.padEnd(18)} ${type} @[ IoU=${iou.padEnd(9)} | area=${s.area.padStart(6)} | maxDets=${String(s.maxDets).padStart(3)} ] = ${pythonFixed(v, 3)}`;
     })
     .join('\n');

@@ -172,7 +172,7 @@ export class CocoTrainingDataset {
 
   /** Width / height of image `index` (for aspect-ratio grouping). */
   aspectRatio(index: number): number {
-    const item = this.items[index];
+    const item = this.items[index]!;
     return item.width / item.height;
   }
 
@@ -233,11 +233,12 @@ async function readDataset(source: string | CocoDatasetJson): Promise<{ json: Co
 /** The keypoint names of the dataset's keypoint categories (they must agree). */
 function keypointNamesOf(categories: readonly CocoCategoryJson[], name: string): readonly string[] {
   const lists = categories.filter((c) => Array.isArray(c.keypoints) && c.keypoints.length > 0).map((c) => c.keypoints!);
-  if (lists.length === 0) throw new DatasetError(`dataset ${name} has no category with "keypoints" names, which keypoint training needs`, name, []);
+  const [first] = lists;
+  if (first === undefined) throw new DatasetError(`dataset ${name} has no category with "keypoints" names, which keypoint training needs`, name, []);
   for (const l of lists) {
-    if (l.length !== lists[0].length) throw new DatasetError(`dataset ${name}: keypoint categories have ${lists[0].length} and ${l.length} keypoints; one model predicts one keypoint count`, name, []);
+    if (l.length !== first.length) throw new DatasetError(`dataset ${name}: keypoint categories have ${first.length} and ${l.length} keypoints; one model predicts one keypoint count`, name, []);
   }
-  return lists[0];
+  return first;
 }
 
 /**
@@ -366,7 +367,7 @@ export async function loadCocoDataset(options: CocoDatasetOptions): Promise<Coco
     items.push({ imageId: img.id, fileName: img.file_name, path: join(options.imagesDir, img.file_name), width: img.width, height: img.height, annotations });
   }
   if (items.length === 0) {
-    throw new DatasetError(`dataset ${name} has no image to train on (${skipped.length} items skipped${skipped.length ? `, e.g. ${skipped[0].message}` : ''})`, name, skipped, 'check --images and the dataset');
+    throw new DatasetError(`dataset ${name} has no image to train on (${skipped.length} items skipped${skipped.length ? `, e.g. ${skipped[0]!.message}` : ''})`, name, skipped, 'check --images and the dataset');
   }
   return new CocoTrainingDataset({ categories, items, skipped, keypointNames, withMasks, withKeypoints });
 }

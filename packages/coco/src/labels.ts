@@ -33,7 +33,7 @@ export class CategoryMap {
   static fromCategories(categories: readonly CocoCategoryJson[]): CategoryMap {
     const sorted = [...categories].sort((a, b) => a.id - b.id);
     for (let i = 1; i < sorted.length; i++) {
-      if (sorted[i].id === sorted[i - 1].id) throw new InputError(`categories: id ${sorted[i].id} appears twice ("${sorted[i - 1].name}", "${sorted[i].name}")`);
+      if (sorted[i]!.id === sorted[i - 1]!.id) throw new InputError(`categories: id ${sorted[i]!.id} appears twice ("${sorted[i - 1]!.name}", "${sorted[i]!.name}")`);
     }
     for (const c of sorted) if (!Number.isInteger(c.id)) throw new InputError(`categories: id ${JSON.stringify(c.id)} of "${c.name}" is not an integer`);
     return new CategoryMap(
@@ -65,7 +65,7 @@ export class CategoryMap {
     if (!Number.isInteger(label) || label < 1 || label >= this.categoryIds.length) {
       throw new InputError(`label ${label} is outside the category map (1..${this.categoryIds.length - 1})`);
     }
-    return this.categoryIds[label];
+    return this.categoryIds[label]!;
   }
 
   /** The serialisable form. */

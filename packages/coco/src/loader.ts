@@ -19,7 +19,7 @@ export function* trainingOrder(n: number, seed: number): Generator<number, never
     // Fisher-Yates with the seeded generator.
     for (let i = n - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
+      [order[i], order[j]] = [order[j]!, order[i]!];
     }
     yield* order;
   }
@@ -41,7 +41,7 @@ export function* aspectRatioBatches(
   const grouping = options.grouping ?? true;
   const buckets: number[][] = [[], []];
   for (const index of order) {
-    const bucket = buckets[grouping && !(aspectRatio(index) > 1) ? 1 : 0];
+    const bucket = buckets[grouping && !(aspectRatio(index) > 1) ? 1 : 0]!;
     bucket.push(index);
     if (bucket.length === batchSize) yield bucket.splice(0, batchSize);
   }

@@ -35,23 +35,23 @@ export function rleFromPolygon(xy: readonly number[], h: number, w: number): Unc
   const x = new Array<number>(k + 1);
   const y = new Array<number>(k + 1);
   for (let j = 0; j < k; j++) {
-    const px = xy[2 * j];
-    const py = xy[2 * j + 1];
+    const px = xy[2 * j]!;
+    const py = xy[2 * j + 1]!;
     if (!Number.isFinite(px) || !Number.isFinite(py)) throw new InputError(`polygon point ${j} is (${px}, ${py}), not a pair of finite numbers`);
     x[j] = toInt(POLY_UPSAMPLE * px + 0.5);
     y[j] = toInt(POLY_UPSAMPLE * py + 0.5);
   }
   if (k === 0) return { size: [h, w], counts: [h * w] };
-  x[k] = x[0];
-  y[k] = y[0];
+  x[k] = x[0]!;
+  y[k] = y[0]!;
   // Dense outline points on the fine grid (u: x, v: y), each edge walked along its longer axis.
   const u: number[] = [];
   const v: number[] = [];
   for (let j = 0; j < k; j++) {
-    let xs = x[j];
-    let xe = x[j + 1];
-    let ys = y[j];
-    let ye = y[j + 1];
+    let xs = x[j]!;
+    let xe = x[j + 1]!;
+    let ys = y[j]!;
+    let ye = y[j + 1]!;
     const dx = Math.abs(xe - xs);
     const dy = Math.abs(ys - ye);
     const flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
@@ -81,10 +81,10 @@ export function rleFromPolygon(xy: readonly number[], h: number, w: number): Unc
   const starts: number[] = [];
   for (let j = 1; j < u.length; j++) {
     if (u[j] === u[j - 1]) continue;
-    let xd = u[j] < u[j - 1] ? u[j] : u[j] - 1;
+    let xd = u[j]! < u[j - 1]! ? u[j]! : u[j]! - 1;
     xd = (xd + 0.5) / POLY_UPSAMPLE - 0.5;
     if (Math.floor(xd) !== xd || xd < 0 || xd > w - 1) continue;
-    let yd = v[j] < v[j - 1] ? v[j] : v[j - 1];
+    let yd = v[j]! < v[j - 1]! ? v[j]! : v[j - 1]!;
     yd = (yd + 0.5) / POLY_UPSAMPLE - 0.5;
     if (yd < 0) yd = 0;
     else if (yd > h) yd = h;
@@ -97,16 +97,16 @@ export function rleFromPolygon(xy: readonly number[], h: number, w: number): Unc
   const deltas = new Array<number>(starts.length);
   let prev = 0;
   for (let j = 0; j < starts.length; j++) {
-    deltas[j] = starts[j] - prev;
-    prev = starts[j];
+    deltas[j] = starts[j]! - prev;
+    prev = starts[j]!;
   }
-  const counts: number[] = [deltas[0]];
+  const counts: number[] = [deltas[0]!];
   for (let j = 1; j < deltas.length; ) {
-    if (deltas[j] > 0) counts.push(deltas[j++]);
+    if (deltas[j]! > 0) counts.push(deltas[j++]!);
     else {
       // An empty run merges its neighbours: the next run continues the previous one.
       j++;
-      if (j < deltas.length) counts[counts.length - 1] += deltas[j++];
+      if (j < deltas.length) counts[counts.length - 1]! += deltas[j++]!;
     }
   }
   return { size: [h, w], counts };
@@ -126,10 +126,10 @@ export function rleFromBox(box: XywhBox, h: number, w: number): UncompressedRle 
  */
 export function mergeRles(rles: readonly UncompressedRle[], intersect = false): UncompressedRle {
   if (rles.length === 0) return { size: [0, 0], counts: [] };
-  const [h, w] = rles[0].size;
-  let acc = rles[0].counts;
+  const [h, w] = rles[0]!.size;
+  let acc = rles[0]!.counts;
   for (let i = 1; i < rles.length; i++) {
-    const b = rles[i];
+    const b = rles[i]!;
     if (b.size[0] !== h || b.size[1] !== w) {
       throw new InputError(`cannot merge masks of different sizes: ${h} x ${w} and ${b.size[0]} x ${b.size[1]}`);
     }
@@ -151,11 +151,11 @@ function walkRuns(a: readonly number[], b: readonly number[], visit: (length: nu
   let vb = false;
   for (;;) {
     while (ca === 0 && ia < a.length) {
-      ca = a[ia++];
+      ca = a[ia++]!;
       va = !va;
     }
     while (cb === 0 && ib < b.length) {
-      cb = b[ib++];
+      cb = b[ib++]!;
       vb = !vb;
     }
     if (ca === 0 && cb === 0) return;
@@ -199,7 +199,7 @@ export function rleToBox(rle: UncompressedRle): [number, number, number, number]
   let cc = 0;
   let xp = 0;
   for (let j = 0; j < m; j++) {
-    cc += rle.counts[j];
+    cc += rle.counts[j]!;
     // Last pixel of a foreground run (odd j) or first pixel of one (even j).
     const t = cc - (j % 2);
     const yy = t % h;
@@ -225,17 +225,17 @@ export function rleToBox(rle: UncompressedRle): [number, number, number, number]
 export function boxIou(dt: readonly XywhBox[], gt: readonly XywhBox[], iscrowd: readonly boolean[]): number[][] {
   const out = dt.map(() => new Array<number>(gt.length).fill(0));
   for (let g = 0; g < gt.length; g++) {
-    const G = gt[g];
+    const G = gt[g]!;
     const ga = G[2] * G[3];
     for (let d = 0; d < dt.length; d++) {
-      const D = dt[d];
+      const D = dt[d]!;
       const da = D[2] * D[3];
       const iw = Math.min(D[2] + D[0], G[2] + G[0]) - Math.max(D[0], G[0]);
       if (iw <= 0) continue;
       const ih = Math.min(D[3] + D[1], G[3] + G[1]) - Math.max(D[1], G[1]);
       if (ih <= 0) continue;
       const inter = iw * ih;
-      out[d][g] = inter / (iscrowd[g] ? da : da + ga - inter);
+      out[d]![g] = inter / (iscrowd[g] ? da : da + ga - inter);
     }
   }
   return out;
@@ -254,15 +254,15 @@ export function maskIou(dt: readonly UncompressedRle[], gt: readonly Uncompresse
   for (let g = 0; g < gt.length; g++) {
     for (let d = 0; d < dt.length; d++) {
       // Disjoint boxes: disjoint masks.
-      if (!(boxes[d][g] > 0)) continue;
-      const A = dt[d];
-      const B = gt[g];
+      if (!(boxes[d]![g]! > 0)) continue;
+      const A = dt[d]!;
+      const B = gt[g]!;
       if (A.size[0] !== B.size[0] || A.size[1] !== B.size[1]) {
-        out[d][g] = -1;
+        out[d]![g] = -1;
         continue;
       }
       const [inter, union] = intersectionAndUnion(A.counts, B.counts);
-      out[d][g] = inter === 0 ? 0 : inter / (iscrowd[g] ? rleArea(A) : union);
+      out[d]![g] = inter === 0 ? 0 : inter / (iscrowd[g] ? rleArea(A) : union);
     }
   }
   return out;
@@ -297,8 +297,8 @@ export function segmentationToRle(segmentation: unknown, h: number, w: number, w
       if (!Array.isArray(p) || p.some((v) => typeof v !== 'number')) throw new InputError(`${what}: polygon ${i} is not a list of numbers`);
     }
     const list = polys as number[][];
-    if (list[0].length === 4) return mergeRles(list.map((b) => rleFromBox(b, h, w)));
-    if (list[0].length < 4) throw new InputError(`${what}: polygon 0 has ${list[0].length} numbers; a polygon needs at least 3 points (6 numbers)`);
+    if (list[0]!.length === 4) return mergeRles(list.map((b) => rleFromBox(b, h, w)));
+    if (list[0]!.length < 4) throw new InputError(`${what}: polygon 0 has ${list[0]!.length} numbers; a polygon needs at least 3 points (6 numbers)`);
     return mergeRles(list.map((p) => rleFromPolygon(p, h, w)));
   }
   if (isRle(segmentation)) {

@@ -72,7 +72,7 @@ test('one false positive ranked above the true one halves the precision at that 
   ];
   const r = evaluateCoco(dataset, results, 'bbox', { categoryIds: [7] });
   // Recall reaches 1 at the second detection with precision 1/2 (up to pycocotools' epsilon).
-  assert.ok(Math.abs(r.stats[0] - 0.5) < 1e-12, String(r.stats[0]));
+  assert.ok(Math.abs(r.stats[0]! - 0.5) < 1e-12, String(r.stats[0]));
   assert.equal(r.stats[6], 0); // AR@1: the top detection is wrong
   near(r.stats[7], 1);
 });

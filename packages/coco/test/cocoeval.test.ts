@@ -31,7 +31,7 @@ for (const name of evalCases()) {
       assert.equal(r.stats.length, want.length);
       let worst = 0;
       for (const [i, v] of want.entries()) {
-        const err = Math.abs(r.stats[i] - v);
+        const err = Math.abs(r.stats[i]! - v);
         worst = Math.max(worst, err);
         assert.ok(err <= TOLERANCE, `stats[${i}]: ${r.stats[i]} vs pycocotools ${v}\n${formatSummary(r)}`);
       }

@@ -25,17 +25,17 @@ test('trainingOrder: every epoch a permutation, reproducible from the seed, diff
 
 test('aspectRatioBatches: landscape and portrait images never share a batch; order kept within a bucket; leftovers at the end', () => {
   const ratios = [2, 0.5, 1.5, 0.7, 1, 3, 0.9, 1.2];
-  const batches = [...aspectRatioBatches(ratios.keys(), (i) => ratios[i], 2)];
+  const batches = [...aspectRatioBatches(ratios.keys(), (i) => ratios[i]!, 2)];
   assert.deepEqual(batches, [
     [0, 2],
     [1, 3],
     [4, 6],
     [5, 7],
   ]);
-  for (const b of batches) assert.equal(new Set(b.map((i) => ratios[i] > 1)).size, 1);
-  assert.deepEqual([...aspectRatioBatches([0, 1, 2], (i) => ratios[i], 2)], [[0, 2], [1]]);
-  assert.deepEqual([...aspectRatioBatches([0, 1, 2], (i) => ratios[i], 2, { dropLast: true })], [[0, 2]]);
-  assert.deepEqual([...aspectRatioBatches([0, 1, 2], (i) => ratios[i], 2, { grouping: false })], [[0, 1], [2]]);
+  for (const b of batches) assert.equal(new Set(b.map((i) => ratios[i]! > 1)).size, 1);
+  assert.deepEqual([...aspectRatioBatches([0, 1, 2], (i) => ratios[i]!, 2)], [[0, 2], [1]]);
+  assert.deepEqual([...aspectRatioBatches([0, 1, 2], (i) => ratios[i]!, 2, { dropLast: true })], [[0, 2]]);
+  assert.deepEqual([...aspectRatioBatches([0, 1, 2], (i) => ratios[i]!, 2, { grouping: false })], [[0, 1], [2]]);
   assert.throws(() => [...aspectRatioBatches([0], () => 1, 0)], /positive integer/);
 });
 
@@ -80,7 +80,7 @@ test('prefetch: a failing load fails at its own position, not earlier; stopping 
 test('trainingBatches: decoded images in aspect-ratio groups', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rcnn-coco-batches-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
-  const sizes = [
+  const sizes: [number, number][] = [
     [30, 20],
     [20, 30],
     [32, 16],

@@ -39,7 +39,7 @@ test('polygon orientation and starting point do not change the pixels; a box pol
 test('a triangle covers about its shoelace area, inside its box', () => {
   const xy = [10.3, 5.2, 60.7, 20.9, 25.1, 47.6];
   const rle = rleFromPolygon(xy, 64, 80);
-  const shoelace = Math.abs((xy[0] * (xy[3] - xy[5]) + xy[2] * (xy[5] - xy[1]) + xy[4] * (xy[1] - xy[3])) / 2);
+  const shoelace = Math.abs((xy[0]! * (xy[3]! - xy[5]!) + xy[2]! * (xy[5]! - xy[1]!) + xy[4]! * (xy[1]! - xy[3]!)) / 2);
   assert.ok(Math.abs(rleArea(rle) - shoelace) / shoelace < 0.05, `${rleArea(rle)} vs ${shoelace}`);
   const [x, y, w, h] = rleToBox(rle);
   assert.ok(x >= 10 && y >= 5 && x + w <= 62 && y + h <= 49, `box ${[x, y, w, h]}`);
@@ -69,8 +69,8 @@ test('merge (union, intersection), IoU and boxes of RLEs equal the pixel computa
     const b = randomMask(rand, h, w);
     const ra = encodeRle(a, h, w);
     const rb = encodeRle(b, h, w);
-    const or = a.map((v, i) => v | b[i]);
-    const and = a.map((v, i) => v & b[i]);
+    const or = a.map((v, i) => v | b[i]!);
+    const and = a.map((v, i) => v & b[i]!);
     assert.deepEqual(decodeRle(mergeRles([ra, rb])), or);
     assert.deepEqual(decodeRle(mergeRles([ra, rb], true)), and);
     // Canonical runs: merging equals encoding the merged pixels.
@@ -78,9 +78,9 @@ test('merge (union, intersection), IoU and boxes of RLEs equal the pixel computa
     const inter = and.reduce((s, v) => s + v, 0);
     const union = or.reduce((s, v) => s + v, 0);
     assert.deepEqual(intersectionAndUnion(ra.counts, rb.counts), [inter, union]);
-    const [[iou]] = maskIou([ra], [rb], [false]);
+    const iou = maskIou([ra], [rb], [false])[0]![0];
     assert.equal(iou, inter === 0 ? 0 : inter / union);
-    const [[crowdIou]] = maskIou([ra], [rb], [true]);
+    const crowdIou = maskIou([ra], [rb], [true])[0]![0];
     assert.equal(crowdIou, inter === 0 ? 0 : inter / a.reduce((s, v) => s + v, 0));
     // Bounding box of the pixels.
     let x0 = w;
@@ -119,10 +119,10 @@ test('box IoU: plain, crowd (union = the detection) and touching boxes (0)', () 
     ],
     [false, true],
   );
-  assert.equal(iou[0][0], 50 / 150);
-  assert.equal(iou[0][1], 1);
-  assert.equal(iou[1][0], 25 / 100);
-  assert.equal(iou[1][1], 1);
+  assert.equal(iou[0]![0], 50 / 150);
+  assert.equal(iou[0]![1], 1);
+  assert.equal(iou[1]![0], 25 / 100);
+  assert.equal(iou[1]![1], 1);
   assert.deepEqual(boxIou([[0, 0, 5, 5]], [[5, 0, 5, 5]], [false]), [[0]]);
 });
 

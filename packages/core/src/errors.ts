@@ -92,3 +92,19 @@ export class OutputError extends RcnnError {
     this.errno = options.errno;
   }
 }
+
+/**
+ * `items[index]` where the caller's own logic guarantees the index is in range (an output it
+ * declared, a level it enumerated, a list it checked the length of). Under
+ * `noUncheckedIndexedAccess` an index read is `T | undefined`; this states the invariant and checks
+ * it. Out of range is a bug in rcnn-node, not bad input, so it throws a plain `RangeError` (not an
+ * {@link RcnnError}) naming `what`, the index and the length. Input read from users, configs and
+ * files is checked where it is read instead, with the typed error naming the key. Not for hot
+ * per-element loops (those rely on their loop bound).
+ */
+export function at<T>(items: ArrayLike<T>, index: number, what: string): T {
+  if (!Number.isInteger(index) || index < 0 || index >= items.length) {
+    throw new RangeError(`${what}: index ${index} out of range (length ${items.length})`);
+  }
+  return items[index] as T;
+}

@@ -48,7 +48,7 @@ describe('buildGradients', () => {
       x: new ort.Tensor(F64, Float64Array.from(values), [4]),
     });
     assert.deepEqual(
-      [...(out.gx.data as Float64Array)],
+      [...(out.gx!.data as Float64Array)],
       values.map((v) => 3 * v),
     );
   });
@@ -72,9 +72,9 @@ describe('buildGradients', () => {
       b: new ort.Tensor(F64, Float64Array.of(1, 2, 3), [3]),
       c: new ort.Tensor(F64, Float64Array.of(1, 1, 1), [3]),
     });
-    assert.deepEqual([...(out.gc.data as Float64Array)], [0, 0, 0]);
+    assert.deepEqual([...(out.gc!.data as Float64Array)], [0, 0, 0]);
     const expected = [0.1, 0.2, 0.3].map((v, i) => (1 - Math.tanh(v) ** 2) * Math.exp(i + 1));
-    (out.ga.data as Float64Array).forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-12));
+    (out.ga!.data as Float64Array).forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) < 1e-12));
   });
 
   it('TopK indices, NonZero and casts to integers cut the path without needing rules', async () => {
@@ -149,7 +149,7 @@ describe('trainable parameters', () => {
       x: new ort.Tensor('float32', Float32Array.of(3, 4), [2]),
       'head.weight': new ort.Tensor('float32', Float32Array.of(10, 100), [2]),
     });
-    assert.deepEqual([...(out.y.data as Float32Array)], [30, 400]);
+    assert.deepEqual([...(out.y!.data as Float32Array)], [30, 400]);
     assert.throws(() => g.promoteInitializerToInput(x, 'again'), GraphError);
   });
 
@@ -201,7 +201,7 @@ describe('trainable parameters', () => {
       x: new ort.Tensor('float32', Float32Array.of(1, 2, 3), [3]),
       'layer.weight': new ort.Tensor('float32', Float32Array.of(7, 7, 7), [3]),
     });
-    assert.deepEqual([...(out['grad.layer.weight'].data as Float32Array)], [2, 4, 6]);
+    assert.deepEqual([...(out['grad.layer.weight']!.data as Float32Array)], [2, 4, 6]);
   });
 
   it('exposeTrainableParameters refuses a trainable weight that its stage transformed', () => {

@@ -272,7 +272,7 @@ describe('network rules', () => {
     [0, 1],
     [1, 0],
     [1, 1],
-  ]) {
+  ] as const) {
     it(`Gemm transA=${transA} transB=${transB}, alpha, beta, broadcast C`, async () => {
       const a = transA ? [4, 3] : [3, 4];
       const b = transB ? [5, 4] : [4, 5];
@@ -488,7 +488,7 @@ describe('convolution and resize rules (float32, linear objectives)', () => {
     it(`Conv ${c.name}`, async () => {
       await gradcheck({
         dtype: F32,
-        inputs: { x: r32(c.x, 100), w: r32(c.w, 101), b: r32([c.w[0]], 102) },
+        inputs: { x: r32(c.x, 100), w: r32(c.w, 101), b: r32([c.w[0]!], 102) },
         build: (g, x) => g.op('Conv', [x.x, x.w, x.b], c.attrs),
       });
     });

@@ -73,7 +73,7 @@ function registerFakes(c: DependencyContainer, seen: string[]): void {
       build(ctx, features, rois) {
         seen.push(`box_head:${features.map((f) => f.level).join(',')}`);
         const g = ctx.graph;
-        const pooled = ops.roiAlign(g, features[0].blob, rois.boxes, rois.batchIndex, { outputSize: 1, samplingRatio: 1, spatialScale: 0.25, aligned: false });
+        const pooled = ops.roiAlign(g, features[0]!.blob, rois.boxes, rois.batchIndex, { outputSize: 1, samplingRatio: 1, spatialScale: 0.25, aligned: false });
         return { features: ops.flatten(g, pooled), dim: 2 };
       },
     },
@@ -135,9 +135,9 @@ describe('buildModel', () => {
     const g = model.graph;
     const out = await run(g, feeds(2));
     // original/resized = (64/32, 16/32) per (h, w): x * 0.5, y * 2
-    assert.deepEqual(Array.from(out['det.boxes'].data as Float32Array), [1, 4, 5, 24, 1, 4, 5, 24]);
-    assert.deepEqual(Array.from(out['det.batch_index'].data as BigInt64Array, Number), [0, 1]);
-    assert.deepEqual(out['det.mask_probs'].dims, [2, 1, 2, 2]);
+    assert.deepEqual(Array.from(out['det.boxes']!.data as Float32Array), [1, 4, 5, 24, 1, 4, 5, 24]);
+    assert.deepEqual(Array.from(out['det.batch_index']!.data as BigInt64Array, Number), [0, 1]);
+    assert.deepEqual(out['det.mask_probs']!.dims, [2, 1, 2, 2]);
   });
 
   it('exposes taps as outputs only with intermediates, under public names', async () => {
@@ -148,7 +148,7 @@ describe('buildModel', () => {
     const names = model.taps.map((t) => t.name);
     for (const n of ['backbone.0', 'backbone.1', 'backbone.pool', 'rpn.proposals', 'rpn.proposal_scores', 'rpn.proposal_counts', 'rpn.fake']) assert.ok(names.includes(n), n);
     const out = await run(model.graph, feeds(1));
-    assert.deepEqual(out['backbone.0'].dims, [1, 2, 8, 8]);
+    assert.deepEqual(out['backbone.0']!.dims, [1, 2, 8, 8]);
   });
 
   it('builds RPN-only models that output proposals in original coordinates', async () => {
@@ -160,8 +160,8 @@ describe('buildModel', () => {
     assert.equal(model.kind, 'proposals');
     assert.deepEqual(seen, ['conv_body', 'rpn:2,3,4']);
     const out = await run(model.graph, feeds(1));
-    assert.deepEqual(Array.from(out['rpn.proposals_original'].data as Float32Array), [1, 4, 5, 24]);
-    assert.deepEqual(Array.from(out['rpn.proposal_counts'].data as BigInt64Array, Number), [1]);
+    assert.deepEqual(Array.from(out['rpn.proposals_original']!.data as Float32Array), [1, 4, 5, 24]);
+    assert.deepEqual(Array.from(out['rpn.proposal_counts']!.data as BigInt64Array, Number), [1]);
   });
 
   it('scopes a replica graph and builds the features-only net', async () => {
@@ -175,7 +175,7 @@ describe('buildModel', () => {
     const features = buildFeaturesNet(config, replica, WeightStore.random(0));
     assert.deepEqual(features.levels.map((l) => l.output), ['features.0', 'features.1', 'features.pool']);
     const out = await run(features.graph, { images: feeds(1).images });
-    assert.deepEqual(out['features.1'].dims, [1, 2, 4, 4]);
+    assert.deepEqual(out['features.1']!.dims, [1, 2, 4, 4]);
   });
 
   it('checks FPN.FPN_ON against the body and fails on unknown stages with the registry listing', () => {

@@ -99,18 +99,18 @@ describe('Detectron2 config.yaml', () => {
   it('maps a C4 cfg.dump() (every key present) without refusing its unused FPN and box-head keys', () => {
     const c4 = variant((d) => {
       const m = d.MODEL as Record<string, Record<string, unknown>>;
-      m.BACKBONE.NAME = 'build_resnet_backbone';
-      m.RESNETS.OUT_FEATURES = ['res4'];
-      m.RESNETS.RES2_OUT_CHANNELS = 256;
-      m.RESNETS.STEM_OUT_CHANNELS = 64;
-      m.RESNETS.WIDTH_PER_GROUP = 64;
-      m.RPN.IN_FEATURES = ['res4'];
-      m.RPN.PRE_NMS_TOPK_TEST = 6000;
-      m.ROI_HEADS.NAME = 'Res5ROIHeads';
-      m.ROI_HEADS.IN_FEATURES = ['res4'];
-      m.ROI_BOX_HEAD.POOLER_RESOLUTION = 14;
+      m.BACKBONE!.NAME = 'build_resnet_backbone';
+      m.RESNETS!.OUT_FEATURES = ['res4'];
+      m.RESNETS!.RES2_OUT_CHANNELS = 256;
+      m.RESNETS!.STEM_OUT_CHANNELS = 64;
+      m.RESNETS!.WIDTH_PER_GROUP = 64;
+      m.RPN!.IN_FEATURES = ['res4'];
+      m.RPN!.PRE_NMS_TOPK_TEST = 6000;
+      m.ROI_HEADS!.NAME = 'Res5ROIHeads';
+      m.ROI_HEADS!.IN_FEATURES = ['res4'];
+      m.ROI_BOX_HEAD!.POOLER_RESOLUTION = 14;
       (d.MODEL as Record<string, unknown>).MASK_ON = false;
-      m.ANCHOR_GENERATOR.SIZES = [[32, 64, 128, 256, 512]];
+      m.ANCHOR_GENERATOR!.SIZES = [[32, 64, 128, 256, 512]];
     });
     const c = loadConfig({ layers: [c4] });
     assert.deepEqual([c.MODEL.CONV_BODY, c.FPN.FPN_ON, c.FAST_RCNN.ROI_XFORM_RESOLUTION, c.MODEL.NUM_CLASSES], ['ResNet.add_ResNet50_conv4_body', false, 14, 6]);
@@ -118,19 +118,19 @@ describe('Detectron2 config.yaml', () => {
   });
 
   it('refuses what changes results and is not supported, naming the key', () => {
-    refused(variant((d) => ((d.MODEL.RESNETS as Record<string, unknown>).DEFORM_ON_PER_STAGE = [false, true, true, true])), 'MODEL.RESNETS.DEFORM_ON_PER_STAGE');
-    refused(variant((d) => ((d.MODEL.ROI_HEADS as Record<string, unknown>).NAME = 'CascadeROIHeads')), 'MODEL.ROI_HEADS.NAME');
+    refused(variant((d) => ((d.MODEL!.RESNETS as Record<string, unknown>).DEFORM_ON_PER_STAGE = [false, true, true, true])), 'MODEL.RESNETS.DEFORM_ON_PER_STAGE');
+    refused(variant((d) => ((d.MODEL!.ROI_HEADS as Record<string, unknown>).NAME = 'CascadeROIHeads')), 'MODEL.ROI_HEADS.NAME');
     refused(variant((d) => ((d.MODEL as Record<string, unknown>).META_ARCHITECTURE = 'RetinaNet')), 'MODEL.META_ARCHITECTURE');
-    refused(variant((d) => ((d.MODEL.ROI_BOX_HEAD as Record<string, unknown>).NUM_CONV = 4)), 'MODEL.ROI_BOX_HEAD.NUM_CONV');
-    refused(variant((d) => ((d.MODEL.ROI_MASK_HEAD as Record<string, unknown>).NORM = 'GN')), 'MODEL.ROI_MASK_HEAD.NORM');
-    refused(variant((d) => ((d.MODEL.RESNETS as Record<string, unknown>).NORM = 'GN')), 'MODEL.RESNETS.NORM');
-    refused(variant((d) => ((d.MODEL.FPN as Record<string, unknown>).NORM = 'GN')), 'MODEL.FPN.NORM');
+    refused(variant((d) => ((d.MODEL!.ROI_BOX_HEAD as Record<string, unknown>).NUM_CONV = 4)), 'MODEL.ROI_BOX_HEAD.NUM_CONV');
+    refused(variant((d) => ((d.MODEL!.ROI_MASK_HEAD as Record<string, unknown>).NORM = 'GN')), 'MODEL.ROI_MASK_HEAD.NORM');
+    refused(variant((d) => ((d.MODEL!.RESNETS as Record<string, unknown>).NORM = 'GN')), 'MODEL.RESNETS.NORM');
+    refused(variant((d) => ((d.MODEL!.FPN as Record<string, unknown>).NORM = 'GN')), 'MODEL.FPN.NORM');
     refused(variant((d) => ((d.TEST as Record<string, unknown>).AUG = { ENABLED: true })), 'TEST.AUG.ENABLED');
-    refused(variant((d) => ((d.MODEL.ROI_BOX_HEAD as Record<string, unknown>).POOLER_TYPE = 'ROIPool')), 'MODEL.ROI_BOX_HEAD.POOLER_TYPE');
-    refused(variant((d) => ((d.MODEL.RESNETS as Record<string, unknown>).DEPTH = 18)), 'MODEL.RESNETS.DEPTH');
-    refused(variant((d) => ((d.MODEL.RPN as Record<string, unknown>).SOME_NEW_KEY = 1)), 'MODEL.RPN.SOME_NEW_KEY');
+    refused(variant((d) => ((d.MODEL!.ROI_BOX_HEAD as Record<string, unknown>).POOLER_TYPE = 'ROIPool')), 'MODEL.ROI_BOX_HEAD.POOLER_TYPE');
+    refused(variant((d) => ((d.MODEL!.RESNETS as Record<string, unknown>).DEPTH = 18)), 'MODEL.RESNETS.DEPTH');
+    refused(variant((d) => ((d.MODEL!.RPN as Record<string, unknown>).SOME_NEW_KEY = 1)), 'MODEL.RPN.SOME_NEW_KEY');
     refused(variant((d) => ((d.MODEL as Record<string, unknown>).LOAD_PROPOSALS = true)), 'MODEL.LOAD_PROPOSALS');
-    refused(variant((d) => ((d.MODEL.ROI_BOX_HEAD as Record<string, unknown>).USE_SIGMOID_CE = true)), 'MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE');
+    refused(variant((d) => ((d.MODEL!.ROI_BOX_HEAD as Record<string, unknown>).USE_SIGMOID_CE = true)), 'MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE');
   });
 
   it('contradicting anchor conventions fail', () => {

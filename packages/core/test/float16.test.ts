@@ -61,10 +61,10 @@ describe('float16', () => {
     const half = await (await ort.InferenceSession.create(g.toModelProto({ float16: true }))).run(feeds);
     const full = await run(g, { x: f32([1, 2, 4, 4], Array.from({ length: 32 }, (_, i) => Math.cos(i))) });
     for (const name of ['sum', 'pooled']) {
-      assert.equal(half[name].type, 'float32');
-      const a = half[name].data as Float32Array;
-      const r = full[name].data as Float32Array;
-      a.forEach((v, i) => assert.ok(Math.abs(v - r[i]) <= 2e-3 * Math.max(1, Math.abs(r[i])), `${name}[${i}] ${v} vs ${r[i]}`));
+      assert.equal(half[name]!.type, 'float32');
+      const a = half[name]!.data as Float32Array;
+      const r = full[name]!.data as Float32Array;
+      a.forEach((v, i) => assert.ok(Math.abs(v - r[i]!) <= 2e-3 * Math.max(1, Math.abs(r[i]!)), `${name}[${i}] ${v} vs ${r[i]}`));
     }
   });
 });

@@ -16,14 +16,14 @@ import { type Blob, GraphBuilder, type HostTensor, buildGradients, gaussian, see
 /** A float tensor of the checked dtype, or an int64 / bool constant input. */
 export type CheckInput = HostTensor;
 
-/** Options of {@link gradcheck}. */
-export interface GradcheckOptions {
+/** Options of {@link gradcheck}; `K` are the input names (so `build` reads `x.a` unchecked). */
+export interface GradcheckOptions<K extends string = string> {
   /** Graph inputs (float ones in `dtype`; int64 / bool ones are fed but not differentiated). */
-  readonly inputs: Readonly<Record<string, CheckInput>>;
+  readonly inputs: Readonly<Record<K, CheckInput>>;
   /** Builds the function under test from the input blobs; returns its output. */
-  readonly build: (g: GraphBuilder, x: Record<string, Blob>) => Blob;
+  readonly build: (g: GraphBuilder, x: Readonly<Record<K, Blob>>) => Blob;
   /** Inputs to differentiate (default: every float input). */
-  readonly wrt?: readonly string[];
+  readonly wrt?: readonly NoInfer<K>[];
   readonly dtype?: 'float32' | 'float64';
   /** Finite-difference step (default 1e-6 for float64, 1 for float32). */
   readonly h?: number;
@@ -79,43 +79,45 @@ export const int64 = (dims: number[], values: number[]): HostTensor => ({
 });
 
 /** Checks the gradients of `options.build` against central differences; returns the worst errors. */
-export async function gradcheck(options: GradcheckOptions): Promise<GradcheckResult> {
+export async function gradcheck<K extends string>(options: GradcheckOptions<K>): Promise<GradcheckResult> {
+  const inputs: Readonly<Record<string, CheckInput>> = options.inputs;
   const dtype = options.dtype ?? 'float64';
   const h = options.h ?? (dtype === 'float64' ? 1e-6 : 1);
   const tolerance = options.tolerance ?? (dtype === 'float64' ? 1e-6 : 1e-4);
-  const wrt = options.wrt ?? Object.keys(options.inputs).filter((k) => isFloat(options.inputs[k]));
+  const wrt: readonly string[] = options.wrt ?? Object.keys(inputs).filter((k) => isFloat(inputs[k]!));
 
   // 1. Forward alone, to learn the output's shape for the weighting R.
   const forward = new GraphBuilder({ name: 'forward' });
   const fx: Record<string, Blob> = {};
-  for (const [k, t] of Object.entries(options.inputs)) fx[k] = forward.input(k, t.dtype, t.dims);
-  forward.output(options.build(forward, fx), 'y', dtype);
+  for (const [k, t] of Object.entries(inputs)) fx[k] = forward.input(k, t.dtype, t.dims);
+  // Every input name K got a blob just above.
+  forward.output(options.build(forward, fx as Record<K, Blob>), 'y', dtype);
   const fs = await ort.InferenceSession.create(forward.toModelProto());
   const feeds: Record<string, ort.Tensor> = {};
-  for (const [k, t] of Object.entries(options.inputs)) feeds[k] = toOrt(t);
-  const y = (await fs.run(feeds)).y;
+  for (const [k, t] of Object.entries(inputs)) feeds[k] = toOrt(t);
+  const y = (await fs.run(feeds)).y!;
   await fs.release();
   const r = randn(y.size, (options.seed ?? 1) * 7919 + 13);
 
   // 2. Forward + loss + backward.
   const g = new GraphBuilder({ name: 'gradcheck' });
   const x: Record<string, Blob> = {};
-  for (const [k, t] of Object.entries(options.inputs)) x[k] = g.input(k, t.dtype, t.dims);
-  const out = options.build(g, x);
+  for (const [k, t] of Object.entries(inputs)) x[k] = g.input(k, t.dtype, t.dims);
+  const out = options.build(g, x as Record<K, Blob>);
   const weights = g.initializer('r', tensor(dtype, [...y.dims], r));
   const loss = g.op('ReduceSum', [g.op('Mul', [out, weights], {}, 'weighted')], { keepdims: 0 }, 'loss');
-  const grads = buildGradients(g, { loss, wrt: wrt.map((k) => x[k]), dtype });
+  const grads = buildGradients(g, { loss, wrt: wrt.map((k) => x[k]!), dtype });
   g.output(loss, 'loss', dtype);
-  for (const k of wrt) g.output(grads.of(x[k]), `grad.${k}`, dtype);
+  for (const k of wrt) g.output(grads.of(x[k]!), `grad.${k}`, dtype);
   const session = await ort.InferenceSession.create(g.toModelProto());
   const base = await session.run(feeds);
 
   const errors: Record<string, number> = {};
   const gradients: Record<string, Float64Array> = {};
   for (const k of wrt) {
-    const t = options.inputs[k];
-    const analytic = Float64Array.from(base[`grad.${k}`].data as Float64Array);
-    assert.deepEqual([...base[`grad.${k}`].dims], [...t.dims], `gradient of ${k} has the input's shape`);
+    const t = inputs[k]!;
+    const analytic = Float64Array.from(base[`grad.${k}`]!.data as Float64Array);
+    assert.deepEqual([...base[`grad.${k}`]!.dims], [...t.dims], `gradient of ${k} has the input's shape`);
     gradients[k] = analytic;
     const n = t.data.length;
     let indices = Array.from({ length: n }, (_, i) => i);
@@ -126,20 +128,20 @@ export async function gradcheck(options: GradcheckOptions): Promise<GradcheckRes
     const numeric = new Float64Array(indices.length);
     const data = t.data as Float32Array | Float64Array;
     for (let j = 0; j < indices.length; j++) {
-      const i = indices[j];
-      const saved = data[i];
+      const i = indices[j]!;
+      const saved = data[i]!;
       const evalAt = async (v: number): Promise<number> => {
         const copy = (dtype === 'float64' ? Float64Array : Float32Array).from(data);
         copy[i] = v;
         const res = await session.run({ ...feeds, [k]: new ort.Tensor(dtype, copy, [...t.dims]) }, ['loss']);
-        return Number(res.loss.data[0]);
+        return Number(res.loss!.data[0]);
       };
       numeric[j] = ((await evalAt(saved + h)) - (await evalAt(saved - h))) / (2 * h);
     }
     let scale = 1;
     for (const v of numeric) scale = Math.max(scale, Math.abs(v));
     let worst = 0;
-    for (let j = 0; j < indices.length; j++) worst = Math.max(worst, Math.abs(analytic[indices[j]] - numeric[j]) / scale);
+    for (let j = 0; j < indices.length; j++) worst = Math.max(worst, Math.abs(analytic[indices[j]!]! - numeric[j]!) / scale);
     errors[k] = worst;
     assert.ok(worst <= tolerance, `gradient of ${k}: worst |analytic - numeric| / scale = ${worst.toExponential(3)} > ${tolerance}`);
     // A check whose gradient is all zeros could pass trivially: every checked input must get some.

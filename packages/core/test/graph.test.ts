@@ -13,8 +13,8 @@ describe('GraphBuilder', () => {
     g.output(ops.conv(g, x, w, b, { kernel: 2 }), 'y', 'float32');
     const out = await run(g, { x: f32([1, 1, 3, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9]) });
     // [1*1+2*2+3*4+4*5, 2+6+15+24, 4+10+21+32, 5+12+24+36] + 0.5
-    assert.deepEqual(Array.from(out.y.data as Float32Array), [37.5, 47.5, 67.5, 77.5]);
-    assert.deepEqual(out.y.dims, [1, 1, 2, 2]);
+    assert.deepEqual(Array.from(out.y!.data as Float32Array), [37.5, 47.5, 67.5, 77.5]);
+    assert.deepEqual(out.y!.dims, [1, 1, 2, 2]);
   });
 
   it('runs RoiAlign (aligned=false, avg) and matches a hand computation', async () => {
@@ -27,7 +27,7 @@ describe('GraphBuilder', () => {
     // a bin over [1,3]x[0,2] samples (x=2, y=1) -> 6.
     const data = Array.from({ length: 16 }, (_, i) => i);
     const out = await run(g, { x: f32([1, 1, 4, 4], data), rois: f32([2, 4], [0, 0, 2, 2, 1, 0, 3, 2]), bi: i64([2], [0, 0]) });
-    assert.deepEqual(Array.from(out.y.data as Float32Array), [5, 6]);
+    assert.deepEqual(Array.from(out.y!.data as Float32Array), [5, 6]);
   });
 
   it('runs NonMaxSuppression with torchvision semantics (IoU > thresh suppresses; score > threshold kept)', async () => {
@@ -45,7 +45,7 @@ describe('GraphBuilder', () => {
       boxes: f32([1, 5, 4], [0, 0, 10, 10, 1, 1, 11, 11, 20, 20, 30, 30, 20, 20, 30, 40, 50, 50, 60, 60]),
       scores: f32([1, 1, 5], [0.9, 0.8, 0.7, 0.6, 0.1]),
     });
-    const selected = Array.from(out.sel.data as BigInt64Array, Number).filter((_, i) => i % 3 === 2);
+    const selected = Array.from(out.sel!.data as BigInt64Array, Number).filter((_, i) => i % 3 === 2);
     assert.deepEqual(selected, [0, 2, 3]);
   });
 
@@ -57,10 +57,10 @@ describe('GraphBuilder', () => {
     g.output(v, 'v', 'float32');
     g.output(i, 'i', 'int64');
     const out = await run(g, { x: f32([1, 5], [3, 9, 1, 9, 4]), k: i64([1], [3]) });
-    assert.deepEqual(Array.from(out.v.data as Float32Array), [9, 9, 4]);
-    assert.deepEqual(Array.from(out.i.data as BigInt64Array, Number), [1, 3, 4]);
+    assert.deepEqual(Array.from(out.v!.data as Float32Array), [9, 9, 4]);
+    assert.deepEqual(Array.from(out.i!.data as BigInt64Array, Number), [1, 3, 4]);
     const empty = await run(g, { x: f32([1, 5], [3, 9, 1, 9, 4]), k: i64([1], [0]) });
-    assert.deepEqual(empty.v.dims, [1, 0]);
+    assert.deepEqual(empty.v!.dims, [1, 0]);
   });
 
   it('scopes names so two replicas never collide', () => {
@@ -97,10 +97,10 @@ describe('GraphBuilder', () => {
       graph: { node: { attribute: { f: number; type: number }[] }[] };
     };
     assert.equal(model.ir_version, 8);
-    assert.equal(model.opset_import[0].version, 17);
+    assert.equal(model.opset_import[0]!.version, 17);
     assert.deepEqual(model.metadata_props, [{ key: 'k', value: 'v' }]);
-    assert.equal(model.graph.node[0].attribute[0].f, 0.25);
-    assert.equal(model.graph.node[0].attribute[0].type, 1);
+    assert.equal(model.graph.node[0]!.attribute[0]!.f, 0.25);
+    assert.equal(model.graph.node[0]!.attribute[0]!.type, 1);
   });
 
   it('builds If subgraphs that read outer blobs', async () => {
@@ -111,9 +111,9 @@ describe('GraphBuilder', () => {
     const elseBranch = g.subgraph('else', [], (body) => [{ blob: ops.mul(body, x, body.constFloat32(2)), dtype: 'float32' }]);
     g.output(g.op('If', [cond], { then_branch: attr.graph(thenBranch), else_branch: attr.graph(elseBranch) }), 'y', 'float32');
     const t = await run(g, { x: f32([2], [1, 2]), c: { dtype: 'bool', dims: [], data: Uint8Array.of(1) } });
-    assert.deepEqual(Array.from(t.y.data as Float32Array), [2, 3]);
+    assert.deepEqual(Array.from(t.y!.data as Float32Array), [2, 3]);
     const e = await run(g, { x: f32([2], [1, 2]), c: { dtype: 'bool', dims: [], data: Uint8Array.of(0) } });
-    assert.deepEqual(Array.from(e.y.data as Float32Array), [2, 4]);
+    assert.deepEqual(Array.from(e.y!.data as Float32Array), [2, 4]);
   });
 
   it('keeps what a nested If body reads from the top graph', async () => {
@@ -125,7 +125,7 @@ describe('GraphBuilder', () => {
     const outer = g.subgraph('outer', [], (body) => [{ blob: body.op('If', [c], { then_branch: attr.graph(inner(body)), else_branch: attr.graph(inner(body)) }), dtype: 'float32' }]);
     g.output(g.op('If', [c], { then_branch: attr.graph(outer), else_branch: attr.graph(outer) }), 'y', 'float32');
     const out = await run(g, { x: f32([2], [1, 2]), c: { dtype: 'bool', dims: [], data: Uint8Array.of(1) } });
-    assert.deepEqual(Array.from(out.y.data as Float32Array), [3, 5]);
+    assert.deepEqual(Array.from(out.y!.data as Float32Array), [3, 5]);
   });
 
   it('serialises only the nodes and initializers the outputs need (unused taps cost nothing)', async () => {
@@ -151,6 +151,6 @@ describe('GraphBuilder', () => {
     // Every node is still wired and checked, and the listing still has the dead ones.
     assert.equal(g.listNodes().filter((n) => n.name.startsWith('dead_')).length, 2);
     const out = await run(g, { x: f32([2], [1, 2]), c: { dtype: 'bool', dims: [], data: Uint8Array.of(1) } });
-    assert.deepEqual(Array.from(out.y.data as Float32Array), [22, 24]);
+    assert.deepEqual(Array.from(out.y!.data as Float32Array), [22, 24]);
   });
 });

@@ -19,14 +19,14 @@ describe('box ops', () => {
       r: f32([2, 4], [0, 0, 10, 20, 0, 0, 0.5, 4]),
       s: i64([1, 2], [15, 12]),
     });
-    const b = Array.from(out.boxes.data as Float32Array);
+    const b = Array.from(out.boxes!.data as Float32Array);
     // centre x 5 + 0.1·10 = 6, width 20 -> [-4, 0, 16, 20]
     assert.deepEqual(b.slice(0, 4).map((v) => Math.round(v * 1e4) / 1e4), [-4, 0, 16, 20]);
     // dw, dh clamped to log(1000/16): width 0.5·62.5 = 31.25, height 4·62.5 = 250
-    assert.ok(Math.abs(b[6] - b[4] - 31.25) < 1e-4 && Math.abs(b[7] - b[5] - 250) < 1e-3);
+    assert.ok(Math.abs(b[6]! - b[4]! - 31.25) < 1e-4 && Math.abs(b[7]! - b[5]! - 250) < 1e-3);
     // clipped to w = 12, h = 15
-    assert.deepEqual(Array.from(out.clipped.data as Float32Array).slice(0, 4).map((v) => Math.round(v * 1e4) / 1e4), [0, 0, 12, 15]);
-    assert.deepEqual(Array.from(out.keep.data as Uint8Array), [1, 0]);
+    assert.deepEqual(Array.from(out.clipped!.data as Float32Array).slice(0, 4).map((v) => Math.round(v * 1e4) / 1e4), [0, 0, 12, 15]);
+    assert.deepEqual(Array.from(out.keep!.data as Uint8Array), [1, 0]);
   });
 
   it('batched NMS keeps per image and group, identically through both torchvision paths', async () => {
@@ -46,8 +46,8 @@ describe('box ops', () => {
     });
     const expected = [0.9, -Infinity, 0.7, 0.6, -Infinity, 0.4, -Infinity, 0.2, -Infinity, 0.3, -Infinity, -Infinity];
     for (const name of ['kept0', 'kept1000']) {
-      assert.deepEqual(out[name].dims, [2, 6]);
-      assert.deepEqual(Array.from(out[name].data as Float32Array).map((v) => (Number.isFinite(v) ? Math.round(v * 10) / 10 : v)), expected, name);
+      assert.deepEqual(out[name]!.dims, [2, 6]);
+      assert.deepEqual(Array.from(out[name]!.data as Float32Array).map((v) => (Number.isFinite(v) ? Math.round(v * 10) / 10 : v)), expected, name);
     }
   });
 
@@ -70,7 +70,7 @@ describe('box ops', () => {
     // Image 1: two valid candidates in different groups, both kept.
     const expected = [0.9, -Infinity, 0.7, 0.6, -Infinity, -Infinity, 0.9, -Infinity, -Infinity, -Infinity, 0.5, -Infinity];
     for (const name of ['kept0', 'kept3', 'kept1000']) {
-      assert.deepEqual(Array.from(out[name].data as Float32Array).map((v) => (Number.isFinite(v) ? Math.round(v * 10) / 10 : v)), expected, name);
+      assert.deepEqual(Array.from(out[name]!.data as Float32Array).map((v) => (Number.isFinite(v) ? Math.round(v * 10) / 10 : v)), expected, name);
     }
   });
 
@@ -81,7 +81,7 @@ describe('box ops', () => {
     const valid = g.input('valid', 'bool', ['N', 'G', 'P']);
     g.output(batchedNmsKeep(g, { boxes, scores, valid, iouThreshold: 0.5, coordinateTrickMaxBoxes: 1000, firstGroupId: 0 }), 'kept', 'float32');
     const out = await run(g, { boxes: f32([2, 3, 0, 4], []), scores: f32([2, 3, 0], []), valid: { dtype: 'bool', dims: [2, 3, 0], data: new Uint8Array(0) } });
-    assert.deepEqual(out.kept.dims, [2, 0]);
+    assert.deepEqual(out.kept!.dims, [2, 0]);
   });
 
   it('maps RoIs to FPN levels like MultiScaleRoIAlign and restores their order', async () => {
@@ -102,7 +102,7 @@ describe('box ops', () => {
       rois: f32([5, 4], [0, 0, 8, 8, 0, 0, 1, 1, 0, 0, 2, 2, 0, 0, 16, 16, 3, 3, 3, 3]),
       bi: i64([5], [0, 0, 0, 0, 0]),
     });
-    assert.deepEqual(Array.from(out.y.data as Float32Array), [3, 2, 2, 3, 2]);
+    assert.deepEqual(Array.from(out.y!.data as Float32Array), [3, 2, 2, 3, 2]);
   });
 
   it('pools RoIs of several images in raster order and returns them in input order (a level may get none)', async () => {
@@ -115,10 +115,10 @@ describe('box ops', () => {
     const o = { outputSize: 2, samplingRatio: 2, aligned: false, canonicalScale: 8, canonicalLevel: 3, eps: 1e-6 };
     g.output(multiScaleRoiAlign(g, features, { boxes: rois, batchIndex: bi }, o), 'y', 'float32');
     // Reference: plain RoiAlign of every RoI on every level; each RoI then picks its level below.
-    maps.forEach((m, i) => g.output(ops.roiAlign(g, m, rois, bi, { outputSize: 2, samplingRatio: 2, spatialScale: features[i].spatialScale, aligned: false }), `ref${i}`, 'float32'));
+    maps.forEach((m, i) => g.output(ops.roiAlign(g, m, rois, bi, { outputSize: 2, samplingRatio: 2, spatialScale: features[i]!.spatialScale, aligned: false }), `ref${i}`, 'float32'));
     // Boxes (x1, y1, x2, y2) in image pixels, bottom rows first and images interleaved, so that
     // raster order differs from input order; sqrt(area) 4..10 maps them to levels 2 and 3 only.
-    const boxes = [
+    const boxes: [number, number, number, number][] = [
       [2, 20, 8, 26], [0, 0, 8, 8], [10, 18, 16, 24], [1, 2, 5, 6], [12, 3, 20, 11], [4, 12, 9, 17], [20, 24, 30, 31], [6, 1, 10, 5],
     ];
     const images = [1, 0, 0, 1, 1, 0, 1, 0];
@@ -130,13 +130,13 @@ describe('box ops', () => {
       feeds[`f${i}`] = f32([2, 2, s, s], Array.from({ length: 2 * 2 * s * s }, (_, k) => Math.sin(0.7 * k + i) * 10 + k / 7));
     });
     const out = await run(g, feeds);
-    const y = out.y.data as Float32Array;
-    assert.deepEqual(out.y.dims, [boxes.length, 2, 2, 2]);
+    const y = out.y!.data as Float32Array;
+    assert.deepEqual(out.y!.dims, [boxes.length, 2, 2, 2]);
     const used = new Set<number>();
     boxes.forEach(([x1, y1, x2, y2], r) => {
       const lvl = Math.min(4, Math.max(2, Math.floor(o.canonicalLevel + Math.log2(Math.sqrt((x2 - x1) * (y2 - y1)) / o.canonicalScale) + o.eps)));
       used.add(lvl);
-      const ref = out[`ref${lvl - 2}`].data as Float32Array;
+      const ref = out[`ref${lvl - 2}`]!.data as Float32Array;
       assert.deepEqual(Array.from(y.subarray(8 * r, 8 * r + 8)), Array.from(ref.subarray(8 * r, 8 * r + 8)), `RoI ${r}`);
     });
     assert.deepEqual([...used].sort(), [2, 3], 'level 4 gets no RoI');
@@ -161,10 +161,10 @@ describe('box ops', () => {
       f1: f32([1, 1, 8, 8], Array.from({ length: 64 }, (_, k) => 1000 + k)),
     };
     const out = await run(g, feeds);
-    const plain = Array.from(out.plain.data as Float32Array);
-    const grp = Array.from(out.grouped.data as Float32Array);
-    assert.ok(plain[0] > 1000 && plain[2] > 1000 && plain[1] < 1000 && plain[3] < 1000, plain.join(', '));
+    const plain = Array.from(out.plain!.data as Float32Array);
+    const grp = Array.from(out.grouped!.data as Float32Array);
+    assert.ok(plain[0]! > 1000 && plain[2]! > 1000 && plain[1]! < 1000 && plain[3]! < 1000, plain.join(', '));
     assert.deepEqual(grp, [plain[1], plain[3], plain[0], plain[2]]);
-    assert.deepEqual(Array.from(out.restored_x3.data as Float32Array), plain.map((v) => Math.fround(v * 3)));
+    assert.deepEqual(Array.from(out.restored_x3!.data as Float32Array), plain.map((v) => Math.fround(v * 3)));
   });
 });

@@ -28,7 +28,7 @@ describe('protobuf encoder', () => {
     const x = g.input('x', 'float32', [2]);
     g.output(ops.add(g, x, g.constFloat32([1, 2])), 'y', 'float32');
     const decoded = decodeModelProto(g.toModelProto({ metadata: { a: 'b' } })) as { graph: { initializer: { raw_data: Uint8Array }[] }; metadata_props: unknown[] };
-    assert.deepEqual(Array.from(new Float32Array(decoded.graph.initializer[0].raw_data.slice().buffer)), [1, 2]);
+    assert.deepEqual(Array.from(new Float32Array(decoded.graph.initializer[0]!.raw_data.slice().buffer)), [1, 2]);
     assert.deepEqual(decoded.metadata_props, [{ key: 'a', value: 'b' }]);
   });
 });

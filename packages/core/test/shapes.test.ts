@@ -19,8 +19,8 @@ describe('declared shapes', () => {
     g.output(g.op('ReduceSum', [x], { keepdims: 0 }), 's', 'float32', []);
     const model = decodeModelProto(g.toModelProto({ requireShapes: true })) as { graph: Graph };
     assert.deepEqual(model.graph.output.map((o) => [o.name, dims(o)]), [['y', ['N', 4]], ['s', []]]);
-    const ifBody = model.graph.node.find((n) => n.attribute.some((a) => a.g))!.attribute[0].g!;
-    assert.deepEqual(dims(ifBody.output[0]), ['N', 4]);
+    const ifBody = model.graph.node.find((n) => n.attribute.some((a) => a.g))!.attribute[0]!.g!;
+    assert.deepEqual(dims(ifBody.output[0]!), ['N', 4]);
   });
 
   it('refuses, with requireShapes, an output or an If-body output declared without a shape', () => {

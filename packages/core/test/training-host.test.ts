@@ -115,13 +115,13 @@ describe('RoI sampling', () => {
     const proposals = f32(0, 0, 10, 10, 50, 50, 60, 60, 0, 0, 9, 10, 70, 70, 80, 80);
     const targets = [{ boxes: f32(0, 0, 10, 10), labels: Int32Array.of(2), size: [100, 100] as const }];
     const { samples, host } = sampleRois([proposals], targets, config, { rand: seededRandom(3) });
-    const s = samples[0];
+    const s = samples[0]!;
     assert.equal(s.rows.length, 20);
     assert.deepEqual([...s.labels], [2, 0, 2, 0, 2]);
     assert.equal(s.sampled.length, 4);
     assert.deepEqual([...s.sampled], [...s.sampled].sort((a, b) => a - b));
-    assert.ok(s.positives.every((r) => s.labels[r] > 0));
-    assert.equal(host.feeds['train.roi.boxes'].dims[0], 4);
+    assert.ok(s.positives.every((r) => s.labels[r]! > 0));
+    assert.equal(host.feeds['train.roi.boxes']!.dims[0], 4);
   });
 });
 
@@ -134,21 +134,21 @@ describe('RoI sampling', () => {
 describe('MODEL.LEGACY_PLUS_ONE (Detectron +1 widths)', () => {
   /** Detectron's IoU of two x1y1x2y2 boxes in float64. */
   const iouPlusOne = (a: readonly number[], b: readonly number[]): number => {
-    const iw = Math.min(a[2], b[2]) - Math.max(a[0], b[0]) + 1;
-    const ih = Math.min(a[3], b[3]) - Math.max(a[1], b[1]) + 1;
+    const iw = Math.min(a[2]!, b[2]!) - Math.max(a[0]!, b[0]!) + 1;
+    const ih = Math.min(a[3]!, b[3]!) - Math.max(a[1]!, b[1]!) + 1;
     if (iw <= 0 || ih <= 0) return 0;
-    const area = (x: readonly number[]): number => (x[2] - x[0] + 1) * (x[3] - x[1] + 1);
+    const area = (x: readonly number[]): number => (x[2]! - x[0]! + 1) * (x[3]! - x[1]! + 1);
     return (iw * ih) / (area(a) + area(b) - iw * ih);
   };
   /** Detectron's regression target of `gt` vs `ex` in float64. */
   const encodePlusOne = (gt: readonly number[], ex: readonly number[], w: readonly number[]): number[] => {
-    const exW = ex[2] - ex[0] + 1;
-    const exH = ex[3] - ex[1] + 1;
-    const gW = gt[2] - gt[0] + 1;
-    const gH = gt[3] - gt[1] + 1;
-    const dx = gt[0] + 0.5 * gW - (ex[0] + 0.5 * exW);
-    const dy = gt[1] + 0.5 * gH - (ex[1] + 0.5 * exH);
-    return [(w[0] * dx) / exW, (w[1] * dy) / exH, w[2] * Math.log(gW / exW), w[3] * Math.log(gH / exH)];
+    const exW = ex[2]! - ex[0]! + 1;
+    const exH = ex[3]! - ex[1]! + 1;
+    const gW = gt[2]! - gt[0]! + 1;
+    const gH = gt[3]! - gt[1]! + 1;
+    const dx = gt[0]! + 0.5 * gW - (ex[0]! + 0.5 * exW);
+    const dy = gt[1]! + 0.5 * gH - (ex[1]! + 0.5 * exH);
+    return [(w[0]! * dx) / exW, (w[1]! * dy) / exH, w[2]! * Math.log(gW / exW), w[3]! * Math.log(gH / exH)];
   };
 
   it('IoU of integer boxes by hand: 10 x 10 boxes overlapping 5 x 5 pixels give 25 / 175', () => {
@@ -177,7 +177,7 @@ describe('MODEL.LEGACY_PLUS_ONE (Detectron +1 widths)', () => {
       boxes.forEach((b, j) => {
         const want = iouPlusOne(g, b);
         if (want > 0) positive++;
-        assert.ok(Math.abs(iou[i * boxes.length + j] - want) <= 1e-6, `gt ${g} box ${b}: ${iou[i * boxes.length + j]} vs ${want}`);
+        assert.ok(Math.abs(iou[i * boxes.length + j]! - want) <= 1e-6, `gt ${g} box ${b}: ${iou[i * boxes.length + j]} vs ${want}`);
       }),
     );
     assert.ok(positive > 10, 'the random boxes overlap often enough to test something');
@@ -188,26 +188,26 @@ describe('MODEL.LEGACY_PLUS_ONE (Detectron +1 widths)', () => {
     encodeBox(f32(2, 3, 13, 11), 0, f32(0, 0, 9, 9), 0, [10, 10, 5, 5], out, 0, true);
     // Centres: anchor (5, 5), GT (2 + 6, 3 + 4.5) = (8, 7.5).
     const want = [(10 * 3) / 10, (10 * 2.5) / 10, 5 * Math.log(12 / 10), 5 * Math.log(9 / 10)];
-    out.forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= 1e-6, `delta ${i}: ${v} vs ${want[i]}`));
+    out.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) <= 1e-6, `delta ${i}: ${v} vs ${want[i]}`));
     // torchvision's (no +1) is another target for the same boxes.
     const tv = new Float32Array(4);
     encodeBox(f32(2, 3, 13, 11), 0, f32(0, 0, 9, 9), 0, [10, 10, 5, 5], tv, 0);
-    assert.ok(Math.abs(tv[2] - 5 * Math.log(11 / 9)) <= 1e-6);
+    assert.ok(Math.abs(tv[2]! - 5 * Math.log(11 / 9)) <= 1e-6);
   });
 
   it('encoding matches the float64 reference on random boxes', () => {
     const rand = seededRandom(11);
     for (let n = 0; n < 50; n++) {
       const ex = [rand() * 50, rand() * 50];
-      ex.push(ex[0] + rand() * 40, ex[1] + rand() * 40);
-      const gt = [ex[0] + (rand() - 0.5) * 10, ex[1] + (rand() - 0.5) * 10];
-      gt.push(gt[0] + rand() * 40, gt[1] + rand() * 40);
+      ex.push(ex[0]! + rand() * 40, ex[1]! + rand() * 40);
+      const gt = [ex[0]! + (rand() - 0.5) * 10, ex[1]! + (rand() - 0.5) * 10];
+      gt.push(gt[0]! + rand() * 40, gt[1]! + rand() * 40);
       const ef = Float32Array.from(ex);
       const gf = Float32Array.from(gt);
       const out = new Float32Array(4);
       encodeBox(gf, 0, ef, 0, [1, 1, 1, 1], out, 0, true);
       const want = encodePlusOne([...gf], [...ef], [1, 1, 1, 1]);
-      out.forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i])), `case ${n} delta ${i}: ${v} vs ${want[i]}`));
+      out.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) <= 1e-5 * Math.max(1, Math.abs(want[i]!)), `case ${n} delta ${i}: ${v} vs ${want[i]}`));
     }
   });
 
@@ -229,7 +229,7 @@ describe('MODEL.LEGACY_PLUS_ONE (Detectron +1 widths)', () => {
     const layer = { TRAIN: { FG_THRESH: 0.7, BG_THRESH_HI: 0.7, ADD_GT_PROPOSALS: false } };
     const sample = (legacy: boolean): number => {
       const config = loadConfig({ layers: [{ ...layer, MODEL: { LEGACY_PLUS_ONE: legacy } }] });
-      return sampleRois([f32(0, 0, 9, 9)], [gt], config, { rand: seededRandom(1) }).samples[0].labels[0];
+      return sampleRois([f32(0, 0, 9, 9)], [gt], config, { rand: seededRandom(1) }).samples[0]!.labels[0]!;
     };
     assert.equal(sample(true), 1);
     assert.equal(sample(false), 0);

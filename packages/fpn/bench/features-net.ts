@@ -41,16 +41,16 @@ function addConvShapeProbes(g: GraphBuilder): { output: string; weightDims: read
   const probes: { output: string; weightDims: readonly number[] }[] = [];
   for (const node of [...g.listNodes()]) {
     if (node.opType !== 'Conv') continue;
-    const weight = g.initializerOf({ name: node.inputs[1] });
+    const weight = g.initializerOf({ name: node.inputs[1]! });
     if (!weight) throw new Error(`conv ${node.name} has a non-constant weight`);
     const output = `probe.${probes.length}`;
-    g.output(ops.shape(g, { name: node.outputs[0] }, undefined, undefined, 'probe_shape'), output, 'int64');
+    g.output(ops.shape(g, { name: node.outputs[0]! }, undefined, undefined, 'probe_shape'), output, 'int64');
     probes.push({ output, weightDims: weight.dims });
   }
   return probes;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const container = createContainer();
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     const ms = performance.now() - t;
     if (r === 0) {
       for (const v of Object.values(out)) for (const x of v.data as Float32Array) maxAbs = Math.max(maxAbs, Math.abs(x));
-      console.log(`warm-up ${ms.toFixed(0)} ms; outputs ${net.levels.map((l) => `${l.name} [${out[l.output].dims.join('x')}]`).join(', ')}; max |feature| ${maxAbs.toExponential(2)}`);
+      console.log(`warm-up ${ms.toFixed(0)} ms; outputs ${net.levels.map((l) => `${l.name} [${out[l.output]!.dims.join('x')}]`).join(', ')}; max |feature| ${maxAbs.toExponential(2)}`);
     } else {
       times.push(ms);
     }
@@ -114,8 +114,8 @@ async function main(): Promise<void> {
   await probeSession.release();
   let flops = 0;
   for (const p of probes) {
-    const [, cout, hout, wout] = Array.from(shapes[p.output].data as BigInt64Array, Number);
-    const [, cinPerGroup, kh, kw] = p.weightDims;
+    const [, cout, hout, wout] = Array.from(shapes[p.output]!.data as BigInt64Array, Number) as [unknown, number, number, number];
+    const [, cinPerGroup, kh, kw] = p.weightDims as [unknown, number, number, number];
     flops += 2 * cinPerGroup * kh * kw * cout * hout * wout;
   }
   const ms = median(times);

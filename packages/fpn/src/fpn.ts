@@ -25,7 +25,7 @@ const FPN_CONV_INIT = { kind: 'he', gain: 1 } as const;
 function checkBottomUp(bottomUp: FeatureMaps): void {
   if (bottomUp.length === 0) throw new ConfigError('the FPN got no bottom-up feature maps');
   bottomUp.forEach((f, i) => {
-    if (!Number.isInteger(f.level) || (i > 0 && f.level !== bottomUp[i - 1].level + 1)) {
+    if (!Number.isInteger(f.level) || (i > 0 && f.level !== bottomUp[i - 1]!.level + 1)) {
       throw new ConfigError(
         `the FPN needs one bottom-up map per level, each half the size of the previous; got levels ${bottomUp.map((m) => m.level).join(', ')}`,
         { key: 'RESNETS.RES5_DILATION', hint: 'a dilated res5 (RESNETS.RES5_DILATION > 1) cannot feed an FPN' },
@@ -46,8 +46,8 @@ export class FeaturePyramidNetwork implements FeaturePyramid {
     const dim = ctx.config.FPN.DIM;
     const { min, max } = pyramidLevels(ctx.config);
     checkBottomUp(bottomUp);
-    const lowest = bottomUp[0].level;
-    const top = bottomUp[bottomUp.length - 1];
+    const lowest = bottomUp[0]!.level;
+    const top = bottomUp[bottomUp.length - 1]!;
     if (min < lowest || min > top.level) {
       throw new ConfigError(`the finest FPN level P${min} is not among the backbone's levels ${lowest}..${top.level}`, {
         key: min === ctx.config.FPN.RPN_MIN_LEVEL ? 'FPN.RPN_MIN_LEVEL' : 'FPN.ROI_MIN_LEVEL',
@@ -59,19 +59,19 @@ export class FeaturePyramidNetwork implements FeaturePyramid {
     const exact2x = divisibility > 0 && divisibility % 2 ** top.level === 0;
     const laterals = used.map((f, i) => conv2d(ctx, f.blob, { key: sequentialKey(`${FPN_PREFIX}inner_blocks`, i, 0), name: `inner${i}`, inChannels: f.channels, outChannels: dim, kernel: 1, weightInit: FPN_CONV_INIT }));
     const outputs: FeatureMap[] = new Array(used.length);
-    let merged = laterals[used.length - 1];
+    let merged = laterals[used.length - 1]!;
     for (let i = used.length - 1; i >= 0; i--) {
       if (i < used.length - 1) {
-        const topDown = exact2x ? nearestUpsample2x(g, merged, `upsample${i}`) : nearestUpsampleLike(g, merged, laterals[i], `upsample${i}`, [DIMS.images, dim, ...levelSizeDims(String(i))]);
-        merged = ops.add(g, laterals[i], topDown, `merge${i}`);
+        const topDown = exact2x ? nearestUpsample2x(g, merged, `upsample${i}`) : nearestUpsampleLike(g, merged, laterals[i]!, `upsample${i}`, [DIMS.images, dim, ...levelSizeDims(String(i))]);
+        merged = ops.add(g, laterals[i]!, topDown, `merge${i}`);
       }
       const blob = conv2d(ctx, merged, { key: sequentialKey(`${FPN_PREFIX}layer_blocks`, i, 0), name: `layer${i}`, inChannels: dim, outChannels: dim, kernel: 3, weightInit: FPN_CONV_INIT });
-      const level = used[i].level;
+      const level = used[i]!.level;
       outputs[i] = { name: String(i), blob, channels: dim, spatialScale: 2 ** -level, level };
     }
     if (max > top.level) {
       const extra = g.withScope('extra', () =>
-        ctx.config.FPN.EXTRA_CONV_LEVELS ? convLevels(ctx, top, top.level + 1, max, dim) : [maxPoolLevel(ctx, outputs[outputs.length - 1], max)],
+        ctx.config.FPN.EXTRA_CONV_LEVELS ? convLevels(ctx, top, top.level + 1, max, dim) : [maxPoolLevel(ctx, outputs[outputs.length - 1]!, max)],
       );
       outputs.push(...extra);
     }

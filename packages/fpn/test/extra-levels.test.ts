@@ -11,12 +11,12 @@ function conv3x3s2(x: Float64Array, c: number, h: number, w: number, weight: Flo
   for (let o = 0; o < out; o++)
     for (let yy = 0; yy < oh; yy++)
       for (let xx = 0; xx < ow; xx++) {
-        let acc = bias[o];
+        let acc = bias[o]!;
         for (let i = 0; i < c; i++)
           for (let ky = 0; ky < 3; ky++)
             for (let kx = 0; kx < 3; kx++) {
               const [iy, ix] = [2 * yy - 1 + ky, 2 * xx - 1 + kx];
-              if (iy >= 0 && iy < h && ix >= 0 && ix < w) acc += x[(i * h + iy) * w + ix] * weight[((o * c + i) * 3 + ky) * 3 + kx];
+              if (iy >= 0 && iy < h && ix >= 0 && ix < w) acc += x[(i * h + iy) * w + ix]! * weight[((o * c + i) * 3 + ky) * 3 + kx]!;
             }
         y[(o * oh + yy) * ow + xx] = acc;
       }

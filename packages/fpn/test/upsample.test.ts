@@ -57,7 +57,7 @@ describe('nearestUpsample2x (levels known to be exactly 2x apart)', () => {
     for (const [h, w] of [
       [4, 5],
       [13, 17],
-    ]) {
+    ] as const) {
       const data = Float32Array.from({ length: 2 * h * w }, (_, i) => i);
       const y = (await runModel(model, { x: { dtype: 'float32', dims: [1, 2, h, w], data } })).get('y')!;
       assert.deepEqual(y.dims, [1, 2, 2 * h, 2 * w]);

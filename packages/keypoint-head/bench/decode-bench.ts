@@ -23,7 +23,7 @@ const time = (fn: () => void, repeats: number): number => {
     t.push(performance.now() - t0);
   }
   t.sort((a, b) => a - b);
-  return t[Math.floor(t.length / 2)];
+  return t[Math.floor(t.length / 2)]!;
 };
 
 decodeHeatmaps(heatmaps, dims, 0, boxes, D, { minBoxSize: 1 }); // warm-up

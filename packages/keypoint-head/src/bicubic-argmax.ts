@@ -122,22 +122,22 @@ export function cubicAxis(inSize: number, outSize: number, a: number = PYTORCH_C
     if (o === 0 || floors[o] !== floors[o - 1]) {
       c++;
       cellStart[c] = o;
-      cellTapLo[c] = taps[4 * o];
-      cellTapHi[c] = taps[4 * o + 3];
-      cellOfFloor[floors[o] + 1] = c;
+      cellTapLo[c] = taps[4 * o]!;
+      cellTapHi[c] = taps[4 * o + 3]!;
+      cellOfFloor[floors[o]! + 1] = c;
     }
     cellEnd[c] = o + 1;
     let pos = 0;
     let neg = 0;
     for (let j = 0; j < 4; j++) {
-      const w = weights[4 * o + j];
+      const w = weights[4 * o + j]!;
       if (w > 0) pos += w;
       else neg += w;
-      if (w < cellWeightLo[4 * c + j]) cellWeightLo[4 * c + j] = w;
-      if (w > cellWeightHi[4 * c + j]) cellWeightHi[4 * c + j] = w;
+      if (w < cellWeightLo[4 * c + j]!) cellWeightLo[4 * c + j] = w;
+      if (w > cellWeightHi[4 * c + j]!) cellWeightHi[4 * c + j] = w;
     }
-    if (pos > cellPosMax[c]) cellPosMax[c] = pos;
-    if (neg < cellNegMin[c]) cellNegMin[c] = neg;
+    if (pos > cellPosMax[c]!) cellPosMax[c] = pos;
+    if (neg < cellNegMin[c]!) cellNegMin[c] = neg;
   }
   return {
     inSize,
@@ -205,22 +205,22 @@ interface Best {
 function pixelValue(map: ArrayLike<number>, offset: number, inW: number, rows: CubicAxis, cols: CubicAxis, oy: number, ox: number): number {
   const ry = 4 * oy;
   const cx = 4 * ox;
-  const c0 = cols.taps[cx];
-  const c1 = cols.taps[cx + 1];
-  const c2 = cols.taps[cx + 2];
-  const c3 = cols.taps[cx + 3];
-  const w0 = cols.weights[cx];
-  const w1 = cols.weights[cx + 1];
-  const w2 = cols.weights[cx + 2];
-  const w3 = cols.weights[cx + 3];
+  const c0 = cols.taps[cx]!;
+  const c1 = cols.taps[cx + 1]!;
+  const c2 = cols.taps[cx + 2]!;
+  const c3 = cols.taps[cx + 3]!;
+  const w0 = cols.weights[cx]!;
+  const w1 = cols.weights[cx + 1]!;
+  const w2 = cols.weights[cx + 2]!;
+  const w3 = cols.weights[cx + 3]!;
   let out = 0;
   for (let j = 0; j < 4; j++) {
-    const r = offset + rows.taps[ry + j] * inW;
-    let h = f32(map[r + c0] * w0);
-    h = f32(h + f32(map[r + c1] * w1));
-    h = f32(h + f32(map[r + c2] * w2));
-    h = f32(h + f32(map[r + c3] * w3));
-    const p = f32(h * rows.weights[ry + j]);
+    const r = offset + rows.taps[ry + j]! * inW;
+    let h = f32(map[r + c0]! * w0);
+    h = f32(h + f32(map[r + c1]! * w1));
+    h = f32(h + f32(map[r + c2]! * w2));
+    h = f32(h + f32(map[r + c3]! * w3));
+    const p = f32(h * rows.weights[ry + j]!);
     out = j === 0 ? p : f32(out + p);
   }
   return out;
@@ -239,38 +239,38 @@ function offer(best: Best, value: number, flat: number): void {
  * are bit-identical to {@link pixelValue}.
  */
 function evaluateCell(map: ArrayLike<number>, offset: number, inW: number, rows: CubicAxis, cols: CubicAxis, cy: number, cx: number, best: Best): void {
-  const y0 = rows.cellStart[cy];
-  const y1 = rows.cellEnd[cy];
-  const x0 = cols.cellStart[cx];
-  const x1 = cols.cellEnd[cx];
+  const y0 = rows.cellStart[cy]!;
+  const y1 = rows.cellEnd[cy]!;
+  const x0 = cols.cellStart[cx]!;
+  const x1 = cols.cellEnd[cx]!;
   const outW = cols.outSize;
   const rt = rows.taps;
   const rw = rows.weights;
   const ct = cols.taps;
   const cw = cols.weights;
-  const r0 = offset + rt[4 * y0] * inW;
-  const r1 = offset + rt[4 * y0 + 1] * inW;
-  const r2 = offset + rt[4 * y0 + 2] * inW;
-  const r3 = offset + rt[4 * y0 + 3] * inW;
+  const r0 = offset + rt[4 * y0]! * inW;
+  const r1 = offset + rt[4 * y0 + 1]! * inW;
+  const r2 = offset + rt[4 * y0 + 2]! * inW;
+  const r3 = offset + rt[4 * y0 + 3]! * inW;
   let bestValue = best.value;
   let bestFlat = best.flat;
   for (let ox = x0; ox < x1; ox++) {
     const q = 4 * ox;
-    const c0 = ct[q];
-    const c1 = ct[q + 1];
-    const c2 = ct[q + 2];
-    const c3 = ct[q + 3];
-    const w0 = cw[q];
-    const w1 = cw[q + 1];
-    const w2 = cw[q + 2];
-    const w3 = cw[q + 3];
-    const h0 = f32(f32(f32(f32(map[r0 + c0] * w0) + f32(map[r0 + c1] * w1)) + f32(map[r0 + c2] * w2)) + f32(map[r0 + c3] * w3));
-    const h1 = f32(f32(f32(f32(map[r1 + c0] * w0) + f32(map[r1 + c1] * w1)) + f32(map[r1 + c2] * w2)) + f32(map[r1 + c3] * w3));
-    const h2 = f32(f32(f32(f32(map[r2 + c0] * w0) + f32(map[r2 + c1] * w1)) + f32(map[r2 + c2] * w2)) + f32(map[r2 + c3] * w3));
-    const h3 = f32(f32(f32(f32(map[r3 + c0] * w0) + f32(map[r3 + c1] * w1)) + f32(map[r3 + c2] * w2)) + f32(map[r3 + c3] * w3));
+    const c0 = ct[q]!;
+    const c1 = ct[q + 1]!;
+    const c2 = ct[q + 2]!;
+    const c3 = ct[q + 3]!;
+    const w0 = cw[q]!;
+    const w1 = cw[q + 1]!;
+    const w2 = cw[q + 2]!;
+    const w3 = cw[q + 3]!;
+    const h0 = f32(f32(f32(f32(map[r0 + c0]! * w0) + f32(map[r0 + c1]! * w1)) + f32(map[r0 + c2]! * w2)) + f32(map[r0 + c3]! * w3));
+    const h1 = f32(f32(f32(f32(map[r1 + c0]! * w0) + f32(map[r1 + c1]! * w1)) + f32(map[r1 + c2]! * w2)) + f32(map[r1 + c3]! * w3));
+    const h2 = f32(f32(f32(f32(map[r2 + c0]! * w0) + f32(map[r2 + c1]! * w1)) + f32(map[r2 + c2]! * w2)) + f32(map[r2 + c3]! * w3));
+    const h3 = f32(f32(f32(f32(map[r3 + c0]! * w0) + f32(map[r3 + c1]! * w1)) + f32(map[r3 + c2]! * w2)) + f32(map[r3 + c3]! * w3));
     for (let oy = y0; oy < y1; oy++) {
       const p = 4 * oy;
-      const v = f32(f32(f32(f32(h0 * rw[p]) + f32(h1 * rw[p + 1])) + f32(h2 * rw[p + 2])) + f32(h3 * rw[p + 3]));
+      const v = f32(f32(f32(f32(h0 * rw[p]!) + f32(h1 * rw[p + 1]!)) + f32(h2 * rw[p + 2]!)) + f32(h3 * rw[p + 3]!));
       if (v >= bestValue) {
         const flat = oy * outW + ox;
         if (v > bestValue || flat < bestFlat) {
@@ -305,7 +305,7 @@ export function denseBicubicArgmax(map: ArrayLike<number>, offset: number, rows:
     const out = r * outW;
     for (let ox = 0; ox < outW; ox++) {
       const q = 4 * ox;
-      h[out + ox] = f32(f32(f32(f32(map[base + ct[q]] * cw[q]) + f32(map[base + ct[q + 1]] * cw[q + 1])) + f32(map[base + ct[q + 2]] * cw[q + 2])) + f32(map[base + ct[q + 3]] * cw[q + 3]));
+      h[out + ox] = f32(f32(f32(f32(map[base + ct[q]!]! * cw[q]!) + f32(map[base + ct[q + 1]!]! * cw[q + 1]!)) + f32(map[base + ct[q + 2]!]! * cw[q + 2]!)) + f32(map[base + ct[q + 3]!]! * cw[q + 3]!));
     }
   }
   const rt = rows.taps;
@@ -314,16 +314,16 @@ export function denseBicubicArgmax(map: ArrayLike<number>, offset: number, rows:
   let bestFlat = 0;
   for (let oy = 0; oy < outH; oy++) {
     const p = 4 * oy;
-    const a = rt[p] * outW;
-    const b = rt[p + 1] * outW;
-    const c = rt[p + 2] * outW;
-    const d = rt[p + 3] * outW;
-    const w0 = rw[p];
-    const w1 = rw[p + 1];
-    const w2 = rw[p + 2];
-    const w3 = rw[p + 3];
+    const a = rt[p]! * outW;
+    const b = rt[p + 1]! * outW;
+    const c = rt[p + 2]! * outW;
+    const d = rt[p + 3]! * outW;
+    const w0 = rw[p]!;
+    const w1 = rw[p + 1]!;
+    const w2 = rw[p + 2]!;
+    const w3 = rw[p + 3]!;
     for (let ox = 0; ox < outW; ox++) {
-      const v = f32(f32(f32(f32(h[a + ox] * w0) + f32(h[b + ox] * w1)) + f32(h[c + ox] * w2)) + f32(h[d + ox] * w3));
+      const v = f32(f32(f32(f32(h[a + ox]! * w0) + f32(h[b + ox]! * w1)) + f32(h[c + ox]! * w2)) + f32(h[d + ox]! * w3));
       if (v > bestValue) {
         bestValue = v;
         bestFlat = oy * outW + ox;
@@ -373,7 +373,7 @@ export function bicubicArgmax(map: ArrayLike<number>, offset: number, rows: Cubi
     const base = offset + r * inW;
     let rowHi = -Infinity;
     for (let i = base, end = base + inW; i < end; i++) {
-      const v = map[i];
+      const v = map[i]!;
       nonFinite += v * 0;
       rowHi = Math.max(rowHi, v);
       globalMin = Math.min(globalMin, v);
@@ -420,15 +420,15 @@ export function bicubicArgmax(map: ArrayLike<number>, offset: number, rows: Cubi
   let count = 0;
   for (let r = 0; r < inH; r++) {
     if (count * CANDIDATE_COST > denseCost) return denseBicubicArgmax(map, offset, rows, cols, workspace);
-    if (rowMax[r] < threshold) continue;
+    if (rowMax[r]! < threshold) continue;
     const base = offset + r * inW;
     for (let k = 0; k < inW; k++) {
-      if (map[base + k] < threshold) continue;
+      if (map[base + k]! < threshold) continue;
       // Cells whose taps [floor - 1, floor + 2] (clamped) contain (r, k): floors r-2..r+1, k-2..k+1.
       for (let fy = Math.max(r - 2, -1); fy <= r + 1 && fy < inH; fy++) {
-        if (rows.cellOfFloor[fy + 1] < 0) continue;
+        if (rows.cellOfFloor[fy + 1]! < 0) continue;
         for (let fx = Math.max(k - 2, -1); fx <= k + 1 && fx < inW; fx++) {
-          if (cols.cellOfFloor[fx + 1] < 0) continue;
+          if (cols.cellOfFloor[fx + 1]! < 0) continue;
           const m = (fy + 1) * stride + fx + 1;
           if (marks[m] === 0) {
             marks[m] = 1;
@@ -443,26 +443,26 @@ export function bicubicArgmax(map: ArrayLike<number>, offset: number, rows: Cubi
 
   const taps = workspace.taps;
   for (let n = 0; n < count; n++) {
-    const cy = rows.cellOfFloor[Math.floor(candidates[n] / stride)];
-    const cx = cols.cellOfFloor[candidates[n] % stride];
-    const y0 = 4 * rows.cellStart[cy];
-    const x0 = 4 * cols.cellStart[cx];
+    const cy = rows.cellOfFloor[Math.floor(candidates[n]! / stride)]!;
+    const cx = cols.cellOfFloor[candidates[n]! % stride]!;
+    const y0 = 4 * rows.cellStart[cy]!;
+    const x0 = 4 * cols.cellStart[cx]!;
     let hi = -Infinity;
     let lo = Infinity;
     for (let j = 0; j < 4; j++) {
-      const r = offset + rows.taps[y0 + j] * inW;
+      const r = offset + rows.taps[y0 + j]! * inW;
       for (let l = 0; l < 4; l++) {
-        const v = map[r + cols.taps[x0 + l]];
+        const v = map[r + cols.taps[x0 + l]!]!;
         taps[4 * j + l] = v;
         if (v > hi) hi = v;
         if (v < lo) lo = v;
       }
     }
     // The same bound with this cell's own M, m and weight sums.
-    const pyMax = rows.cellPosMax[cy];
-    const nyMin = rows.cellNegMin[cy];
-    const pxMax = cols.cellPosMax[cx];
-    const nxMin = cols.cellNegMin[cx];
+    const pyMax = rows.cellPosMax[cy]!;
+    const nyMin = rows.cellNegMin[cy]!;
+    const pxMax = cols.cellPosMax[cx]!;
+    const nxMin = cols.cellNegMin[cx]!;
     const posMax = pyMax * pxMax + nyMin * nxMin;
     const absSum = (pyMax - nyMin) * (pxMax - nxMin);
     if (posMax * (hi - lo) + lo + BOUND_SLACK * absSum * Math.max(Math.abs(hi), Math.abs(lo)) < best.value) continue;
@@ -471,18 +471,18 @@ export function bicubicArgmax(map: ArrayLike<number>, offset: number, rows: Cubi
     let bound = 0;
     let slack = 0;
     for (let j = 0; j < 4; j++) {
-      const ay = rows.cellWeightLo[4 * cy + j];
-      const by = rows.cellWeightHi[4 * cy + j];
+      const ay = rows.cellWeightLo[4 * cy + j]!;
+      const by = rows.cellWeightHi[4 * cy + j]!;
       for (let l = 0; l < 4; l++) {
-        const ax = cols.cellWeightLo[4 * cx + l];
-        const bx = cols.cellWeightHi[4 * cx + l];
+        const ax = cols.cellWeightLo[4 * cx + l]!;
+        const bx = cols.cellWeightHi[4 * cx + l]!;
         const p1 = ay * ax;
         const p2 = ay * bx;
         const p3 = by * ax;
         const p4 = by * bx;
         const wLo = Math.min(p1, p2, p3, p4);
         const wHi = Math.max(p1, p2, p3, p4);
-        const v = taps[4 * j + l];
+        const v = taps[4 * j + l]!;
         bound += v >= 0 ? wHi * v : wLo * v;
         slack += Math.max(Math.abs(wLo), Math.abs(wHi)) * Math.abs(v);
       }

@@ -52,7 +52,7 @@ export interface DecodeOptions {
  */
 export function detectron2KeypointScore(heatmaps: Float32Array, offset: number, size: number, resizedMax: number): number {
   let sum = 0;
-  for (let p = offset; p < offset + size; p++) sum += f32(Math.exp(f32(heatmaps[p] - resizedMax)));
+  for (let p = offset; p < offset + size; p++) sum += f32(Math.exp(f32(heatmaps[p]! - resizedMax)));
   return f32(1 / f32(sum));
 }
 
@@ -70,7 +70,8 @@ export function decodeHeatmaps(
   n: number,
   options: DecodeOptions,
 ): DecodedKeypoints {
-  const [, k, inH, inW] = dims;
+  // NaN when dims is not [R, K, H, W], refused just below (the message computes with them).
+  const [, k = NaN, inH = NaN, inW = NaN] = dims;
   if (dims.length !== 4 || heatmaps.length < (start + n) * k * inH * inW || boxes.length < 4 * n) {
     throw new InputError(
       `keypoint decoding: rows [${start}, ${start + n}) need ${(start + n) * k * inH * inW} heatmap values of [${dims.join(', ')}] and ${4 * n} box coordinates, got ${heatmaps.length} and ${boxes.length}`,
@@ -92,10 +93,10 @@ export function decodeHeatmaps(
     return p;
   };
   for (let i = 0; i < n; i++) {
-    const x1 = f32(boxes[4 * i]);
-    const y1 = f32(boxes[4 * i + 1]);
-    const x2 = f32(boxes[4 * i + 2]);
-    const y2 = f32(boxes[4 * i + 3]);
+    const x1 = f32(boxes[4 * i]!);
+    const y1 = f32(boxes[4 * i + 1]!);
+    const x2 = f32(boxes[4 * i + 2]!);
+    const y2 = f32(boxes[4 * i + 3]!);
     if (![x1, y1, x2, y2].every(Number.isFinite)) {
       throw new InputError(`keypoint decoding: detection ${start + i} has a non-finite box (${x1}, ${y1}, ${x2}, ${y2})`);
     }
@@ -130,9 +131,9 @@ export function resizeKeypoints(keypoints: Float32Array, resizedSize: readonly [
   const ratioW = f32(f32(originalSize[1]) / f32(resizedSize[1]));
   const out = new Float32Array(keypoints.length);
   for (let i = 0; i < keypoints.length; i += 3) {
-    out[i] = f32(keypoints[i] * ratioW);
-    out[i + 1] = f32(keypoints[i + 1] * ratioH);
-    out[i + 2] = keypoints[i + 2];
+    out[i] = f32(keypoints[i]! * ratioW);
+    out[i + 1] = f32(keypoints[i + 1]! * ratioH);
+    out[i + 2] = keypoints[i + 2]!;
   }
   return out;
 }
@@ -144,7 +145,7 @@ function checkHeatmaps(outputs: RawOutputs, config: RcnnConfig): { data: Float32
   if (t.dtype !== 'float32' || t.dims.length !== 4) {
     throw new InputError(`"${name}" must be float32 [D,K,H,W], got ${t.dtype} [${t.dims.join(', ')}]`);
   }
-  const [, k, h, w] = t.dims;
+  const [, k, h, w] = t.dims as readonly [number, number, number, number]; // rank checked just above
   if (k !== config.KRCNN.NUM_KEYPOINTS) {
     throw new InputError(`"${name}" has ${k} keypoints per detection but KRCNN.NUM_KEYPOINTS is ${config.KRCNN.NUM_KEYPOINTS}`, {
       hint: 'the config does not match the model',
@@ -163,9 +164,9 @@ export const heatmapsToKeypoints: HostPostprocessor = {
   apply(outputs: RawOutputs, images: readonly ImageDetections[], rows: readonly (readonly [number, number])[], config: RcnnConfig): void {
     const { data, dims } = checkHeatmaps(outputs, config);
     if (rows.length !== images.length) throw new InputError(`keypoint decoding got ${images.length} images but ${rows.length} row ranges`);
-    const total = dims[0];
+    const total = dims[0]!;
     images.forEach((image, i) => {
-      const [start, end] = rows[i];
+      const [start, end] = rows[i]!;
       const n = end - start;
       if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end >= start && end <= total)) {
         throw new InputError(`keypoint decoding: rows [${start}, ${end}) of image ${image.imageIndex} are outside the ${total} heatmaps`);
@@ -175,7 +176,7 @@ export const heatmapsToKeypoints: HostPostprocessor = {
       }
       const decoded = decodeHeatmaps(data, dims, start, image.boxesResized, n, { minBoxSize: config.KRCNN.HEATMAP_MIN_BOX_SIZE, score: config.KRCNN.KEYPOINT_SCORE });
       const keypoints = resizeKeypoints(decoded.keypoints, image.resizedSize, image.originalSize);
-      setExtra(image, EXTRA_KEYS.keypoints, keypointSet(n, dims[1], { keypoints, keypointsResized: decoded.keypoints, scores: decoded.scores }));
+      setExtra(image, EXTRA_KEYS.keypoints, keypointSet(n, dims[1]!, { keypoints, keypointsResized: decoded.keypoints, scores: decoded.scores }));
     });
   },
 };

@@ -169,17 +169,17 @@ export function keypointHeatmapTargets(
   const targetIndex: number[] = [];
   let row = 0;
   input.samples.forEach((sample, i) => {
-    const kps = input.targets[i].keypoints;
+    const kps = input.targets[i]!.keypoints;
     if (sample.positives.length > 0 && !kps) throw new TargetError(`image ${i} has positive RoIs but no GT keypoints`, { source: `image ${i} keypoints` });
     for (const r of sample.positives) {
-      const [x1, y1, x2, y2] = sample.rows.subarray(4 * r, 4 * r + 4);
+      const [x1, y1, x2, y2] = [sample.rows[4 * r]!, sample.rows[4 * r + 1]!, sample.rows[4 * r + 2]!, sample.rows[4 * r + 3]!];
       const scaleX = f(s / f(x2 - x1));
       const scaleY = f(s / f(y2 - y1));
-      const base = sample.matchedGt[r] * k * 3;
+      const base = sample.matchedGt[r]! * k * 3;
       for (let j = 0; j < k; j++) {
-        const x = kps![base + 3 * j];
-        const y = kps![base + 3 * j + 1];
-        const v = kps![base + 3 * j + 2];
+        const x = kps![base + 3 * j]!;
+        const y = kps![base + 3 * j + 1]!;
+        const v = kps![base + 3 * j + 2]!;
         const cx = x === x2 ? s - 1 : Math.floor(f(f(x - x1) * scaleX));
         const cy = y === y2 ? s - 1 : Math.floor(f(f(y - y1) * scaleY));
         const valid = cx >= 0 && cy >= 0 && cx < s && cy < s && v > 0;

@@ -43,7 +43,7 @@ describe('a batch of two images', () => {
     const batch = await runHead(
       config,
       pc.weights(),
-      feats.map((t, i) => concatBatch([t, second[i]])),
+      feats.map((t, i) => concatBatch([t, second[i]!])),
       {
         boxes: Float32Array.from([...boxes, ...boxes1]),
         labels: Array.from({ length: d0 + d1 }, () => 1),
@@ -71,10 +71,12 @@ describe('a batch of two images', () => {
     heatmapsToKeypoints.apply(new Map([['det.keypoint_heatmaps', batch.heatmaps]]), images, [[0, d0], [d0, d0 + d1]], config);
     const hm = batch.heatmaps.data as Float32Array;
     const dims = batch.heatmaps.dims;
-    const ratios = [
-      [240 / 298, 180 / 224],
-      [480 / 320, 360 / 240],
-    ].map(([h, w]) => [Math.fround(w), Math.fround(h)]);
+    const ratios = (
+      [
+        [240 / 298, 180 / 224],
+        [480 / 320, 360 / 240],
+      ] as const
+    ).map(([h, w]) => [Math.fround(w), Math.fround(h)]);
     images.forEach((image, i) => {
       const [start, n] = i === 0 ? [0, d0] : [d0, d1];
       const expected = heatmapsToKeypointsReference(hm, dims, start, image.boxesResized, n);
@@ -84,8 +86,8 @@ describe('a batch of two images', () => {
       assert.deepEqual(got.keypointsResized, expected.keypoints, `image ${i} resized keypoints`);
       assert.deepEqual(got.scores, expected.scores, `image ${i} scores`);
       for (let p = 0; p < got.keypoints.length; p += 3) {
-        assert.equal(got.keypoints[p], Math.fround(expected.keypoints[p] * ratios[i][0]));
-        assert.equal(got.keypoints[p + 1], Math.fround(expected.keypoints[p + 1] * ratios[i][1]));
+        assert.equal(got.keypoints[p], Math.fround(expected.keypoints[p]! * ratios[i]![0]!));
+        assert.equal(got.keypoints[p + 1], Math.fround(expected.keypoints[p + 1]! * ratios[i]![1]!));
         assert.equal(got.keypoints[p + 2], 1);
       }
     });

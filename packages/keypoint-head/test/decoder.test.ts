@@ -27,22 +27,22 @@ describe('cubicAxis', () => {
   it('samples like PyTorch: identity at equal sizes, weights summing to ~1, cells partitioning the outputs', () => {
     const id = cubicAxis(7, 7);
     for (let o = 0; o < 7; o++) assert.deepEqual(Array.from(id.weights.subarray(4 * o, 4 * o + 4)), [0, 1, 0, 0]);
-    for (const [inS, outS] of [[56, 1], [56, 13], [56, 56], [56, 57], [56, 400], [1, 5], [3, 2]]) {
+    for (const [inS, outS] of [[56, 1], [56, 13], [56, 56], [56, 57], [56, 400], [1, 5], [3, 2]] as const) {
       const a = cubicAxis(inS, outS);
       let covered = 0;
       for (let c = 0; c < a.cellCount; c++) {
         assert.equal(a.cellStart[c], covered, 'cells are contiguous');
-        covered = a.cellEnd[c];
-        for (let o = a.cellStart[c]; o < a.cellEnd[c]; o++) {
+        covered = a.cellEnd[c]!;
+        for (let o = a.cellStart[c]!; o < a.cellEnd[c]!; o++) {
           assert.equal(a.taps[4 * o], a.cellTapLo[c]);
           assert.equal(a.taps[4 * o + 3], a.cellTapHi[c]);
         }
       }
       assert.equal(covered, outS);
       for (let o = 0; o < outS; o++) {
-        const sum = a.weights[4 * o] + a.weights[4 * o + 1] + a.weights[4 * o + 2] + a.weights[4 * o + 3];
+        const sum = a.weights[4 * o]! + a.weights[4 * o + 1]! + a.weights[4 * o + 2]! + a.weights[4 * o + 3]!;
         assert.ok(Math.abs(sum - 1) < 1e-6, `weights of ${o} sum to ${sum}`);
-        for (let j = 0; j < 4; j++) assert.ok(a.taps[4 * o + j] >= 0 && a.taps[4 * o + j] < inS);
+        for (let j = 0; j < 4; j++) assert.ok(a.taps[4 * o + j]! >= 0 && a.taps[4 * o + j]! < inS);
       }
     }
   });
@@ -58,7 +58,7 @@ describe('cubicAxis', () => {
     // source 0.75 = floor 0, t 0.75: weights (cc2(1.75), cc1(0.75), cc1(0.25), cc2(1.25)) with
     // A = -0.75, so the value is cc1(0.25) = 1.25/64 - 2.25/16 + 1.
     const out = resizeBicubicReference(Float32Array.of(0, 1, 0, 0), 0, 4, 1, 8, 1);
-    assert.ok(Math.abs(out[2] - (1.25 / 64 - 2.25 / 16 + 1)) < 1e-6, `got ${out[2]}`);
+    assert.ok(Math.abs(out[2]! - (1.25 / 64 - 2.25 / 16 + 1)) < 1e-6, `got ${out[2]}`);
   });
 });
 
@@ -104,7 +104,7 @@ describe('bicubicArgmax is bit-identical to resize + argmax', () => {
       [56, 17],
       [168, 9],
       [28, 22],
-    ]) {
+    ] as const) {
       const map = new Float32Array(56 * 56).fill(-4);
       const blob = [
         [1, 3, 2],
@@ -115,7 +115,7 @@ describe('bicubicArgmax is bit-identical to resize + argmax', () => {
         [30, 10 + shift],
         [30, 10],
         [10, 10 + 2 * shift],
-      ]) {
+      ] as const) {
         blob.forEach((row, dy) => row.forEach((v, dx) => (map[(oy + dy) * 56 + ox + dx] = v)));
       }
       const ref = same(map, 0, 56, 56, out, out, `stamped blobs, out ${out}`);
@@ -135,7 +135,7 @@ describe('bicubicArgmax is bit-identical to resize + argmax', () => {
       [2, 2],
       [5, 7],
       [7, 5],
-    ]) {
+    ] as const) {
       for (let t = 0; t < 6; t++) {
         const map = Float32Array.from({ length: h * w }, () => Math.round(gauss(rand) * 4) / 2);
         same(map, 0, h, w, 1 + Math.floor(rand() * 12), 1 + Math.floor(rand() * 12), `small map ${t}`);

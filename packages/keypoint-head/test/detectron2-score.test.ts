@@ -22,7 +22,7 @@ describe('Detectron2 keypoint score', () => {
     for (let i = 0; i < 2 * k; i++) {
       assert.equal(tv.keypoints[3 * i + 2], 1);
       assert.deepEqual([d2.keypoints[3 * i], d2.keypoints[3 * i + 1]], [tv.keypoints[3 * i], tv.keypoints[3 * i + 1]]);
-      const expected = detectron2KeypointScore(heatmaps, i * 56 * 56, 56 * 56, tv.scores[i]);
+      const expected = detectron2KeypointScore(heatmaps, i * 56 * 56, 56 * 56, tv.scores[i]!);
       assert.equal(d2.keypoints[3 * i + 2], expected);
       assert.ok(expected > 0 && expected !== 1);
     }

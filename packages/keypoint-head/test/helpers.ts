@@ -60,9 +60,9 @@ export async function runHead(
   const ctx = createTestContext(config, { weights });
   const g = ctx.graph;
   const maps: FeatureMap[] = features.map((t, i) => ({
-    name: ROI_LEVELS[i],
-    blob: g.input(`feat.${ROI_LEVELS[i]}`, 'float32', ['N', t.dims[1], t.dims[2], t.dims[3]]),
-    channels: t.dims[1],
+    name: ROI_LEVELS[i]!,
+    blob: g.input(`feat.${ROI_LEVELS[i]}`, 'float32', ['N', t.dims[1]!, t.dims[2]!, t.dims[3]!]),
+    channels: t.dims[1]!,
     spatialScale: 2 ** -(2 + i),
     level: 2 + i,
   }));
@@ -76,7 +76,7 @@ export async function runHead(
   g.output(heatmaps, 'det.keypoint_heatmaps', 'float32');
   ctx.outputTaps();
   const d = detections.labels.length;
-  const n = features[0].dims[0];
+  const n = features[0]!.dims[0]!;
   const feeds: Record<string, HostTensor> = {
     images: f32([n, 3, 32, 32], new Float32Array(n * 3 * 32 * 32)),
     image_sizes: i64([n, 2], Array.from({ length: 2 * n }, () => 32)),
@@ -104,7 +104,7 @@ export function concatBatch(parts: readonly HostTensor<'float32'>[]): HostTensor
     data.set(p.data, o);
     o += p.data.length;
   }
-  return f32([parts.reduce((s, p) => s + p.dims[0], 0), ...parts[0].dims.slice(1)], data);
+  return f32([parts.reduce((s, p) => s + p.dims[0]!, 0), ...parts[0]!.dims.slice(1)], data);
 }
 
 /** Multiplies every element by `s` (a second, different image with the same shapes). */

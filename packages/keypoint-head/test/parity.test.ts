@@ -21,7 +21,7 @@ function decode(heatmaps: HostTensor): { resized: HostTensor; original: HostTens
   const image = pc.json.images as { height: number; width: number }[];
   const d = boxes.length / 4;
   const k = config.KRCNN.NUM_KEYPOINTS;
-  const det = imageDetections(0, boxes, [Number(sizes[0]), Number(sizes[1])], [image[0].height, image[0].width]);
+  const det = imageDetections(0, boxes, [Number(sizes[0]), Number(sizes[1])], [image[0]!.height, image[0]!.width]);
   heatmapsToKeypoints.apply(new Map([['det.keypoint_heatmaps', heatmaps]]), [det], [[0, d]], config);
   const kp = getExtra(det, EXTRA_KEYS.keypoints);
   assert.ok(kp, 'the decoder stored a KeypointSet');

@@ -21,7 +21,7 @@ function indicesWeights(inSize: number, outSize: number): { idx: Int32Array; wts
     const coeffs = [conv2(f32(t + 1)), conv1(t), conv1(f32(1 - t)), conv2(f32(f32(1 - t) + 1))];
     for (let j = 0; j < 4; j++) {
       idx[4 * i + j] = Math.max(Math.min(index + j - 1, inSize - 1), 0);
-      wts[4 * i + j] = coeffs[j];
+      wts[4 * i + j] = coeffs[j]!;
     }
   }
   return { idx, wts };
@@ -36,13 +36,13 @@ export function resizeBicubicReference(map: ArrayLike<number>, offset: number, i
     for (let ox = 0; ox < outW; ox++) {
       let acc = 0;
       for (let j = 0; j < 4; j++) {
-        const row = offset + ys.idx[4 * oy + j] * inW;
+        const row = offset + ys.idx[4 * oy + j]! * inW;
         let t = 0;
         for (let l = 0; l < 4; l++) {
-          const p = f32(map[row + xs.idx[4 * ox + l]] * xs.wts[4 * ox + l]);
+          const p = f32(map[row + xs.idx[4 * ox + l]!]! * xs.wts[4 * ox + l]!);
           t = l === 0 ? p : f32(t + p);
         }
-        const p = f32(t * ys.wts[4 * oy + j]);
+        const p = f32(t * ys.wts[4 * oy + j]!);
         acc = j === 0 ? p : f32(acc + p);
       }
       out[oy * outW + ox] = acc;
@@ -56,7 +56,7 @@ export function argmaxReference(values: Float32Array): number {
   let best = 0;
   for (let i = 0; i < values.length; i++) {
     if (Number.isNaN(values[i])) return i;
-    if (values[i] > values[best]) best = i;
+    if (values[i]! > values[best]!) best = i;
   }
   return best;
 }
@@ -65,7 +65,7 @@ export function argmaxReference(values: Float32Array): number {
 export function bicubicArgmaxReference(map: ArrayLike<number>, offset: number, inH: number, inW: number, outH: number, outW: number): { x: number; y: number; value: number } {
   const resized = resizeBicubicReference(map, offset, inH, inW, outH, outW);
   const pos = argmaxReference(resized);
-  return { x: pos % outW, y: Math.floor(pos / outW), value: resized[pos] };
+  return { x: pos % outW, y: Math.floor(pos / outW), value: resized[pos]! };
 }
 
 /** torchvision heatmaps_to_keypoints by brute force: keypoints [n*K*3] and scores [n*K] in the boxes' coordinates. */
@@ -77,11 +77,11 @@ export function heatmapsToKeypointsReference(
   n: number,
   minBoxSize = 1,
 ): { keypoints: Float32Array; scores: Float32Array } {
-  const [, k, inH, inW] = dims;
+  const [, k, inH, inW] = dims as [unknown, number, number, number];
   const keypoints = new Float32Array(n * k * 3);
   const scores = new Float32Array(n * k);
   for (let i = 0; i < n; i++) {
-    const [x1, y1, x2, y2] = [0, 1, 2, 3].map((c) => f32(boxes[4 * i + c]));
+    const [x1, y1, x2, y2] = [0, 1, 2, 3].map((c) => f32(boxes[4 * i + c]!)) as [number, number, number, number];
     const w = Math.max(f32(x2 - x1), minBoxSize);
     const h = Math.max(f32(y2 - y1), minBoxSize);
     const outW = Math.ceil(w);

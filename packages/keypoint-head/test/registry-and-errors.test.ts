@@ -112,7 +112,7 @@ describe('inside buildModel', () => {
     assert.deepEqual(model.taps.find((t) => t.name === 'roi.keypoint_logits'), { name: 'roi.keypoint_logits', dtype: 'float32', layout: 'whole', dims: ['D', 17, 'S', 'S'] });
 
     const boxes = pc.reference('det.boxes_resized.0') as HostTensor<'float32'>;
-    const d = boxes.dims[0];
+    const d = boxes.dims[0]!;
     const sizes = pc.reference('transform.image_sizes') as HostTensor<'int64'>;
     const feeds: Record<string, HostTensor> = {
       images: f32([1, 3, 32, 32], new Float32Array(3 * 32 * 32)),
@@ -135,7 +135,7 @@ describe('inside buildModel', () => {
 
     // The runtime's step: resolve the listed post-processor and apply it.
     const image = imageDetections(0, boxes.data, [Number(sizes.data[0]), Number(sizes.data[1])], [240, 180]);
-    resolveImplementation(container, SLOTS.hostPostprocessor, model.hostPostprocessors[0]).value.apply(outputs, [image], [[0, d]], config);
+    resolveImplementation(container, SLOTS.hostPostprocessor, model.hostPostprocessors[0]!).value.apply(outputs, [image], [[0, d]], config);
     assert.equal(getExtra(image, EXTRA_KEYS.keypoints)?.keypoints.length, d * 17 * 3);
   });
 });
@@ -147,7 +147,7 @@ describe('errors', () => {
     const config = loadConfig({ layers: [`${pc.dir}/case.json`, { KRCNN: overrides }] });
     const ctx = createTestContext(config, { weights: weights ?? pc.weights() });
     const g = ctx.graph;
-    const maps: FeatureMaps = channels.map((c, i) => ({ name: ROI_LEVELS[i], blob: g.input(`f${i}`, 'float32', ['N', c, 'h', 'w']), channels: c, spatialScale: 2 ** -(2 + i), level: 2 + i }));
+    const maps: FeatureMaps = channels.map((c, i) => ({ name: ROI_LEVELS[i]!, blob: g.input(`f${i}`, 'float32', ['N', c, 'h', 'w']), channels: c, spatialScale: 2 ** -(2 + i), level: 2 + i }));
     const det: Detections = {
       boxes: g.input('b', 'float32', ['D', 4]),
       scores: g.input('s', 'float32', ['D']),

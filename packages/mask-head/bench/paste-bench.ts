@@ -66,7 +66,7 @@ function workload(): { boxes: Float32Array; probs: Float32Array } {
 
 function median(times: number[]): number {
   const s = [...times].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return s[Math.floor(s.length / 2)]!;
 }
 
 async function time(fn: () => unknown | Promise<unknown>): Promise<number> {
@@ -120,8 +120,8 @@ function exactGraph(): Uint8Array {
   const boxes = g.input('boxes', 'float32', ['D', 4]);
   const padded = ops.squeeze(g, g.op('Pad', [probs, g.constInt64([0, 0, PAD, PAD, 0, 0, PAD, PAD])]), [1]); // [D,S,S]
   const { start, size } = expandedBoxes(g, boxes);
-  const rows = axis(g, start[0], size[0], H);
-  const cols = axis(g, start[1], size[1], W);
+  const rows = axis(g, start[0]!, size[0]!, H);
+  const cols = axis(g, start[1]!, size[1]!, W);
   const d = ops.dim(g, boxes, 0);
   const dhs = ops.concat(g, [d, g.constInt64([H, S])], 0);
   const dhw = ops.concat(g, [d, g.constInt64([H, W])], 0);
@@ -155,8 +155,8 @@ function separableGraph(): Uint8Array {
     const m = ops.add(g, hit(a.i0, a.l0), hit(a.i1, a.l1));
     return ops.where(g, ops.unsqueeze(g, a.valid, [2]), m, g.constFloat32(0));
   };
-  const ry = matrix(axis(g, start[0], size[0], H));
-  const cx = matrix(axis(g, start[1], size[1], W));
+  const ry = matrix(axis(g, start[0]!, size[0]!, H));
+  const cx = matrix(axis(g, start[1]!, size[1]!, W));
   const pasted = ops.unsqueeze(g, g.op('MatMul', [g.op('MatMul', [ry, padded]), ops.transpose(g, cx, [0, 2, 1])]), [1]);
   g.output(pasted, 'probs_full', 'float32');
   g.output(ops.cast(g, ops.greater(g, pasted, g.constFloat32(THRESHOLD)), 'uint8'), 'masks', 'uint8');
@@ -197,7 +197,7 @@ async function main(): Promise<void> {
       let maxDiff = 0;
       let differing = 0;
       for (let i = 0; i < full.length; i++) {
-        const diff = Math.abs(got[i] - full[i]);
+        const diff = Math.abs(got[i]! - full[i]!);
         if (diff > 0) differing++;
         maxDiff = Math.max(maxDiff, diff);
       }

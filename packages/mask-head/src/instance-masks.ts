@@ -97,7 +97,7 @@ export class InstanceMasks implements MaskSet {
 
   private check(i: number): PastedMask {
     if (!Number.isInteger(i) || i < 0 || i >= this.count) throw new RangeError(`detection ${i} out of range [0, ${this.count})`);
-    return this.masks[i];
+    return this.masks[i]!;
   }
 
   /** The pasted mask of detection `i`: its geometry and its box-local probabilities (no copy). */
@@ -130,7 +130,7 @@ export class InstanceMasks implements MaskSet {
     for (let r = 0; r < height; r++) {
       const row = offset + (y + r) * this.width + x;
       const src = r * width;
-      for (let c = 0; c < width; c++) out[row + c] = probs[src + c] > threshold ? 1 : 0;
+      for (let c = 0; c < width; c++) out[row + c] = probs[src + c]! > threshold ? 1 : 0;
     }
   }
 
@@ -154,7 +154,7 @@ export class InstanceMasks implements MaskSet {
   area(i: number, threshold = this.threshold): number {
     const { probs } = this.check(i);
     let n = 0;
-    for (let k = 0; k < probs.length; k++) if (probs[k] > threshold) n++;
+    for (let k = 0; k < probs.length; k++) if (probs[k]! > threshold) n++;
     return n;
   }
 
@@ -180,7 +180,7 @@ export class InstanceMasks implements MaskSet {
         run += m.y;
       }
       for (let q = c; q < end; q += stride) {
-        const v = probs[q] > threshold ? 1 : 0;
+        const v = probs[q]! > threshold ? 1 : 0;
         if (v !== value) {
           counts.push(run);
           run = 0;

@@ -169,16 +169,16 @@ export function projectMaskTargets(
   const index: number[] = [];
   const labels: number[] = [];
   input.samples.forEach((s, i) => {
-    const gt = input.targets[i];
+    const gt = input.targets[i]!;
     const [h, w] = gt.size;
     if (s.positives.length > 0 && !gt.masks) throw new TargetError(`image ${i} has positive RoIs but no GT masks`, { source: `image ${i} masks` });
     for (const r of s.positives) {
-      const matched = s.matchedGt[r];
+      const matched = s.matchedGt[r]!;
       const target = new Float32Array(m * m);
       roiAlignBitmap(gt.masks!.subarray(matched * h * w, (matched + 1) * h * w), h, w, s.rows.subarray(4 * r, 4 * r + 4), m, target);
       parts.push(target);
-      index.push(index.length * numClasses + (config.MRCNN.CLS_SPECIFIC_MASK ? s.labels[r] : 0));
-      labels.push(s.labels[r]);
+      index.push(index.length * numClasses + (config.MRCNN.CLS_SPECIFIC_MASK ? s.labels[r]! : 0));
+      labels.push(s.labels[r]!);
     }
   });
   const targets = new Float32Array(parts.length * m * m);

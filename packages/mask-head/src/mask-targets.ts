@@ -26,16 +26,16 @@ function bilinear(plane: Uint8Array, h: number, w: number, y0: number, x0: numbe
   const lx = f(x - xLow);
   const hy = f(1 - ly);
   const hx = f(1 - lx);
-  const v = (yy: number, xx: number): number => plane[yy * w + xx];
+  const v = (yy: number, xx: number): number => plane[yy * w + xx]!;
   return f(f(f(f(f(hy * hx) * v(yLow, xLow)) + f(f(hy * lx) * v(yLow, xHigh))) + f(f(ly * hx) * v(yHigh, xLow))) + f(f(ly * lx) * v(yHigh, xHigh)));
 }
 
 /** RoIAligns `plane` [h, w] into `box` (x1, y1, x2, y2) at `size` x `size`, writing `out` [size * size]. */
 export function roiAlignBitmap(plane: Uint8Array, h: number, w: number, box: ArrayLike<number>, size: number, out: Float32Array): void {
-  const startW = f(box[0]);
-  const startH = f(box[1]);
-  const roiW = Math.max(f(f(box[2]) - startW), 1);
-  const roiH = Math.max(f(f(box[3]) - startH), 1);
+  const startW = f(box[0]!);
+  const startH = f(box[1]!);
+  const roiW = Math.max(f(f(box[2]!) - startW), 1);
+  const roiH = Math.max(f(f(box[3]!) - startH), 1);
   const binH = f(roiH / size);
   const binW = f(roiW / size);
   const gridH = Math.ceil(f(roiH / size));

@@ -29,7 +29,7 @@ export interface Detectron2PasteOptions {
 
 /** The pixel region Detectron2 samples for box `index` of `boxes` (original-image pixels). */
 export function detectron2PasteGeometry(boxes: ArrayLike<number>, index: number, o: Detectron2PasteOptions): PasteGeometry {
-  const [x1, y1, x2, y2] = [0, 1, 2, 3].map((k) => f32(boxes[4 * index + k]));
+  const [x1, y1, x2, y2] = [f32(boxes[4 * index]!), f32(boxes[4 * index + 1]!), f32(boxes[4 * index + 2]!), f32(boxes[4 * index + 3]!)];
   if (![x1, y1, x2, y2].every(Number.isFinite)) throw new InputError(`mask paste: box ${index} [${x1}, ${y1}, ${x2}, ${y2}] is not finite`);
   const left = Math.max(Math.floor(x1) - 1, 0);
   const top = Math.max(Math.floor(y1) - 1, 0);
@@ -60,18 +60,18 @@ function sourceCoordinates(start: number, count: number, lo: number, hi: number,
 export function pasteMaskDetectron2(maskProbs: Float32Array, boxes: ArrayLike<number>, index: number, geometry: PasteGeometry, resolution: number): Float32Array {
   const m = resolution;
   const base = index * m * m;
-  const [x1, y1, x2, y2] = [0, 1, 2, 3].map((k) => f32(boxes[4 * index + k]));
+  const [x1, y1, x2, y2] = [f32(boxes[4 * index]!), f32(boxes[4 * index + 1]!), f32(boxes[4 * index + 2]!), f32(boxes[4 * index + 3]!)];
   const xs = sourceCoordinates(geometry.x, geometry.width, x1, x2, m);
   const ys = sourceCoordinates(geometry.y, geometry.height, y1, y2, m);
   const out = new Float32Array(geometry.width * geometry.height);
-  const at = (r: number, c: number): number => (r >= 0 && r < m && c >= 0 && c < m ? maskProbs[base + r * m + c] : 0);
+  const at = (r: number, c: number): number => (r >= 0 && r < m && c >= 0 && c < m ? maskProbs[base + r * m + c]! : 0);
   for (let r = 0; r < geometry.height; r++) {
-    const y = ys[r];
+    const y = ys[r]!;
     const yn = Math.floor(y);
     const n = f32(y - yn);
     const s = f32(1 - n);
     for (let c = 0; c < geometry.width; c++) {
-      const x = xs[c];
+      const x = xs[c]!;
       const xw = Math.floor(x);
       const w = f32(x - xw);
       const e = f32(1 - w);
@@ -98,6 +98,6 @@ export function inclusiveThreshold(threshold: number): number {
   if (t <= 0) return t === 0 ? -Number.MIN_VALUE : t;
   const bits = new Float32Array([t]);
   const ints = new Uint32Array(bits.buffer);
-  ints[0] -= 1;
-  return bits[0];
+  ints[0]! -= 1;
+  return bits[0]!;
 }

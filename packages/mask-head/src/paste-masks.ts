@@ -45,11 +45,11 @@ function maskProbsOf(outputs: RawOutputs, config: RcnnConfig): HostTensor<'float
 export class PasteMasks implements HostPostprocessor {
   apply(outputs: RawOutputs, images: readonly ImageDetections[], rows: readonly (readonly [number, number])[], config: RcnnConfig): void {
     const probs = maskProbsOf(outputs, config);
-    const total = probs.dims[0];
+    const total = probs.dims[0]!;
     const m = config.MRCNN.RESOLUTION;
     if (rows.length !== images.length) throw new InputError(`paste_masks: ${rows.length} row ranges for ${images.length} images`);
     images.forEach((image, i) => {
-      const [start, end] = rows[i];
+      const [start, end] = rows[i]!;
       if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start || end > total) {
         throw new InputError(`paste_masks: rows [${start}, ${end}) of image ${image.imageIndex} are outside the ${total} mask rows`);
       }

@@ -56,10 +56,10 @@ const MAX_COORDINATE = 2 ** 31;
  */
 export function expandBox(boxes: ArrayLike<number>, offset: number, resolution: number, padding: number): [number, number, number, number] {
   const scale = f32((resolution + 2 * padding) / resolution);
-  const x1 = f32(boxes[offset]);
-  const y1 = f32(boxes[offset + 1]);
-  const x2 = f32(boxes[offset + 2]);
-  const y2 = f32(boxes[offset + 3]);
+  const x1 = f32(boxes[offset]!);
+  const y1 = f32(boxes[offset + 1]!);
+  const x2 = f32(boxes[offset + 2]!);
+  const y2 = f32(boxes[offset + 3]!);
   for (const v of [x1, y1, x2, y2]) {
     if (!Number.isFinite(v) || Math.abs(v) >= MAX_COORDINATE) {
       throw new InputError(`mask paste: box [${x1}, ${y1}, ${x2}, ${y2}] has a coordinate that is not finite or beyond ±2^31`);
@@ -143,7 +143,7 @@ export function pasteMask(probs: ArrayLike<number>, offset: number, geometry: Pa
   const padded = scratch && scratch.length === side * side ? scratch : new Float32Array(side * side);
   padded.fill(0);
   for (let r = 0; r < m; r++) {
-    for (let c = 0; c < m; c++) padded[(r + p) * side + c + p] = probs[offset + r * m + c];
+    for (let c = 0; c < m; c++) padded[(r + p) * side + c + p] = probs[offset + r * m + c]!;
   }
   // Output positions inside the resized mask that fall on the image.
   const rows = axisWeights(side, geometry.maskHeight, geometry.y - geometry.box[1], height);
@@ -152,19 +152,19 @@ export function pasteMask(probs: ArrayLike<number>, offset: number, geometry: Pa
   const { i0: left0, i1: right0, l0: w0s, l1: w1s } = cols;
   let q = 0;
   for (let r = 0; r < height; r++) {
-    const top = rows.i0[r] * side;
-    const bottom = rows.i1[r] * side;
-    const h0 = rows.l0[r];
-    const h1 = rows.l1[r];
+    const top = rows.i0[r]! * side;
+    const bottom = rows.i1[r]! * side;
+    const h0 = rows.l0[r]!;
+    const h1 = rows.l1[r]!;
     for (let c = 0; c < width; c++) {
-      const left = left0[c];
-      const right = right0[c];
-      const w0 = w0s[c];
-      const w1 = w1s[c];
-      let v = f32(f32(h0 * w0) * padded[top + left]);
-      v = f32(v + f32(f32(h0 * w1) * padded[top + right]));
-      v = f32(v + f32(f32(h1 * w0) * padded[bottom + left]));
-      out[q++] = v + f32(f32(h1 * w1) * padded[bottom + right]); // the store rounds to float32
+      const left = left0[c]!;
+      const right = right0[c]!;
+      const w0 = w0s[c]!;
+      const w1 = w1s[c]!;
+      let v = f32(f32(h0 * w0) * padded[top + left]!);
+      v = f32(v + f32(f32(h0 * w1) * padded[top + right]!));
+      v = f32(v + f32(f32(h1 * w0) * padded[bottom + left]!));
+      out[q++] = v + f32(f32(h1 * w1) * padded[bottom + right]!); // the store rounds to float32
     }
   }
   return out;

@@ -76,12 +76,12 @@ describe('batch of two images', () => {
     const d0 = all.length;
     // Image 1: half the original size, its boxes halved.
     const boxes1 = Float32Array.from(second.flatMap((i) => Array.from(boxes.subarray(4 * i, 4 * i + 4), (v) => v / 2)));
-    const images = [imageDetections(0, [200, 260], boxes, labels), imageDetections(1, [100, 130], boxes1, second.map((i) => labels[i]))];
+    const images = [imageDetections(0, [200, 260], boxes, labels), imageDetections(1, [100, 130], boxes1, second.map((i) => labels[i]!))];
     new PasteMasks().apply(batch, images, [
       [0, d0],
       [d0, d0 + second.length],
     ], config);
-    const [m0, m1] = images.map((im) => getExtra(im, EXTRA_KEYS.masks)!);
+    const [m0, m1] = [getExtra(images[0]!, EXTRA_KEYS.masks)!, getExtra(images[1]!, EXTRA_KEYS.masks)!];
     assert.deepEqual(m0.binaryTensor().dims, [d0, 1, 200, 260]);
     assert.deepEqual(m1.binaryTensor().dims, [second.length, 1, 100, 130]);
     const probs = batch.get('det.mask_probs')!;
@@ -115,13 +115,13 @@ describe('zero detections', () => {
       [0, 0],
       [0, d],
     ], config);
-    const empty = getExtra(images[0], EXTRA_KEYS.masks);
+    const empty = getExtra(images[0]!, EXTRA_KEYS.masks);
     assert.ok(empty instanceof InstanceMasks);
     assert.equal(empty.count, 0);
     assert.deepEqual(empty.binaryTensor().dims, [0, 1, 200, 260]);
     assert.deepEqual(empty.maskProbsTensor().dims, [0, 1, M, M]);
     assert.deepEqual(empty.toRles(), []);
-    assert.equal(getExtra(images[1], EXTRA_KEYS.masks)?.count, d);
+    assert.equal(getExtra(images[1]!, EXTRA_KEYS.masks)?.count, d);
   });
 });
 

@@ -63,7 +63,7 @@ export interface HostDetections {
 /** Concatenates typed arrays. */
 export function cat<T extends Float32Array | BigInt64Array | Uint8Array>(parts: readonly T[]): T {
   const n = parts.reduce((s, p) => s + p.length, 0);
-  const out = new (parts[0].constructor as new (n: number) => T)(n);
+  const out = new (parts[0]!.constructor as new (n: number) => T)(n);
   let o = 0;
   for (const p of parts) {
     out.set(p as never, o);
@@ -89,9 +89,9 @@ export function batchFeatures(scales: readonly number[]): Record<string, HostTen
 
 /** Runs the model on features and detections; returns every output. */
 export async function runMaskHead(model: Uint8Array, features: Record<string, HostTensor>, det: HostDetections): Promise<Map<string, HostTensor>> {
-  const n = features['features.0'].dims[0];
+  const n = features['features.0']!.dims[0]!;
   const d = det.labels.length;
-  const [, , hp, wp] = (parity.reference('transform.images') as HostTensor).dims;
+  const [, , hp, wp] = (parity.reference('transform.images') as HostTensor).dims as [unknown, unknown, number, number];
   const sizes = parity.reference('transform.image_sizes').data as BigInt64Array;
   return runModel(model, {
     ...features,

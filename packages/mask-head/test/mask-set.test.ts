@@ -64,7 +64,7 @@ describe('paste_masks stores a MaskSet under EXTRA_KEYS.masks', () => {
       const { x, y, width, height, probs: crop } = masks.crop(i);
       assert.equal(crop.length, width * height);
       const expected = new Uint8Array(H * W);
-      for (let row = 0; row < height; row++) for (let c = 0; c < width; c++) expected[(y + row) * W + x + c] = crop[row * width + c] > masks.threshold ? 1 : 0;
+      for (let row = 0; row < height; row++) for (let c = 0; c < width; c++) expected[(y + row) * W + x + c] = crop[row * width + c]! > masks.threshold ? 1 : 0;
       const binary = masks.binary(i);
       assert.deepEqual(binary, expected, `binary ${i}`);
       assert.deepEqual(tensor.data.subarray(i * H * W, (i + 1) * H * W), expected, `binaryTensor row ${i}`);

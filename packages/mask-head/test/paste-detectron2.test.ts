@@ -18,7 +18,7 @@ describe('Detectron2 mask paste', () => {
       const probs = tensor(`det.mask_probs.${index}`);
       const boxes = tensor(`det.boxes.${index}`).data as Float32Array;
       const expected = tensor(`det.masks.${index}`);
-      const [d, , h, w] = expected.dims;
+      const [d, , h, w] = expected.dims as [number, unknown, number, number];
       const masks = InstanceMasks.pasteDetectron2(probs.data as Float32Array, boxes, { resolution: 28, padding: 0, threshold: 0.5, imageHeight: h, imageWidth: w });
       const got = masks.binaryTensor();
       assert.deepEqual(got.dims, expected.dims);

@@ -35,14 +35,14 @@ function randomProbs(d: number, seed: number): Float32Array {
 function literalPaste(probs: Float32Array, offset: number, box: readonly number[]): Float32Array {
   const side = M + 2 * PAD;
   const padded = new Float32Array(side * side);
-  for (let r = 0; r < M; r++) for (let c = 0; c < M; c++) padded[(r + PAD) * side + c + PAD] = probs[offset + r * M + c];
+  for (let r = 0; r < M; r++) for (let c = 0; c < M; c++) padded[(r + PAD) * side + c + PAD] = probs[offset + r * M + c]!;
   const scale = f32(side / M);
   const half = (a: number, b: number): number => f32(f32(f32(f32(b) - f32(a)) * 0.5) * scale);
   const centre = (a: number, b: number): number => f32(f32(f32(a) + f32(b)) * 0.5);
-  const bx1 = Math.trunc(f32(centre(box[0], box[2]) - half(box[0], box[2])));
-  const bx2 = Math.trunc(f32(centre(box[0], box[2]) + half(box[0], box[2])));
-  const by1 = Math.trunc(f32(centre(box[1], box[3]) - half(box[1], box[3])));
-  const by2 = Math.trunc(f32(centre(box[1], box[3]) + half(box[1], box[3])));
+  const bx1 = Math.trunc(f32(centre(box[0]!, box[2]!) - half(box[0]!, box[2]!)));
+  const bx2 = Math.trunc(f32(centre(box[0]!, box[2]!) + half(box[0]!, box[2]!)));
+  const by1 = Math.trunc(f32(centre(box[1]!, box[3]!) - half(box[1]!, box[3]!)));
+  const by2 = Math.trunc(f32(centre(box[1]!, box[3]!) + half(box[1]!, box[3]!)));
   const w = Math.max(bx2 - bx1 + 1, 1);
   const h = Math.max(by2 - by1 + 1, 1);
   const coord = (o: number, out: number): [number, number, number, number] => {
@@ -58,10 +58,10 @@ function literalPaste(probs: Float32Array, offset: number, box: readonly number[
     const [r0, r1, h0, h1] = coord(y, h);
     for (let x = 0; x < w; x++) {
       const [c0, c1, w0, w1] = coord(x, w);
-      const a = f32(f32(h0 * w0) * padded[r0 * side + c0]);
-      const b = f32(f32(h0 * w1) * padded[r0 * side + c1]);
-      const c = f32(f32(h1 * w0) * padded[r1 * side + c0]);
-      const d = f32(f32(h1 * w1) * padded[r1 * side + c1]);
+      const a = f32(f32(h0 * w0) * padded[r0 * side + c0]!);
+      const b = f32(f32(h0 * w1) * padded[r0 * side + c1]!);
+      const c = f32(f32(h1 * w0) * padded[r1 * side + c0]!);
+      const d = f32(f32(h1 * w1) * padded[r1 * side + c1]!);
       resized[y * w + x] = f32(f32(f32(a + b) + c) + d);
     }
   }
@@ -70,7 +70,7 @@ function literalPaste(probs: Float32Array, offset: number, box: readonly number[
   const x1 = Math.min(bx2 + 1, W);
   const y0 = Math.max(by1, 0);
   const y1 = Math.min(by2 + 1, H);
-  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) im[y * W + x] = resized[(y - by1) * w + (x - bx1)];
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) im[y * W + x] = resized[(y - by1) * w + (x - bx1)]!;
   return im;
 }
 
@@ -93,7 +93,7 @@ describe('pasteMask', () => {
   it('copies the padded mask when the expanded box is exactly M + 2p pixels', () => {
     const probs = randomProbs(1, 1);
     const masks = InstanceMasks.paste(probs, Float32Array.of(10, 10, 37.5, 37.5), OPTIONS);
-    const m = masks.masks[0];
+    const m = masks.masks[0]!;
     assert.deepEqual([m.x, m.y, m.width, m.height, m.maskWidth, m.maskHeight], [9, 9, 30, 30, 30, 30]);
     for (let r = 0; r < 30; r++) {
       for (let c = 0; c < 30; c++) {
@@ -111,7 +111,7 @@ describe('pasteMask', () => {
     probs[14 * M + 13] = 0.25;
     probs[14 * M + 14] = 0;
     const masks = InstanceMasks.paste(probs, Float32Array.of(5.2, 5.2, 5.4, 5.4), OPTIONS);
-    const m = masks.masks[0];
+    const m = masks.masks[0]!;
     assert.deepEqual([...m.box], [5, 5, 5, 5]);
     assert.deepEqual([m.x, m.y, m.width, m.height], [5, 5, 1, 1]);
     assert.equal(m.probs[0], 0.4375); // (1 + 0.5 + 0.25 + 0) / 4
@@ -158,7 +158,7 @@ describe('pasteMask', () => {
     const probs = new Float32Array(3 * M * M).fill(1);
     const masks = InstanceMasks.paste(probs, Float32Array.of(300, 10, 350, 50, 10, -80, 50, -30, 10, 10, 5, 20), OPTIONS);
     for (let i = 0; i < 3; i++) {
-      assert.equal(masks.masks[i].width * masks.masks[i].height, 0, `box ${i}`);
+      assert.equal(masks.masks[i]!.width * masks.masks[i]!.height, 0, `box ${i}`);
       assert.equal(masks.area(i), 0);
       assert.deepEqual(masks.uncompressedRle(i).counts, [H * W]);
       assert.equal(masks.binary(i).reduce((s, v) => s + v, 0), 0);

@@ -45,7 +45,7 @@ describe('head generator options and files', () => {
     assert.deepEqual(pkg.peerDependencies, { '@rcnn/core': `^${core.version}` });
     assert.deepEqual(pkg.exports, { '.': { types: './build/src/index.d.ts', default: './build/src/index.js' }, './package.json': './package.json' });
     assert.deepEqual(pkg.files, ['build/src', '!build/src/**/*.map', 'README.md']);
-    assert.deepEqual(Object.keys(pkg.scripts).sort(), ['build', 'lint', 'test']);
+    assert.deepEqual(Object.keys(pkg.scripts!).sort(), ['build', 'lint', 'test']);
     const tsconfig = JSON.parse(tree.read('packages/tiny-box/tsconfig.json', 'utf-8')!) as { extends: string; references: { path: string }[] };
     assert.equal(tsconfig.extends, '../../tsconfig.base.json');
     assert.deepEqual(tsconfig.references, [{ path: '../core' }, { path: '../testing' }]);
@@ -86,8 +86,8 @@ describe('head generator options and files', () => {
     const root = join(WORKSPACE, 'packages', 'nx-plugin');
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { generators: string; files: string[] };
     const collection = JSON.parse(readFileSync(join(root, pkg.generators), 'utf8')) as { generators: Record<string, { factory: string; schema: string }> };
-    const head = collection.generators.head;
-    const [file, exported] = head.factory.split('#');
+    const head = collection.generators.head!;
+    const [file, exported] = head.factory.split('#') as [string, string];
     assert.ok(existsSync(join(root, file)), `${file} is built`);
     assert.equal(exported, 'headGenerator');
     const schema = JSON.parse(readFileSync(join(root, head.schema), 'utf8')) as { properties: { slot: { enum: string[] } }; required: string[] };

@@ -82,8 +82,8 @@ export function res5Architecture(config: RcnnConfig, container: DependencyContai
         );
       }
     }
-    planes = r.STAGE_PLANES[3];
-    blocks = r.STAGE_BLOCKS[3];
+    planes = r.STAGE_PLANES[3]!;
+    blocks = r.STAGE_BLOCKS[3]!;
   }
   const dilation = r.RES5_DILATION;
   if (RES5_STRIDE % dilation !== 0) {

@@ -68,7 +68,7 @@ describe('res5 architecture', () => {
     const src = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
     const specifiers = readdirSync(src)
       .filter((f) => f.endsWith('.ts'))
-      .flatMap((f) => [...readFileSync(join(src, f), 'utf8').matchAll(/from '([^']+)'/g)].map((m) => m[1]));
+      .flatMap((f) => [...readFileSync(join(src, f), 'utf8').matchAll(/from '([^']+)'/g)].map((m) => m[1]!));
     assert.ok(specifiers.length > 0);
     assert.deepEqual(specifiers.filter((s) => !s.startsWith('./') && s !== '@rcnn/core' && s !== '@rcnn/backbone'), []);
   });

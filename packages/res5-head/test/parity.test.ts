@@ -29,7 +29,7 @@ function proposalRows(t: HostTensor, counts: readonly number[], k: number): Host
 
 /** Valid rows of a per-image proposal tensor [N, K, …] (same rows as {@link proposalRows} of its [N*K, …] view). */
 function proposalSlots(t: HostTensor, counts: readonly number[]): HostTensor {
-  const [n, k, ...rest] = t.dims;
+  const [n, k, ...rest] = t.dims as [number, number, ...number[]];
   return proposalRows({ ...t, dims: [n * k, ...rest] } as HostTensor, counts, k);
 }
 
@@ -54,7 +54,7 @@ describe('fasterrcnn_tiny_c4 end to end with the res5 plugin', () => {
     };
 
     const counts = Array.from(get('rpn.proposal_counts').data as BigInt64Array, Number);
-    const k = get('rpn.proposals').dims[1];
+    const k = get('rpn.proposals').dims[1]!;
     const ref = (name: string): HostTensor => pc.reference(name);
     const verdicts: Verdict[] = [
       compareDense('transform.images', batch.images, ref('transform.images')),

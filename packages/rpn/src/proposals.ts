@@ -97,10 +97,10 @@ export function filterProposals(g: GraphBuilder, levels: readonly LevelCandidate
     );
 
     // Common layout [N, G, P] with P = max_l k_l; padding slots are invalid.
-    const p = perLevel.length === 1 ? perLevel[0].k : ops.max(g, perLevel.map((l) => l.k), 'p');
+    const p = perLevel.length === 1 ? perLevel[0]!.k : ops.max(g, perLevel.map((l) => l.k), 'p');
     const stack = (parts: Blob[], rank: number, name: string): Blob => {
-      if (parts.length === 1) return ops.unsqueeze(g, parts[0], [1], name);
-      const padded = parts.map((x, i) => ops.unsqueeze(g, padAxis1(g, x, perLevel[i].k, p, rank, `${name}_pad${i}`), [1], `${name}_u${i}`));
+      if (parts.length === 1) return ops.unsqueeze(g, parts[0]!, [1], name);
+      const padded = parts.map((x, i) => ops.unsqueeze(g, padAxis1(g, x, perLevel[i]!.k, p, rank, `${name}_pad${i}`), [1], `${name}_u${i}`));
       return ops.concat(g, padded, 1, name);
     };
     const boxes = stack(perLevel.map((l) => l.boxes), 3, 'boxes'); // [N,G,P,4]
@@ -137,7 +137,7 @@ export function filterProposals(g: GraphBuilder, levels: readonly LevelCandidate
       firstGroupId: 0,
     }); // [N, G*P]: rank score where kept, -inf elsewhere
 
-    const total = perLevel.slice(1).reduce((acc, l, i) => ops.add(g, acc, l.k, `total${i}`), perLevel[0].k);
+    const total = perLevel.slice(1).reduce((acc, l, i) => ops.add(g, acc, l.k, `total${i}`), perLevel[0]!.k);
     const kSlots = ops.min(g, [g.constInt64([o.postNmsTopN]), total], 'k_slots');
     const [topRanks, topIndex] = ops.topK(g, kept, kSlots, 1, 'final');
     const slotValid = ops.greater(g, topRanks, g.constFloat32(-Infinity), 'slot_valid'); // [N,K]

@@ -22,6 +22,7 @@ import {
   type RpnHeadTraining,
   type RpnTargetInput,
   type TrainingBuildContext,
+  at,
   boxIouFloat32,
   checkInjectedSample,
   conv2dOptions,
@@ -116,7 +117,7 @@ function rpnHeadOutputs(ctx: BuildContext, features: FeatureMaps): RpnLevelOutpu
       // (h, w) are contiguous, so they can be merged before the transpose: [N,A,4,h*w] -> [N,h*w,A,4].
       const deltas4 = ops.reshape(g, deltas, [0, a, 4, -1], 'deltas_a4s');
       const flatDeltas = ops.reshape(g, ops.transpose(g, deltas4, [0, 3, 1, 2], 'deltas_sa4'), [0, -1, 4], 'deltas_flat');
-      return { logits, deltas: flatDeltas, feature: f, spec: specs[i] };
+      return { logits, deltas: flatDeltas, feature: f, spec: at(specs, i, 'RPN anchor specs (one per level)') };
     }),
   );
   return { levels };
@@ -143,7 +144,7 @@ function buildRpn(ctx: BuildContext, features: FeatureMaps): Proposals {
       return { logits: l.logits, deltas: l.deltas, anchors };
     }),
   );
-  ctx.tap('rpn.anchors', allAnchors.length === 1 ? allAnchors[0] : ops.concat(g, allAnchors, 0, 'anchors'), 'float32', 'replicated-per-image', [DIMS.anchors, 4]);
+  ctx.tap('rpn.anchors', allAnchors.length === 1 ? allAnchors[0]! : ops.concat(g, allAnchors, 0, 'anchors'), 'float32', 'replicated-per-image', [DIMS.anchors, 4]);
 
   const t = config.TEST;
   return filterProposals(g, levels, ctx.batch.imageSizes, {
@@ -199,7 +200,7 @@ function buildRpnLosses(ctx: TrainingBuildContext, features: FeatureMaps): LossT
   const { graph: g, config } = ctx;
   const head = rpnHeadOutputs(ctx, features);
   return g.withScope('losses', () => {
-    const cat = (parts: Blob[], name: string): Blob => (parts.length === 1 ? parts[0] : ops.concat(g, parts, 1, name));
+    const cat = (parts: Blob[], name: string): Blob => (parts.length === 1 ? parts[0]! : ops.concat(g, parts, 1, name));
     const logits = ops.reshape(g, cat(head.levels.map((l) => l.logits), 'logits_all'), [-1], 'logits_flat'); // [N*A]
     const deltas = ops.reshape(g, cat(head.levels.map((l) => l.deltas), 'deltas_all'), [-1, 4], 'deltas_flat'); // [N*A,4]
     const sampleIndex = ctx.input(RPN_TRAINING_INPUTS.sampleIndex, 'int64', ['S']);
@@ -248,7 +249,7 @@ function rpnTargets(input: RpnTargetInput, config: RcnnConfig): HostTargets {
       ? checkInjectedSample(injected, kinds, `RPN sample of image ${i}`)
       : sampleBalanced(kinds, { batchSizePerImage: t.RPN_BATCH_SIZE_PER_IM, positiveFraction: t.RPN_FG_FRACTION }, input.sampling.rand);
     const targets = new Float32Array(4 * sample.positive.length);
-    sample.positive.forEach((anchor, j) => encodeBox(gt.boxes, 4 * matched[anchor], anchors, 4 * anchor, config.RPN.BBOX_REG_WEIGHTS, targets, 4 * j, plusOne));
+    sample.positive.forEach((anchor, j) => encodeBox(gt.boxes, 4 * matched[anchor]!, anchors, 4 * anchor, config.RPN.BBOX_REG_WEIGHTS, targets, 4 * j, plusOne));
     for (const p of sample.positive) pos.push(i * a + p);
     for (const n of sample.negative) neg.push(i * a + n);
     regression.push(...targets);

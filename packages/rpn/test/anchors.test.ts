@@ -81,7 +81,7 @@ test('MODEL.LEGACY_PLUS_ONE: Detectron anchors on the nominal stride', async () 
     for (let x = 0; x < 6; x++) {
       for (let a = 0; a < 6; a++) {
         const row = (y * 6 + x) * 6 + a;
-        const expected = [x * 16 + base[4 * a], y * 16 + base[4 * a + 1], x * 16 + base[4 * a + 2], y * 16 + base[4 * a + 3]];
+        const expected = [x * 16 + base[4 * a]!, y * 16 + base[4 * a + 1]!, x * 16 + base[4 * a + 2]!, y * 16 + base[4 * a + 3]!];
         assert.deepEqual(Array.from(data.subarray(4 * row, 4 * row + 4)), expected.map(Math.fround), `anchor (${y}, ${x}, ${a})`);
       }
     }

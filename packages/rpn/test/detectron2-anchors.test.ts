@@ -10,7 +10,7 @@ test('Detectron2 base anchors are not rounded (size 32, ratio 0.5: ±22.627 x ±
   const base = Array.from(detectron2BaseAnchors({ sizes: [32], aspectRatios: [0.5, 1, 2] }));
   // Detectron2 DefaultAnchorGenerator(sizes=[[32]], aspect_ratios=[[0.5, 1, 2]]).cell_anchors[0].
   const expected = [-22.627417, -11.3137085, 22.627417, 11.3137085, -16, -16, 16, 16, -11.3137085, -22.627417, 11.3137085, 22.627417];
-  base.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-5, `coordinate ${i}: ${v} != ${expected[i]}`));
+  base.forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) < 1e-5, `coordinate ${i}: ${v} != ${expected[i]}`));
   // torchvision would round them to ±23 x ±11.
   assert.notEqual(base[0], -23);
 });
@@ -39,7 +39,7 @@ test('Detectron2 anchors: fixed stride 2^level on P6 of a padded size that is no
           const row = (y * 8 + x) * 3 + a;
           const sx = (x + offset) * 64;
           const sy = (y + offset) * 64;
-          const expected = [sx + base[4 * a], sy + base[4 * a + 1], sx + base[4 * a + 2], sy + base[4 * a + 3]].map(Math.fround);
+          const expected = [sx + base[4 * a]!, sy + base[4 * a + 1]!, sx + base[4 * a + 2]!, sy + base[4 * a + 3]!].map(Math.fround);
           assert.deepEqual(Array.from(data.subarray(4 * row, 4 * row + 4)), expected, `offset ${offset}, anchor (${y}, ${x}, ${a})`);
         }
       }

@@ -89,7 +89,7 @@ const SCENARIOS: Scenario[] = [
     ],
     levels: FPN_LEVELS(16, 24),
     config: { FPN: FPN_SIZES, TEST: { RPN_PRE_NMS_TOP_N: 100, RPN_POST_NMS_TOP_N: 1000 } },
-    expectCounts: (c) => assert.ok(c[0] >= 1 && c[0] <= 10 && c[1] > 50, `counts ${c.join(', ')}`),
+    expectCounts: (c) => assert.ok(c[0]! >= 1 && c[0]! <= 10 && c[1]! > 50, `counts ${c.join(', ')}`),
   },
   {
     name: 'uniform features',
@@ -114,7 +114,7 @@ const SCENARIOS: Scenario[] = [
     config: { FPN: FPN_SIZES, TEST: { RPN_PRE_NMS_TOP_N: 60, RPN_POST_NMS_TOP_N: 1000, RPN_MIN_SIZE: 5 } },
     expectCounts: (c) => {
       assert.equal(c[0], 0);
-      assert.ok(c[1] > 0);
+      assert.ok(c[1]! > 0);
     },
   },
   {
@@ -152,11 +152,11 @@ for (const [si, sc] of SCENARIOS.entries()) {
     const config = loadConfig({ layers: [sc.config] });
     const specs = config.FPN.FPN_ON
       ? sc.levels.map((l, i) => ({
-          sizes: config.FPN.RPN_ANCHOR_SIZES.length > 0 ? config.FPN.RPN_ANCHOR_SIZES[i] : [config.FPN.RPN_ANCHOR_START_SIZE * 2 ** i],
+          sizes: config.FPN.RPN_ANCHOR_SIZES.length > 0 ? config.FPN.RPN_ANCHOR_SIZES[i]! : [config.FPN.RPN_ANCHOR_START_SIZE * 2 ** i],
           ratios: config.FPN.RPN_ASPECT_RATIOS,
         }))
       : [{ sizes: config.RPN.SIZES, ratios: config.RPN.ASPECT_RATIOS }];
-    const a = specs[0].sizes.length * specs[0].ratios.length;
+    const a = specs[0]!.sizes.length * specs[0]!.ratios.length;
     const ctx = createTestContext(config, { weights: headWeights(a, si + 1) });
     const n = sc.imageSizes.length;
     const [hp, wp] = sc.padded;
@@ -180,7 +180,7 @@ for (const [si, sc] of SCENARIOS.entries()) {
     const out = await runModel(ctx.graph.toModelProto(), feeds);
 
     // Anchors: independent formula, strides = padded // feature size per axis.
-    const anchors = sc.levels.map((l, i) => referenceAnchors(specs[i].sizes, specs[i].ratios, l.h, l.w, Math.floor(hp / l.h), Math.floor(wp / l.w)));
+    const anchors = sc.levels.map((l, i) => referenceAnchors(specs[i]!.sizes, specs[i]!.ratios, l.h, l.w, Math.floor(hp / l.h), Math.floor(wp / l.w)));
     const allAnchors = new Float32Array(anchors.reduce((s, x) => s + x.length, 0));
     anchors.reduce((off, x) => (allAnchors.set(x, off), off + x.length), 0);
     const anchorVerdict = compareDense('rpn.anchors', out.get('rpn.anchors')!, { dtype: 'float32', dims: [allAnchors.length / 4, 4], data: allAnchors }, 0);
@@ -189,7 +189,7 @@ for (const [si, sc] of SCENARIOS.entries()) {
     const counts = ints(out.get('out.counts')!);
     const boxes = out.get('out.boxes')!;
     const scores = out.get('out.scores')!;
-    const k = scores.dims[1];
+    const k = scores.dims[1]!;
     assert.ok(k >= 1, 'K >= 1');
     const valid = out.get('out.valid')!.data as Uint8Array;
     const refCounts: number[] = [];
@@ -199,8 +199,8 @@ for (const [si, sc] of SCENARIOS.entries()) {
         sc.levels.map((l) => out.get(`rpn.deltas.${l.name}`)!),
         anchors,
         i,
-        sc.imageSizes[i][0],
-        sc.imageSizes[i][1],
+        sc.imageSizes[i]![0],
+        sc.imageSizes[i]![1],
         {
           preNmsTopN: config.TEST.RPN_PRE_NMS_TOP_N,
           postNmsTopN: config.TEST.RPN_POST_NMS_TOP_N,
@@ -214,20 +214,20 @@ for (const [si, sc] of SCENARIOS.entries()) {
       assert.equal(counts[i], ref.count, `image ${i}: ${counts[i]} proposals, reference ${ref.count}`);
       const v = compareProposals(
         `image ${i}`,
-        imageRows(boxes, i, counts[i]),
-        imageRows(scores, i, counts[i]),
+        imageRows(boxes, i, counts[i]!),
+        imageRows(scores, i, counts[i]!),
         { dtype: 'float32', dims: [ref.count, 4], data: ref.boxes },
         { dtype: 'float32', dims: [ref.count], data: ref.scores },
       );
-      t.diagnostic(`${v.name} (${sc.imageSizes[i].join('x')}): ${v.detail}`);
+      t.diagnostic(`${v.name} (${sc.imageSizes[i]!.join('x')}): ${v.detail}`);
       assert.ok(v.pass, v.detail);
       const b = boxes.data as Float32Array;
       const s = scores.data as Float32Array;
       for (let j = 0; j < k; j++) {
         const slot = i * k + j;
-        assert.equal(valid[slot] !== 0, j < counts[i], `image ${i} slot ${j}: valid flag`);
-        if (j < counts[i]) {
-          if (j > 0) assert.ok(s[slot] <= s[slot - 1], `image ${i}: scores sorted at slot ${j}`);
+        assert.equal(valid[slot] !== 0, j < counts[i]!, `image ${i} slot ${j}: valid flag`);
+        if (j < counts[i]!) {
+          if (j > 0) assert.ok(s[slot]! <= s[slot - 1]!, `image ${i}: scores sorted at slot ${j}`);
         } else {
           assert.equal(s[slot], -Infinity, `image ${i} slot ${j}: padding score`);
           assert.deepEqual(Array.from(b.subarray(4 * slot, 4 * slot + 4)), [0, 0, 0, 0], `image ${i} slot ${j}: padding box`);

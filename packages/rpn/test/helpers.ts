@@ -15,7 +15,7 @@ export function featureInput(g: GraphBuilder, name: string, channels: number, le
 
 /** Rows [start, start+count) of image `i` of a padded [N,K,…] float tensor, as a [count,…] tensor. */
 export function imageRows(t: HostTensor, i: number, count: number): HostTensor<'float32'> {
-  const k = t.dims[1];
+  const k = t.dims[1]!;
   const inner = t.dims.slice(2).reduce((a, b) => a * b, 1);
   const data = (t.data as Float32Array).slice(i * k * inner, (i * k + count) * inner);
   return { dtype: 'float32', dims: [count, ...t.dims.slice(2)], data };

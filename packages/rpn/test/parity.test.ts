@@ -26,7 +26,7 @@ for (const caseName of PUBLIC_CASES) {
     const features = names.map((n) => {
       const ref = pc.reference(`backbone.${n}`);
       feeds[`backbone.${n}`] = ref;
-      return featureInput(ctx.graph, n, ref.dims[1], config.FPN.FPN_ON ? fpnLevel(n) : 4);
+      return featureInput(ctx.graph, n, ref.dims[1]!, config.FPN.FPN_ON ? fpnLevel(n) : 4);
     });
     const proposals = genericRpnOutputs.build(ctx, features);
     ctx.outputTaps();
@@ -46,11 +46,11 @@ for (const caseName of PUBLIC_CASES) {
       check(compareDense(`rpn.deltas.${n}`, out.get(`rpn.deltas.${n}`)!, pc.reference(`rpn.deltas.${n}`)));
     }
     const counts = ints(out.get('out.counts')!);
-    const batch = feeds.images.dims[0];
+    const batch = feeds.images!.dims[0]!;
     assert.equal(counts.length, batch);
     const valid = out.get('out.valid')!.data as Uint8Array;
     const scores = out.get('out.scores')!.data as Float32Array;
-    const k = out.get('out.scores')!.dims[1];
+    const k = out.get('out.scores')!.dims[1]!;
     for (let i = 0; i < batch; i++) {
       check(compareDense(`rpn.anchors.${i}`, out.get('rpn.anchors')!, pc.reference(`rpn.anchors.${i}`)));
       const refBoxes = pc.reference(`rpn.proposals.${i}`);
@@ -58,16 +58,16 @@ for (const caseName of PUBLIC_CASES) {
       check(
         compareProposals(
           `rpn.proposals.${i}`,
-          imageRows(out.get('out.boxes')!, i, counts[i]),
-          imageRows(out.get('out.scores')!, i, counts[i]),
+          imageRows(out.get('out.boxes')!, i, counts[i]!),
+          imageRows(out.get('out.scores')!, i, counts[i]!),
           refBoxes,
           pc.reference(`rpn.proposal_scores.${i}`),
         ),
       );
       // Valid slots come first; padding slots are invalid with score -inf.
       for (let j = 0; j < k; j++) {
-        assert.equal(valid[i * k + j] !== 0, j < counts[i], `image ${i} slot ${j} valid flag`);
-        if (j >= counts[i]) assert.equal(scores[i * k + j], -Infinity);
+        assert.equal(valid[i * k + j] !== 0, j < counts[i]!, `image ${i} slot ${j} valid flag`);
+        if (j >= counts[i]!) assert.equal(scores[i * k + j], -Infinity);
       }
     }
     assert.deepEqual(failures, []);

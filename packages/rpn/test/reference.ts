@@ -43,10 +43,10 @@ export function referenceAnchors(sizes: readonly number[], ratios: readonly numb
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       for (const b of base) {
-        out[o++] = x * strideX + b[0];
-        out[o++] = y * strideY + b[1];
-        out[o++] = x * strideX + b[2];
-        out[o++] = y * strideY + b[3];
+        out[o++] = x * strideX + b[0]!;
+        out[o++] = y * strideY + b[1]!;
+        out[o++] = x * strideX + b[2]!;
+        out[o++] = y * strideY + b[3]!;
       }
     }
   }
@@ -54,10 +54,10 @@ export function referenceAnchors(sizes: readonly number[], ratios: readonly numb
 }
 
 function iou(b: ArrayLike<number>, i: number, j: number): number {
-  const areaI = f(f(b[4 * i + 2] - b[4 * i]) * f(b[4 * i + 3] - b[4 * i + 1]));
-  const areaJ = f(f(b[4 * j + 2] - b[4 * j]) * f(b[4 * j + 3] - b[4 * j + 1]));
-  const iw = Math.max(0, f(Math.min(b[4 * i + 2], b[4 * j + 2]) - Math.max(b[4 * i], b[4 * j])));
-  const ih = Math.max(0, f(Math.min(b[4 * i + 3], b[4 * j + 3]) - Math.max(b[4 * i + 1], b[4 * j + 1])));
+  const areaI = f(f(b[4 * i + 2]! - b[4 * i]!) * f(b[4 * i + 3]! - b[4 * i + 1]!));
+  const areaJ = f(f(b[4 * j + 2]! - b[4 * j]!) * f(b[4 * j + 3]! - b[4 * j + 1]!));
+  const iw = Math.max(0, f(Math.min(b[4 * i + 2]!, b[4 * j + 2]!) - Math.max(b[4 * i]!, b[4 * j]!)));
+  const ih = Math.max(0, f(Math.min(b[4 * i + 3]!, b[4 * j + 3]!) - Math.max(b[4 * i + 1]!, b[4 * j + 1]!)));
   const inter = f(iw * ih);
   const union = f(f(areaI + areaJ) - inter);
   return union > 0 ? f(inter / union) : 0;
@@ -79,26 +79,26 @@ export function referenceProposals(
   type Cand = { box: number[]; score: number; level: number; rank: number };
   const kept: Cand[] = [];
   objectness.forEach((obj, level) => {
-    const [, a, h, w] = obj.dims;
+    const [, a, h, w] = obj.dims as [unknown, number, number, number];
     const od = obj.data as Float32Array;
-    const dd = deltas[level].data as Float32Array;
+    const dd = deltas[level]!.data as Float32Array;
     const m = h * w * a;
     const logit = (idx: number): number => {
       const ai = idx % a;
       const loc = (idx - ai) / a;
-      return od[((n * a + ai) * h * w) + loc];
+      return od[((n * a + ai) * h * w) + loc]!;
     };
     const order = Array.from({ length: m }, (_, i) => i).sort((p, q) => logit(q) - logit(p) || p - q);
     const cands: Cand[] = [];
     order.slice(0, Math.min(s.preNmsTopN, m)).forEach((idx, rank) => {
       const ai = idx % a;
       const loc = (idx - ai) / a;
-      const d = (c: number): number => dd[((n * 4 * a + 4 * ai + c) * h * w) + loc];
-      const an = anchors[level].subarray(4 * idx, 4 * idx + 4);
-      const wA = f(an[2] - an[0]);
-      const hA = f(an[3] - an[1]);
-      const cx = f(an[0] + f(0.5 * wA));
-      const cy = f(an[1] + f(0.5 * hA));
+      const d = (c: number): number => dd[((n * 4 * a + 4 * ai + c) * h * w) + loc]!;
+      const an = anchors[level]!.subarray(4 * idx, 4 * idx + 4);
+      const wA = f(an[2]! - an[0]!);
+      const hA = f(an[3]! - an[1]!);
+      const cx = f(an[0]! + f(0.5 * wA));
+      const cy = f(an[1]! + f(0.5 * hA));
       const dw = Math.min(d(2), f(s.bboxXformClip));
       const dh = Math.min(d(3), f(s.bboxXformClip));
       const pcx = f(f(d(0) * wA) + cx);
@@ -113,7 +113,7 @@ export function referenceProposals(
         clip(f(pcy + f(0.5 * ph)), imageH),
       ];
       const score = f(1 / (1 + Math.exp(-logit(idx))));
-      if (f(box[2] - box[0]) >= f(s.minSize) && f(box[3] - box[1]) >= f(s.minSize) && score >= f(s.scoreThresh)) {
+      if (f(box[2]! - box[0]!) >= f(s.minSize) && f(box[3]! - box[1]!) >= f(s.minSize) && score >= f(s.scoreThresh)) {
         cands.push({ box, score, level, rank });
       }
     });
@@ -123,7 +123,7 @@ export function referenceProposals(
     const suppressed = new Uint8Array(cands.length);
     for (let i = 0; i < cands.length; i++) {
       if (suppressed[i]) continue;
-      kept.push(cands[i]);
+      kept.push(cands[i]!);
       for (let j = i + 1; j < cands.length; j++) if (!suppressed[j] && iou(flat, i, j) > s.nmsThresh) suppressed[j] = 1;
     }
   });

@@ -106,13 +106,13 @@ test('RPN-only model from buildModel: per-image proposals in original image coor
   const original = out.get(PROPOSAL_OUTPUTS.boxes)!;
   const scores = out.get(PROPOSAL_OUTPUTS.scores)!;
   assert.deepEqual(original.dims, resized.dims);
-  const k = resized.dims[1];
+  const k = resized.dims[1]!;
 
   const names = ['0', '1', '2', '3', 'pool'];
   const objectness = names.map((n) => out.get(`rpn.objectness.${n}`)!);
-  const anchors = objectness.map((o, i) => referenceAnchors([16 * 2 ** i], [0.5, 1, 2], o.dims[2], o.dims[3], Math.floor(96 / o.dims[2]), Math.floor(128 / o.dims[3])));
+  const anchors = objectness.map((o, i) => referenceAnchors([16 * 2 ** i], [0.5, 1, 2], o.dims[2]!, o.dims[3]!, Math.floor(96 / o.dims[2]!), Math.floor(128 / o.dims[3]!)));
   for (let i = 0; i < 2; i++) {
-    const ref = referenceProposals(objectness, names.map((n) => out.get(`rpn.deltas.${n}`)!), anchors, i, sizes[i][0], sizes[i][1], {
+    const ref = referenceProposals(objectness, names.map((n) => out.get(`rpn.deltas.${n}`)!), anchors, i, sizes[i]![0], sizes[i]![1], {
       preNmsTopN: 200,
       postNmsTopN: 60,
       nmsThresh: config.TEST.RPN_NMS_THRESH,
@@ -124,22 +124,22 @@ test('RPN-only model from buildModel: per-image proposals in original image coor
     assert.ok(ref.count > 0);
     const v = compareProposals(
       `image ${i}`,
-      imageRows(resized, i, counts[i]),
-      imageRows(scores, i, counts[i]),
+      imageRows(resized, i, counts[i]!),
+      imageRows(scores, i, counts[i]!),
       { dtype: 'float32', dims: [ref.count, 4], data: ref.boxes },
       { dtype: 'float32', dims: [ref.count], data: ref.scores },
     );
     assert.ok(v.pass, v.detail);
     // Original coordinates: resized x (f32(original) / f32(resized)) per axis.
-    const rh = Math.fround(originals[i][0] / sizes[i][0]);
-    const rw = Math.fround(originals[i][1] / sizes[i][1]);
+    const rh = Math.fround(originals[i]![0] / sizes[i]![0]);
+    const rw = Math.fround(originals[i]![1] / sizes[i]![1]);
     const r = resized.data as Float32Array;
     const o = original.data as Float32Array;
-    for (let j = 0; j < counts[i]; j++) {
+    for (let j = 0; j < counts[i]!; j++) {
       const at = 4 * (i * k + j);
-      const expected = [r[at] * rw, r[at + 1] * rh, r[at + 2] * rw, r[at + 3] * rh].map(Math.fround);
+      const expected = [r[at]! * rw, r[at + 1]! * rh, r[at + 2]! * rw, r[at + 3]! * rh].map(Math.fround);
       assert.deepEqual(Array.from(o.subarray(at, at + 4)), expected, `image ${i} proposal ${j}`);
-      assert.ok(o[at + 2] <= originals[i][1] + 1e-3 && o[at + 3] <= originals[i][0] + 1e-3, 'inside the original image');
+      assert.ok(o[at + 2]! <= originals[i]![1] + 1e-3 && o[at + 3]! <= originals[i]![0] + 1e-3, 'inside the original image');
     }
   }
 });
@@ -152,7 +152,7 @@ test('one built RPN serves every input size: anchors follow the padded and featu
   for (const [h, w] of [
     [64, 64],
     [224, 160],
-  ]) {
+  ] as const) {
     const out = await runModel(session, {
       images: randomTensor([1, 3, h, w], h),
       image_sizes: int64Tensor([1, 2], [h, w]),
@@ -160,7 +160,7 @@ test('one built RPN serves every input size: anchors follow the padded and featu
     });
     const parts = ['0', '1', '2', '3', 'pool'].map((n, i) => {
       const o = out.get(`rpn.objectness.${n}`)!;
-      return referenceAnchors([32 * 2 ** i], [0.5, 1, 2], o.dims[2], o.dims[3], Math.floor(h / o.dims[2]), Math.floor(w / o.dims[3]));
+      return referenceAnchors([32 * 2 ** i], [0.5, 1, 2], o.dims[2]!, o.dims[3]!, Math.floor(h / o.dims[2]!), Math.floor(w / o.dims[3]!));
     });
     const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
     parts.reduce((off, p) => (all.set(p, off), off + p.length), 0);

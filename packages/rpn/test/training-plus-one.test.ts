@@ -19,14 +19,14 @@ function targets(legacy: boolean): Readonly<Record<string, HostTensor>> {
 test('MODEL.LEGACY_PLUS_ONE: +1 IoU for the match, +1 widths for the target', () => {
   const legacy = targets(true);
   // 0.714 >= RPN_POSITIVE_OVERLAP 0.7: matched to GT 0; the far anchor is background.
-  assert.deepEqual([...(legacy['train.rpn.matched_gt.0'].data as BigInt64Array)].map(Number), [0, -1]);
-  assert.deepEqual([...(legacy['train.rpn.sampled_pos.0'].data as BigInt64Array)].map(Number), [0]);
+  assert.deepEqual([...(legacy['train.rpn.matched_gt.0']!.data as BigInt64Array)].map(Number), [0, -1]);
+  assert.deepEqual([...(legacy['train.rpn.sampled_pos.0']!.data as BigInt64Array)].map(Number), [0]);
   // Anchor: width 10, height 10, centre (5, 5). GT: width 10, height 14, centre (5, 7). RPN weights 1.
   const want = [0, 2 / 10, Math.log(10 / 10), Math.log(14 / 10)];
-  const got = legacy['train.rpn.regression_targets.0'].data as Float32Array;
-  want.forEach((w, i) => assert.ok(Math.abs(got[i] - w) <= 1e-6, `delta ${i}: ${got[i]} vs ${w}`));
+  const got = legacy['train.rpn.regression_targets.0']!.data as Float32Array;
+  want.forEach((w, i) => assert.ok(Math.abs(got[i]! - w) <= 1e-6, `delta ${i}: ${got[i]} vs ${w}`));
   // torchvision's convention on the same boxes: 0.692 is between the thresholds (-2, ignored), nothing positive.
   const plain = targets(false);
-  assert.deepEqual([...(plain['train.rpn.matched_gt.0'].data as BigInt64Array)].map(Number), [-2, -1]);
-  assert.equal(plain['train.rpn.sampled_pos.0'].dims[0], 0);
+  assert.deepEqual([...(plain['train.rpn.matched_gt.0']!.data as BigInt64Array)].map(Number), [-2, -1]);
+  assert.equal(plain['train.rpn.sampled_pos.0']!.dims[0]!, 0);
 });

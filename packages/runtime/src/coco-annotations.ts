@@ -33,7 +33,7 @@ export const round = (v: number, digits: number): number => {
 
 /** Box `i` of [D*4] (x1, y1, x2, y2) as COCO's [x, y, w, h], rounded to 1/1000 px. */
 export function xywh(boxes: Float32Array, i: number): number[] {
-  const [x1, y1, x2, y2] = boxes.subarray(4 * i, 4 * i + 4);
+  const [x1, y1, x2, y2] = [boxes[4 * i]!, boxes[4 * i + 1]!, boxes[4 * i + 2]!, boxes[4 * i + 3]!];
   return [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)];
 }
 
@@ -46,7 +46,7 @@ export function cocoAnnotations(imageId: number, det: ImageDetections, labels: M
   const kp = readKeypoints(det);
   const out: CocoAnnotation[] = [];
   for (let d = 0; d < det.scores.length; d++) {
-    const label = det.labels[d];
+    const label = det.labels[d]!;
     const bbox = xywh(det.boxes, d);
     const ann: Record<string, unknown> = {
       id: firstId + d,
@@ -54,9 +54,9 @@ export function cocoAnnotations(imageId: number, det: ImageDetections, labels: M
       category_id: labels.categoryIds[label] ?? label,
       category_name: labels.categories[label] ?? `class_${label}`,
       bbox,
-      area: round(bbox[2] * bbox[3], 2),
+      area: round(bbox[2]! * bbox[3]!, 2),
       iscrowd: 0,
-      score: round(det.scores[d], 5),
+      score: round(det.scores[d]!, 5),
     };
     if (masks) {
       const rle = masks.rle(d);

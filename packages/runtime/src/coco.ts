@@ -83,7 +83,7 @@ export class CocoResultsBuilder {
     });
     if (r.proposals) {
       const p = r.proposals;
-      for (let i = 0; i < p.count; i++) this.proposals.push({ image_id: imageId, bbox: xywh(p.boxes, i), score: round(p.scores[i], 5) });
+      for (let i = 0; i < p.count; i++) this.proposals.push({ image_id: imageId, bbox: xywh(p.boxes, i), score: round(p.scores[i]!, 5) });
     }
     if (r.detections) this.addDetections(imageId, r);
   }

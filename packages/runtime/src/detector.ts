@@ -267,17 +267,19 @@ export class Detector {
 
   /** Load of each replica (jobs running, done, failed, busy time). */
   loads(): (ReplicaLoad & { readonly device: string })[] {
-    return this.scheduler.loads().map((l) => ({ ...l, device: this.replicas[l.index].device }));
+    return this.scheduler.loads().map((l) => ({ ...l, device: this.replicas[l.index]!.device }));
   }
 
   /**
    * Runs the model on every input and returns one outcome per input, in input order. A failing
-   * image (unreadable, too large, …) fails only its own outcome.
+   * image (unreadable, too large, …) fails only its own outcome. A literal list of inputs gives a
+   * tuple of as many outcomes (`const [a, b] = await detector.predict([x, y])` needs no index check).
    */
-  async predict(inputs: readonly ImageInput[], options: PredictOptions = {}): Promise<PredictOutcome[]> {
+  async predict<const I extends readonly ImageInput[]>(inputs: I, options: PredictOptions = {}): Promise<{ -readonly [K in keyof I]: PredictOutcome }> {
     const out: PredictOutcome[] = [];
     for await (const o of this.stream(inputs, options)) out.push(o);
-    return out;
+    // stream() yields exactly one outcome per input, in input order.
+    return out as { -readonly [K in keyof I]: PredictOutcome };
   }
 
   /** Runs one image; throws its error instead of returning it. */
@@ -303,7 +305,7 @@ export class Detector {
     const pending: Promise<PredictOutcome[]>[] = [];
     let next = 0;
     const launch = (): void => {
-      while (pending.length < window && next < batches.length) pending.push(this.processBatch(batches[next++], options));
+      while (pending.length < window && next < batches.length) pending.push(this.processBatch(batches[next++]!, options));
     };
     launch();
     while (pending.length > 0) {
@@ -373,8 +375,8 @@ export class Detector {
     try {
       return this.prepare(items.map((it) => it.image));
     } catch (e) {
-      if (items.length !== 1 || !(e instanceof InputError) || e.message.startsWith(items[0].source)) throw e;
-      const source = items[0].source;
+      if (items.length !== 1 || !(e instanceof InputError) || e.message.startsWith(items[0]!.source)) throw e;
+      const source = items[0]!.source;
       throw new InputError(`${source}: ${e.message}`, { source, ...(e.hint === undefined ? {} : { hint: e.hint }), cause: e });
     }
   }
@@ -524,7 +526,7 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
       opening.push(
         OrtSession.open(payloads[index]!, {
           device,
-          threads: threads[index],
+          threads: threads[index]!,
           strict: options.strict,
           transferModel: true,
           logLevel: options.logLevel,
@@ -536,7 +538,7 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
             device: device.name,
             provider: session.provider,
             fallbackReason: session.fallbackReason,
-            threads: threads[index],
+            threads: threads[index]!,
             sessionCreateMs: session.createMs,
           },
         })),
@@ -555,7 +557,7 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
   const pool = settled.map((s) => (s as PromiseFulfilledResult<Replica>).value);
 
   const fellBack = pool.filter((r) => r.summary.fallbackReason !== undefined);
-  if (fellBack.length > 0) cudaProblems.push(`onnxruntime cannot use CUDA on ${fellBack.map((r) => r.summary.device).join(', ')}: ${fellBack[0].summary.fallbackReason}`);
+  if (fellBack.length > 0) cudaProblems.push(`onnxruntime cannot use CUDA on ${fellBack.map((r) => r.summary.device).join(', ')}: ${fellBack[0]!.summary.fallbackReason}`);
   if (cudaProblems.length > 0) {
     say(
       `warning: ${cudaProblems.join('; ')}. Running on CPU instead. To use the GPU, install onnxruntime-node with its CUDA 12 providers ` +

@@ -30,7 +30,7 @@ export function parseNvidiaSmiList(text: string): GpuInfo[] {
   const gpus: GpuInfo[] = [];
   for (const line of text.split('\n')) {
     const m = GPU_LINE.exec(line.trim());
-    if (m) gpus.push({ index: Number(m[1]), name: m[2], uuid: m[3] });
+    if (m) gpus.push({ index: Number(m[1]), name: m[2]!, uuid: m[3] });
   }
   return gpus;
 }

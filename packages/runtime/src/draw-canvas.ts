@@ -62,19 +62,19 @@ export function drawDetectionsOnCanvas(ctx: Canvas2DLike, det: ImageDetections, 
     const under = ctx.getImageData(0, 0, width, height);
     const px = under.data;
     for (let i = 0; i < rgba.length; i += 4) {
-      const a = rgba[i + 3] / 255;
+      const a = rgba[i + 3]! / 255;
       if (a === 0) continue;
-      px[i] = px[i] * (1 - a) + rgba[i] * a;
-      px[i + 1] = px[i + 1] * (1 - a) + rgba[i + 1] * a;
-      px[i + 2] = px[i + 2] * (1 - a) + rgba[i + 2] * a;
+      px[i] = px[i]! * (1 - a) + rgba[i]! * a;
+      px[i + 1] = px[i + 1]! * (1 - a) + rgba[i + 1]! * a;
+      px[i + 2] = px[i + 2]! * (1 - a) + rgba[i + 2]! * a;
     }
     ctx.putImageData(under, 0, 0);
   }
   const kp = readKeypoints(det);
   ctx.font = `${font}px "DejaVu Sans", sans-serif`;
   for (const d of order) {
-    const colour = css(classColour(det.labels[d]));
-    const [x1, y1, x2, y2] = det.boxes.subarray(4 * d, 4 * d + 4);
+    const colour = css(classColour(det.labels[d]!));
+    const [x1, y1, x2, y2] = [det.boxes[4 * d]!, det.boxes[4 * d + 1]!, det.boxes[4 * d + 2]!, det.boxes[4 * d + 3]!];
     ctx.globalAlpha = 1;
     ctx.strokeStyle = colour;
     ctx.lineWidth = line;
@@ -89,7 +89,7 @@ export function drawDetectionsOnCanvas(ctx: Canvas2DLike, det: ImageDetections, 
     ctx.fillText(text, x1 + 3, ty - 3);
     if (kp) {
       const k = kp.numKeypoints;
-      const at = (j: number): [number, number] => [kp.keypoints[(d * k + j) * 3], kp.keypoints[(d * k + j) * 3 + 1]];
+      const at = (j: number): [number, number] => [kp.keypoints[(d * k + j) * 3]!, kp.keypoints[(d * k + j) * 3 + 1]!];
       ctx.strokeStyle = colour;
       for (const [a, b] of options.labels.skeleton ?? []) {
         if (a >= k || b >= k) continue;

@@ -22,8 +22,8 @@ export function classColour(label: number): [number, number, number] {
 /** Detections at or above `minScore`, lowest score first (so the best is drawn on top). */
 export function drawOrder(det: ImageDetections, minScore: number): number[] {
   return Array.from(det.scores.keys())
-    .filter((d) => det.scores[d] >= minScore)
-    .sort((a, b) => det.scores[a] - det.scores[b]);
+    .filter((d) => det.scores[d]! >= minScore)
+    .sort((a, b) => det.scores[a]! - det.scores[b]!);
 }
 
 /** Line width and font size (px) for an image of `w` x `h`. */
@@ -33,7 +33,7 @@ export function drawSizes(w: number, h: number): { readonly line: number; readon
 
 /** `person 0.93`: the label drawn next to a box. */
 export function detectionText(det: ImageDetections, d: number, labels: ModelLabels): string {
-  return `${labels.categories[det.labels[d]] ?? `class_${det.labels[d]}`} ${det.scores[d].toFixed(2)}`;
+  return `${labels.categories[det.labels[d]!] ?? `class_${det.labels[d]}`} ${det.scores[d]!.toFixed(2)}`;
 }
 
 /**
@@ -47,11 +47,11 @@ export function maskLayerRgba(det: ImageDetections, order: readonly number[], w:
   const rgba = new Uint8ClampedArray(w * h * 4);
   const alpha = Math.round(opacity * 255);
   for (const d of order) {
-    const [r, g, b] = classColour(det.labels[d]);
+    const [r, g, b] = classColour(det.labels[d]!);
     const crop = masks.crop(d);
     for (let y = 0; y < crop.height; y++) {
       for (let x = 0; x < crop.width; x++) {
-        if (!(crop.probs[y * crop.width + x] > masks.threshold)) continue;
+        if (!(crop.probs[y * crop.width + x]! > masks.threshold)) continue;
         const p = (crop.y + y) * w + crop.x + x;
         rgba[4 * p] = r;
         rgba[4 * p + 1] = g;

@@ -56,8 +56,8 @@ export async function drawOn(image: DecodedImage, result: ImageResult, options: 
     if (rgba) layers.push({ input: Buffer.from(rgba.buffer), raw: { width: w, height: h, channels: 4 } });
     const kp = readKeypoints(det);
     for (const d of order) {
-      const colour = css(classColour(det.labels[d]));
-      const [x1, y1, x2, y2] = det.boxes.subarray(4 * d, 4 * d + 4);
+      const colour = css(classColour(det.labels[d]!));
+      const [x1, y1, x2, y2] = [det.boxes[4 * d]!, det.boxes[4 * d + 1]!, det.boxes[4 * d + 2]!, det.boxes[4 * d + 3]!];
       svg.push(`<rect x="${x1.toFixed(1)}" y="${y1.toFixed(1)}" width="${(x2 - x1).toFixed(1)}" height="${(y2 - y1).toFixed(1)}" fill="none" stroke="${colour}" stroke-width="${line}"/>`);
       const text = detectionText(det, d, options.labels);
       const ty = Math.max(font + 2, y1);
@@ -65,7 +65,7 @@ export async function drawOn(image: DecodedImage, result: ImageResult, options: 
       svg.push(`<text x="${(x1 + 3).toFixed(1)}" y="${(ty - 3).toFixed(1)}" font-family="DejaVu Sans, sans-serif" font-size="${font}" fill="black">${esc(text)}</text>`);
       if (kp) {
         const k = kp.numKeypoints;
-        const at = (j: number): [number, number] => [kp.keypoints[(d * k + j) * 3], kp.keypoints[(d * k + j) * 3 + 1]];
+        const at = (j: number): [number, number] => [kp.keypoints[(d * k + j) * 3]!, kp.keypoints[(d * k + j) * 3 + 1]!];
         for (const [a, b] of options.labels.skeleton ?? []) {
           if (a >= k || b >= k) continue;
           const [ax, ay] = at(a);
@@ -82,7 +82,7 @@ export async function drawOn(image: DecodedImage, result: ImageResult, options: 
   if (result.proposals) {
     const p = result.proposals;
     for (let i = 0; i < Math.min(p.count, 50); i++) {
-      const [x1, y1, x2, y2] = p.boxes.subarray(4 * i, 4 * i + 4);
+      const [x1, y1, x2, y2] = [p.boxes[4 * i]!, p.boxes[4 * i + 1]!, p.boxes[4 * i + 2]!, p.boxes[4 * i + 3]!];
       svg.push(`<rect x="${x1.toFixed(1)}" y="${y1.toFixed(1)}" width="${(x2 - x1).toFixed(1)}" height="${(y2 - y1).toFixed(1)}" fill="none" stroke="yellow" stroke-opacity="0.6" stroke-width="1"/>`);
     }
   }

@@ -38,7 +38,7 @@ function proposalSlots(t: HostTensor, p: number, count: number): HostTensor {
 /** The valid rows of a [N*K,…] tensor, image after image. */
 function validProposalRows(t: HostTensor, counts: readonly number[]): HostTensor {
   const n = counts.length;
-  const k = n === 0 ? 0 : t.dims[0] / n;
+  const k = n === 0 ? 0 : t.dims[0]! / n;
   const parts = counts.map((c, i) => sliceRows(t, i * k, i * k + c));
   const total = counts.reduce((a, c) => a + c, 0);
   const rowSize = elementCount(t.dims.slice(1));
@@ -108,7 +108,7 @@ export function dumpTensors(results: readonly ImageResult[], _config?: RcnnConfi
           if (!byPosition.has(p)) return;
           if (layout === 'per-image') out.set(perImage(name, index), imageRow(t, p));
           else if (layout === 'replicated-per-image') out.set(perImage(name, index), t);
-          else if (layout === 'per-image-proposals') out.set(perImage(name, index), proposalSlots(t, p, needCounts(name)[p]));
+          else if (layout === 'per-image-proposals') out.set(perImage(name, index), proposalSlots(t, p, needCounts(name)[p]!));
           else {
             const rows = batch.rows?.[p];
             if (!rows) throw new ConfigError(`cannot dump "${name}" per detection: the model has no detections`);

@@ -72,7 +72,7 @@ export function sizeOf(t: HostTensor<'int64'>, i: number): [number, number] {
 
 /** The detections of every image of a batch (boxes, scores, labels), plus each image's rows. */
 export function splitDetections(outputs: RawOutputs, batch: PreparedBatch): { images: ImageDetections[]; rows: RowRange[] } {
-  const n = batch.images.dims[0];
+  const n = batch.images.dims[0]!;
   const boxes = requireOutput(outputs, DETECTION_OUTPUTS.boxes).data as Float32Array;
   const boxesResized = requireOutput(outputs, DETECTION_OUTPUTS.boxesResized).data as Float32Array;
   const scores = requireOutput(outputs, DETECTION_OUTPUTS.scores).data as Float32Array;

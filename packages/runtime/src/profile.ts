@@ -69,11 +69,11 @@ export function runKernels(events: readonly OrtProfileEvent[], run = -1): Kernel
   const open: number[] = [];
   kernels.forEach((e, i) => {
     while (open.length > 0) {
-      const top = kernels[open[open.length - 1]];
+      const top = kernels[open[open.length - 1]!]!;
       if (e.ts < top.ts + top.dur) break;
       open.pop();
     }
-    if (open.length > 0) childUs[open[open.length - 1]] += e.dur;
+    if (open.length > 0) childUs[open[open.length - 1]!]! += e.dur;
     open.push(i);
   });
   return kernels.map((e, i) => ({
@@ -81,7 +81,7 @@ export function runKernels(events: readonly OrtProfileEvent[], run = -1): Kernel
     op: e.args?.op_name ?? '?',
     provider: e.args?.provider ?? '?',
     ms: e.dur / 1000,
-    selfMs: Math.max(0, e.dur - childUs[i]) / 1000,
+    selfMs: Math.max(0, e.dur - childUs[i]!) / 1000,
     inputShapes: shapes(e.args?.input_type_shape),
     outputShapes: shapes(e.args?.output_type_shape),
   }));

@@ -53,7 +53,7 @@ export class Scheduler<W> {
     this.workers = workers;
     this.slots = workers.map((_, i) => {
       const max = typeof options.maxInFlight === 'number' ? options.maxInFlight : options.maxInFlight[i];
-      if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxInFlight of replica ${i} must be a positive integer, got ${max}`);
+      if (max === undefined || !Number.isInteger(max) || max < 1) throw new RangeError(`maxInFlight of replica ${i} must be a positive integer, got ${max}`);
       return { max, inFlight: 0, dispatched: 0, completed: 0, failed: 0, busyMs: 0, busySince: 0, disabled: undefined };
     });
   }
@@ -93,7 +93,7 @@ export class Scheduler<W> {
 
   /** Takes a replica out of service (e.g. its worker died); queued jobs go to the others. */
   disable(index: number, reason: string): void {
-    this.slots[index].disabled ??= reason;
+    this.slots[index]!.disabled ??= reason;
     if (this.slots.every((s) => s.disabled !== undefined)) {
       for (const q of this.queue.splice(0)) q.reject(this.noReplicaError());
     }
@@ -119,9 +119,9 @@ export class Scheduler<W> {
   private pick(): number {
     let best = -1;
     for (let i = 0; i < this.slots.length; i++) {
-      const s = this.slots[i];
+      const s = this.slots[i]!;
       if (s.disabled !== undefined || s.inFlight >= s.max) continue;
-      const b = this.slots[best];
+      const b = this.slots[best]!;
       if (best < 0 || s.inFlight < b.inFlight || (s.inFlight === b.inFlight && s.dispatched < b.dispatched)) best = i;
     }
     return best;
@@ -132,7 +132,7 @@ export class Scheduler<W> {
       const index = this.pick();
       if (index < 0) return;
       const job = this.queue.shift()!;
-      const slot = this.slots[index];
+      const slot = this.slots[index]!;
       if (slot.inFlight === 0) slot.busySince = performance.now();
       slot.inFlight++;
       slot.dispatched++;
@@ -146,7 +146,7 @@ export class Scheduler<W> {
       };
       let started: Promise<unknown>;
       try {
-        started = job.run(this.workers[index], index);
+        started = job.run(this.workers[index]!, index);
       } catch (e) {
         started = Promise.reject(e);
       }

@@ -109,7 +109,7 @@ export function weightConventionLayers(
   const keys = (layer: ConfigOverrides): string[] => Object.entries(layer).flatMap(([s, k]) => Object.keys(k).map((key) => `${s}.${key}`));
   const arch = conventions.architecture as Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   const shown = ['MODEL.CONV_BODY', 'MODEL.NUM_CLASSES', 'MODEL.MASK_ON', 'MODEL.KEYPOINTS_ON']
-    .map((k) => [k, arch[k.split('.')[0]]?.[k.split('.')[1]]] as const)
+    .map((k) => [k, arch[k.split('.')[0]!]?.[k.split('.')[1]!]] as const)
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}=${JSON.stringify(v)}`);
   const architecture = `the architecture inferred from its tensors (${[...shown, `${Math.max(0, keys(conventions.architecture).length - shown.length)} more`].join(', ')})`;

@@ -96,7 +96,7 @@ async function runGraph(bytes: Uint8Array, feeds: Readonly<Record<string, HostTe
 function flipImage(image: RgbImage): RgbImage {
   const { width: w, height: h } = image;
   const data = new (image.data.constructor as Uint8ArrayConstructor | Float32ArrayConstructor)(image.data.length);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) data[(y * w + x) * 3 + c] = image.data[(y * w + (w - 1 - x)) * 3 + c];
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) data[(y * w + x) * 3 + c] = image.data[(y * w + (w - 1 - x)) * 3 + c]!;
   return { data, width: w, height: h, maxValue: image.maxValue };
 }
 
@@ -130,20 +130,20 @@ export interface PreparedTrainingBatch {
  */
 export function prepareTrainingBatch(config: RcnnConfig, container: DependencyContainer, inputImages: readonly RgbImage[], inputTargets: readonly ImageTargets[], rand: () => number): PreparedTrainingBatch {
   const scales = config.TRAIN.SCALES.length > 0 ? config.TRAIN.SCALES : [config.TEST.SCALE];
-  const scale = scales[Math.min(Math.floor(rand() * scales.length), scales.length - 1)];
+  const scale = scales[Math.min(Math.floor(rand() * scales.length), scales.length - 1)]!;
   const cfg = trainingTransformConfig(config, scale);
   const images: RgbImage[] = [];
   const targets: ImageTargets[] = [];
   inputImages.forEach((image, i) => {
-    validateTargets(inputTargets[i], [image.height, image.width], cfg, i);
+    validateTargets(inputTargets[i]!, [image.height, image.width], cfg, i);
     const flip = cfg.TRAIN.USE_FLIPPED && rand() < 0.5;
     images.push(flip ? flipImage(image) : image);
-    targets.push(flip ? flipTargets(inputTargets[i], [image.height, image.width], cfg) : inputTargets[i]);
+    targets.push(flip ? flipTargets(inputTargets[i]!, [image.height, image.width], cfg) : inputTargets[i]!);
   });
   const transform = resolveImplementation(container, SLOTS.imageTransform, cfg.INPUT.TRANSFORM);
   const prepared = transform.value.prepare(images, cfg);
   const sizes = prepared.imageSizes.data as BigInt64Array;
-  const resized = targets.map((t, i) => resizeTargets(t, [images[i].height, images[i].width], [Number(sizes[2 * i]), Number(sizes[2 * i + 1])], i));
+  const resized = targets.map((t, i) => resizeTargets(t, [images[i]!.height, images[i]!.width], [Number(sizes[2 * i]), Number(sizes[2 * i + 1])], i));
   return { config: cfg, prepared, targets: resized };
 }
 
@@ -175,7 +175,7 @@ export async function trainStep(config: RcnnConfig, container: DependencyContain
   const boxes = rpnOut.get(PROPOSAL_OUTPUTS.boxesResized)!;
   const scores = rpnOut.get(PROPOSAL_OUTPUTS.scores)!.data as Float32Array;
   const counts = rpnOut.get(PROPOSAL_OUTPUTS.counts)!.data as BigInt64Array;
-  const k = boxes.dims[1];
+  const k = boxes.dims[1]!;
   const own = Array.from({ length: n }, (_, i) => (boxes.data as Float32Array).slice(i * k * 4, (i * k + Number(counts[i])) * 4));
   own.forEach((p, i) => {
     tensors.set(`train.rpn.proposals.${i}`, hostTensor('float32', [p.length / 4, 4], p));
@@ -203,7 +203,7 @@ export async function trainStep(config: RcnnConfig, container: DependencyContain
   const losses = new Map<string, number>();
   for (const o of model.outputs.filter((x) => x.name.startsWith('loss.'))) {
     const t = out.get(o.name)!;
-    const value = (t.data as Float32Array)[0];
+    const value = (t.data as Float32Array)[0]!;
     if (!Number.isFinite(value)) throw new TargetError(`${o.name} is ${value}: the targets or weights make this loss non-finite`, { source: o.name });
     losses.set(o.name, value);
     tensors.set(o.name, t);

@@ -88,7 +88,7 @@ export function spreadClasses(numClasses: number, count: number, skip: ReadonlyS
   const usable = Array.from({ length: numClasses - 1 }, (_, i) => i + 1).filter((c) => !skip.has(c));
   if (usable.length === 0) return [];
   const n = Math.min(count, usable.length);
-  return Array.from({ length: n }, (_, i) => usable[Math.floor((i * usable.length) / n)]);
+  return Array.from({ length: n }, (_, i) => usable[Math.floor((i * usable.length) / n)]!);
 }
 
 /**

@@ -31,7 +31,7 @@ describe('Detectron2 config files and weights conventions', () => {
     const r = resolveConfig(join(dir, 'config.yaml'));
     assert.equal(r.config.INPUT.RESIZE_RULE, 'detectron2');
     assert.equal(r.notes.length, 1);
-    assert.match(r.notes[0], /is a Detectron2 config: .* \d+ key\(s\) without effect at inference ignored \(CUDNN_BENCHMARK, DATALOADER \(6 keys\)/);
+    assert.match(r.notes[0]!, /is a Detectron2 config: .* \d+ key\(s\) without effect at inference ignored \(CUDNN_BENCHMARK, DATALOADER \(6 keys\)/);
   });
 
   it('weights conventions go under the config: the config and --set win', () => {

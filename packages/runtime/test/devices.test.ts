@@ -75,9 +75,9 @@ describe('CUDA unavailable (onnxruntime-node installed without its CUDA provider
     try {
       const cuda = warnings.filter((w) => /CUDA/.test(w));
       assert.equal(cuda.length, 1, `one CUDA warning, got: ${JSON.stringify(warnings)}`);
-      assert.match(cuda[0], /cuda:0, cuda:1/);
-      assert.match(cuda[0], /Failed to load|cuda/i);
-      assert.match(cuda[0], /Enabling CUDA/);
+      assert.match(cuda[0]!, /cuda:0, cuda:1/);
+      assert.match(cuda[0]!, /Failed to load|cuda/i);
+      assert.match(cuda[0]!, /Enabling CUDA/);
       assert.deepEqual(detector.replicas.map((r) => [r.device, r.provider]), [
         ['cuda:0', 'cpu'],
         ['cuda:1', 'cpu'],

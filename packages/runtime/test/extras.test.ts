@@ -43,7 +43,7 @@ describe('toy post-processors store typed results', () => {
         for (let i = 0; i < d; i++) {
           const { x, y, width, height, probs } = masks.crop(i);
           const expected = new Uint8Array(plane);
-          for (let row = 0; row < height; row++) for (let c = 0; c < width; c++) expected[(y + row) * r.width + x + c] = probs[row * width + c] > masks.threshold ? 1 : 0;
+          for (let row = 0; row < height; row++) for (let c = 0; c < width; c++) expected[(y + row) * r.width + x + c] = probs[row * width + c]! > masks.threshold ? 1 : 0;
           assert.deepEqual(masks.binary(i), expected, `binary ${i}`);
           assert.deepEqual(tensor.data.subarray(i * plane, (i + 1) * plane), expected, `binaryTensor ${i}`);
           assert.deepEqual(decodeRle(masks.rle(i)), expected, `rle ${i}`);
@@ -52,9 +52,9 @@ describe('toy post-processors store typed results', () => {
           foreground += area;
         }
         // The M x M probabilities are the image's rows of det.mask_probs.
-        const [start, end] = r.batch!.rows![r.batchPosition];
+        const [start, end] = r.batch!.rows![r.batchPosition]!;
         const all = r.batch!.outputs.get(DETECTION_OUTPUTS.maskProbs)!;
-        const m = all.dims[3];
+        const m = all.dims[3]!;
         assert.deepEqual(masks.maskProbsTensor().dims, [d, 1, m, m]);
         assert.deepEqual(masks.maskProbsTensor().data, (all.data as Float32Array).slice(start * m * m, end * m * m));
         const kp = readKeypoints(det);

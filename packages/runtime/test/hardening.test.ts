@@ -98,7 +98,7 @@ describe('transform errors name their image', () => {
       const wide = file('wide.png', await encode(pattern(160, 40), 160, 40, 'png'));
       const outcomes = await detector.predict([ok, wide, ok], { batchSize: 3 });
       assert.deepEqual(outcomes.map((o) => o.ok), [true, false, true]);
-      const failed = outcomes[1];
+      const failed = outcomes[1]!;
       assert.ok(!failed.ok && failed.error instanceof InputError);
       assert.match(failed.error.message, /wide\.png: image 0: too wide/);
       assert.equal(failed.error.source, wide);

@@ -33,9 +33,9 @@ describe('decodeImage', () => {
       let maxDiff = 0;
       let smoothDiff = 0;
       for (let i = 0; i < px.length; i++) {
-        maxDiff = Math.max(maxDiff, Math.abs(img.data[i] - px[i]));
+        maxDiff = Math.max(maxDiff, Math.abs(img.data[i]! - px[i]!));
         // R and G are smooth gradients that JPEG keeps; B is high-frequency noise it does not.
-        if (i % 3 !== 2) smoothDiff += Math.abs(img.data[i] - px[i]);
+        if (i % 3 !== 2) smoothDiff += Math.abs(img.data[i]! - px[i]!);
       }
       if (format === 'jpeg') assert.ok(smoothDiff / ((px.length * 2) / 3) < 10, `jpeg mean diff ${smoothDiff / ((px.length * 2) / 3)}`);
       else assert.equal(maxDiff, 0, `${format} is lossless`);
@@ -73,8 +73,8 @@ describe('decodeImage', () => {
     assert.deepEqual([img.width, img.height], [sh, sw], 'width and height swap');
     // After a clockwise turn the stored left half (red) is on top.
     const at = (x: number, y: number): number[] => Array.from(img.data.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3));
-    assert.ok(at(10, 5)[0] > 200 && at(10, 5)[2] < 60, `top is red: ${at(10, 5)}`);
-    assert.ok(at(10, 35)[2] > 200 && at(10, 35)[0] < 60, `bottom is blue: ${at(10, 35)}`);
+    assert.ok(at(10, 5)[0]! > 200 && at(10, 5)[2]! < 60, `top is red: ${at(10, 5)}`);
+    assert.ok(at(10, 35)[2]! > 200 && at(10, 35)[0]! < 60, `bottom is blue: ${at(10, 35)}`);
   });
 
   it('refuses missing, empty, corrupt, truncated and non-image files with an InputError naming the file', async () => {
@@ -127,7 +127,7 @@ describe('the detector and its inputs', () => {
       // …and not those of the stored (unrotated) pixels.
       assert.notDeepEqual(Array.from(a.boxes), Array.from(unrotated.result.detections!.boxes));
       for (let d = 0; d < a.scores.length; d++) {
-        assert.ok(a.boxes[4 * d + 2] <= sh + 1e-3 && a.boxes[4 * d + 3] <= sw + 1e-3, 'boxes lie in the rotated frame');
+        assert.ok(a.boxes[4 * d + 2]! <= sh + 1e-3 && a.boxes[4 * d + 3]! <= sw + 1e-3, 'boxes lie in the rotated frame');
       }
     } finally {
       await detector.close();
@@ -145,10 +145,10 @@ describe('the detector and its inputs', () => {
         [true, false, false, false, true],
       );
       const messages = outcomes.flatMap((o) => (o.ok ? [] : [o.error.message]));
-      assert.match(messages[0], /zero\.png is empty/);
-      assert.match(messages[1], /junk\.jpg is not a readable image/);
-      assert.match(messages[2], /huge\.png: image is 150 x 20, longer than LIMITS\.MAX_IMAGE_SIDE \(100\)/);
-      assert.ok(outcomes[0].ok && outcomes[0].result.timings.batchSize === 2, 'the good images still ran together');
+      assert.match(messages[0]!, /zero\.png is empty/);
+      assert.match(messages[1]!, /junk\.jpg is not a readable image/);
+      assert.match(messages[2]!, /huge\.png: image is 150 x 20, longer than LIMITS\.MAX_IMAGE_SIDE \(100\)/);
+      assert.ok(outcomes[0]!.ok && outcomes[0]!.result.timings.batchSize === 2, 'the good images still ran together');
     } finally {
       await detector.close();
     }

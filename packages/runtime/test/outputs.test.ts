@@ -57,7 +57,7 @@ describe('dumps with the fixtures\' tensor names', () => {
       const counts = Array.from(t('rpn.proposal_counts').data as BigInt64Array, Number);
       assert.equal(counts.length, 2);
       for (const i of [0, 1]) {
-        const r = results[i];
+        const r = results[i]!;
         const det = r.detections!;
         const d = det.scores.length;
         assert.ok(d > 0);
@@ -80,11 +80,11 @@ describe('dumps with the fixtures\' tensor names', () => {
         assert.deepEqual(t(`det.keypoint_heatmaps.${i}`).dims, [d, 5, 6, 6]);
         assert.deepEqual(t(`toy.mask_logits.${i}`).dims, [d, 1, 6, 6], 'per-image-detections taps split by image');
       }
-      const total = counts[0] + counts[1];
+      const total = counts[0]! + counts[1]!;
       assert.deepEqual(t('roi.box_features').dims, [total, 4, 3, 3], 'proposal rows: valid rows only');
       assert.deepEqual(t('roi.class_logits').dims, [total, 4]);
       assert.ok(!file.entries.has('det.batch_index'));
-      assert.equal(JSON.parse(file.metadata['rcnn.images']).length, 2);
+      assert.equal(JSON.parse(file.metadata['rcnn.images']!).length, 2);
     } finally {
       await detector.close();
     }
@@ -95,7 +95,7 @@ describe('dumps with the fixtures\' tensor names', () => {
     try {
       const outcomes = await detector.predict(await images(), { keepOutputs: true, batchSize: 2 });
       const results = outcomes.map((o) => (o.ok ? o.result : assert.fail('failed')));
-      assert.equal(results[0].detections!.scores.length, 0);
+      assert.equal(results[0]!.detections!.scores.length, 0);
       const path = join(dir, 'empty.safetensors');
       await writeDump(path, results, detector.config);
       const file = readSafetensorsFile(path);
@@ -117,16 +117,16 @@ describe('dumps with the fixtures\' tensor names', () => {
       assert.equal(detector.kind, 'proposals');
       const outcomes = await detector.predict(await images(), { keepOutputs: true, batchSize: 2 });
       const results = outcomes.map((o) => (o.ok ? o.result : assert.fail('failed')));
-      const p = results[1].proposals!;
+      const p = results[1]!.proposals!;
       assert.ok(p.count > 0 && p.boxes.length === 4 * p.count && p.scores.length === p.count);
-      for (let i = 1; i < p.count; i++) assert.ok(p.scores[i - 1] >= p.scores[i], 'sorted by score');
+      for (let i = 1; i < p.count; i++) assert.ok(p.scores[i - 1]! >= p.scores[i]!, 'sorted by score');
       // Original-image boxes are the resized ones scaled back.
       const [h, w] = [50, 30];
-      for (let i = 0; i < p.count; i++) assert.ok(p.boxes[4 * i + 2] <= w + 1e-3 && p.boxes[4 * i + 3] <= h + 1e-3);
+      for (let i = 0; i < p.count; i++) assert.ok(p.boxes[4 * i + 2]! <= w + 1e-3 && p.boxes[4 * i + 3]! <= h + 1e-3);
       const tensors = dumpTensors(results, detector.config);
       assert.deepEqual(tensors.get('rpn.proposals.1')!.dims, [p.count, 4]);
       assert.deepEqual(Array.from(tensors.get('rpn.proposals_original.1')!.data as Float32Array), Array.from(p.boxes));
-      assert.deepEqual(tensors.get('rpn.proposal_scores.0')!.dims, [results[0].proposals!.count]);
+      assert.deepEqual(tensors.get('rpn.proposal_scores.0')!.dims, [results[0]!.proposals!.count]);
     } finally {
       await detector.close();
     }

@@ -132,7 +132,7 @@ describe('weights', () => {
     // softmax over the bias alone: each chosen class scores the target
     const exp = Array.from(bias, Math.exp);
     const sum = exp.reduce((a, b) => a + b, 0);
-    assert.ok(Math.abs(exp[1] / sum - 0.1) < 1e-6);
+    assert.ok(Math.abs(exp[1]! / sum - 0.1) < 1e-6);
     assert.equal(bias[0], 0);
     const { config } = resolveConfig('maskrcnn_resnet50_fpn');
     const store = calibratedRandomWeights(3, config, { skipClasses: new Set([12]) });
@@ -143,10 +143,10 @@ describe('weights', () => {
     const plain = WeightStore.random(3);
     const bn3 = 'backbone.body.layer2.1.bn3.weight';
     const damped = store.take(bn3, [8], init);
-    plain.take(bn3, [8], init).forEach((v, i) => assert.ok(Math.abs(damped[i] - v * RESIDUAL_GAIN) < 1e-6));
+    plain.take(bn3, [8], init).forEach((v, i) => assert.ok(Math.abs(damped[i]! - v * RESIDUAL_GAIN) < 1e-6));
     assert.deepEqual(Array.from(store.take('backbone.body.layer2.1.bn2.weight', [8], init)), Array.from(plain.take('backbone.body.layer2.1.bn2.weight', [8], init)));
     const b = store.take(CLASS_LOGIT_BIAS_KEY, [91], { kind: 'constant', value: 0 });
-    assert.ok(b[1] > 2 && b[2] === 0);
+    assert.ok(b[1]! > 2 && b[2] === 0);
     assert.deepEqual(Array.from(store.fork().take(CLASS_LOGIT_BIAS_KEY, [91])), Array.from(b), 'forks keep the calibration');
     // Other tensors are drawn as the stage asks, deterministically.
     assert.deepEqual(Array.from(store.take('x', [3], { kind: 'normal', std: 1 })), Array.from(WeightStore.random(3).take('x', [3], { kind: 'normal', std: 1 })));

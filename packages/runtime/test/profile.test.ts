@@ -14,9 +14,9 @@ describe('onnxruntime profiles', () => {
     await detector.close();
     const files = readdirSync(dir).sort();
     assert.equal(files.length, 2, files.join(', '));
-    assert.match(files[0], /^toy_r0_.*\.json$/);
-    assert.match(files[1], /^toy_r1_.*\.json$/);
-    const kernels = runKernels(await readOrtProfile(join(dir, files[0])), -1);
+    assert.match(files[0]!, /^toy_r0_.*\.json$/);
+    assert.match(files[1]!, /^toy_r1_.*\.json$/);
+    const kernels = runKernels(await readOrtProfile(join(dir, files[0]!)), -1);
     assert.ok(kernels.length > 0);
     const ops = opTimes(kernels);
     assert.ok(ops.some((o) => o.op === 'Conv'), ops.map((o) => o.op).join(', '));

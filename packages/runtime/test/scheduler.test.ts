@@ -64,7 +64,7 @@ describe('Scheduler', () => {
     await sleep(5);
     await s.close();
     const settled = await settling;
-    assert.equal(settled[0].status, 'fulfilled');
+    assert.equal(settled[0]!.status, 'fulfilled');
     assert.equal(finished, 1, 'only the running job ran');
     for (const o of settled.slice(1)) {
       assert.equal(o.status, 'rejected');
@@ -88,7 +88,7 @@ describe('Detector with several CPU replicas (toy model)', () => {
     const { detector } = await toyDetector({ devices: ['cpu', 'cpu', 'cpu'] });
     try {
       assert.deepEqual(detector.replicas.map((r) => r.device), ['cpu:0', 'cpu:1', 'cpu:2']);
-      const sizes = [
+      const sizes: [number, number][] = [
         [40, 30],
         [64, 48],
         [30, 50],
@@ -103,7 +103,7 @@ describe('Detector with several CPU replicas (toy model)', () => {
       const outcomes = await detector.predict(inputs);
       assert.equal(outcomes.length, inputs.length);
       outcomes.forEach((o, i) => assert.equal(o.index, i));
-      const bad = outcomes[3];
+      const bad = outcomes[3]!;
       assert.equal(bad.ok, false);
       assert.ok(!bad.ok && bad.error instanceof InputError && /<buffer 3>/.test(bad.error.message));
       const good = outcomes.filter((o) => o.ok);
@@ -127,14 +127,14 @@ describe('Detector with several CPU replicas (toy model)', () => {
       const img = await encode(pattern(64, 48, 3), 64, 48, 'png');
       const singles = await detector.predict([img, img, img, img]);
       const batched = await detector.predict([img, img, img, img], { batchSize: 4 });
-      const ref = singles[0].ok ? singles[0].result.detections! : undefined;
+      const ref = singles[0]!.ok ? singles[0]!.result.detections! : undefined;
       assert.ok(ref && ref.scores.length > 0, 'the toy model detects something');
       for (const o of [...singles, ...batched]) {
         assert.ok(o.ok);
         assert.deepEqual(Array.from(o.result.detections!.boxes), Array.from(ref.boxes));
         assert.deepEqual(Array.from(o.result.detections!.scores), Array.from(ref.scores));
       }
-      assert.equal(batched[0].ok && batched[0].result.timings.batchSize, 4);
+      assert.equal(batched[0]!.ok && batched[0]!.result.timings.batchSize, 4);
     } finally {
       await detector.close();
     }

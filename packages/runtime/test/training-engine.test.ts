@@ -50,14 +50,14 @@ function referenceLoss(params: ReadonlyMap<string, Float64Array>, samples: reado
       let sum = 0;
       for (let y = 0; y < s; y++) {
         for (let x = 0; x < s; x++) {
-          let a = b[o];
+          let a = b[o]!;
           for (let ch = 0; ch < c; ch++) {
             for (let i = 0; i < 3; i++) {
               for (let j = 0; j < 3; j++) {
                 const yy = y + i - 1;
                 const xx = x + j - 1;
                 if (yy < 0 || yy >= s || xx < 0 || xx >= s) continue;
-                a += w[((o * c + ch) * 3 + i) * 3 + j] * sample.image[ch * s * s + yy * s + xx];
+                a += w[((o * c + ch) * 3 + i) * 3 + j]! * sample.image[ch * s * s + yy * s + xx]!;
               }
             }
           }
@@ -67,13 +67,13 @@ function referenceLoss(params: ReadonlyMap<string, Float64Array>, samples: reado
       f[o] = sum / (s * s);
     }
     const linear = (name: string, rows: number): number[] =>
-      Array.from({ length: rows }, (_, r) => params.get(`${name}.bias`)![r] + f.reduce((acc, v, j) => acc + v * params.get(`${name}.weight`)![r * k + j], 0));
+      Array.from({ length: rows }, (_, r) => params.get(`${name}.bias`)![r]! + f.reduce((acc, v, j) => acc + v * params.get(`${name}.weight`)![r * k + j]!, 0));
     const logits = linear('cls', n);
     const m = Math.max(...logits);
     const lse = m + Math.log(logits.reduce((a, v) => a + Math.exp(v - m), 0));
-    total += lse - logits[sample.label];
+    total += lse - logits[sample.label]!;
     const pred = linear('reg', 2);
-    total += 0.5 * ((pred[0] - sample.centre[0]) ** 2 + (pred[1] - sample.centre[1]) ** 2);
+    total += 0.5 * ((pred[0]! - sample.centre[0]) ** 2 + (pred[1]! - sample.centre[1]) ** 2);
   }
   return total / samples.length;
 }
@@ -95,7 +95,7 @@ describe('training step: the tiny net graph', () => {
     try {
       const run = await replica.step(samples, model.initial, { iteration: 0, replica: 0, replicas: 1, seed: 0 });
       const p64 = new Map([...model.initial].map(([k, v]) => [k, Float64Array.from(v)]));
-      const lossOrt = run.losses['loss.cls'] + run.losses['loss.reg'];
+      const lossOrt = run.losses['loss.cls']! + run.losses['loss.reg']!;
       assert.ok(Math.abs(lossOrt - referenceLoss(p64, samples)) < 1e-5, `loss ${lossOrt} vs ${referenceLoss(p64, samples)}`);
       const h = 1e-5;
       let worst = 0;
@@ -104,14 +104,14 @@ describe('training step: the tiny net graph', () => {
         const values = p64.get(p.name)!;
         const scale = Math.max(1e-3, ...Array.from(grad, Math.abs));
         for (let i = 0; i < values.length; i++) {
-          const keep = values[i];
+          const keep = values[i]!;
           values[i] = keep + h;
           const up = referenceLoss(p64, samples);
           values[i] = keep - h;
           const down = referenceLoss(p64, samples);
           values[i] = keep;
           const fd = (up - down) / (2 * h);
-          worst = Math.max(worst, Math.abs(fd - grad[i]) / scale);
+          worst = Math.max(worst, Math.abs(fd - grad[i]!) / scale);
         }
       }
       t.diagnostic(`worst |grad - finite difference| / max|grad| per tensor: ${worst.toExponential(2)}`);
@@ -145,8 +145,8 @@ describe('train: the engine on the tiny net', () => {
     assert.ok(last < 0.6 * first, `loss ${first.toFixed(4)} -> ${last.toFixed(4)}`);
     const metrics = parseMetrics(await readFile(join(out, METRICS_FILE), 'utf8'));
     assert.equal(metrics.length, 40);
-    assert.deepEqual(Object.keys(metrics[0].values).slice(0, 3), ['total_loss', 'loss_cls', 'loss_reg']);
-    assert.ok(Math.abs(metrics[0].values.lr - 0.2 / 3) < 1e-12, 'iteration 0 runs at BASE_LR * WARM_UP_FACTOR');
+    assert.deepEqual(Object.keys(metrics[0]!.values).slice(0, 3), ['total_loss', 'loss_cls', 'loss_reg']);
+    assert.ok(Math.abs(metrics[0]!.values.lr! - 0.2 / 3) < 1e-12, 'iteration 0 runs at BASE_LR * WARM_UP_FACTOR');
     assert.equal((await readFile(join(out, LAST_CHECKPOINT_FILE), 'utf8')).trim(), 'model_final.safetensors');
     const file = readSafetensorsFile(join(out, 'model_final.safetensors'));
     assert.equal(file.metadata[CHECKPOINT_METADATA.iteration], '40');
@@ -182,9 +182,9 @@ describe('train: the engine on the tiny net', () => {
     let worst = 0;
     for (const [name, p] of single) {
       const q = parallel.get(name)!;
-      const moved = p.reduce((a, v, i) => Math.max(a, Math.abs(v - start.get(name)![i])), 0);
+      const moved = p.reduce((a, v, i) => Math.max(a, Math.abs(v - start.get(name)![i]!)), 0);
       assert.ok(moved > 0, `${name} was updated`);
-      for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i] - q[i]) / Math.max(moved, 1e-6));
+      for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i]! - q[i]!) / Math.max(moved, 1e-6));
     }
     t.diagnostic(`worst |two replicas - one replica| / max|update| per tensor after 2 iterations: ${worst.toExponential(2)}`);
     assert.ok(worst < 1e-4, `worst difference relative to the update: ${worst}`);

@@ -7,7 +7,7 @@ const solver = (...set: string[]) => loadConfig({ set }).SOLVER;
 
 const close = (actual: ArrayLike<number>, expected: readonly number[], tol = 1e-6): void => {
   assert.equal(actual.length, expected.length);
-  for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(actual[i] - expected[i]) <= tol * Math.max(1, Math.abs(expected[i])), `[${i}] ${actual[i]} vs ${expected[i]}`);
+  for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(actual[i]! - expected[i]!) <= tol * Math.max(1, Math.abs(expected[i]!)), `[${i}] ${actual[i]} vs ${expected[i]}`);
 };
 
 describe('solver: learning-rate schedule (Detectron steps_with_decay + warm-up)', () => {
@@ -85,7 +85,7 @@ describe('solver: SGD with momentum (PyTorch update) and bias rules', () => {
     g.forEach((x, i) => sgdA.step(a, new Map([['w', x.slice()]]), i));
     const b = new Map([['w', Float32Array.from([1, 2, 3])]]);
     const sgdB = new SgdMomentum(s);
-    sgdB.step(b, new Map([['w', g[0].slice()]]), 0);
+    sgdB.step(b, new Map([['w', g[0]!.slice()]]), 0);
     const restored = new SgdMomentum(s, new Map([...sgdB.momentum].map(([k, v]) => [k, v.slice()])));
     g.slice(1).forEach((x, i) => restored.step(b, new Map([['w', x.slice()]]), i + 1));
     assert.deepEqual([...b.get('w')!], [...a.get('w')!]);

@@ -22,7 +22,7 @@ function takeRows(t: HostTensor, order: ArrayLike<number>): HostTensor {
   const Ctor = t.data.constructor as { new (n: number): HostTensor['data'] };
   const out = new Ctor(order.length * per);
   for (let i = 0; i < order.length; i++) {
-    (out as Float32Array).set((t.data as Float32Array).subarray(order[i] * per, (order[i] + 1) * per), i * per);
+    (out as Float32Array).set((t.data as Float32Array).subarray(order[i]! * per, (order[i]! + 1) * per), i * per);
   }
   return { dtype: t.dtype, dims: [order.length, ...t.dims.slice(1)], data: out } as HostTensor;
 }

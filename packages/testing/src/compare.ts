@@ -32,8 +32,8 @@ export function compareDense(name: string, actual: HostTensor, reference: HostTe
   let maxDiff = 0;
   let worst = -1;
   for (let i = 0; i < r.length; i++) {
-    maxRef = Math.max(maxRef, Math.abs(r[i]));
-    const d = Math.abs(a[i] - r[i]);
+    maxRef = Math.max(maxRef, Math.abs(r[i]!));
+    const d = Math.abs(a[i]! - r[i]!);
     if (!(d <= maxDiff)) {
       maxDiff = Number.isNaN(d) ? Infinity : d;
       worst = i;
@@ -62,10 +62,10 @@ export function compareExact(name: string, actual: HostTensor, reference: HostTe
 
 /** IoU of two (x1,y1,x2,y2) boxes. */
 export function boxIoU(a: ArrayLike<number>, ai: number, b: ArrayLike<number>, bi: number): number {
-  const ix = Math.max(0, Math.min(a[ai + 2], b[bi + 2]) - Math.max(a[ai], b[bi]));
-  const iy = Math.max(0, Math.min(a[ai + 3], b[bi + 3]) - Math.max(a[ai + 1], b[bi + 1]));
+  const ix = Math.max(0, Math.min(a[ai + 2]!, b[bi + 2]!) - Math.max(a[ai]!, b[bi]!));
+  const iy = Math.max(0, Math.min(a[ai + 3]!, b[bi + 3]!) - Math.max(a[ai + 1]!, b[bi + 1]!));
   const inter = ix * iy;
-  const ua = (a[ai + 2] - a[ai]) * (a[ai + 3] - a[ai + 1]) + (b[bi + 2] - b[bi]) * (b[bi + 3] - b[bi + 1]) - inter;
+  const ua = (a[ai + 2]! - a[ai]!) * (a[ai + 3]! - a[ai + 1]!) + (b[bi + 2]! - b[bi]!) * (b[bi + 3]! - b[bi + 1]!) - inter;
   return ua > 0 ? inter / ua : a[ai] === b[bi] && a[ai + 1] === b[bi + 1] && a[ai + 2] === b[bi + 2] && a[ai + 3] === b[bi + 3] ? 1 : 0;
 }
 
@@ -83,7 +83,7 @@ export function compareProposals(
   minIoU = 0.999,
   scoreTol = 1e-4,
 ): Verdict & { readonly matching: Int32Array } {
-  const n = refBoxes.dims[0];
+  const n = refBoxes.dims[0]!;
   const matching = new Int32Array(n).fill(-1);
   if (boxes.dims[0] !== n) return { name, pass: false, error: Infinity, detail: `count ${boxes.dims[0]} != reference ${n}`, matching };
   const a = numbers(boxes);
@@ -100,7 +100,7 @@ export function compareProposals(
     // Same index first (the usual case), then any unused box.
     if (!used[i]) {
       const iou = boxIoU(a, 4 * i, r, 4 * i);
-      if (iou >= minIoU && Math.abs(s[i] - rs[i]) <= scoreTol) {
+      if (iou >= minIoU && Math.abs(s[i]! - rs[i]!) <= scoreTol) {
         best = i;
         bestIoU = iou;
       }
@@ -109,7 +109,7 @@ export function compareProposals(
       for (let j = 0; j < n; j++) {
         if (used[j]) continue;
         const iou = boxIoU(a, 4 * j, r, 4 * i);
-        if (iou > bestIoU && Math.abs(s[j] - rs[i]) <= scoreTol) {
+        if (iou > bestIoU && Math.abs(s[j]! - rs[i]!) <= scoreTol) {
           bestIoU = iou;
           best = j;
         }
@@ -123,7 +123,7 @@ export function compareProposals(
     used[best] = 1;
     matching[i] = best;
     worstIoU = Math.min(worstIoU, bestIoU);
-    worstScore = Math.max(worstScore, Math.abs(s[best] - rs[i]));
+    worstScore = Math.max(worstScore, Math.abs(s[best]! - rs[i]!));
   }
   return {
     name,
@@ -142,7 +142,7 @@ export function compareDetections(
   boxTol = 1e-2,
   scoreTol = 1e-4,
 ): Verdict & { readonly matching: Int32Array } {
-  const n = reference.boxes.dims[0];
+  const n = reference.boxes.dims[0]!;
   const matching = new Int32Array(n).fill(-1);
   if (actual.boxes.dims[0] !== n) {
     return { name, pass: false, error: Infinity, detail: `count ${actual.boxes.dims[0]} != reference ${n}`, matching };
@@ -158,9 +158,9 @@ export function compareDetections(
   let worstScore = 0;
   let unmatched = 0;
   const fits = (j: number, i: number): number => {
-    if (l[j] !== rl[i] || Math.abs(s[j] - rs[i]) > scoreTol) return Infinity;
+    if (l[j] !== rl[i] || Math.abs(s[j]! - rs[i]!) > scoreTol) return Infinity;
     let d = 0;
-    for (let c = 0; c < 4; c++) d = Math.max(d, Math.abs(a[4 * j + c] - r[4 * i + c]));
+    for (let c = 0; c < 4; c++) d = Math.max(d, Math.abs(a[4 * j + c]! - r[4 * i + c]!));
     return d;
   };
   for (let i = 0; i < n; i++) {
@@ -186,7 +186,7 @@ export function compareDetections(
     used[best] = 1;
     matching[i] = best;
     worstBox = Math.max(worstBox, bestD);
-    worstScore = Math.max(worstScore, Math.abs(s[best] - rs[i]));
+    worstScore = Math.max(worstScore, Math.abs(s[best]! - rs[i]!));
   }
   return {
     name,
@@ -202,14 +202,14 @@ export function compareMasks(name: string, actual: HostTensor, reference: HostTe
   if (actual.dims.join(',') !== reference.dims.join(',')) {
     return { name, pass: false, error: Infinity, detail: `shape ${shapeOf(actual)} != reference ${shapeOf(reference)}` };
   }
-  const d = reference.dims[0];
+  const d = reference.dims[0]!;
   const per = reference.dims.slice(1).reduce((x, y) => x * y, 1);
   const a = actual.data as Uint8Array;
   const r = reference.data as Uint8Array;
   let worst = 1;
   let failing = 0;
   for (let i = 0; i < d; i++) {
-    const j = matching ? matching[i] : i;
+    const j = matching ? matching[i]! : i;
     let inter = 0;
     let union = 0;
     for (let p = 0; p < per; p++) {
@@ -241,7 +241,7 @@ export function compareKeypoints(
   if (actual.keypoints.dims.join(',') !== reference.keypoints.dims.join(',')) {
     return { name, pass: false, error: Infinity, detail: `shape ${shapeOf(actual.keypoints)} != reference ${shapeOf(reference.keypoints)}` };
   }
-  const [d, k] = reference.keypoints.dims;
+  const [d = 0, k = 0] = reference.keypoints.dims; // [R, K, 3]; shapes equal, checked above
   const a = numbers(actual.keypoints);
   const r = numbers(reference.keypoints);
   const s = numbers(actual.scores);
@@ -250,14 +250,14 @@ export function compareKeypoints(
   let badScores = 0;
   let worstScore = 0;
   for (let i = 0; i < d; i++) {
-    const j = matching ? matching[i] : i;
+    const j = matching ? matching[i]! : i;
     for (let q = 0; q < k; q++) {
       const ai = (j * k + q) * 3;
       const ri = (i * k + q) * 3;
-      const dist = Math.hypot(a[ai] - r[ri], a[ai + 1] - r[ri + 1]);
+      const dist = Math.hypot(a[ai]! - r[ri]!, a[ai + 1]! - r[ri + 1]!);
       if (dist <= px) {
         within++;
-        const ds = Math.abs(s[j * k + q] - rs[i * k + q]);
+        const ds = Math.abs(s[j * k + q]! - rs[i * k + q]!);
         worstScore = Math.max(worstScore, ds);
         if (ds > scoreTol) badScores++;
       }

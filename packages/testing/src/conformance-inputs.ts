@@ -165,7 +165,7 @@ export function flatRows(c: ConformanceCase, rand: () => number): { boxes: HostT
   const batchIndex = new BigInt64Array(total);
   let at = 0;
   c.rowsPerImage.forEach((count, n) => {
-    const [h, w] = c.imageSizes[n];
+    const [h, w] = c.imageSizes[n]!;
     boxes.set(randomBoxes(count, h, w, rand), at * 4);
     batchIndex.fill(BigInt(n), at, at + count);
     at += count;
@@ -184,7 +184,7 @@ export function paddedProposals(c: ConformanceCase, rand: () => number): { feeds
   const scores = new Float32Array(n * k).fill(-Infinity);
   const valid = new Uint8Array(n * k);
   c.rowsPerImage.forEach((count, i) => {
-    const [h, w] = c.imageSizes[i];
+    const [h, w] = c.imageSizes[i]!;
     boxes.set(randomBoxes(count, h, w, rand), i * k * 4);
     const s = Array.from({ length: count }, () => rand()).sort((a, b) => b - a);
     scores.set(s, i * k);

@@ -160,7 +160,7 @@ function featureFeeds(specs: readonly FeatureSpec[], c: ConformanceCase, rand: (
 function declareMaps(maps: FeatureMaps, isFpn: boolean): StageIO {
   const declared: DeclaredMap[] = maps.map((m, i) => ({ name: m.name, channels: m.channels, spatialScale: m.spatialScale, level: m.level, output: `conformance.features_out.${i}` }));
   return {
-    outputs: maps.map((m, i) => ({ name: declared[i].output, blob: m.blob, dtype: 'float32' as const, dims: featureMapDims(m) })),
+    outputs: maps.map((m, i) => ({ name: declared[i]!.output, blob: m.blob, dtype: 'float32' as const, dims: featureMapDims(m) })),
     declared: { kind: 'features', maps: declared, isFpn },
   };
 }
@@ -177,7 +177,7 @@ function checkMaps(c: ConformanceCase, out: ReadonlyMap<string, HostTensor>, io:
     const [hp, wp] = c.padded;
     // A strided conv / pool gives floor or ceil of size · scale depending on its padding.
     const fits = (size: number, padded: number): boolean => size === Math.floor(padded * m.spatialScale) || size === Math.ceil(padded * m.spatialScale);
-    if (!fits(h, hp) || !fits(w, wp)) {
+    if (h === undefined || w === undefined || !fits(h, hp) || !fits(w, wp)) {
       problems.push(`${what}: spatial size ${h}x${w} does not match its declared spatialScale ${m.spatialScale} of the ${hp}x${wp} input (expected ${Math.ceil(hp * m.spatialScale)}x${Math.ceil(wp * m.spatialScale)})`);
     }
     expectFinite(problems, what, t);
@@ -189,7 +189,7 @@ const ROW_TOL = 1e-3;
 
 /** Boxes [rows,4] lie inside their image (0..w, 0..h) with x1 <= x2 and y1 <= y2. */
 function checkBoxesInside(problems: string[], what: string, boxes: ArrayLike<number>, row: number, size: readonly [number, number]): boolean {
-  const [x1, y1, x2, y2] = [boxes[4 * row], boxes[4 * row + 1], boxes[4 * row + 2], boxes[4 * row + 3]];
+  const [x1, y1, x2, y2] = [boxes[4 * row]!, boxes[4 * row + 1]!, boxes[4 * row + 2]!, boxes[4 * row + 3]!];
   const [h, w] = size;
   const ok =
     [x1, y1, x2, y2].every(Number.isFinite) &&
@@ -254,7 +254,7 @@ function checkProposals(c: ConformanceCase, out: ReadonlyMap<string, HostTensor>
   const v = values(out.get(vName)!);
   const counts = values(out.get(cName)!);
   for (let i = 0; i < n; i++) {
-    const count = counts[i];
+    const count = counts[i]!;
     if (!(count >= 0 && count <= k)) {
       problems.push(`proposals.counts[${i}] = ${count} is outside [0, K = ${k}]`);
       continue;
@@ -266,9 +266,9 @@ function checkProposals(c: ConformanceCase, out: ReadonlyMap<string, HostTensor>
         break;
       }
       if (j < count) {
-        if (j > 0 && !(s[slot] <= s[slot - 1])) problems.push(`proposals.scores of image ${i} are not sorted at slot ${j} (${s[slot - 1]} then ${s[slot]})`);
+        if (j > 0 && !(s[slot]! <= s[slot - 1]!)) problems.push(`proposals.scores of image ${i} are not sorted at slot ${j} (${s[slot - 1]} then ${s[slot]})`);
         if (!Number.isFinite(s[slot])) problems.push(`proposals.scores[${i}, ${j}] = ${s[slot]} in a valid slot`);
-        if (!checkBoxesInside(problems, `proposals.boxes of image ${i}`, b, slot, c.imageSizes[i])) break;
+        if (!checkBoxesInside(problems, `proposals.boxes of image ${i}`, b, slot, c.imageSizes[i]!)) break;
       } else if (s[slot] !== -Infinity) {
         problems.push(`proposals.scores[${i}, ${j}] = ${s[slot]} in a padding slot (must be -inf)`);
         break;
@@ -365,17 +365,17 @@ function checkDetections(c: ConformanceCase, out: ReadonlyMap<string, HostTensor
   const bi = values(out.get(iName)!);
   const perImage = new Array<number>(c.batch).fill(0);
   for (let r = 0; r < d; r++) {
-    if (!(bi[r] >= 0 && bi[r] < c.batch) || (r > 0 && bi[r] < bi[r - 1])) {
+    if (!(bi[r]! >= 0 && bi[r]! < c.batch) || (r > 0 && bi[r]! < bi[r - 1]!)) {
       problems.push(`detections.batchIndex[${r}] = ${bi[r]}: must be non-decreasing and in [0, ${c.batch})`);
       break;
     }
-    perImage[bi[r]]++;
-    if (!(l[r] >= 1 && l[r] <= config.MODEL.NUM_CLASSES - 1)) {
+    perImage[bi[r]!]!++;
+    if (!(l[r]! >= 1 && l[r]! <= config.MODEL.NUM_CLASSES - 1)) {
       problems.push(`detections.labels[${r}] = ${l[r]}: must be in 1..MODEL.NUM_CLASSES-1 = ${config.MODEL.NUM_CLASSES - 1}`);
       break;
     }
     if (!Number.isFinite(s[r])) problems.push(`detections.scores[${r}] = ${s[r]}`);
-    if (!checkBoxesInside(problems, 'detections.boxes', b, r, c.imageSizes[bi[r]])) break;
+    if (!checkBoxesInside(problems, 'detections.boxes', b, r, c.imageSizes[bi[r]!]!)) break;
   }
   perImage.forEach((count, i) => {
     if (count > config.TEST.DETECTIONS_PER_IM) problems.push(`image ${i} has ${count} detections, more than TEST.DETECTIONS_PER_IM = ${config.TEST.DETECTIONS_PER_IM}`);
@@ -464,7 +464,7 @@ const roiMaskHead: SlotAdapter = {
     if (!expectTensor(problems, 'maskProbs', t, 'float32', [totalRows(c), 1, m, m])) return problems;
     const v = values(t!);
     for (let i = 0; i < v.length; i++) {
-      if (!(v[i] >= 0 && v[i] <= 1)) {
+      if (!(v[i]! >= 0 && v[i]! <= 1)) {
         problems.push(`maskProbs holds ${v[i]} at flat index ${i}: mask probabilities must be in [0, 1]`);
         break;
       }
@@ -532,9 +532,9 @@ export function checkDeclaredMaps(declared: Declared): string[] {
     if (Math.abs(2 ** -m.level - m.spatialScale) > 1e-9 * m.spatialScale) {
       problems.push(`map '${m.name}': level ${m.level} does not match spatialScale ${m.spatialScale} (level must be log2(1 / spatialScale))`);
     }
-    if (i > 0 && m.spatialScale > maps[i - 1].spatialScale) problems.push(`maps are not ordered finest to coarsest ('${maps[i - 1].name}' then '${m.name}')`);
+    if (i > 0 && m.spatialScale > maps[i - 1]!.spatialScale) problems.push(`maps are not ordered finest to coarsest ('${maps[i - 1]!.name}' then '${m.name}')`);
   });
-  if (declared.isFpn && maps.some((m) => m.channels !== maps[0].channels)) {
+  if (declared.isFpn && maps.some((m) => m.channels !== maps[0]!.channels)) {
     problems.push(`a pyramid's levels must share one width (the RPN head is shared across them): ${maps.map((m) => `'${m.name}': ${m.channels}`).join(', ')}`);
   }
   return problems;

@@ -93,7 +93,7 @@ function syntheticTargets(config: RcnnConfig, size: readonly [number, number], r
   const masks = new Uint8Array(3 * h * w);
   const keypoints = new Float32Array(3 * k * 3);
   for (let i = 0; i < 3; i++) {
-    const [x1, y1, x2, y2] = boxes.slice(4 * i, 4 * i + 4);
+    const [x1, y1, x2, y2] = [boxes[4 * i]!, boxes[4 * i + 1]!, boxes[4 * i + 2]!, boxes[4 * i + 3]!];
     for (let y = y1; y < Math.min(y2, h); y++) for (let x = x1; x < Math.min(x2, w); x++) masks[(i * h + y) * w + x] = (x + y) % 3 === 0 ? 0 : 1;
     for (let j = 0; j < k; j++) keypoints.set([x1 + rand() * (x2 - x1), y1 + rand() * (y2 - y1), j % 4 === 0 ? 0 : 2], (i * k + j) * 3);
   }
@@ -111,7 +111,7 @@ function syntheticProposals(gt: ResizedTargets, size: readonly [number, number],
     const y1 = rand() * h * 0.7;
     out.push(x1, y1, x1 + 4 + rand() * w * 0.3, y1 + 4 + rand() * h * 0.3);
   }
-  for (let i = 0; i < gt.boxes.length; i++) out.push(gt.boxes[i] + (rand() - 0.5) * 2);
+  for (let i = 0; i < gt.boxes.length; i++) out.push(gt.boxes[i]! + (rand() - 0.5) * 2);
   return Float32Array.from(out);
 }
 
@@ -246,11 +246,11 @@ export async function runTrainingConformance(o: TrainingConformanceOptions): Pro
       const roiNames = positives
         ? [ROI_TRAINING_INPUTS.positiveBoxes, ROI_TRAINING_INPUTS.positiveBatchIndex, ROI_TRAINING_INPUTS.positiveLabels]
         : [ROI_TRAINING_INPUTS.boxes, ROI_TRAINING_INPUTS.batchIndex, ROI_TRAINING_INPUTS.labels];
-      for (const n of roiNames) feeds[n] = roiFeeds[n];
+      for (const n of roiNames) feeds[n] = roiFeeds[n]!;
       if (o.slot === 'roi-box-outputs') {
         const dim = o.boxHeadDim ?? 16;
         const head: BoxHeadOutput = { features: g.input('conformance.box_features', 'float32', ['R', dim]), dim };
-        feeds['conformance.box_features'] = randomFloat([roiFeeds[ROI_TRAINING_INPUTS.labels].dims[0], dim], rand);
+        feeds['conformance.box_features'] = randomFloat([roiFeeds[ROI_TRAINING_INPUTS.labels]!.dims[0]!, dim], rand);
         const training = (value as RoiBoxOutputs).training!;
         losses = training.buildLosses(ctx, head, rois);
         host = training.targets(input, config);
@@ -273,7 +273,7 @@ export async function runTrainingConformance(o: TrainingConformanceOptions): Pro
   add('training.loss-names', 'losses are named and distinct', names.length > 0 && new Set(names).size === names.length && names.every((n) => /^[a-z0-9_]+$/.test(n)), names.join(', ') || 'none');
   for (const n of declared) if (host.feeds[n]) feeds[n] = host.feeds[n];
 
-  let total = losses[0].blob;
+  let total = losses[0]!.blob;
   losses.slice(1).forEach((l, i) => (total = ops.add(g, total, l.blob, `total${i}`)));
   const values = new Map<string, HostTensor>();
   for (const [, t] of g.listInitializers()) {
@@ -319,15 +319,16 @@ export async function runTrainingConformance(o: TrainingConformanceOptions): Pro
   let fdPass = picked.length > 0;
   for (const p of picked) {
     const original = feeds[p.key];
+    if (original === undefined) throw new RangeError(`conformance: no feed for the checked parameter ${p.key}`);
     const lossAt = async (delta: number): Promise<number> => {
       const data = Float32Array.from(original.data as Float32Array);
-      data[p.at[0]] += delta;
+      data[p.at[0]]! += delta;
       const r = await runModel(session, { ...feeds, [p.key]: { ...original, data } as HostTensor });
-      return (r.get('loss.sum')!.data as Float32Array)[0];
+      return (r.get('loss.sum')!.data as Float32Array)[0]!;
     };
-    const h = 1e-2 * Math.max(1, Math.abs((original.data as Float32Array)[p.at[0]]));
+    const h = 1e-2 * Math.max(1, Math.abs((original.data as Float32Array)[p.at[0]]!));
     const fd = ((await lossAt(h)) - (await lossAt(-h))) / (2 * h);
-    const analytic = p.data[p.at[0]];
+    const analytic = p.data[p.at[0]]!;
     const ok = Math.abs(fd - analytic) <= tol * Math.abs(analytic) + 1e-4;
     fdPass &&= ok;
     details.push(`${p.key}[${p.at[0]}] analytic ${analytic.toPrecision(5)} vs ${fd.toPrecision(5)}${ok ? '' : ' (off)'}`);

@@ -425,7 +425,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     if (keys.length > 0) {
       const zeros = (shape: readonly number[]): HostTensor => ({ dtype: 'float32', dims: [...shape], data: new Float32Array(shape.reduce((x, y) => x * y, 1)) });
       const all = new Map<string, HostTensor>([...consumed].map(([k, s]) => [k, zeros(s)]));
-      const victim = keys[0];
+      const victim = keys[0]!;
       const expectWeightsError = (id: string, title: string, tensors: Map<string, HostTensor>, what: string): void => {
         try {
           buildStage(adapter, impl.value, r0, config, WeightStore.fromTensors(tensors, `conformance weights (${what})`), env);
@@ -440,7 +440,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       expectWeightsError('weights.missing', 'a missing tensor fails with a WeightsError naming it', without, 'a missing');
       const misshaped = new Map(all);
       const shape = consumed.get(victim)!;
-      misshaped.set(victim, zeros([shape[0] + 1, ...shape.slice(1)]));
+      misshaped.set(victim, zeros([shape[0]! + 1, ...shape.slice(1)]));
       expectWeightsError('weights.shape', 'a mis-shaped tensor fails with a WeightsError naming it', misshaped, 'a mis-shaped');
       try {
         const exact = WeightStore.fromTensors(all, 'conformance weights (exactly the keys read)');
@@ -461,7 +461,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   ];
   const batchSizes = options.batchSizes ?? [1, 2];
   const runCases: ConformanceCase[] = conformanceCases(sizes, batchSizes, options.rowsPerImage ?? 6);
-  if (adapter.roiLevel) runCases.push(emptyCase(sizes[0], Math.max(...batchSizes)));
+  if (adapter.roiLevel) runCases.push(emptyCase(sizes[0]!, Math.max(...batchSizes)));
   const inputNames = new Set(a.graph.declaredInputs.map((i) => i.name));
   const feedsOf = (cs: ConformanceCase, index: number): Record<string, HostTensor> => {
     const rand = seededRandom(seed * 7919 + index + 1);
@@ -504,7 +504,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
 
     // 7. Determinism.
     if (first) {
-      const feeds0 = feedsOf(runCases[0], 0);
+      const feeds0 = feedsOf(runCases[0]!, 0);
       const again = await runModel(sessionA, feeds0);
       const d1 = differences(first, again);
       add('determinism.rerun', 'the same input gives bit-identical outputs twice', d1.length === 0, d1.length ? `differ: ${list(d1)}` : `${first.size} outputs identical`);

@@ -51,7 +51,7 @@ function compareAbsolute(name: string, actual: HostTensor, reference: HostTensor
   const a = values(actual);
   const r = values(reference);
   let d = 0;
-  for (let i = 0; i < r.length; i++) d = Math.max(d, Number.isNaN(a[i] - r[i]) ? Infinity : Math.abs(a[i] - r[i]));
+  for (let i = 0; i < r.length; i++) d = Math.max(d, Number.isNaN(a[i]! - r[i]!) ? Infinity : Math.abs(a[i]! - r[i]!));
   return { name, pass: d <= tol, error: d, detail: `max|a-b| = ${d.toExponential(3)} (tol ${tol.toExponential(1)})` };
 }
 
@@ -59,7 +59,7 @@ function compareAbsolute(name: string, actual: HostTensor, reference: HostTensor
 export function compareGradient(name: string, actual: HostTensor, reference: HostTensor, tol = TRAINING_TOLERANCES.grad): Verdict {
   let maxRef = 0;
   const r = values(reference);
-  for (let i = 0; i < r.length; i++) maxRef = Math.max(maxRef, Math.abs(r[i]));
+  for (let i = 0; i < r.length; i++) maxRef = Math.max(maxRef, Math.abs(r[i]!));
   const v = compareAbsolute(name, actual, reference, tol * Math.max(1e-6, maxRef));
   return { ...v, error: v.error / Math.max(1e-6, maxRef), detail: `${v.detail}, relative to max|ref| ${maxRef.toExponential(3)}: ${(v.error / Math.max(1e-6, maxRef)).toExponential(3)}` };
 }
@@ -91,8 +91,8 @@ export function compareTrainingDump(dump: ReadonlyMap<string, HostTensor>, refer
       continue;
     }
     if (name.startsWith('loss.')) {
-      const a = (ours.data as Float32Array)[0];
-      const r = (ref.data as Float32Array)[0];
+      const a = (ours.data as Float32Array)[0]!;
+      const r = (ref.data as Float32Array)[0]!;
       const d = Math.abs(a - r);
       const t = tol.loss * Math.max(1, Math.abs(r));
       verdicts.push({ name, pass: d <= t, error: d, detail: `${a} vs ${r}: |Δ| = ${d.toExponential(3)} (tol ${t.toExponential(3)})` });

@@ -184,9 +184,9 @@ describe('whole-graph backward on the training fixtures (finite differences)', (
     outputs.forEach((b, i) => {
       const r = g.initializer(`r${i}`, {
         dtype: 'float32',
-        dims: shapes[i],
+        dims: shapes[i]!,
         data: randn(
-          shapes[i].reduce((a, x) => a * x, 1),
+          shapes[i]!.reduce((a, x) => a * x, 1),
           100 + i,
         ),
       });
@@ -216,13 +216,13 @@ describe('whole-graph backward on the training fixtures (finite differences)', (
         },
         ['loss'],
       );
-      return Number(out.loss.data[0]);
+      return Number(out.loss!.data[0]);
     };
     const report: string[] = [];
     const failures: string[] = [];
     for (const key of checked) {
-      const grad = base[gradientOutputName(key)].data as Float32Array;
-      const value = paramFeeds[key].data as Float32Array;
+      const grad = base[gradientOutputName(key)]!.data as Float32Array;
+      const value = paramFeeds[key]!.data as Float32Array;
       const norm = Math.hypot(...grad);
       assert.ok(norm > 0, `${key}: gradient is all zeros`);
       // Directional derivatives: one float32 output rounding is noise on a single element's
@@ -240,13 +240,13 @@ describe('whole-graph backward on the training fixtures (finite differences)', (
         const quotients: number[] = [];
         for (const lossStep of LOSS_STEPS) {
           const step = lossStep / (norm * length);
-          const plus = Float32Array.from(value, (v, i) => v + step * direction[i]);
-          const minus = Float32Array.from(value, (v, i) => v - step * direction[i]);
+          const plus = Float32Array.from(value, (v, i) => v + step * direction[i]!);
+          const minus = Float32Array.from(value, (v, i) => v - step * direction[i]!);
           quotients.push(((await lossAt(key, plus)) - (await lossAt(key, minus))) / (2 * step * length));
         }
-        const numeric = quotients.sort((a, b) => a - b)[1];
+        const numeric = quotients.sort((a, b) => a - b)[1]!;
         let analytic = 0;
-        for (let i = 0; i < grad.length; i++) analytic += (grad[i] * direction[i]) / length;
+        for (let i = 0; i < grad.length; i++) analytic += (grad[i]! * direction[i]!) / length;
         worst = Math.max(worst, Math.abs(numeric - analytic) / norm);
       }
       report.push(`${key}: ${worst.toExponential(2)}`);
@@ -351,7 +351,7 @@ describe('trainable sets and frozen stages on every training fixture', () => {
         );
       if (config.TRAIN.FREEZE_CONV_BODY)
         assert.ok(
-          g.graphNodes().some((n) => g.isGradientStopped(n.outputs[0])),
+          g.graphNodes().some((n) => g.isGradientStopped(n.outputs[0]!)),
           'the conv body outputs pass through stopGradient',
         );
       // The proposals are detached (torchvision): a loss of the proposal boxes reaches no parameter.

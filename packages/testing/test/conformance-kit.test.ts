@@ -47,8 +47,8 @@ function tinyHead(faults: Faults = {}): RoiBoxHead {
       const g = ctx.graph;
       const c = ctx.config.FPN;
       const pooled = multiScaleRoiAlign(g, features, rois, { outputSize: 2, samplingRatio: 1, aligned: false, canonicalScale: c.ROI_CANONICAL_SCALE, canonicalLevel: c.ROI_CANONICAL_LEVEL, eps: c.ROI_LEVEL_EPS });
-      ctx.tap('roi.box_features', pooled, 'float32', faults.tapLayout ?? 'proposal-rows', faults.tapRank2 ? ['R', features[0].channels * 4] : ['R', features[0].channels, 2, 2]);
-      const inDim = features[0].channels * 4;
+      ctx.tap('roi.box_features', pooled, 'float32', faults.tapLayout ?? 'proposal-rows', faults.tapRank2 ? ['R', features[0]!.channels * 4] : ['R', features[0]!.channels, 2, 2]);
+      const inDim = features[0]!.channels * 4;
       const key = faults.keyOutsidePrefix ? 'box_head.fc.weight' : 'roi_heads.box_head.fc.weight';
       const read = (): Float32Array => ctx.weights.take(key, [DIM, inDim], { kind: 'he' });
       const data = faults.cacheWeights ? (cached ??= read()) : read();
@@ -144,7 +144,7 @@ describe('conformance kit', () => {
     const report = await runConformance({ slot: 'roi-box-head', name: 'test.no_such_head', container, config });
     assert.equal(report.passed, false);
     assert.deepEqual(failing(report), ['registry.resolve']);
-    assert.match(report.checks[0].detail, /no RoI box head named "test\.no_such_head".*test\.tiny_box_head/);
+    assert.match(report.checks[0]!.detail, /no RoI box head named "test\.no_such_head".*test\.tiny_box_head/);
   });
 
   it('fails when register() is not idempotent', async () => {

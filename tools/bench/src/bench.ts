@@ -154,7 +154,7 @@ export async function benchCase(caseDir: string, o: BenchOptions, log: (line: st
   return {
     name,
     caseDir,
-    image: { width: caseJson.images[0].width, height: caseJson.images[0].height },
+    image: { width: caseJson.images[0]!.width, height: caseJson.images[0]!.height },
     options: { ...o, peer: o.peer?.tool },
     rcnn: {
       steady: rcnnSteady,

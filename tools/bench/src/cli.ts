@@ -115,7 +115,7 @@ async function main(argv: readonly string[]): Promise<number> {
     throughputImages: Math.max(1, positive(values['throughput-images'], 4, '--throughput-images')),
     batches: list(values.batches, [1, 2, 4]),
     replicas: list(values.replicas, [1, 2]),
-    probe: [probe[0], probe[1], probe[2]],
+    probe: [probe[0]!, probe[1]!, probe[2]!],
     profileRuns: Math.max(1, positive(values['profile-runs'], 3, '--profile-runs')),
   };
   const perfDir = resolve(values['perf-dir'] ?? '.data/perf');

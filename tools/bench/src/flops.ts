@@ -40,12 +40,12 @@ export function kernelFlops(op: string, weightDims: readonly number[] | undefine
       // A is [M, K] or (transA) [K, M]: either way K = |A| / M.
       const a = k.inputShapes[0];
       if (!a || out[0] === 0) return undefined;
-      return (2 * product(out) * product(a)) / out[0];
+      return (2 * product(out) * product(a)) / out[0]!;
     }
     case 'MatMul': {
       const a = k.inputShapes[0];
       if (!a) return undefined;
-      return 2 * product(out) * a[a.length - 1];
+      return 2 * product(out) * a[a.length - 1]!;
     }
     default:
       return undefined;

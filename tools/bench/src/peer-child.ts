@@ -15,7 +15,9 @@ import type { PeerProfile } from './peer.js';
 async function main(): Promise<void> {
   const { caseDir, threads, runs } = JSON.parse(process.argv[2] ?? '{}') as { caseDir: string; threads: number; runs: number };
   const caseJson = JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8')) as { images: { height: number; width: number }[] };
-  const { height, width } = caseJson.images[0];
+  const first = caseJson.images[0];
+  if (!first) throw new Error(`${join(caseDir, 'case.json')} lists no images`);
+  const { height, width } = first;
   const raw = readFileSync(join(caseDir, 'input.f32'));
   const data = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
   const dir = mkdtempSync(join(tmpdir(), 'peer-profile-'));
@@ -29,7 +31,7 @@ async function main(): Promise<void> {
       enableProfiling: true,
       profileFilePrefix: join(dir, 'peer'),
     });
-    const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, [3, height, width]) };
+    const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', data, [3, height, width]) };
     await session.run(feeds);
     for (let i = 0; i < runs; i++) await session.run(feeds);
     session.endProfiling();

@@ -54,7 +54,7 @@ export async function timePeer(setup: PeerSetup, caseDir: string, o: { runs: num
   const out = await runNode(args, { env: { ...process.env, ORT_NODE_DIR: setup.ortNodeDir }, timeoutMs: 15 * 60_000 }).catch((e: Error) => {
     // time_peer.cjs exits 1 when --check fails but still prints its result.
     const m = /exited with code 1:\n([\s\S]*)$/.exec(e.message);
-    if (o.check && m) return { stdout: m[1], stderr: m[1], wallMs: Number.NaN };
+    if (o.check && m) return { stdout: m[1]!, stderr: m[1]!, wallMs: Number.NaN };
     throw e;
   });
   const json = out.stdout

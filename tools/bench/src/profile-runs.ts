@@ -10,7 +10,7 @@ export function medianOpTimes(events: readonly OrtProfileEvent[], runs: number):
   const names = new Set(perRun.flatMap((r) => r.map((o) => o.op)));
   const rows = [...names].map((op) => {
     const ms = median(perRun.map((r) => r.find((o) => o.op === op)?.ms ?? 0));
-    return { op, ms, nodes: perRun[0].find((o) => o.op === op)?.nodes ?? 0 };
+    return { op, ms, nodes: perRun[0]!.find((o) => o.op === op)?.nodes ?? 0 };
   });
   const kernelMs = rows.reduce((a, r) => a + r.ms, 0);
   const ops = rows.map((r) => ({ ...r, share: kernelMs > 0 ? r.ms / kernelMs : 0 })).sort((a, b) => b.ms - a.ms);

@@ -139,7 +139,7 @@ async function steady(task: Extract<RcnnTask, { mode: 'steady' }>, startupMs: nu
     return {
       startupMs,
       createMs,
-      sessionCreateMs: detector.replicas[0].sessionCreateMs,
+      sessionCreateMs: detector.replicas[0]!.sessionCreateMs,
       firstMs,
       firstResultAtMs,
       runs,
@@ -210,8 +210,8 @@ async function profile(task: Extract<RcnnTask, { mode: 'profile' }>): Promise<Pr
     try {
       // Run 1 (warm-up) keeps its outputs for the parity check; the next `runs` are the profiled ones.
       const first = await detector.predict([imageOf(task.caseDir)], { keepOutputs: true });
-      if (!first[0].ok) throw first[0].error;
-      const produced = dumpTensors([first[0].result], loadConfig({ layers: [join(task.caseDir, 'case.json')] }));
+      if (!first[0]!.ok) throw first[0]!.error;
+      const produced = dumpTensors([first[0]!.result], loadConfig({ layers: [join(task.caseDir, 'case.json')] }));
       check = checkDetections(task.caseDir, produced);
       for (let i = 0; i < task.runs; i++) await detector.predictOne(imageOf(task.caseDir));
     } finally {
@@ -258,7 +258,7 @@ async function placement(task: Extract<RcnnTask, { mode: 'placement' }>): Promis
   const dir = mkdtempSync(join(tmpdir(), 'rcnn-placement-'));
   try {
     const detector = await createDetector({ ...caseOptions(task.caseDir), devices: task.device, profile: join(dir, 'placement'), precision: task.precision });
-    const replica = detector.replicas[0];
+    const replica = detector.replicas[0]!;
     try {
       await detector.predictOne(imageOf(task.caseDir));
     } finally {

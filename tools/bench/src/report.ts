@@ -31,8 +31,8 @@ export function formatCase(r: CaseReport): string {
     lines.push('```');
     const s = r.rcnn.stages!;
     lines.push(
-      `rcnn-node steady state = file → results on the main thread: decode ${formatMs(s.decodeMs)}, preprocess ${formatMs(s.preprocessMs)}, ` +
-        `session ${formatMs(s.sessionMs)}, thread transfer ${formatMs(s.transferMs)}, post-process ${formatMs(s.postprocessMs)} (medians). ` +
+      `rcnn-node steady state = file → results on the main thread: decode ${formatMs(s.decodeMs!)}, preprocess ${formatMs(s.preprocessMs!)}, ` +
+        `session ${formatMs(s.sessionMs!)}, thread transfer ${formatMs(s.transferMs!)}, post-process ${formatMs(s.postprocessMs!)} (medians). ` +
         'Baseline = its session.run on input.f32 (its graph includes the transform and the mask paste / keypoint decode; no PNG decoding). ' +
         'Ready = process start → detector created (Node start-up, module loading, weights, graph build, serialisation, session) vs process start → InferenceSession created.',
     );

@@ -14,7 +14,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ImageTargets, decodeEntry, readSafetensorsFile } from '@rcnn/core';
+import { type ImageTargets, at, decodeEntry, readSafetensorsFile } from '@rcnn/core';
 import { type OrtProfileEvent, decodeImage, readOrtProfile, resolveDevices, resolveModelSources, runKernels } from '@rcnn/runtime';
 import { type DetectorSample, type DetectorTrainingModel, SgdMomentum, detectorTrainingModel } from '@rcnn/runtime/training';
 import { register as registerBackbone } from '@rcnn/backbone';
@@ -140,7 +140,7 @@ export function readTargets(caseDir: string): ImageTargets {
   };
 }
 
-const cpu = () => resolveDevices('cpu').devices[0];
+const cpu = () => at(resolveDevices('cpu').devices, 0, "resolveDevices('cpu')");
 
 /** Backward kernels among node `names` that belong to a frozen stage, and how many belong to the backbone at all. */
 export function gradientKernels(names: readonly string[], frozen: readonly string[]): { frozen: string[]; backbone: number } {
@@ -245,13 +245,13 @@ async function throughput(task: Extract<TrainTask, { mode: 'throughput' }>): Pro
     for (const [k, v] of s.model.initial) parameters.get(k)!.set(v);
     const results = await Promise.all(replicas.map((r, i) => r.step(batch, parameters, { iteration, replica: i, replicas: replicas.length, seed: 7 + i })));
     const gradients = new Map<string, Float32Array>();
-    for (const [name, g] of results[0].gradients) {
+    for (const [name, g] of results[0]!.gradients) {
       const sum = g.slice();
       for (const r of results.slice(1)) {
         const o = r.gradients.get(name)!;
-        for (let i = 0; i < sum.length; i++) sum[i] += o[i];
+        for (let i = 0; i < sum.length; i++) sum[i]! += o[i]!;
       }
-      if (results.length > 1) for (let i = 0; i < sum.length; i++) sum[i] /= results.length;
+      if (results.length > 1) for (let i = 0; i < sum.length; i++) sum[i]! /= results.length;
       gradients.set(name, sum);
     }
     sgd.step(parameters, gradients, iteration);

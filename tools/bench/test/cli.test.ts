@@ -23,7 +23,7 @@ describe('the perf bench end to end (tiny fixture)', () => {
     assert.match(out.stdout, /steady-state time per image +[\d.]+ ms +40\.0 ms +[\d.]+x/);
     assert.match(out.stdout, /peak RSS +\d+ MB/);
     const report = JSON.parse(readFileSync(json, 'utf8')) as { reports: CaseReport[] };
-    const r = report.reports[0];
+    const r = report.reports[0]!;
     assert.equal(r.name, 'maskrcnn_tiny');
     assert.equal(r.rcnn.steady.length, 2);
     assert.equal(r.peer!.steady.length, 2);

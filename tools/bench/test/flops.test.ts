@@ -39,7 +39,7 @@ describe('FLOP count', () => {
       await session.run({ x: new ort.Tensor('float32', new Float32Array(2 * 4 * 6 * 8).fill(1), [2, 4, 6, 8]) });
       session.endProfiling();
       await session.release();
-      const kernels = runKernels(await readOrtProfile(join(dir, readdirSync(dir)[0])), -1);
+      const kernels = runKernels(await readOrtProfile(join(dir, readdirSync(dir)[0]!)), -1);
       const f = countFlops(g, kernels);
       assert.equal(f.conv, 2 * (2 * 8 * 6 * 8 * 4 * 9) + 2 * (2 * 8 * 3 * 4 * 2 * 9));
       assert.equal(f.deconv, 2 * (2 * 8 * 3 * 4) * 5 * 4);
@@ -64,7 +64,7 @@ describe('medianOpTimes', () => {
     const events = [...run(0, 9000, 9000), ...run(20000, 800, 100), ...run(30000, 900, 300), ...run(40000, 1000, 200)];
     const m = medianOpTimes(events, 3);
     assert.deepEqual(m.ops.map((o) => [o.op, o.ms]), [['Conv', 0.9], ['RoiAlign', 0.2]]);
-    assert.ok(Math.abs(m.ops[1].share - 0.2 / 1.1) < 1e-12);
+    assert.ok(Math.abs(m.ops[1]!.share - 0.2 / 1.1) < 1e-12);
     assert.equal(m.runMs, 1.2);
   });
 });

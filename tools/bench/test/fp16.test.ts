@@ -33,10 +33,10 @@ async function detect(dir: string, precision: 'float32' | 'float16'): Promise<Im
 }
 
 function iou(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const iw = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
-  const ih = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const iw = Math.max(0, Math.min(a[2]!, b[2]!) - Math.max(a[0]!, b[0]!));
+  const ih = Math.max(0, Math.min(a[3]!, b[3]!) - Math.max(a[1]!, b[1]!));
   const inter = iw * ih;
-  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+  const union = (a[2]! - a[0]!) * (a[3]! - a[1]!) + (b[2]! - b[0]!) * (b[3]! - b[1]!) - inter;
   return union > 0 ? inter / union : 0;
 }
 
@@ -48,7 +48,7 @@ describe('precision float16 (onnxruntime CPU inserts casts where it lacks float1
       const dir = publicCaseDir(name);
       const [full, half] = [await detect(dir, 'float32'), await detect(dir, 'float16')];
       full.forEach((a, i) => {
-        const b = half[i];
+        const b = half[i]!;
         const used = new Set<number>();
         for (let d = 0; d < a.scores.length; d++) {
           // Greedy one-to-one matching by IoU among detections of the same label.
@@ -61,7 +61,7 @@ describe('precision float16 (onnxruntime CPU inserts casts where it lacks float1
           }
           assert.ok(best >= 0 && bestIou >= 0.5, `${name} image ${i} detection ${d}: no float16 match (best IoU ${bestIou})`);
           used.add(best);
-          assert.ok(Math.abs(a.scores[d] - b.scores[best]) <= 0.01, `${name} image ${i} detection ${d}: score ${a.scores[d]} vs ${b.scores[best]}`);
+          assert.ok(Math.abs(a.scores[d]! - b.scores[best]!) <= 0.01, `${name} image ${i} detection ${d}: score ${a.scores[d]} vs ${b.scores[best]}`);
           total++;
           if (bestIou >= 0.98) close++;
         }

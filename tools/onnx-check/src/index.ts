@@ -169,9 +169,9 @@ export function outputDifference(name: string, actual: HostTensor, reference: Ho
   let maxAbs = 0;
   let maxRef = 0;
   for (let i = 0; i < r.length; i++) {
-    if (Number.isFinite(r[i])) maxRef = Math.max(maxRef, Math.abs(r[i]));
+    if (Number.isFinite(r[i])) maxRef = Math.max(maxRef, Math.abs(r[i]!));
     if (a[i] === r[i]) continue;
-    const d = Math.abs(a[i] - r[i]);
+    const d = Math.abs(a[i]! - r[i]!);
     maxAbs = Math.max(maxAbs, Number.isNaN(d) ? Infinity : d);
   }
   const integer = reference.dtype !== 'float32' && reference.dtype !== 'float16' && reference.dtype !== 'float64';

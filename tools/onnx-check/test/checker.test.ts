@@ -73,7 +73,7 @@ describe('exported models pass the ONNX checker (full check, strict shape infere
     g.output(g.op('If', [c], { then_branch: attr.graph(branch), else_branch: attr.graph(branch) }), 'y', 'float32');
     const file = join(dir, 'unshaped.onnx');
     writeFileSync(file, g.toModelProto());
-    const [report] = runOnnxChecker([file]);
+    const [report] = runOnnxChecker([file]) as [CheckerReport];
     const problems = checkerProblems(report);
     assert.match(problems.join('\n'), /checker: .*shape/);
     assert.ok(problems.includes('graph output y: no shape'), problems.join('\n'));
@@ -108,9 +108,9 @@ describe('what onnxruntime computes matches the declared shapes', () => {
   for (const name of PUBLIC_CASES) {
     it(`${name}: rank, fixed sizes and one size per symbolic name`, async () => {
       const { variants, feeds } = cases.get(name)!;
-      const batch = feeds.images.dims[0];
+      const batch = feeds.images!.dims[0]!;
       for (const v of variants) {
-        const inputs = v.variant === 'features' ? { images: feeds.images } : feeds;
+        const inputs = v.variant === 'features' ? { images: feeds.images! } : feeds;
         const out = await runModel(v.bytes, inputs);
         // A symbolic name is one size within a run (N, D, P, H_0, …).
         const sizes = new Map<string, number>([['N', batch]]);
@@ -122,7 +122,7 @@ describe('what onnxruntime computes matches the declared shapes', () => {
             if (typeof d === 'number') assert.equal(t.dims[i], d, `${v.name}: ${o.name} axis ${i}`);
             else {
               const seen = sizes.get(d);
-              if (seen === undefined) sizes.set(d, t.dims[i]);
+              if (seen === undefined) sizes.set(d, t.dims[i]!);
               else assert.equal(t.dims[i], seen, `${v.name}: ${o.name} axis ${i} is "${d}" = ${seen} elsewhere, ${t.dims[i]} here`);
             }
           });

@@ -18,7 +18,7 @@ function rows(t: HostTensor, order: ArrayLike<number>): HostTensor {
   const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
   const Ctor = t.data.constructor as { new (n: number): HostTensor['data'] };
   const out = new Ctor(order.length * per);
-  for (let i = 0; i < order.length; i++) (out as Float32Array).set((t.data as Float32Array).subarray(order[i] * per, (order[i] + 1) * per), i * per);
+  for (let i = 0; i < order.length; i++) (out as Float32Array).set((t.data as Float32Array).subarray(order[i]! * per, (order[i]! + 1) * per), i * per);
   return { dtype: t.dtype, dims: [order.length, ...t.dims.slice(1)], data: out } as HostTensor;
 }
 
@@ -28,14 +28,14 @@ function f32(values: ArrayLike<number>, dims: readonly number[]): HostTensor {
 
 /** Detectron2's keypoint score column (third) of matched keypoints, relative error ≤ `relTol`. */
 function compareKeypointScores(name: string, actual: HostTensor, reference: HostTensor, matching: Int32Array, relTol = 1e-4): Verdict {
-  const [d, k] = reference.dims;
+  const [d = 0, k = 0] = reference.dims; // [D, K, 3]
   const a = actual.data as Float32Array;
   const r = reference.data as Float32Array;
   let worst = 0;
   for (let i = 0; i < d; i++) {
     for (let q = 0; q < k; q++) {
-      const ref = r[(i * k + q) * 3 + 2];
-      const got = a[(matching[i] * k + q) * 3 + 2];
+      const ref = r[(i * k + q) * 3 + 2]!;
+      const got = a[(matching[i]! * k + q) * 3 + 2]!;
       worst = Math.max(worst, Math.abs(got - ref) / Math.max(1, Math.abs(ref)));
     }
   }

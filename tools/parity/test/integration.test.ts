@@ -72,10 +72,10 @@ describe('RPN-only model from an image file', () => {
     assert.ok(v.pass, v.detail);
     // original = resized × original/resized per axis (200×260 → 224×291)
     const [h, w] = [200, 260];
-    const [rh, rw] = Array.from(c.reference('transform.image_sizes').data as BigInt64Array, Number);
+    const [rh, rw] = Array.from(c.reference('transform.image_sizes').data as BigInt64Array, Number) as [number, number];
     for (let i = 0; i < p.count * 4; i++) {
       const ratio = i % 2 === 0 ? Math.fround(w) / Math.fround(rw) : Math.fround(h) / Math.fround(rh);
-      assert.ok(Math.abs(p.boxes[i] - p.boxesResized[i] * Math.fround(ratio)) < 1e-3, `coordinate ${i}`);
+      assert.ok(Math.abs(p.boxes[i]! - p.boxesResized[i]! * Math.fround(ratio)) < 1e-3, `coordinate ${i}`);
     }
   });
 });

@@ -35,7 +35,7 @@ describe('parity through the runtime API', () => {
     const produced = await produceCaseTensors(c, { register: BUILT_IN_PACKAGES });
     const logits = produced.get('roi.class_logits')!;
     const bad = Float32Array.from(logits.data as Float32Array);
-    bad[7] += 0.01;
+    bad[7]! += 0.01;
     produced.set('roi.class_logits', { ...logits, data: bad } as HostTensor);
     produced.delete('det.masks.0');
     const verdicts = compareCase(c, produced);

@@ -29,9 +29,9 @@ function withoutBackground(c: ParityCase): ParityCase {
   const zeroed = (name: string): HostTensor => {
     const t = c.reference(name);
     const data = Float32Array.from(t.data as Float32Array);
-    const rows = t.dims[0];
+    const rows = t.dims[0]!;
     const per = data.length / rows;
-    const background = name === 'roi.box_regression' ? 4 : per / t.dims[1];
+    const background = name === 'roi.box_regression' ? 4 : per / t.dims[1]!;
     for (let r = 0; r < rows; r++) data.fill(0, r * per, r * per + background);
     return { ...t, data } as HostTensor;
   };

@@ -116,7 +116,7 @@ async function makeRequests(n: number, corruptEvery: number, poisonEvery: number
   return out;
 }
 
-const percentile = (sorted: readonly number[], p: number): number => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]);
+const percentile = (sorted: readonly number[], p: number): number => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!);
 
 /** Asserts two results carry the same detections and masks. */
 function sameResult(a: ImageResult, b: ImageResult): boolean {
@@ -318,8 +318,8 @@ export async function runShutdown(options: { requests?: number; closeAfter?: num
   }
   assert.ok(finished >= closeAfter, 'the requests before close() finished');
   assert.ok(shutDown > 0, 'some requests were still queued and were refused');
-  const after = await detector.predict([inputs[0]]);
-  assert.ok(!after[0].ok && after[0].error instanceof ShutdownError, 'a closed detector refuses new requests');
+  const after = await detector.predict([inputs[0]!]);
+  assert.ok(!after[0]!.ok && after[0]!.error instanceof ShutdownError, 'a closed detector refuses new requests');
   assert.ok(detector.loads().every((l) => l.inFlight === 0), 'nothing left running');
   return { requests: n, finished, shutDown, closeMs, unhandledRejections: unhandled };
 }

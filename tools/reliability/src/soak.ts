@@ -7,6 +7,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Detector } from '@rcnn/runtime';
+import { at } from '@rcnn/core';
 import { type TinyCase, caseFiles, tinyDetector, toyDetector } from './common.js';
 import { encode, pattern } from './craft/images.js';
 
@@ -33,7 +34,7 @@ export async function rssAfterGc(): Promise<number> {
 
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
 /** Which model a soak runs: the toy model (fast) or a tiny parity model (real heads). */
@@ -101,7 +102,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     let previous = Number.POSITIVE_INFINITY;
     for (;;) {
       const chunk = warmed < warmup ? warmup - warmed : 50;
-      for (let i = 0; i < chunk; i++) await detector.predictOne(inputs[(warmed + i) % inputs.length]);
+      for (let i = 0; i < chunk; i++) await detector.predictOne(inputs[(warmed + i) % inputs.length]!);
       warmed += chunk;
       const now = await rssAfterGc();
       if (Math.abs(now - previous) < previous * 0.01 || warmed >= (options.maxWarmup ?? 2000)) break;
@@ -111,7 +112,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     heap0 = process.memoryUsage().heapUsed;
     t0 = performance.now();
     for (let i = 1; i <= predictions; i++) {
-      const o = await detector.predictOne(inputs[i % inputs.length]);
+      const o = await detector.predictOne(inputs[i % inputs.length]!);
       if (o.detections === undefined) throw new Error('a detection model gave no detections object');
       if (i % every === 0) samples.push(await rssAfterGc());
     }
@@ -180,7 +181,7 @@ export async function runChurn(options: ChurnOptions = {}): Promise<ChurnReport>
   const model = options.model ?? 'toy';
   const cycles = options.cycles ?? 50;
   const replicas = options.replicas ?? 2;
-  const [input] = await soakInputs(model);
+  const input = at(await soakInputs(model), 0, 'soak inputs');
   const cycle = async (): Promise<void> => {
     const d = await makeDetector(model, replicas);
     try {

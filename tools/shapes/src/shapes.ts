@@ -86,10 +86,10 @@ function background(rand: Rand, w: number, h: number): { pixels: Uint8Array; mea
       const u = x * Math.cos(angle) + y * Math.sin(angle);
       const pattern = kind === 0 ? Math.sin((2 * Math.PI * u) / period) : kind === 1 ? ((Math.floor(x / period) + Math.floor(y / period)) % 2) * 2 - 1 : 0;
       for (let c = 0; c < 3; c++) {
-        const v = base[c] + amp * pattern + noise * (rand() * 2 - 1);
+        const v = base[c]! + amp * pattern + noise * (rand() * 2 - 1);
         const b = Math.max(0, Math.min(255, Math.round(v)));
         pixels[(y * w + x) * 3 + c] = b;
-        mean[c] += b / (w * h);
+        mean[c]! += b / (w * h);
       }
     }
   }
@@ -100,7 +100,7 @@ function background(rand: Rand, w: number, h: number): { pixels: Uint8Array; mea
 function shapeColour(rand: Rand, mean: readonly number[]): [number, number, number] {
   for (;;) {
     const c: [number, number, number] = [Math.floor(rand() * 256), Math.floor(rand() * 256), Math.floor(rand() * 256)];
-    if (Math.hypot(c[0] - mean[0], c[1] - mean[1], c[2] - mean[2]) > 110) return c;
+    if (Math.hypot(c[0] - mean[0]!, c[1] - mean[1]!, c[2] - mean[2]!) > 110) return c;
   }
 }
 
@@ -128,14 +128,14 @@ function shapePolygon(rand: Rand, category: number, cx: number, cy: number, size
 /** Triangle corners as keypoints: top (smallest y), then the other two by x (left, right). */
 function triangleKeypoints(polygon: readonly number[]): [number, number][] {
   const pts: [number, number][] = [
-    [polygon[0], polygon[1]],
-    [polygon[2], polygon[3]],
-    [polygon[4], polygon[5]],
+    [polygon[0]!, polygon[1]!],
+    [polygon[2]!, polygon[3]!],
+    [polygon[4]!, polygon[5]!],
   ];
   pts.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
   const [top, ...rest] = pts;
   rest.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  return [top, rest[0], rest[1]];
+  return [top!, rest[0]!, rest[1]!];
 }
 
 /** Generates `count` images with their COCO dataset. */
@@ -174,12 +174,12 @@ export function generateShapes(options: ShapesOptions): ShapesSplit {
       const covered = new Array<number>(placed.length).fill(0);
       const visible = new Array<number>(placed.length).fill(0);
       for (let p = 0; p < mask.length; p++) {
-        const o = owner[p];
+        const o = owner[p]!;
         if (o < 0) continue;
-        visible[o]++;
-        if (mask[p]) covered[o]++;
+        visible[o]!++;
+        if (mask[p]) covered[o]!++;
       }
-      if (covered.some((c, i) => c > maxOcclusion * visible[i])) continue;
+      if (covered.some((c, i) => c > maxOcclusion * visible[i]!)) continue;
       const colour = shapeColour(rand, mean);
       const shade = uniform(rand, 0.85, 1.15);
       for (let p = 0; p < mask.length; p++) {
@@ -187,7 +187,7 @@ export function generateShapes(options: ShapesOptions): ShapesSplit {
         owner[p] = placed.length;
         // A gentle gradient across the shape so it is not perfectly flat.
         const g = shade + (0.15 * ((p % w) - cx)) / size;
-        for (let c = 0; c < 3; c++) pixels[p * 3 + c] = Math.max(0, Math.min(255, Math.round(colour[c] * g)));
+        for (let c = 0; c < 3; c++) pixels[p * 3 + c] = Math.max(0, Math.min(255, Math.round(colour[c]! * g)));
       }
       placed.push({ category, polygon, mask, colour });
     }
@@ -212,7 +212,7 @@ export function generateShapes(options: ShapesOptions): ShapesSplit {
           // Hidden by a later shape: labelled (1) but not visible.
           const px = Math.min(w - 1, Math.max(0, Math.floor(x)));
           const py = Math.min(h - 1, Math.max(0, Math.floor(y)));
-          const o = owner[py * w + px];
+          const o = owner[py * w + px]!;
           flat.push(x, y, o > i ? 1 : 2);
         }
         ann.keypoints = flat;

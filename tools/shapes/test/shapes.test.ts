@@ -32,8 +32,8 @@ test('its own ground truth as results scores AP 1 for bbox, segm and keypoints',
   const results = gtAsResults(dataset);
   for (const iouType of ['bbox', 'segm', 'keypoints'] as const) {
     const r = evaluateCoco(dataset, results, iouType, { params: { kptOksSigmas: SHAPE_OKS_SIGMAS } });
-    near1(r.stats[0], `${iouType} AP`);
-    near1(r.stats[1], `${iouType} AP50`);
+    near1(r.stats[0]!, `${iouType} AP`);
+    near1(r.stats[1]!, `${iouType} AP50`);
   }
   // Shapes do overlap (some annotations are occluded, stored as RLE) and some are whole (polygons).
   const kinds = new Set(dataset.annotations.map((a) => (Array.isArray(a.segmentation) ? 'polygon' : 'rle')));
@@ -52,7 +52,7 @@ test('the same seed gives the same images and annotations; another seed does not
 test('masks are exactly the painted pixels: each annotation is the part of its shape still visible', () => {
   const { dataset, images } = generateShapes({ count: 4, seed: 3, maxObjects: 5 });
   for (const [n, img] of images.entries()) {
-    const info = dataset.images[n];
+    const info = dataset.images[n]!;
     const anns = dataset.annotations.filter((a) => a.image_id === info.id);
     const masks = anns.map((a) => decodeRle(segmentationToRle(a.segmentation, info.height, info.width)));
     for (let p = 0; p < info.width * info.height; p++) {
@@ -60,7 +60,7 @@ test('masks are exactly the painted pixels: each annotation is the part of its s
       assert.ok(owners <= 1, 'visible masks do not overlap');
     }
     anns.forEach((a, i) => {
-      assert.equal(a.area, masks[i].reduce((s, v) => s + v, 0));
+      assert.equal(a.area, masks[i]!.reduce((s, v) => s + v, 0));
       // Inside the mask the pixels differ from the textured background around it.
       assert.ok(a.area! > 0);
     });
@@ -71,8 +71,8 @@ test('masks are exactly the painted pixels: each annotation is the part of its s
     else {
       const kp = a.keypoints!;
       assert.equal(kp.length, 9);
-      assert.ok(kp[1] <= kp[4] && kp[1] <= kp[7], 'top has the smallest y');
-      assert.ok(kp[3] <= kp[6], 'left is left of right');
+      assert.ok(kp[1]! <= kp[4]! && kp[1]! <= kp[7]!, 'top has the smallest y');
+      assert.ok(kp[3]! <= kp[6]!, 'left is left of right');
     }
   }
 });
@@ -95,5 +95,5 @@ test('the CLI writes train/val splits that load as a training dataset without sk
   assert.equal(img.targets.masks!.length, img.targets.labels.length * 96 * 80);
   assert.equal(train.annotations.length, ds.items.reduce((s, i) => s + i.annotations.length, 0));
   const written = await writeShapesDataset(join(dir, 'again'), { train: 4, val: 0, seed: 9, width: 96, height: 80 });
-  assert.deepEqual(JSON.parse(readFileSync(written[0].dataset, 'utf8')), train, 'the library writes what the CLI wrote');
+  assert.deepEqual(JSON.parse(readFileSync(written[0]!.dataset, 'utf8')), train, 'the library writes what the CLI wrote');
 });

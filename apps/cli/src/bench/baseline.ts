@@ -27,7 +27,7 @@ export class Baseline {
     const session = await OrtSession.open(path, { device, threads, logLevel: 'fatal' });
     const names = session.inputs.map((i) => i.name);
     if (['images', 'image_sizes', 'original_sizes'].every((n) => names.includes(n))) return new Baseline(session, 'rcnn', 'images');
-    const first = session.inputs[0];
+    const first = session.inputs[0]!;
     if (session.inputs.length === 1 && first.type === 'float32' && (first.shape?.length === 3 || first.shape?.length === 4)) {
       return new Baseline(session, first.shape.length === 3 ? 'chw' : 'nchw', first.name);
     }
@@ -49,9 +49,9 @@ export class Baseline {
     const chw = new Float32Array(3 * w * h);
     const scale = 1 / image.maxValue;
     for (let p = 0; p < w * h; p++) {
-      chw[p] = data[3 * p] * scale;
-      chw[w * h + p] = data[3 * p + 1] * scale;
-      chw[2 * w * h + p] = data[3 * p + 2] * scale;
+      chw[p] = data[3 * p]! * scale;
+      chw[w * h + p] = data[3 * p + 1]! * scale;
+      chw[2 * w * h + p] = data[3 * p + 2]! * scale;
     }
     return { [this.inputName]: hostTensor('float32', this.mode === 'chw' ? [3, h, w] : [1, 3, h, w], chw) };
   }

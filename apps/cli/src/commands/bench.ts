@@ -196,7 +196,7 @@ async function run(values: Parameters<Command['run']>[0], positionals: readonly 
   if (optFlag(values, 'explain-placement')) {
     const options = await detectorOptions(values, io, { config: DEFAULT_BENCH_CONFIG, devices: discoverGpus().length > 0 ? 'cuda:all' : 'cpu' });
     const images = positionals.length > 0 ? await expandImages(positionals) : SAMPLE_IMAGES;
-    return explainPlacement(options, images[0], io);
+    return explainPlacement(options, images[0]!, io);
   }
   const runs = optInt(values, 'runs', 1, 10_000) ?? 3;
   const warmup = optInt(values, 'warmup', 0, 1000) ?? 1;
@@ -234,7 +234,7 @@ async function run(values: Parameters<Command['run']>[0], positionals: readonly 
     const warmStart = performance.now();
     const warmCount = warmup * detector.replicas.length;
     if (warmCount > 0) {
-      const outcomes = await detector.predict(Array.from({ length: warmCount }, (_, i) => images[i % images.length]));
+      const outcomes = await detector.predict(Array.from({ length: warmCount }, (_, i) => images[i % images.length]!));
       for (const o of outcomes) if (!o.ok) throw o.error;
     }
     const warmupMs = performance.now() - warmStart;
@@ -244,11 +244,11 @@ async function run(values: Parameters<Command['run']>[0], positionals: readonly 
     let timed: { measurements: Measurement[]; wallMs: number; pairs?: BaselineReport['pairs'] };
     let baselineReport: BaselineReport | undefined;
     if (baselinePath) {
-      const first = detector.replicas[0];
+      const first = detector.replicas[0]!;
       const device = first.provider === 'cuda' ? { kind: 'cuda' as const, id: Number(first.device.split(':')[1] ?? 0), name: first.device } : { kind: 'cpu' as const, id: 0, name: 'cpu' };
       const baseline = await Baseline.open(baselinePath, device, first.threads);
       try {
-        await baseline.time(decoded[0], detector); // its warm-up
+        await baseline.time(decoded[0]!, detector); // its warm-up
         timed = await timeWithBaseline(detector, baseline, decoded, runs, progress);
         const pairs = timed.pairs!;
         const ours = distribution(pairs.map((p) => p.oursMs));

@@ -37,7 +37,7 @@ function configLines(layer: CheckpointResult['suggestedConfig']): string[] {
 
 async function run(values: Parameters<Command['run']>[0], positionals: readonly string[], io: CliIO): Promise<number> {
   if (positionals.length !== 2) throw new UsageError(`convert takes an input and an output file, got ${positionals.length} argument(s)`, 'rcnn convert model.pth model.safetensors');
-  const [input, output] = positionals;
+  const [input, output] = positionals as readonly [string, string]; // length checked just above
   if (!output.endsWith('.safetensors')) throw new UsageError(`the output ${output} must end in .safetensors`);
   const from = optString(values, 'from') ?? 'auto';
   if (!isFormat(from)) throw new UsageError(`unknown --from "${from}"`, `one of ${FORMATS.join(', ')}`);

@@ -177,16 +177,16 @@ export async function predictCocoResults(
     }
     const det = outcome.result.detections;
     if (!det) continue;
-    const imageId = imageIds[outcome.index];
+    const imageId = imageIds[outcome.index]!;
     const masks = readMasks(det);
     const kp = readKeypoints(det);
     if (masks) types.add('segm');
     if (kp) types.add('keypoints');
     for (let d = 0; d < det.scores.length; d++) {
-      const categoryId = map(det.labels[d]);
+      const categoryId = map(det.labels[d]!);
       if (categoryId === undefined) continue;
-      const [x1, y1, x2, y2] = det.boxes.subarray(4 * d, 4 * d + 4);
-      const r: { -readonly [K in keyof CocoResultJson]: CocoResultJson[K] } = { image_id: imageId, category_id: categoryId, score: det.scores[d], bbox: [x1, y1, x2 - x1, y2 - y1] };
+      const [x1, y1, x2, y2] = [det.boxes[4 * d]!, det.boxes[4 * d + 1]!, det.boxes[4 * d + 2]!, det.boxes[4 * d + 3]!];
+      const r: { -readonly [K in keyof CocoResultJson]: CocoResultJson[K] } = { image_id: imageId, category_id: categoryId, score: det.scores[d]!, bbox: [x1, y1, x2 - x1, y2 - y1] };
       if (masks) r.segmentation = masks.rle(d);
       if (kp) {
         const k = kp.numKeypoints;

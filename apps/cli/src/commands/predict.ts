@@ -42,10 +42,10 @@ function summary(result: ImageResult, detector: Detector): string {
   const time = `[${result.device}${result.provider !== result.device.split(':')[0] ? `→${result.provider}` : ''} ${(t.totalMs / 1000).toFixed(2)} s]`;
   if (result.proposals) return `${result.source}: ${result.proposals.count} proposals ${time}`;
   const det = result.detections!;
-  const order = Array.from(det.scores.keys()).sort((a, b) => det.scores[b] - det.scores[a]);
+  const order = Array.from(det.scores.keys()).sort((a, b) => det.scores[b]! - det.scores[a]!);
   const top = order
     .slice(0, 5)
-    .map((d) => `${detector.labels.categories[det.labels[d]] ?? det.labels[d]} ${det.scores[d].toFixed(2)}`)
+    .map((d) => `${detector.labels.categories[det.labels[d]!] ?? det.labels[d]} ${det.scores[d]!.toFixed(2)}`)
     .join(', ');
   return `${result.source}: ${det.scores.length} detection${det.scores.length === 1 ? '' : 's'}${top ? ` (${top}${order.length > 5 ? ', …' : ''})` : ''} ${time}`;
 }

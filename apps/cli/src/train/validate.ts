@@ -70,8 +70,8 @@ export async function cocoValidator(options: {
       const out: Record<string, number> = {};
       for (const type of predicted.types) {
         const { stats } = evaluateCoco(gt, predicted.results, type, type === 'keypoints' && sigmas ? { params: { kptOksSigmas: sigmas } } : {});
-        out[`${type}/AP`] = stats[0];
-        out[`${type}/AP50`] = stats[1];
+        out[`${type}/AP`] = stats[0]!;
+        out[`${type}/AP50`] = stats[1]!;
       }
       return out;
     } finally {

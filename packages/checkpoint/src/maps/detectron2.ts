@@ -172,10 +172,10 @@ export function detectron2ExportRules(ctx: MapContext & { rpnConvs: number }): N
   const bb = ctx.layout === 'c4' ? 'backbone.' : 'backbone.bottom_up.';
   const rpnConv = (k: string, p: string): string => (ctx.rpnConvs <= 1 ? `proposal_generator.rpn_head.conv.${p}` : `proposal_generator.rpn_head.conv.conv${k}.${p}`);
   const block = (prefix: string) => [
-    rename('', '', new RegExp(`^${prefix.replace(/\./g, '\\.')}(\\d+)\\.(\\d+)\\.conv([123])\\.weight$`), (m) => `${target(prefix, m[1])}.${m[2]}.conv${m[3]}.weight`),
-    rename('', '', new RegExp(`^${prefix.replace(/\./g, '\\.')}(\\d+)\\.(\\d+)\\.bn([123])\\.${BN}$`), (m) => `${target(prefix, m[1])}.${m[2]}.conv${m[3]}.norm.${m[4]}`),
-    rename('', '', new RegExp(`^${prefix.replace(/\./g, '\\.')}(\\d+)\\.(\\d+)\\.downsample\\.0\\.weight$`), (m) => `${target(prefix, m[1])}.${m[2]}.shortcut.weight`),
-    rename('', '', new RegExp(`^${prefix.replace(/\./g, '\\.')}(\\d+)\\.(\\d+)\\.downsample\\.1\\.${BN}$`), (m) => `${target(prefix, m[1])}.${m[2]}.shortcut.norm.${m[3]}`),
+    rename('', '', new RegExp(`^${prefix.replace(/\./g, '\\.')}(\\d+)\\.(\\d+)\\.conv([123])\\.weight$`), (m) => `${target(prefix, m[1]!)}.${m[2]}.conv${m[3]}.weight`),
+    rename('', '', new RegExp(`^${prefix.replace(/\./g, '\\.')}(\\d+)\\.(\\d+)\\.bn([123])\\.${BN}$`), (m) => `${target(prefix, m[1]!)}.${m[2]}.conv${m[3]}.norm.${m[4]}`),
+    rename('', '', new RegExp(`^${prefix.replace(/\./g, '\\.')}(\\d+)\\.(\\d+)\\.downsample\\.0\\.weight$`), (m) => `${target(prefix, m[1]!)}.${m[2]}.shortcut.weight`),
+    rename('', '', new RegExp(`^${prefix.replace(/\./g, '\\.')}(\\d+)\\.(\\d+)\\.downsample\\.1\\.${BN}$`), (m) => `${target(prefix, m[1]!)}.${m[2]}.shortcut.norm.${m[3]}`),
   ];
   // backbone.body.layer{L} -> {bb}res{L+1}; roi_heads.box_head.res5 -> roi_heads.res5.
   const target = (prefix: string, n: string): string => (prefix === 'backbone.body.layer' ? `${bb}res${Number(n) + 1}` : `roi_heads.res${n}`);
@@ -187,7 +187,7 @@ export function detectron2ExportRules(ctx: MapContext & { rpnConvs: number }): N
     rename('', '', new RegExp(`^backbone\\.fpn\\.inner_blocks\\.(\\d+)\\.0\\.${P}$`), (m) => `backbone.fpn_lateral${Number(m[1]) + ctx.fpnMinStage}.${m[2]}`),
     rename('', '', new RegExp(`^backbone\\.fpn\\.layer_blocks\\.(\\d+)\\.0\\.${P}$`), (m) => `backbone.fpn_output${Number(m[1]) + ctx.fpnMinStage}.${m[2]}`),
     rename('', '', new RegExp(`^backbone\\.fpn\\.extra_blocks\\.(p[67])\\.${P}$`), (m) => `backbone.top_block.${m[1]}.${m[2]}`),
-    rename('', '', new RegExp(`^rpn\\.head\\.conv\\.(\\d+)\\.0\\.${P}$`), (m) => rpnConv(m[1], m[2])),
+    rename('', '', new RegExp(`^rpn\\.head\\.conv\\.(\\d+)\\.0\\.${P}$`), (m) => rpnConv(m[1]!, m[2]!)),
     rename('', '', new RegExp(`^rpn\\.head\\.cls_logits\\.${P}$`), (m) => `proposal_generator.rpn_head.objectness_logits.${m[1]}`, { transform: 'tv-to-d2-rpn-objectness' }),
     rename('', '', new RegExp(`^rpn\\.head\\.bbox_pred\\.${P}$`), (m) => `proposal_generator.rpn_head.anchor_deltas.${m[1]}`, { transform: 'tv-to-d2-rpn-deltas' }),
     rename('', '', new RegExp(`^roi_heads\\.box_head\\.fc6\\.${P}$`), (m) => `roi_heads.box_head.fc1.${m[1]}`),
@@ -262,7 +262,7 @@ export function applyDetectron2Transforms(
   };
   for (const [name, kind] of transforms) {
     const t = tensors.get(name)!;
-    const r = t.dims[0];
+    const r = t.dims[0]!;
     switch (kind) {
       case 'd2-class-scores':
       case 'tv-to-d2-class-scores': {

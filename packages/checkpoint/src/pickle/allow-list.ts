@@ -113,8 +113,8 @@ function tensorFrom(storage: PyValue, offsetV: PyValue, sizeV: PyValue, strideV:
   let numel = 1;
   let last = offset!;
   for (let i = 0; i < size.length; i++) {
-    numel *= size[i];
-    last += (size[i] - 1) * stride[i];
+    numel *= size[i]!;
+    last += (size[i]! - 1) * stride[i]!;
   }
   // Float arithmetic is fine here: anything that loses precision is far past any real storage.
   if (numel > 0 && (last >= st.numel || !Number.isSafeInteger(last))) {
@@ -137,8 +137,11 @@ function intList(v: PyValue, what: string, fail: Fail): number[] {
   });
 }
 
-function arity(args: readonly PyValue[], allowed: readonly number[], what: string, fail: Fail): void {
-  if (!allowed.includes(args.length)) fail('pickle-malformed', `${what} takes ${allowed.join(' or ')} arguments, got ${args.length}`);
+/** `args` once {@link arity} has accepted it: at least the smallest allowed number of values. */
+type Arguments<N extends number, Given extends PyValue[] = []> = Given['length'] extends N ? readonly [...Given, ...PyValue[]] : Arguments<N, [...Given, PyValue]>;
+
+function arity<const N extends number>(args: readonly PyValue[], allowed: readonly N[], what: string, fail: Fail): asserts args is Arguments<N> {
+  if (!(allowed as readonly number[]).includes(args.length)) fail('pickle-malformed', `${what} takes ${allowed.join(' or ')} arguments, got ${args.length}`);
 }
 
 function ndarrayShape(v: PyValue, fail: Fail): number[] {
@@ -172,7 +175,7 @@ function dtypeCtor(args: readonly PyValue[], fail: Fail): NpDTypeRecord {
   if (spec === undefined) fail('pickle-malformed', `numpy.dtype expects a type code string, got ${describe(args[0])}`);
   const m = /^([<>|=]?)([a-zA-Z]\d*)$/.exec(spec!);
   if (!m) fail('pickle-malformed', `numpy.dtype code ${JSON.stringify(spec)} is not a simple type code`);
-  return { kind: 'numpy.dtype', code: m![2], byteOrder: m![1] || '=', structured: false };
+  return { kind: 'numpy.dtype', code: m![2]!, byteOrder: m![1] || '=', structured: false };
 }
 
 function frombuffer(args: readonly PyValue[], fail: Fail): NdArrayRecord {
@@ -197,9 +200,9 @@ function codecsEncode(args: readonly PyValue[], fail: Fail): PyBytes {
   arity(args, [1, 2], '_codecs.encode', fail);
   const text = asText(args[0]);
   if (text === undefined) fail('pickle-malformed', `_codecs.encode expects a str, got ${describe(args[0])}`);
-  const encoding = args.length === 2 ? asText(args[1])?.toLowerCase().replace(/[-_]/g, '') : 'utf8';
+  const encoding = args.length === 2 ? asText(args[1]!)?.toLowerCase().replace(/[-_]/g, '') : 'utf8';
   if (encoding !== 'latin1' && encoding !== 'iso88591') {
-    fail('pickle-malformed', `_codecs.encode is only allowed with encoding "latin1" (how pickle protocol 2 stores bytes), got ${describe(args[1])}`);
+    fail('pickle-malformed', `_codecs.encode is only allowed with encoding "latin1" (how pickle protocol 2 stores bytes), got ${describe(args[1]!)}`);
   }
   const out = new Uint8Array(text!.length);
   for (let i = 0; i < text!.length; i++) {
@@ -215,14 +218,14 @@ function orderedDict(args: readonly PyValue[], fail: Fail): PyDict {
   const d = new PyDict(true);
   if (args.length === 1) {
     // Python 2.7 pickles OrderedDict as OrderedDict([[key, value], ...]).
-    const items = asSequence(args[0]);
-    if (!items) fail('pickle-malformed', `collections.OrderedDict expects a list of pairs, got ${describe(args[0])}`);
+    const items = asSequence(args[0]!);
+    if (!items) fail('pickle-malformed', `collections.OrderedDict expects a list of pairs, got ${describe(args[0]!)}`);
     for (const item of items!) {
       const pair = asSequence(item);
       if (!pair || pair.length !== 2) fail('pickle-malformed', `collections.OrderedDict item is ${describe(item)}, not a pair`);
-      const key = asKey(pair![0]);
-      if (key === undefined) fail('pickle-malformed', `collections.OrderedDict key ${describe(pair![0])} is not a hashable scalar`);
-      d.map.set(key as PyKey, pair![1]);
+      const key = asKey(pair![0]!);
+      if (key === undefined) fail('pickle-malformed', `collections.OrderedDict key ${describe(pair![0]!)} is not a hashable scalar`);
+      d.map.set(key as PyKey, pair![1]!);
     }
   }
   return d;
@@ -313,8 +316,8 @@ export function applyBuild(obj: PyValue, state: PyValue, fail: Fail): void {
     const items = asSequence(state);
     if (!items || items.length < 8) fail('pickle-malformed', `numpy dtype state ${describe(state)} is not the 8/9-tuple numpy writes`);
     const dt = obj as NpDTypeRecord;
-    const order = asText(items![1]);
-    if (order === undefined || !/^[<>|=]$/.test(order)) fail('pickle-malformed', `numpy dtype byte order ${describe(items![1])}`);
+    const order = asText(items![1]!);
+    if (order === undefined || !/^[<>|=]$/.test(order)) fail('pickle-malformed', `numpy dtype byte order ${describe(items![1]!)}`);
     dt.byteOrder = order!;
     dt.structured = items![3] !== null || items![2] !== null;
     return;
@@ -325,7 +328,7 @@ export function applyBuild(obj: PyValue, state: PyValue, fail: Fail): void {
     let items = asSequence(state);
     if (items && items.length === 5) items = items.slice(1); // (version, shape, dtype, is_fortran, data)
     if (!items || items.length !== 4) fail('pickle-malformed', `numpy array state ${describe(state)} is not (shape, dtype, is_fortran, data)`);
-    const [shape, dtype, fortran, data] = items!;
+    const [shape, dtype, fortran, data] = items as readonly [PyValue, PyValue, PyValue, PyValue]; // length checked just above
     if (!isRecord(dtype, 'numpy.dtype')) fail('pickle-malformed', `numpy array dtype is ${describe(dtype)}`);
     arr.shape = ndarrayShape(shape, fail);
     arr.dtype = dtype as NpDTypeRecord;

@@ -115,7 +115,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): UnpickleR
   };
   const u8 = (): number => {
     need(1, 'argument');
-    return bytes[pos++];
+    return bytes[pos++]!;
   };
   const u16 = (): number => {
     need(2, 'argument');
@@ -159,7 +159,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): UnpickleR
     }
   };
 
-  const floor = (): number => (marks.length > 0 ? marks[marks.length - 1] : 0);
+  const floor = (): number => (marks.length > 0 ? marks[marks.length - 1]! : 0);
   const push = (v: PyValue): void => {
     if (stack.length >= limits.maxStack) error('pickle-limit', `stack holds more than ${limits.maxStack} values`);
     stack.push(v);
@@ -170,7 +170,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): UnpickleR
   };
   const top = (): PyValue => {
     if (stack.length <= floor()) error('pickle-malformed', 'stack underflow (no object to update)');
-    return stack[stack.length - 1];
+    return stack[stack.length - 1]!;
   };
   const popMark = (): PyValue[] => {
     const at = marks.pop();
@@ -221,7 +221,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): UnpickleR
     opAt = pos;
     opName = '';
     if (pos >= n) error('pickle-truncated', 'stream ends before the STOP opcode');
-    const op = bytes[pos++];
+    const op = bytes[pos++]!;
     switch (op) {
       case 0x80: {
         opName = 'PROTO';
@@ -286,7 +286,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): UnpickleR
         const items = popMark();
         if (items.length % 2 !== 0) error('pickle-malformed', 'odd number of items for a dict');
         const dict = new PyDict(false);
-        for (let i = 0; i < items.length; i += 2) setItem(dict, items[i], items[i + 1]);
+        for (let i = 0; i < items.length; i += 2) setItem(dict, items[i]!, items[i + 1]!);
         push(dict);
         break;
       }
@@ -302,7 +302,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): UnpickleR
         const items = popMark();
         if (items.length % 2 !== 0) error('pickle-malformed', 'odd number of items for SETITEMS');
         const dict = top();
-        for (let i = 0; i < items.length; i += 2) setItem(dict, items[i], items[i + 1]);
+        for (let i = 0; i < items.length; i += 2) setItem(dict, items[i]!, items[i + 1]!);
         break;
       }
       case 0x61: {
@@ -490,7 +490,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): UnpickleR
 function decodeLong(b: Uint8Array): number | bigint {
   if (b.length === 0) return 0;
   let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
-  if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
+  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+  if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }

@@ -170,7 +170,7 @@ export function writeNumpyPickle(value: PickleValue, flavor: PickleFlavor = 'py3
     if (items.length === 0) return out.byte(0x29);
     if (items.length <= 3) {
       for (const it of items) it();
-      return out.byte([0x85, 0x86, 0x87][items.length - 1]);
+      return out.byte([0x85, 0x86, 0x87][items.length - 1]!);
     }
     out.byte(0x28);
     for (const it of items) it();

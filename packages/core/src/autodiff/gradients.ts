@@ -3,7 +3,7 @@
  * with respect to chosen blobs as ordinary ONNX (opset 17) nodes, built from the per-operator
  * rules of the gradient registry (registry.ts).
  */
-import { GraphError } from '../errors.js';
+import { GraphError, at } from '../errors.js';
 import { type AttributeValue, type Blob, type GraphBuilder, type GraphNode, attr } from '../graph/builder.js';
 import { type GradientContext, type GradientDataType, type GradientRule, gradientRuleFor, missingRule, selectSlots } from './registry.js';
 import { installBuiltinGradientRules } from './rules/index.js';
@@ -117,7 +117,7 @@ export function buildGradients(graph: GraphBuilder, options: GradientOptions): G
     const diffOut = rule ? selectSlots(rule.differentiableOutputs, node, node.outputs.length) : node.outputs.map((_, i) => i);
     if (!diffIn.some((i) => node.inputs[i] !== undefined && active.has(node.inputs[i]))) continue;
     if (diffOut.length === 0) continue;
-    for (const o of diffOut) active.add(node.outputs[o]);
+    for (const o of diffOut) active.add(node.outputs[o]!);
     activeNodes.push({ node, rule, diffIn, diffOut });
   }
 
@@ -126,8 +126,8 @@ export function buildGradients(graph: GraphBuilder, options: GradientOptions): G
   if (active.has(options.loss.name)) needed.add(options.loss.name);
   const path: typeof activeNodes = [];
   for (let k = activeNodes.length - 1; k >= 0; k--) {
-    const entry = activeNodes[k];
-    if (!entry.diffOut.some((o) => needed.has(entry.node.outputs[o]))) continue;
+    const entry = activeNodes[k]!;
+    if (!entry.diffOut.some((o) => needed.has(entry.node.outputs[o]!))) continue;
     if (!entry.rule) missingRule(entry.node);
     path.push(entry);
     for (const i of entry.diffIn) {
@@ -147,9 +147,10 @@ export function buildGradients(graph: GraphBuilder, options: GradientOptions): G
   const gradientOf = (name: string): Blob | undefined => {
     const done = total.get(name);
     if (done) return done;
-    const list = contributions.get(name);
-    if (!list || list.length === 0) return undefined;
-    const sum = list.length === 1 ? list[0] : graph.op('Sum', list, {}, 'accumulate');
+    const list = contributions.get(name) ?? [];
+    const [first, ...others] = list;
+    if (first === undefined) return undefined;
+    const sum = others.length === 0 ? first : graph.op('Sum', list, {}, 'accumulate');
     total.set(name, sum);
     return sum;
   };
@@ -236,9 +237,9 @@ function makeContext(
     outputs: node.outputs.map((n) => ({ name: n })),
     dtype,
     needsInputGradient: needs,
-    hasOutputGradient: (i) => gradientOf(node.outputs[i]) !== undefined,
+    hasOutputGradient: (i) => gradientOf(at(node.outputs, i, 'node.outputs')) !== undefined,
     outputGradient(i) {
-      return gradientOf(node.outputs[i]) ?? zerosLike(g, { name: node.outputs[i] }, dtype, `zero_grad_${i}`);
+      return gradientOf(at(node.outputs, i, 'node.outputs')) ?? zerosLike(g, { name: at(node.outputs, i, 'node.outputs') }, dtype, `zero_grad_${i}`);
     },
     attribute,
     intAttribute: (name, fallback) => typed(name, 'int', fallback),

@@ -166,13 +166,14 @@ function mapTrain(t: CaseTrain, source: string): Record<string, unknown> {
   };
 }
 
-function need(cond: boolean, what: string, source: string): void {
+function need(cond: boolean, what: string, source: string): asserts cond {
   if (!cond) throw new ConfigError(`${source}: ${what}; rcnn-node cannot build this case exactly`, { key: 'case.json' });
 }
 
 function uniform(list: readonly number[], what: string, source: string): number {
-  need(list.length > 0 && list.every((v) => v === list[0]), `${what} must all be equal (got ${JSON.stringify(list)})`, source);
-  return list[0];
+  const [first] = list;
+  need(first !== undefined && list.every((v) => v === first), `${what} must all be equal (got ${JSON.stringify(list)})`, source);
+  return first;
 }
 
 /** Reads `case.json` and returns the config layer it describes. */
@@ -224,7 +225,10 @@ function mergeInto(layer: Record<string, Record<string, unknown>>, overrides: Co
  * torchvision's `TwoMLPHead` (core's FAST_RCNN.MLP_HEAD_DIM with the default FAST_RCNN.ROI_BOX_HEAD),
  * else an error naming the type and how to register the package that maps it.
  */
-function mapBoxHead(m: CaseModel, layer: Record<string, Record<string, unknown>>, source: string, options: CaseMappingOptions): void {
+/** The sections a mapped case always sets (so they need no lookup check), plus the optional ones. */
+type CaseLayer = Record<string, Record<string, unknown>> & Record<'MODEL' | 'INPUT' | 'TEST' | 'RPN' | 'RESNETS' | 'FAST_RCNN' | 'FPN', Record<string, unknown>>;
+
+function mapBoxHead(m: CaseModel, layer: CaseLayer, source: string, options: CaseMappingOptions): void {
   const head = m.box.head as CaseSection;
   const mapper = (options.mappers ?? []).find((x) => x.slot === 'roi-box-head' && x.caseTypes.includes(head.type));
   if (mapper) {
@@ -233,7 +237,7 @@ function mapBoxHead(m: CaseModel, layer: Record<string, Record<string, unknown>>
     return;
   }
   if (head.type === 'TwoMLPHead') {
-    layer.FAST_RCNN!.MLP_HEAD_DIM = (head as unknown as { representation_size: number }).representation_size;
+    layer.FAST_RCNN.MLP_HEAD_DIM = (head as unknown as { representation_size: number }).representation_size;
     return;
   }
   if (options.unmappedHeads === 'omit') return;
@@ -254,7 +258,7 @@ function mapCase(m: CaseModel, source: string, options: CaseMappingOptions): Con
   need(r.aspect_ratios.every((a) => JSON.stringify(a) === JSON.stringify(r.aspect_ratios[0])), 'aspect ratios differ per level', source);
   const planes = [...b.planes];
   const blocks = [...b.blocks];
-  const layer: Record<string, Record<string, unknown>> = {
+  const layer: CaseLayer = {
     MODEL: {
       NUM_CLASSES: m.num_classes,
       MASK_ON: m.kind === 'maskrcnn',
@@ -302,8 +306,8 @@ function mapCase(m: CaseModel, source: string, options: CaseMappingOptions): Con
     need(planes.length === 4, 'an FPN case needs 4 backbone stages', source);
     need(r.anchor_sizes.length === 5, 'an FPN case needs anchors for 5 levels (P2..P6)', source);
     const roiLevels = m.box.roi_align.featmap_names.map((n) => Number(n) + 2);
-    need(roiLevels.every((l, i) => Number.isInteger(l) && (i === 0 || l === roiLevels[i - 1] + 1)), 'RoI featmap names must be consecutive FPN levels', source);
-    layer.MODEL!.CONV_BODY = CASE_BODIES.fpnBody;
+    need(roiLevels.every((l, i) => Number.isInteger(l) && (i === 0 || l === roiLevels[i - 1]! + 1)), 'RoI featmap names must be consecutive FPN levels', source);
+    layer.MODEL.CONV_BODY = CASE_BODIES.fpnBody;
     Object.assign(layer.FPN, {
       FPN_ON: true,
       DIM: m.fpn.out_channels,
@@ -319,14 +323,14 @@ function mapCase(m: CaseModel, source: string, options: CaseMappingOptions): Con
     });
   } else {
     need(r.anchor_sizes.length === 1, 'a case without FPN needs one anchor level', source);
-    layer.MODEL!.CONV_BODY = CASE_BODIES.c4Body;
+    layer.MODEL.CONV_BODY = CASE_BODIES.c4Body;
     layer.FPN.FPN_ON = false;
     layer.RPN.SIZES = r.anchor_sizes[0];
     layer.RPN.ASPECT_RATIOS = r.aspect_ratios[0];
   }
 
-  layer.RESNETS!.STAGE_PLANES = planes;
-  layer.RESNETS!.STAGE_BLOCKS = blocks;
+  layer.RESNETS.STAGE_PLANES = planes;
+  layer.RESNETS.STAGE_BLOCKS = blocks;
   mapBoxHead(m, layer, source, options);
 
   if (m.mask) {

@@ -113,8 +113,8 @@ export function parseSetOverride(assignment: string): ConfigOverrides {
   if (eq <= 0) throw new ConfigError(`override "${assignment}" is not KEY=VALUE (e.g. MODEL.NUM_CLASSES=5)`);
   const key = assignment.slice(0, eq).trim();
   const raw = assignment.slice(eq + 1).trim();
-  const parts = key.split('.');
-  if (parts.length !== 2 || parts.some((p) => p.length === 0)) {
+  const [section, name, ...rest] = key.split('.');
+  if (section === undefined || name === undefined || rest.length > 0 || section.length === 0 || name.length === 0) {
     throw new ConfigError(`override key "${key}" must be SECTION.KEY (e.g. TEST.NMS)`, { key });
   }
   let value: unknown;
@@ -123,7 +123,7 @@ export function parseSetOverride(assignment: string): ConfigOverrides {
   } catch {
     value = raw;
   }
-  return { [parts[0]]: { [parts[1]]: value ?? raw } };
+  return { [section]: { [name]: value ?? raw } };
 }
 
 /**
@@ -293,7 +293,7 @@ function checkConsistency(c: RcnnConfig): void {
     if (list.length === 0 || list.some((v) => v <= 0)) throw new ConfigError(`${key} must be a non-empty list of positive numbers`, { key });
   }
   const steps = c.SOLVER.STEPS;
-  if (steps.some((v, i) => v < 0 || (i > 0 && v < steps[i - 1]))) {
+  if (steps.some((v, i) => v < 0 || (i > 0 && v < steps[i - 1]!))) {
     throw new ConfigError(`SOLVER.STEPS must be non-negative and in increasing order, got [${steps.join(', ')}]`, { key: 'SOLVER.STEPS' });
   }
   if (c.RPN.ANCHOR_GENERATOR === 'detectron2' && m.LEGACY_PLUS_ONE) {
@@ -321,15 +321,15 @@ function closest(name: string, known: readonly string[]): string | undefined {
 function editDistance(a: string, b: string): number {
   const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0];
+    let prev = dp[0]!;
     dp[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j];
-      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
       prev = tmp;
     }
   }
-  return dp[b.length];
+  return dp[b.length]!;
 }
 
 /** Markdown table of every key of the given sections (defaults and docs), for docs/config.md. */

@@ -300,9 +300,9 @@ class KeyReader {
 function levelRange(r: KeyReader, key: string, prefix: string): [number, number] {
   const names = r.strings(key);
   const levels = names.map((n) => (n.startsWith(prefix) ? Number(n.slice(prefix.length)) : NaN));
-  const ok = levels.length > 0 && levels.every((l, i) => Number.isInteger(l) && (i === 0 || l === levels[i - 1] + 1));
+  const ok = levels.length > 0 && levels.every((l, i) => Number.isInteger(l) && (i === 0 || l === levels[i - 1]! + 1));
   if (!ok) r.fail(key, `must be consecutive ${prefix}N feature names (e.g. ${prefix}2, ${prefix}3, …), got ${JSON.stringify(names)}`);
-  return [levels[0], levels[levels.length - 1]];
+  return [levels[0]!, levels[levels.length - 1]!];
 }
 
 function poolerKeys(r: KeyReader, head: string): Record<string, unknown> {
@@ -575,7 +575,8 @@ export function summariseIgnoredKeys(keys: readonly string[]): string {
   const groups = new Map<string, number>();
   for (const k of keys) {
     const parts = k.split('.');
-    const group = parts.length === 1 ? k : parts[0] === 'MODEL' && parts.length >= 3 ? `MODEL.${parts[1]}` : parts[0];
+    const [top, sub] = parts;
+    const group = top === undefined || sub === undefined ? k : top === 'MODEL' && parts.length >= 3 ? `MODEL.${sub}` : top;
     groups.set(group, (groups.get(group) ?? 0) + 1);
   }
   return [...groups].map(([g, n]) => (keys.includes(g) ? g : `${g} (${n} key${n === 1 ? '' : 's'})`)).join(', ');

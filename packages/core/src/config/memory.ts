@@ -7,7 +7,7 @@
  * largest live buffers of each stage at the largest input the config allows); they are for
  * refusing absurd configs, not for sizing a machine.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError, at } from '../errors.js';
 import type { RcnnConfig } from './config.js';
 
 /** One stage's share of a {@link MemoryEstimate}. */
@@ -105,9 +105,10 @@ export function checkModelMemory(config: RcnnConfig, options: { batchSize?: numb
   const estimate = estimateModelMemory(config, options);
   const limitMb = config.LIMITS.MAX_MODEL_MEMORY_MB;
   if (estimate.bytes > limitMb * 2 ** 20) {
-    const top = estimate.parts[0];
-    const key = top.keys[0];
+    const top = at(estimate.parts, 0, 'estimate.parts');
+    const key = at(top.keys, 0, 'top.keys');
     const [section, name] = key.split('.');
+    if (section === undefined || name === undefined) throw new RangeError(`memory estimate key ${key} is not SECTION.KEY`);
     const value = (config[section] as Readonly<Record<string, unknown>>)[name];
     throw new ConfigError(
       `this config needs about ${formatBytes(estimate.bytes)} to run ${options.batchSize ?? 1} image(s) at a time, more than LIMITS.MAX_MODEL_MEMORY_MB (${limitMb} MB); ` +

@@ -110,7 +110,7 @@ export function decodeRle(rle: UncompressedRle | CocoRle): Uint8Array {
 export function rleArea(rle: UncompressedRle | CocoRle): number {
   const counts = typeof rle.counts === 'string' ? rleCountsFromString(rle.counts) : rle.counts;
   let area = 0;
-  for (let i = 1; i < counts.length; i += 2) area += counts[i];
+  for (let i = 1; i < counts.length; i += 2) area += counts[i]!;
   return area;
 }
 
@@ -131,7 +131,7 @@ export function rleCountsToString(counts: readonly number[]): string {
   const chars: number[] = [];
   for (let i = 0; i < counts.length; i++) {
     // pycocotools delta-codes only from the fourth count on (its `i > 2`); kept for compatibility.
-    let x = i > 2 ? counts[i] - counts[i - 2] : counts[i];
+    let x = i > 2 ? counts[i]! - counts[i - 2]! : counts[i]!;
     if (!Number.isSafeInteger(x)) throw new InputError(`rleCountsToString: count ${counts[i]} at ${i} is not an integer`);
     for (;;) {
       const c = ((x % RADIX) + RADIX) % RADIX; // low 5 bits of the two's-complement value
@@ -168,7 +168,7 @@ export function rleCountsFromString(s: string): number[] {
         break;
       }
     }
-    if (counts.length > 2) x += counts[counts.length - 2];
+    if (counts.length > 2) x += counts[counts.length - 2]!;
     counts.push(x);
   }
   return counts;

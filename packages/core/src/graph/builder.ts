@@ -76,6 +76,13 @@ export interface NodeOptions {
   readonly domain?: string;
 }
 
+/**
+ * The outputs of a node declared with `outputs: N`: a tuple of `N` blobs when `N` is a literal
+ * (so `const [values, indices] = g.node(…, { outputs: 2 })` needs no index check), else an array.
+ */
+export type NodeOutputs<N extends number> = number extends N ? Blob[] : BlobTuple<N, []>;
+type BlobTuple<N extends number, Acc extends Blob[]> = Acc['length'] extends N ? Acc : BlobTuple<N, [...Acc, Blob]>;
+
 /** A declared graph input or output. */
 export interface ValueInfo {
   readonly name: string;
@@ -325,12 +332,12 @@ export class GraphBuilder {
    * Adds a node. `null` inputs are ONNX's omitted optional inputs. Returns the output blobs, named
    * `scope + (options.name ?? opType)` (suffixed `:i` for the i-th output when there are several).
    */
-  node(
+  node<N extends number = 1>(
     opType: string,
     inputs: readonly (Blob | null)[],
     attributes: Readonly<Record<string, AttributeInput>> = {},
-    options: NodeOptions = {},
-  ): Blob[] {
+    options: NodeOptions & { readonly outputs?: N } = {},
+  ): NodeOutputs<N> {
     const count = options.outputs ?? 1;
     const nodeName = this.uniqueName(options.name ?? opType);
     const outputs: string[] = [];
@@ -349,7 +356,8 @@ export class GraphBuilder {
       outputs,
       attributes: attrs,
     });
-    return outputs.map((name) => ({ name }));
+    // One blob per declared output, so the tuple type of NodeOutputs<N> holds by construction.
+    return outputs.map((name) => ({ name })) as NodeOutputs<N>;
   }
 
   /** {@link node} for the common single-output case. */
@@ -540,7 +548,7 @@ export class GraphBuilder {
     const keep = new Array<boolean>(this.nodes.length).fill(false);
     // Nodes are in topological order, so one backward pass finds every producer.
     for (let i = this.nodes.length - 1; i >= 0; i--) {
-      const n = this.nodes[i];
+      const n = this.nodes[i]!;
       if (!n.outputs.some((o) => needed.has(o))) continue;
       keep[i] = true;
       for (const input of n.inputs) if (input !== '') needed.add(input);

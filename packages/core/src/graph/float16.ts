@@ -12,6 +12,7 @@
  */
 import type { AttributeValue } from './builder.js';
 import type { HostTensor } from './dtypes.js';
+import { at } from '../errors.js';
 
 /** The node fields the conversion reads and writes (the builder's own record shape). */
 export interface Float16Node {
@@ -45,7 +46,7 @@ const u32 = new Uint32Array(f32.buffer);
 /** IEEE 754 binary16 bits of a float32 value, rounded to nearest even (overflow → ±inf, NaN kept). */
 export function toFloat16Bits(value: number): number {
   f32[0] = value;
-  const x = u32[0];
+  const x = u32[0]!;
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
@@ -80,7 +81,7 @@ export function toFloat16Bits(value: number): number {
 export function toFloat16Tensor(t: HostTensor): HostTensor<'float16'> {
   const src = t.data as Float32Array;
   const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = toFloat16Bits(src[i]);
+  for (let i = 0; i < src.length; i++) out[i] = toFloat16Bits(src[i]!);
   return { dtype: 'float16', dims: [...t.dims], data: out };
 }
 
@@ -116,7 +117,7 @@ export function convertToFloat16(
   for (const n of nodes) {
     const seed = SEEDS[n.opType];
     const follower = FOLLOWERS[n.opType];
-    const convert = n.domain === '' && (seed !== undefined || (follower !== undefined && inRegion.has(n.inputs[follower[0]])));
+    const convert = n.domain === '' && (seed !== undefined || (follower !== undefined && inRegion.has(n.inputs[follower[0]!] ?? '')));
     regionNode.push(convert);
     if (convert) for (const o of n.outputs) inRegion.add(o);
   }
@@ -148,8 +149,8 @@ export function convertToFloat16(
     const outputs = n.outputs.map((o) => `${o}/fp16`);
     out.push({ ...n, inputs, outputs });
     n.outputs.forEach((o, k) => {
-      half.set(o, outputs[k]);
-      if (float32Readers.has(o)) out.push(castNode(`${o}/to_fp32`, outputs[k], o, ONNX_FLOAT));
+      half.set(o, at(outputs, k, 'outputs'));
+      if (float32Readers.has(o)) out.push(castNode(`${o}/to_fp32`, at(outputs, k, 'outputs'), o, ONNX_FLOAT));
     });
   });
   return { nodes: out, initializers: added };

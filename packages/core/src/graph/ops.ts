@@ -165,9 +165,12 @@ export function slice(
   return g.op('Slice', [x, b(starts), b(ends), g.constInt64(axes), steps ? g.constInt64(steps) : null], {}, name);
 }
 
-/** Splits along `axis` into parts of the given literal sizes. */
-export function split(g: GraphBuilder, x: Blob, sizes: readonly number[], axis: number, name = 'split'): Blob[] {
-  return g.node('Split', [x, g.constInt64(sizes)], { axis }, { outputs: sizes.length, name });
+/**
+ * Splits along `axis` into parts of the given literal sizes: one blob per size (a tuple when
+ * `sizes` is a literal list, so `const [x1, y1, x2, y2] = split(…, [1, 1, 1, 1], …)` is typed).
+ */
+export function split<const S extends readonly number[]>(g: GraphBuilder, x: Blob, sizes: S, axis: number, name = 'split'): { -readonly [K in keyof S]: Blob } {
+  return g.node('Split', [x, g.constInt64(sizes)], { axis }, { outputs: sizes.length, name }) as { -readonly [K in keyof S]: Blob };
 }
 
 /** `Gather(data, indices, axis)`. */

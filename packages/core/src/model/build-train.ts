@@ -13,7 +13,7 @@
  */
 import type { DependencyContainer } from 'tsyringe';
 import type { RcnnConfig } from '../config/config.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, at } from '../errors.js';
 import { type Blob, type Dim, GraphBuilder } from '../graph/builder.js';
 import type { DataType, HostTensor } from '../graph/dtypes.js';
 import * as ops from '../graph/ops.js';
@@ -219,7 +219,7 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
     g.output(l.blob, lossOutputName(l.name), 'float32', []);
     outputs.push({ name: lossOutputName(l.name), dtype: 'float32', dims: [] });
   }
-  const total = g.withScope('loss_total', () => losses.slice(1).reduce((acc, l, i) => ops.add(g, acc, l.blob, `sum${i}`), losses[0].blob));
+  const total = g.withScope('loss_total', () => losses.slice(1).reduce((acc, l, i) => ops.add(g, acc, l.blob, `sum${i}`), at(losses, 0, 'losses').blob));
   g.output(total, TOTAL_LOSS, 'float32', []);
   outputs.push({ name: TOTAL_LOSS, dtype: 'float32', dims: [] });
 
@@ -279,10 +279,15 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
         merge(boxTraining.targets(roiInput, config));
         for (const h of roiHeads) merge(h.targets(roiInput, config));
       }
-      const missing = targetInputs.filter((t) => !(t.name in feeds)).map((t) => t.name);
-      if (missing.length > 0) throw new ConfigError(`the training parts fed no value for graph input(s) ${missing.join(', ')}`);
       // Only what this graph declares: the RoI sample also makes the positives' feeds, which a Faster R-CNN graph does not take.
-      const declared = Object.fromEntries(targetInputs.map((t) => [t.name, feeds[t.name]]));
+      const declared: Record<string, HostTensor> = {};
+      const missing: string[] = [];
+      for (const t of targetInputs) {
+        const fed = feeds[t.name];
+        if (fed === undefined) missing.push(t.name);
+        else declared[t.name] = fed;
+      }
+      if (missing.length > 0) throw new ConfigError(`the training parts fed no value for graph input(s) ${missing.join(', ')}`);
       return { feeds: declared, intermediates };
     },
     toBytes() {

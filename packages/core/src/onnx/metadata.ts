@@ -21,7 +21,7 @@ class Reader {
     let scale = 1;
     for (let i = 0; i < 10; i++) {
       if (this.pos >= this.end) throw new InputError('ONNX model: truncated varint');
-      const b = this.bytes[this.pos++];
+      const b = this.bytes[this.pos++]!;
       result += (b & 0x7f) * scale;
       if (b < 0x80) return result;
       scale *= 128;

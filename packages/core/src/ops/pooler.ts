@@ -5,6 +5,7 @@
 import type { Blob, GraphBuilder } from '../graph/builder.js';
 import * as ops from '../graph/ops.js';
 import type { FeatureMaps, Rois } from '../model/contracts.js';
+import { at } from '../errors.js';
 
 /** Options of {@link multiScaleRoiAlign}. */
 export interface RoiPoolerOptions {
@@ -66,7 +67,7 @@ export function multiScaleRoiAlignGrouped(g: GraphBuilder, features: FeatureMaps
         aligned: o.aligned,
         name,
       });
-    if (features.length === 1) return { pooled: align(features[0], rois.boxes, rois.batchIndex, 'roi_align'), restore: (rows) => rows };
+    if (features.length === 1) return { pooled: align(at(features, 0, 'features'), rois.boxes, rois.batchIndex, 'roi_align'), restore: (rows) => rows };
 
     const levels = features.map((f) => f.level);
     const minLevel = Math.min(...levels);

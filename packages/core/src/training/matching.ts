@@ -30,15 +30,15 @@ export function boxIouFloat32(gt: Float32Array, boxes: Float32Array, plusOne = f
   const side = (hi: number, lo: number): number => f(f(hi - lo) + one);
   const out = new Float32Array(g * m);
   const areaB = new Float32Array(m);
-  for (let j = 0; j < m; j++) areaB[j] = f(side(boxes[4 * j + 2], boxes[4 * j]) * side(boxes[4 * j + 3], boxes[4 * j + 1]));
+  for (let j = 0; j < m; j++) areaB[j] = f(side(boxes[4 * j + 2]!, boxes[4 * j]!) * side(boxes[4 * j + 3]!, boxes[4 * j + 1]!));
   for (let i = 0; i < g; i++) {
-    const [ax1, ay1, ax2, ay2] = [gt[4 * i], gt[4 * i + 1], gt[4 * i + 2], gt[4 * i + 3]];
+    const [ax1, ay1, ax2, ay2] = [gt[4 * i]!, gt[4 * i + 1]!, gt[4 * i + 2]!, gt[4 * i + 3]!];
     const areaA = f(side(ax2, ax1) * side(ay2, ay1));
     for (let j = 0; j < m; j++) {
-      const w = side(Math.min(ax2, boxes[4 * j + 2]), Math.max(ax1, boxes[4 * j]));
-      const h = side(Math.min(ay2, boxes[4 * j + 3]), Math.max(ay1, boxes[4 * j + 1]));
+      const w = side(Math.min(ax2, boxes[4 * j + 2]!), Math.max(ax1, boxes[4 * j]!));
+      const h = side(Math.min(ay2, boxes[4 * j + 3]!), Math.max(ay1, boxes[4 * j + 1]!));
       const inter = f(Math.max(w, 0) * Math.max(h, 0));
-      out[i * m + j] = f(inter / f(f(areaA + areaB[j]) - inter));
+      out[i * m + j] = f(inter / f(f(areaA + areaB[j]!) - inter));
     }
   }
   return out;
@@ -66,22 +66,22 @@ export function matchBoxes(iou: Float32Array, numGt: number, numBoxes: number, o
   const argmax = new Int32Array(numBoxes);
   for (let gi = 0; gi < numGt; gi++) {
     for (let j = 0; j < numBoxes; j++) {
-      const v = iou[gi * numBoxes + j];
-      if (v > best[j]) {
+      const v = iou[gi * numBoxes + j]!;
+      if (v > best[j]!) {
         best[j] = v;
         argmax[j] = gi;
       }
     }
   }
   for (let j = 0; j < numBoxes; j++) {
-    const v = best[j];
-    matches[j] = v < o.low ? BELOW_LOW_THRESHOLD : v < o.high ? BETWEEN_THRESHOLDS : argmax[j];
+    const v = best[j]!;
+    matches[j] = v < o.low ? BELOW_LOW_THRESHOLD : v < o.high ? BETWEEN_THRESHOLDS : argmax[j]!;
   }
   if (o.allowLowQualityMatches) {
     for (let gi = 0; gi < numGt; gi++) {
       let highest = -Infinity;
-      for (let j = 0; j < numBoxes; j++) highest = Math.max(highest, iou[gi * numBoxes + j]);
-      for (let j = 0; j < numBoxes; j++) if (iou[gi * numBoxes + j] === highest) matches[j] = argmax[j];
+      for (let j = 0; j < numBoxes; j++) highest = Math.max(highest, iou[gi * numBoxes + j]!);
+      for (let j = 0; j < numBoxes; j++) if (iou[gi * numBoxes + j] === highest) matches[j] = argmax[j]!;
     }
   }
   return matches;
@@ -103,7 +103,7 @@ export interface SamplerOptions {
 function drawSubset(pool: number[], count: number, rand: () => number): Int32Array {
   for (let i = 0; i < count; i++) {
     const j = i + Math.floor(rand() * (pool.length - i));
-    [pool[i], pool[j]] = [pool[j], pool[i]];
+    [pool[i], pool[j]] = [pool[j]!, pool[i]!];
   }
   return Int32Array.from(pool.slice(0, count)).sort();
 }
@@ -154,16 +154,17 @@ export function checkInjectedSample(sample: BalancedSample, labels: Int8Array, w
  * Writes into `out` at `at`.
  */
 export function encodeBox(gt: ArrayLike<number>, gtAt: number, box: ArrayLike<number>, boxAt: number, weights: readonly number[], out: Float32Array, at: number, plusOne = false): void {
-  const [wx, wy, ww, wh] = weights.map(f);
+  // `weights` is (wx, wy, ww, wh) by contract; read directly (no allocation per box).
+  const [wx, wy, ww, wh] = [f(weights[0]!), f(weights[1]!), f(weights[2]!), f(weights[3]!)];
   const one = plusOne ? 1 : 0;
-  const exW = f(f(box[boxAt + 2] - box[boxAt]) + one);
-  const exH = f(f(box[boxAt + 3] - box[boxAt + 1]) + one);
-  const exX = f(box[boxAt] + f(0.5 * exW));
-  const exY = f(box[boxAt + 1] + f(0.5 * exH));
-  const gW = f(f(gt[gtAt + 2] - gt[gtAt]) + one);
-  const gH = f(f(gt[gtAt + 3] - gt[gtAt + 1]) + one);
-  const gX = f(gt[gtAt] + f(0.5 * gW));
-  const gY = f(gt[gtAt + 1] + f(0.5 * gH));
+  const exW = f(f(box[boxAt + 2]! - box[boxAt]!) + one);
+  const exH = f(f(box[boxAt + 3]! - box[boxAt + 1]!) + one);
+  const exX = f(box[boxAt]! + f(0.5 * exW));
+  const exY = f(box[boxAt + 1]! + f(0.5 * exH));
+  const gW = f(f(gt[gtAt + 2]! - gt[gtAt]!) + one);
+  const gH = f(f(gt[gtAt + 3]! - gt[gtAt + 1]!) + one);
+  const gX = f(gt[gtAt]! + f(0.5 * gW));
+  const gY = f(gt[gtAt + 1]! + f(0.5 * gH));
   out[at] = f(f(wx * f(gX - exX)) / exW);
   out[at + 1] = f(f(wy * f(gY - exY)) / exH);
   out[at + 2] = f(ww * f(Math.log(f(gW / exW))));

@@ -10,6 +10,7 @@ import { type HostTensor, hostTensor } from '../graph/dtypes.js';
 import type { HostTargets, RoiImageSample, SamplingSource } from '../model/contracts.js';
 import { type BalancedSample, boxIouFloat32, checkInjectedSample, matchBoxes, sampleBalanced } from './matching.js';
 import type { ResizedTargets } from './targets.js';
+import { at } from '../errors.js';
 
 /** Names of the graph inputs the training build declares for the sampled RoIs. */
 export const ROI_TRAINING_INPUTS = {
@@ -29,7 +30,7 @@ export function int64Tensor(values: ArrayLike<number>, dims: readonly number[] =
 /** Rows `index` of a [M*width] float32 array. */
 export function pickRows(data: Float32Array, index: ArrayLike<number>, width: number): Float32Array {
   const out = new Float32Array(index.length * width);
-  for (let i = 0; i < index.length; i++) out.set(data.subarray(index[i] * width, (index[i] + 1) * width), i * width);
+  for (let i = 0; i < index.length; i++) out.set(data.subarray(index[i]! * width, (index[i]! + 1) * width), i * width);
   return out;
 }
 
@@ -47,12 +48,12 @@ export function sampleRois(proposals: readonly Float32Array[], targets: readonly
   const intermediates: Record<string, HostTensor> = {};
   const all = { boxes: [] as Float32Array[], batch: [] as number[], labels: [] as number[], posBoxes: [] as Float32Array[], posBatch: [] as number[], posLabels: [] as number[] };
   proposals.forEach((props, i) => {
-    const gt = targets[i];
+    const gt = at(targets, i, 'targets');
     const g = gt.labels.length;
     const rows = t.ADD_GT_PROPOSALS ? Float32Array.from([...props, ...gt.boxes]) : props;
     const m = rows.length / 4;
     const matchedGt = matchBoxes(boxIouFloat32(gt.boxes, rows, config.MODEL.LEGACY_PLUS_ONE), g, m, { high: t.FG_THRESH, low: t.BG_THRESH_HI, allowLowQualityMatches: false });
-    const labels = Int32Array.from(matchedGt, (j) => (j >= 0 ? gt.labels[j] : j === -1 ? 0 : -1));
+    const labels = Int32Array.from(matchedGt, (j) => (j >= 0 ? gt.labels[j]! : j === -1 ? 0 : -1));
     const kinds = Int8Array.from(labels, (l) => (l > 0 ? 1 : l === 0 ? 0 : -1));
     const what = `RoI sample of image ${i}`;
     const injected = sampling.injected?.[i];
@@ -60,7 +61,7 @@ export function sampleRois(proposals: readonly Float32Array[], targets: readonly
       ? checkInjectedSample(injected, kinds, what)
       : sampleBalanced(kinds, { batchSizePerImage: t.BATCH_SIZE_PER_IM, positiveFraction: t.FG_FRACTION }, sampling.rand);
     const sampled = Int32Array.from([...sample.positive, ...sample.negative]).sort();
-    const positives = sampled.filter((r) => labels[r] > 0);
+    const positives = sampled.filter((r) => labels[r]! > 0);
     samples.push({ rows, matchedGt, labels, sampled, positives });
 
     const sampledBoxes = pickRows(rows, sampled, 4);
@@ -69,16 +70,16 @@ export function sampleRois(proposals: readonly Float32Array[], targets: readonly
     intermediates[`train.roi.sampled_pos.${i}`] = int64Tensor(sample.positive);
     intermediates[`train.roi.sampled_neg.${i}`] = int64Tensor(sample.negative);
     intermediates[`train.roi.sampled_proposals.${i}`] = hostTensor('float32', [sampled.length, 4], sampledBoxes);
-    intermediates[`train.roi.labels.${i}`] = int64Tensor(Array.from(sampled, (r) => labels[r]));
+    intermediates[`train.roi.labels.${i}`] = int64Tensor(Array.from(sampled, (r) => labels[r]!));
     all.boxes.push(sampledBoxes);
     for (const r of sampled) {
       all.batch.push(i);
-      all.labels.push(labels[r]);
+      all.labels.push(labels[r]!);
     }
     all.posBoxes.push(pickRows(rows, positives, 4));
     for (const r of positives) {
       all.posBatch.push(i);
-      all.posLabels.push(labels[r]);
+      all.posLabels.push(labels[r]!);
     }
   });
   const cat = (parts: Float32Array[]): Float32Array => Float32Array.from(parts.flatMap((p) => Array.from(p)));

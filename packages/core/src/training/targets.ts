@@ -47,10 +47,10 @@ export function validateTargets(t: ImageTargets, imageSize: readonly [number, nu
   if (t.boxes.length !== 4 * g) fail('boxes', `${t.boxes.length / 4} boxes for ${g} labels`);
   const numClasses = config.MODEL.NUM_CLASSES;
   for (let i = 0; i < g; i++) {
-    const [x1, y1, x2, y2] = t.boxes.subarray(4 * i, 4 * i + 4);
+    const [x1, y1, x2, y2] = [t.boxes[4 * i]!, t.boxes[4 * i + 1]!, t.boxes[4 * i + 2]!, t.boxes[4 * i + 3]!];
     if (![x1, y1, x2, y2].every(Number.isFinite)) fail(`boxes[${i}]`, `is not finite: [${x1}, ${y1}, ${x2}, ${y2}]`);
     if (!(x2 > x1) || !(y2 > y1)) fail(`boxes[${i}]`, `has no area: [${x1}, ${y1}, ${x2}, ${y2}] (needs x2 > x1 and y2 > y1)`);
-    const label = t.labels[i];
+    const label = t.labels[i]!;
     if (!(label >= 1 && label < numClasses)) fail(`labels[${i}]`, `${label} is outside 1..${numClasses - 1} (MODEL.NUM_CLASSES ${numClasses}; 0 is background)`);
   }
   const [h, w] = imageSize;
@@ -83,15 +83,15 @@ export function flipTargets(t: ImageTargets, imageSize: readonly [number, number
   const right = config.MODEL.LEGACY_PLUS_ONE ? w - 1 : w;
   const boxes = new Float32Array(t.boxes.length);
   for (let i = 0; i < g; i++) {
-    boxes[4 * i] = f(right - t.boxes[4 * i + 2]);
-    boxes[4 * i + 1] = t.boxes[4 * i + 1];
-    boxes[4 * i + 2] = f(right - t.boxes[4 * i]);
-    boxes[4 * i + 3] = t.boxes[4 * i + 3];
+    boxes[4 * i] = f(right - t.boxes[4 * i + 2]!);
+    boxes[4 * i + 1] = t.boxes[4 * i + 1]!;
+    boxes[4 * i + 2] = f(right - t.boxes[4 * i]!);
+    boxes[4 * i + 3] = t.boxes[4 * i + 3]!;
   }
   let masks: Uint8Array | undefined;
   if (t.masks) {
     masks = new Uint8Array(t.masks.length);
-    for (let r = 0; r < g * h; r++) for (let x = 0; x < w; x++) masks[r * w + x] = t.masks[r * w + (w - 1 - x)];
+    for (let r = 0; r < g * h; r++) for (let x = 0; x < w; x++) masks[r * w + x] = t.masks[r * w + (w - 1 - x)]!;
   }
   let keypoints: Float32Array | undefined;
   if (t.keypoints) {
@@ -101,12 +101,12 @@ export function flipTargets(t: ImageTargets, imageSize: readonly [number, number
     keypoints = new Float32Array(t.keypoints.length);
     for (let i = 0; i < g; i++) {
       for (let j = 0; j < k; j++) {
-        const src = (i * k + map[j]) * 3;
+        const src = (i * k + map[j]!) * 3;
         const dst = (i * k + j) * 3;
-        const v = t.keypoints[src + 2];
+        const v = t.keypoints[src + 2]!;
         if (v === 0) continue;
-        keypoints[dst] = f(right - t.keypoints[src]);
-        keypoints[dst + 1] = t.keypoints[src + 1];
+        keypoints[dst] = f(right - t.keypoints[src]!);
+        keypoints[dst + 1] = t.keypoints[src + 1]!;
         keypoints[dst + 2] = v;
       }
     }
@@ -126,9 +126,9 @@ export function resizeTargets(t: ImageTargets, from: readonly [number, number], 
   const ratioH = f(f(rh) / f(h));
   const g = t.labels.length;
   const boxes = new Float32Array(4 * g);
-  for (let i = 0; i < 4 * g; i++) boxes[i] = f(t.boxes[i] * (i % 2 === 0 ? ratioW : ratioH));
+  for (let i = 0; i < 4 * g; i++) boxes[i] = f(t.boxes[i]! * (i % 2 === 0 ? ratioW : ratioH));
   for (let i = 0; i < g; i++) {
-    if (!(boxes[4 * i + 2] > boxes[4 * i]) || !(boxes[4 * i + 3] > boxes[4 * i + 1])) {
+    if (!(boxes[4 * i + 2]! > boxes[4 * i]!) || !(boxes[4 * i + 3]! > boxes[4 * i + 1]!)) {
       throw new TargetError(`training targets of image ${image} boxes[${i}]: no area after resizing to ${rw} x ${rh}: [${Array.from(boxes.subarray(4 * i, 4 * i + 4)).join(', ')}]`, {
         source: `image ${image} boxes[${i}]`,
       });
@@ -144,7 +144,7 @@ export function resizeTargets(t: ImageTargets, from: readonly [number, number], 
       for (let y = 0; y < rh; y++) {
         const row = (i * h + Math.min(Math.floor(f(y * sy)), h - 1)) * w;
         const out = (i * rh + y) * rw;
-        for (let x = 0; x < rw; x++) masks[out + x] = t.masks[row + srcX[x]];
+        for (let x = 0; x < rw; x++) masks[out + x] = t.masks[row + srcX[x]!]!;
       }
     }
   }
@@ -152,9 +152,9 @@ export function resizeTargets(t: ImageTargets, from: readonly [number, number], 
   if (t.keypoints) {
     keypoints = new Float32Array(t.keypoints.length);
     for (let i = 0; i < t.keypoints.length; i += 3) {
-      keypoints[i] = f(t.keypoints[i] * ratioW);
-      keypoints[i + 1] = f(t.keypoints[i + 1] * ratioH);
-      keypoints[i + 2] = t.keypoints[i + 2];
+      keypoints[i] = f(t.keypoints[i]! * ratioW);
+      keypoints[i + 1] = f(t.keypoints[i + 1]! * ratioH);
+      keypoints[i + 2] = t.keypoints[i + 2]!;
     }
   }
   return { boxes, labels: t.labels, size: [rh, rw], ...(masks ? { masks } : {}), ...(keypoints ? { keypoints } : {}) };

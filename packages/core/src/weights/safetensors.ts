@@ -121,8 +121,8 @@ export function parseSafetensors(buffer: Uint8Array, source = '<buffer>'): Safet
   }
   spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < spans.length; i++) {
-    const prev = spans[i - 1];
-    const cur = spans[i];
+    const prev = spans[i - 1]!;
+    const cur = spans[i]!;
     if (cur.begin < prev.end) {
       fail(`tensors "${printable(prev.name)}" [${prev.begin}, ${prev.end}) and "${printable(cur.name)}" [${cur.begin}, ${cur.end}) overlap`, cur.name);
     }
@@ -228,7 +228,7 @@ export function decodeEntry(entry: SafetensorsEntry, source?: string): HostTenso
       const bits = typedView(entry.bytes, Uint16Array);
       const out = new Float32Array(bits.length);
       const outBits = new Uint32Array(out.buffer);
-      for (let i = 0; i < bits.length; i++) outBits[i] = bits[i] << 16;
+      for (let i = 0; i < bits.length; i++) outBits[i] = bits[i]! << 16;
       return { dtype: 'float32', dims, data: out };
     }
     case 'I64':

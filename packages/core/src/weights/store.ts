@@ -42,7 +42,7 @@ export interface WeightStoreOptions {
 export function halfToFloat32(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
   for (let i = 0; i < bits.length; i++) {
-    const h = bits[i];
+    const h = bits[i]!;
     const sign = h & 0x8000 ? -1 : 1;
     const exp = (h >> 10) & 0x1f;
     const frac = h & 0x3ff;

@@ -16,8 +16,8 @@ export const toyBoxHead: RoiBoxHead = {
       canonicalLevel: cfg.FPN.ROI_CANONICAL_LEVEL,
       eps: cfg.FPN.ROI_LEVEL_EPS,
     });
-    ctx.tap('roi.box_features', pooled, 'float32', 'proposal-rows', [DIMS.rois, features[0].channels, s, s]);
-    const inDim = features[0].channels * s * s;
+    ctx.tap('roi.box_features', pooled, 'float32', 'proposal-rows', [DIMS.rois, features[0]!.channels, s, s]);
+    const inDim = features[0]!.channels * s * s;
     const dim = cfg.FAST_RCNN.MLP_HEAD_DIM;
     const w = g.initializer('fc_w', { dtype: 'float32', dims: [dim, inDim], data: ctx.weights.take('toy.box.fc.weight', [dim, inDim], { kind: 'he' }) });
     const b = g.initializer('fc_b', { dtype: 'float32', dims: [dim], data: ctx.weights.take('toy.box.fc.bias', [dim], { kind: 'constant', value: 0 }) });

@@ -13,7 +13,7 @@ export const toyKeypointHead: RoiKeypointHead = {
       samplingRatio: cfg.KRCNN.ROI_XFORM_SAMPLING_RATIO,
       aligned: cfg.KRCNN.ROI_XFORM_ALIGNED,
     });
-    const c = features[0].channels;
+    const c = features[0]!.channels;
     const k = cfg.KRCNN.NUM_KEYPOINTS;
     const w = g.initializer('w', { dtype: 'float32', dims: [k, c, 1, 1], data: ctx.weights.take('toy.keypoint.weight', [k, c, 1, 1], { kind: 'normal', std: 0.5 }) });
     return { heatmaps: ops.conv(g, pooled, w, null, { kernel: 1, name: 'heatmaps' }) };

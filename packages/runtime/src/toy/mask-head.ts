@@ -13,7 +13,7 @@ export const toyMaskHead: RoiMaskHead = {
       samplingRatio: cfg.MRCNN.ROI_XFORM_SAMPLING_RATIO,
       aligned: cfg.MRCNN.ROI_XFORM_ALIGNED,
     });
-    const c = features[0].channels;
+    const c = features[0]!.channels;
     const w = g.initializer('w', { dtype: 'float32', dims: [1, c, 1, 1], data: ctx.weights.take('toy.mask.weight', [1, c, 1, 1], { kind: 'normal', std: 0.5 }) });
     const b = g.initializer('b', { dtype: 'float32', dims: [1], data: ctx.weights.take('toy.mask.bias', [1], { kind: 'constant', value: 0 }) });
     const logits = ops.conv(g, pooled, w, b, { kernel: 1, name: 'logits' });

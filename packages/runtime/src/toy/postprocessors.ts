@@ -48,13 +48,13 @@ class ToyMasks implements MaskSet {
 
   crop(i: number): MaskCrop {
     if (!Number.isInteger(i) || i < 0 || i >= this.count) throw new RangeError(`detection ${i} out of range [0, ${this.count})`);
-    return this.crops[i];
+    return this.crops[i]!;
   }
 
   private writeBinary(i: number, out: Uint8Array, offset: number): void {
     const { x, y, width, height, probs } = this.crop(i);
     for (let r = 0; r < height; r++) {
-      for (let c = 0; c < width; c++) out[offset + (y + r) * this.width + x + c] = probs[r * width + c] > this.threshold ? 1 : 0;
+      for (let c = 0; c < width; c++) out[offset + (y + r) * this.width + x + c] = probs[r * width + c]! > this.threshold ? 1 : 0;
     }
   }
 
@@ -84,13 +84,13 @@ class ToyMasks implements MaskSet {
 export const toyPasteMasks: HostPostprocessor = {
   apply(outputs: RawOutputs, images: readonly ImageDetections[], rows: readonly (readonly [number, number])[], config: RcnnConfig) {
     const probs = output(outputs, DETECTION_OUTPUTS.maskProbs);
-    const m = probs.dims[3];
+    const m = probs.dims[3]!;
     images.forEach((det, i) => {
-      const [start, end] = rows[i];
+      const [start, end] = rows[i]!;
       const [h, w] = det.originalSize;
       const crops: MaskCrop[] = [];
       for (let d = 0; d < end - start; d++) {
-        const [x1, y1, x2, y2] = det.boxes.subarray(4 * d, 4 * d + 4);
+        const [x1, y1, x2, y2] = [det.boxes[4 * d]!, det.boxes[4 * d + 1]!, det.boxes[4 * d + 2]!, det.boxes[4 * d + 3]!];
         const bw = Math.max(x2 - x1, 1e-3);
         const bh = Math.max(y2 - y1, 1e-3);
         const src = (start + d) * m * m;
@@ -103,7 +103,7 @@ export const toyPasteMasks: HostPostprocessor = {
           const v = Math.min(m - 1, Math.max(0, Math.floor(((y + r + 0.5 - y1) / bh) * m)));
           for (let c = 0; c < width; c++) {
             const u = Math.min(m - 1, Math.max(0, Math.floor(((x + c + 0.5 - x1) / bw) * m)));
-            crop[r * width + c] = probs.data[src + v * m + u];
+            crop[r * width + c] = probs.data[src + v * m + u]!;
           }
         }
         crops.push({ x, y, width, height, probs: crop });
@@ -119,9 +119,9 @@ export const toyPasteMasks: HostPostprocessor = {
 export const toyHeatmapsToKeypoints: HostPostprocessor = {
   apply(outputs: RawOutputs, images: readonly ImageDetections[], rows: readonly (readonly [number, number])[]) {
     const heat = output(outputs, DETECTION_OUTPUTS.keypointHeatmaps);
-    const [, k, s] = heat.dims;
+    const [, k, s] = heat.dims as readonly [number, number, number, number]; // the toy model's [D, K, S, S]
     images.forEach((det, i) => {
-      const [start, end] = rows[i];
+      const [start, end] = rows[i]!;
       const n = end - start;
       const kp = new Float32Array(n * k * 3);
       const kpResized = new Float32Array(n * k * 3);
@@ -130,16 +130,16 @@ export const toyHeatmapsToKeypoints: HostPostprocessor = {
         for (let j = 0; j < k; j++) {
           const base = ((start + d) * k + j) * s * s;
           let best = 0;
-          for (let p = 1; p < s * s; p++) if (heat.data[base + p] > heat.data[base + best]) best = p;
+          for (let p = 1; p < s * s; p++) if (heat.data[base + p]! > heat.data[base + best]!) best = p;
           const fx = ((best % s) + 0.5) / s;
           const fy = (Math.floor(best / s) + 0.5) / s;
           const o = (d * k + j) * 3;
           for (const [boxes, target] of [[det.boxes, kp], [det.boxesResized, kpResized]] as const) {
-            target[o] = boxes[4 * d] + fx * (boxes[4 * d + 2] - boxes[4 * d]);
-            target[o + 1] = boxes[4 * d + 1] + fy * (boxes[4 * d + 3] - boxes[4 * d + 1]);
+            target[o] = boxes[4 * d]! + fx * (boxes[4 * d + 2]! - boxes[4 * d]!);
+            target[o + 1] = boxes[4 * d + 1]! + fy * (boxes[4 * d + 3]! - boxes[4 * d + 1]!);
             target[o + 2] = 1;
           }
-          scores[d * k + j] = heat.data[base + best];
+          scores[d * k + j] = heat.data[base + best]!;
         }
       }
       setExtra(det, EXTRA_KEYS.keypoints, keypointSet(n, k, { keypoints: kp, keypointsResized: kpResized, scores }));

@@ -7,7 +7,7 @@ export const toyRpn: RpnHead = {
   build(ctx: BuildContext, features: FeatureMaps): Proposals {
     const g = ctx.graph;
     const cfg = ctx.config;
-    const c = features[0].channels;
+    const c = features[0]!.channels;
     const w = g.initializer('obj_w', { dtype: 'float32', dims: [1, c, 1, 1], data: ctx.weights.take('toy.rpn.objectness.weight', [1, c, 1, 1], { kind: 'normal', std: 0.5 }) });
     const bias = g.initializer('obj_b', { dtype: 'float32', dims: [1], data: ctx.weights.take('toy.rpn.objectness.bias', [1], { kind: 'constant', value: 0 }) });
     const logits: Blob[] = [];

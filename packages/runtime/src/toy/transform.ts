@@ -18,7 +18,7 @@ export const toyTransform: ImageTransform = {
     const out = new Float32Array(images.length * 3 * hp * wp);
     const { PIXEL_MEANS: mean, PIXEL_STDS: std, PIXEL_RANGE: range, FORMAT: format } = config.INPUT;
     images.forEach((im, n) => {
-      const [h, w] = sizes[n];
+      const [h, w] = sizes[n]!;
       for (let c = 0; c < 3; c++) {
         const src = format === 'BGR' ? 2 - c : c;
         const base = (n * 3 + c) * hp * wp;
@@ -26,8 +26,8 @@ export const toyTransform: ImageTransform = {
           const sy = Math.min(im.height - 1, Math.floor(((y + 0.5) * im.height) / h));
           for (let x = 0; x < w; x++) {
             const sx = Math.min(im.width - 1, Math.floor(((x + 0.5) * im.width) / w));
-            const v = (im.data[(sy * im.width + sx) * 3 + src] / im.maxValue) * range;
-            out[base + y * wp + x] = (v - mean[c]) / std[c];
+            const v = (im.data[(sy * im.width + sx) * 3 + src]! / im.maxValue) * range;
+            out[base + y * wp + x] = (v - mean[c]!) / std[c]!;
           }
         }
       }

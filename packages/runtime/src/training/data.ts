@@ -42,8 +42,8 @@ export function seededPermutation(n: number, seed: number): number[] {
   const rand = seededRandom(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
-    const t = out[i];
-    out[i] = out[j];
+    const t = out[i]!;
+    out[i] = out[j]!;
     out[j] = t;
   }
   return out;
@@ -71,7 +71,7 @@ export class ShuffledSampler implements BatchSampler {
     for (let k = 0; k < batchSize; k++) {
       const position = iteration * batchSize + k;
       const epoch = Math.floor(position / this.size);
-      out.push(this.order(epoch)[position % this.size]);
+      out.push(this.order(epoch)[position % this.size]!);
     }
     return out;
   }

@@ -141,7 +141,7 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
           const anchors = rpn.outputs.get('rpn.anchors')!.data as Float32Array;
           const boxes = rpn.outputs.get(PROPOSAL_OUTPUTS.boxesResized)!;
           const counts = rpn.outputs.get(PROPOSAL_OUTPUTS.counts)!.data as BigInt64Array;
-          const k = boxes.dims[1];
+          const k = boxes.dims[1]!;
           const own = samples.map((_, i) => (boxes.data as Float32Array).slice(i * k * 4, (i * k + Number(counts[i])) * 4));
           const host = trainingModel.targets({ anchors, proposals: own, targets: batch.targets, rpnSampling: { rand }, roiSampling: { rand } });
           const run = await training.run(

@@ -88,7 +88,7 @@ export function lineChart(title: string, series: readonly { name: string; points
     if (pts.length === 0) return;
     const d = pts.map(([x, y], k) => `${k === 0 ? 'M' : 'L'}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join('');
     parts.push(`<path d="${d}" fill="none" stroke="${colour}" stroke-width="1.5"><title>${esc(s.name)}</title></path>`);
-    if (pts.length === 1) parts.push(`<circle cx="${px(pts[0][0]).toFixed(1)}" cy="${py(pts[0][1]).toFixed(1)}" r="3" fill="${colour}"/>`);
+    if (pts.length === 1) parts.push(`<circle cx="${px(pts[0]![0]).toFixed(1)}" cy="${py(pts[0]![1]).toFixed(1)}" r="3" fill="${colour}"/>`);
     const ly = top + 6 + i * 18;
     parts.push(`<rect x="${width - right + 10}" y="${ly - 9}" width="12" height="12" fill="${colour}"/><text x="${width - right + 26}" y="${ly + 1}">${esc(s.name)}</text>`);
   });
@@ -107,16 +107,16 @@ export function trainingReportHtml(entries: readonly MetricsEntry[], info: Train
   const iterations = entries.filter((e) => e.kind === 'iteration');
   const validations = entries.filter((e) => e.kind === 'validation');
   const lossKeys = [...new Set(iterations.flatMap((e) => Object.keys(e.values).filter((k) => k === 'total_loss' || k.startsWith('loss_'))))];
-  const series = (key: string): (readonly [number, number])[] => iterations.filter((e) => key in e.values).map((e) => [e.iteration, e.values[key]] as const);
+  const series = (key: string): (readonly [number, number])[] => iterations.filter((e) => key in e.values).map((e) => [e.iteration, e.values[key]!] as const);
   const losses = lineChart('Losses', lossKeys.map((k) => ({ name: k, points: series(k) })), { log: true });
   const lr = lineChart('Learning rate', [{ name: 'lr', points: series('lr') }]);
   const valKeys = [...new Set(validations.flatMap((e) => Object.keys(e.values)))];
-  const valChart = validations.length > 0 ? lineChart('Validation', valKeys.map((k) => ({ name: k, points: validations.filter((e) => k in e.values).map((e) => [e.iteration, e.values[k]] as const) }))) : '';
+  const valChart = validations.length > 0 ? lineChart('Validation', valKeys.map((k) => ({ name: k, points: validations.filter((e) => k in e.values).map((e) => [e.iteration, e.values[k]!] as const) }))) : '';
   const lastIt = iterations.at(-1);
-  const firstIt = iterations[0];
+  const firstIt = iterations[0]!;
   const summary: [string, string][] = [
     ['iterations', iterations.length > 0 ? `${firstIt.iteration} … ${lastIt!.iteration}` : 'none'],
-    ...(lastIt && 'total_loss' in lastIt.values ? [['total loss (first → last)', `${fmt(firstIt.values.total_loss)} → ${fmt(lastIt.values.total_loss)}`] as [string, string]] : []),
+    ...(lastIt && 'total_loss' in lastIt.values ? [['total loss (first → last)', `${fmt(firstIt.values.total_loss!)} → ${fmt(lastIt.values.total_loss!)}`] as [string, string]] : []),
     ...(iterations.length > 0 ? [['time per iteration (mean)', `${fmt(iterations.reduce((a, e) => a + (e.values.time ?? 0), 0) / iterations.length)} s`] as [string, string]] : []),
     ...(info.details ?? []).map(([k, v]) => [k, v] as [string, string]),
   ];
@@ -124,7 +124,7 @@ export function trainingReportHtml(entries: readonly MetricsEntry[], info: Train
   const valTable =
     validations.length > 0
       ? `<h2>Validation</h2><table><tr><th>iteration</th>${valKeys.map((k) => `<th>${esc(k)}</th>`).join('')}</tr>${validations
-          .map((e) => `<tr><td>${e.iteration + 1}</td>${valKeys.map((k) => `<td>${k in e.values ? fmt(e.values[k]) : ''}</td>`).join('')}</tr>`)
+          .map((e) => `<tr><td>${e.iteration + 1}</td>${valKeys.map((k) => `<td>${k in e.values ? fmt(e.values[k]!) : ''}</td>`).join('')}</tr>`)
           .join('')}</table>`
       : '';
   const title = esc(info.title ?? 'rcnn train report');

@@ -77,13 +77,13 @@ export interface ClipReport {
 
 function pNorm(values: Float32Array, p: number): number {
   let s = 0;
-  if (p === 2) for (let i = 0; i < values.length; i++) s += values[i] * values[i];
-  else for (let i = 0; i < values.length; i++) s += Math.abs(values[i]) ** p;
+  if (p === 2) for (let i = 0; i < values.length; i++) s += values[i]! * values[i]!;
+  else for (let i = 0; i < values.length; i++) s += Math.abs(values[i]!) ** p;
   return p === 2 ? Math.sqrt(s) : s ** (1 / p);
 }
 
 function scaleInPlace(values: Float32Array, factor: number): void {
-  for (let i = 0; i < values.length; i++) values[i] *= factor;
+  for (let i = 0; i < values.length; i++) values[i]! *= factor;
 }
 
 /**
@@ -104,7 +104,7 @@ export function clipGradients(solver: SolverConfig, gradients: ReadonlyMap<strin
     let clipped = false;
     for (const g of gradients.values()) {
       for (let i = 0; i < g.length; i++) {
-        const v = g[i];
+        const v = g[i]!;
         const a = Math.abs(v);
         if (a > maxAbs) maxAbs = a;
         if (a > limit) {
@@ -176,12 +176,12 @@ export class SgdMomentum {
       let buf = this.momentum.get(name);
       if (!buf) {
         buf = new Float32Array(p.length);
-        for (let i = 0; i < p.length; i++) buf[i] = g[i] + wd * p[i];
+        for (let i = 0; i < p.length; i++) buf[i] = g[i]! + wd * p[i]!;
         this.momentum.set(name, buf);
       } else {
-        for (let i = 0; i < p.length; i++) buf[i] = m * buf[i] + (g[i] + wd * p[i]);
+        for (let i = 0; i < p.length; i++) buf[i] = m * buf[i]! + (g[i]! + wd * p[i]!);
       }
-      for (let i = 0; i < p.length; i++) p[i] -= plr * buf[i];
+      for (let i = 0; i < p.length; i++) p[i]! -= plr * buf[i]!;
     }
     return lr;
   }

@@ -65,11 +65,11 @@ export function buildTinyNetGraph(options: TinyNetOptions = {}): { model: Uint8A
   for (const spec of specs) p[spec.name] = g.input(spec.name, 'float32', spec.dims);
 
   // Forward.
-  const a1 = ops.conv(g, images, p['conv.weight'], p['conv.bias'], { kernel: 3, pad: 1, name: 'conv' });
+  const a1 = ops.conv(g, images, p['conv.weight']!, p['conv.bias']!, { kernel: 3, pad: 1, name: 'conv' });
   const h1 = ops.relu(g, a1);
   const f = ops.flatten(g, ops.globalAveragePool(g, h1));
-  const logits = ops.gemm(g, f, p['cls.weight'], p['cls.bias'], { transB: true, name: 'cls' });
-  const pred = ops.gemm(g, f, p['reg.weight'], p['reg.bias'], { transB: true, name: 'reg' });
+  const logits = ops.gemm(g, f, p['cls.weight']!, p['cls.bias']!, { transB: true, name: 'cls' });
+  const pred = ops.gemm(g, f, p['reg.weight']!, p['reg.bias']!, { transB: true, name: 'reg' });
   const count = ops.reshape(g, ops.cast(g, ops.dim(g, images, 0), 'float32'), []);
   const onehot = ops.cast(g, ops.equal(g, ops.unsqueeze(g, labels, [1]), g.constInt64(Array.from({ length: n }, (_, i) => i))), 'float32');
   const logp = g.op('LogSoftmax', [logits], { axis: 1 });
@@ -89,7 +89,7 @@ export function buildTinyNetGraph(options: TinyNetOptions = {}): { model: Uint8A
     'reg.weight': ops.gemm(g, dPred, f, null, { transA: true }),
     'reg.bias': ops.reduceSum(g, dPred, [0]),
   };
-  const df = ops.add(g, g.op('MatMul', [dLogits, p['cls.weight']]), g.op('MatMul', [dPred, p['reg.weight']]));
+  const df = ops.add(g, g.op('MatMul', [dLogits, p['cls.weight']!]), g.op('MatMul', [dPred, p['reg.weight']!]));
   const dPool = ops.mul(g, ops.reshape(g, df, [0, k, 1, 1]), g.constFloat32(1 / (s * s)));
   const dA1 = ops.mul(g, dPool, ops.cast(g, ops.greater(g, a1, g.constFloat32(0)), 'float32'));
   grads['conv.bias'] = ops.reduceSum(g, dA1, [0, 2, 3]);
@@ -101,7 +101,7 @@ export function buildTinyNetGraph(options: TinyNetOptions = {}): { model: Uint8A
   grads['conv.weight'] = ops.transpose(g, wt, [1, 0, 2, 3]);
 
   const parameters: TrainableParameter[] = specs.map((spec) => {
-    g.output(grads[spec.name], `${GRADIENT_PREFIX}${spec.name}`, 'float32', spec.dims);
+    g.output(grads[spec.name]!, `${GRADIENT_PREFIX}${spec.name}`, 'float32', spec.dims);
     return { name: spec.name, input: spec.name, gradient: `${GRADIENT_PREFIX}${spec.name}`, dims: spec.dims };
   });
   return { model: g.toModelProto(), parameters, losses: [`${LOSS_PREFIX}cls`, `${LOSS_PREFIX}reg`] };
@@ -161,7 +161,7 @@ export function tinyShapesData(count: number, options: TinyNetOptions = {}): Tra
     const y0 = Math.floor(rand() * (s - side + 1));
     const channel = label % c;
     const level = label < c ? 1 : -1;
-    for (let y = y0; y < y0 + side; y++) for (let x = x0; x < x0 + side; x++) image[channel * s * s + y * s + x] += level;
+    for (let y = y0; y < y0 + side; y++) for (let x = x0; x < x0 + side; x++) image[channel * s * s + y * s + x]! += level;
     return { image, label, centre: [(x0 + side / 2) / s, (y0 + side / 2) / s] };
   };
   return {
@@ -170,7 +170,7 @@ export function tinyShapesData(count: number, options: TinyNetOptions = {}): Tra
       const sample = make(index);
       if (random() < 0.5) return Promise.resolve(sample);
       const flipped = new Float32Array(sample.image.length);
-      for (let ch = 0; ch < c; ch++) for (let y = 0; y < s; y++) for (let x = 0; x < s; x++) flipped[ch * s * s + y * s + x] = sample.image[ch * s * s + y * s + (s - 1 - x)];
+      for (let ch = 0; ch < c; ch++) for (let y = 0; y < s; y++) for (let x = 0; x < s; x++) flipped[ch * s * s + y * s + x] = sample.image[ch * s * s + y * s + (s - 1 - x)]!;
       return Promise.resolve({ image: flipped, label: sample.label, centre: [1 - sample.centre[0], sample.centre[1]] as const });
     },
   };

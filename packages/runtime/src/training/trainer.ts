@@ -120,7 +120,7 @@ async function openReplicas<S>(model: TrainingModel<S>, devices: readonly Device
     devices.map((device, i) =>
       model.openReplica({
         device,
-        threads: threads[i],
+        threads: threads[i]!,
         ...(options.strict === undefined ? {} : { strict: options.strict }),
         ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
       }),
@@ -131,7 +131,7 @@ async function openReplicas<S>(model: TrainingModel<S>, devices: readonly Device
     await Promise.all(opened.map((s) => (s.status === 'fulfilled' ? s.value.release() : undefined)));
     throw failed.reason;
   }
-  const replicas = opened.map((s, i) => ({ device: devices[i], step: (s as PromiseFulfilledResult<TrainingReplica<S>>).value, threads: threads[i] }));
+  const replicas = opened.map((s, i) => ({ device: devices[i]!, step: (s as PromiseFulfilledResult<TrainingReplica<S>>).value, threads: threads[i]! }));
   for (const r of replicas) {
     if (r.step.fallbackReason !== undefined) warn(`${r.device.name}: CUDA cannot be used (${r.step.fallbackReason}); this replica trains on CPU`);
   }
@@ -149,8 +149,8 @@ async function runStep<S>(model: TrainingModel<S>, replicas: readonly Replica<S>
   let offset = 0;
   const results = await Promise.all(
     replicas.map((replica, r) => {
-      const share = samples.slice(offset, offset + shares[r]);
-      offset += shares[r];
+      const share = samples.slice(offset, offset + shares[r]!);
+      offset += shares[r]!;
       return replica.step.step(share, parameters, { iteration, replica: r, replicas: replicas.length, seed: mixSeed(seed, iteration, r, 0x57e9) });
     }),
   );
@@ -158,7 +158,7 @@ async function runStep<S>(model: TrainingModel<S>, replicas: readonly Replica<S>
   const gradients = new Map<string, Float32Array>();
   const scale = 1 / replicas.length;
   results.forEach((result, r) => {
-    const device = replicas[r].device.name;
+    const device = replicas[r]!.device.name;
     for (const [name, v] of Object.entries(result.losses)) losses[name] = (losses[name] ?? 0) + v * scale;
     for (const p of model.parameters) {
       const g = result.gradients.get(p.name);
@@ -166,7 +166,7 @@ async function runStep<S>(model: TrainingModel<S>, replicas: readonly Replica<S>
       if (!g || g.length !== size) throw new TrainingError(`replica on ${device}: the step returned ${g ? `${g.length} gradient values` : 'no gradient'} for "${p.name}" (${size} values)`, { iteration });
       const sum = gradients.get(p.name);
       if (!sum) gradients.set(p.name, replicas.length === 1 ? g.slice() : g.map((v) => v * scale));
-      else for (let i = 0; i < size; i++) sum[i] += g[i] * scale;
+      else for (let i = 0; i < size; i++) sum[i]! += g[i]! * scale;
     }
   });
   return { losses, gradients };

@@ -88,14 +88,14 @@ export function apiCases(): ReliabilityCase[] {
   add('predict([{}, 123, null, { data: "x", name: "n" }, { data: bytes, name: 5 }, good]): each bad item fails alone with an InputError, the good one runs', async (ctx) => {
     const d = await ctx.toy();
     const good = { data: new Uint8Array(40 * 30 * 3).fill(128), width: 40, height: 30, maxValue: 255 };
-    const outcomes = await d.predict([{}, 123, null, { data: 'x', name: 'n' }, { data: new Uint8Array(4), name: 5 }, good] as never, { batchSize: 3 });
+    const outcomes = await d.predict([{}, 123, null, { data: 'x', name: 'n' }, { data: new Uint8Array(4), name: 5 }, good] as never[], { batchSize: 3 });
     assert.equal(outcomes.length, 6);
     for (const [i, o] of outcomes.slice(0, 5).entries()) {
       assert.ok(!o.ok, `item ${i} fails`);
       assertTyped(o.error, InputError, new RegExp(`<input ${i}>: `));
       assert.equal(o.source, `<input ${i}>`);
     }
-    assert.ok(outcomes[5].ok, 'the good image runs');
+    assert.ok(outcomes[5]!.ok, 'the good image runs');
   });
   for (const [label, options, pattern] of [
     ['null', null, /predict: options must be an object/],

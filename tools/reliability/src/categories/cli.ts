@@ -56,7 +56,7 @@ export function assertCliError(r: CliRun, status: number, message: RegExp, optio
   assert.equal(r.status, status, `exit status ${r.status}; stderr:\n${r.stderr}`);
   const lines = r.stderr.trimEnd().split('\n');
   assert.ok(lines.length >= 2, `two lines on stderr: ${r.stderr}`);
-  const [line, hint] = lines.slice(-2);
+  const [line, hint] = lines.slice(-2) as [string, string]; // two lines asserted just above
   assert.match(line, /^rcnn( \w+)?: error: \S/);
   assert.match(line, message);
   assert.match(hint, /^ {2}hint: \S/);

@@ -37,8 +37,8 @@ async function failsAlone(ctx: CaseContext, input: ImageInput, source: string, .
   const detector = await ctx.toy();
   const outcomes = await detector.predict([good, input, good], { batchSize: 3 });
   assert.equal(outcomes.length, 3);
-  assert.ok(outcomes[0].ok && outcomes[2].ok, 'the good neighbours still succeed');
-  assertInputError(outcomes[1], source, ...patterns);
+  assert.ok(outcomes[0]!.ok && outcomes[2]!.ok, 'the good neighbours still succeed');
+  assertInputError(outcomes[1]!, source, ...patterns);
 }
 
 /** Decodes with the default limits and checks the pixels are `expected` within `tolerance` (max abs). */
@@ -164,7 +164,7 @@ export function imageCases(options: { full?: boolean } = {}): ReliabilityCase[] 
   });
   add('PNG with a damaged IDAT byte (CRC error)', async (ctx) => {
     const bytes = Buffer.from(await encode(pattern(160, 120, 10), 'png'));
-    bytes[bytes.indexOf('IDAT') + 40] ^= 0x55;
+    bytes[bytes.indexOf('IDAT') + 40]! ^= 0x55;
     const f = ctx.tmp.file('crc.png', bytes);
     await failsAlone(ctx, f, f, /cannot be decoded/);
   });
@@ -190,22 +190,22 @@ export function imageCases(options: { full?: boolean } = {}): ReliabilityCase[] 
     const detector = await ctx.toy();
     const outcomes = await detector.predict([good, bad, good, good], { batchSize: 4 });
     assert.deepEqual(outcomes.map((o) => o.ok), [true, false, true, true]);
-    assertInputError(outcomes[1], bad, /cannot be decoded/);
-    assert.equal(okResult(outcomes[0]).timings.batchSize, 3, 'the three good images ran as one batch');
+    assertInputError(outcomes[1]!, bad, /cannot be decoded/);
+    assert.equal(okResult(outcomes[0]!).timings.batchSize, 3, 'the three good images ran as one batch');
   });
 
   // --- sizes ---
   add('1x1 PNG through Mask R-CNN (tiny): a result with boxes inside the image', async (ctx) => {
     const detector = await ctx.tiny('maskrcnn_tiny');
     const f = ctx.tmp.file('dot.png', await encode({ data: new Uint8Array([200, 30, 90]), width: 1, height: 1 }, 'png'));
-    const r = okResult((await detector.predict([f]))[0]);
+    const r = okResult((await detector.predict([f]))[0]!);
     assert.deepEqual([r.width, r.height], [1, 1]);
     assertBoxesInside(r);
   });
   add('1x10000 PNG through the toy model: a result', async (ctx) => {
     const detector = await ctx.toy();
     const f = ctx.tmp.file('thread.png', await encode(gradient(1, 10000), 'png'));
-    const r = okResult((await detector.predict([f]))[0]);
+    const r = okResult((await detector.predict([f]))[0]!);
     assert.deepEqual([r.width, r.height], [1, 10000]);
     assertBoxesInside(r);
   });
@@ -219,8 +219,8 @@ export function imageCases(options: { full?: boolean } = {}): ReliabilityCase[] 
       const f = ctx.tmp.file(`long-${w}x${h}.png`, await encode(gradient(w, h), 'png'));
       const good = caseFiles('maskrcnn_tiny').image;
       const outcomes = await detector.predict([good, f, good], { batchSize: 3 });
-      assert.ok(outcomes[0].ok && outcomes[2].ok, 'the good neighbours still succeed');
-      assertInputError(outcomes[1], f, /aspect ratio is too extreme/);
+      assert.ok(outcomes[0]!.ok && outcomes[2]!.ok, 'the good neighbours still succeed');
+      assertInputError(outcomes[1]!, f, /aspect ratio is too extreme/);
     });
   }
   const huge = (format: 'png' | 'jpeg') => async (ctx: CaseContext) => {
@@ -244,12 +244,12 @@ export function imageCases(options: { full?: boolean } = {}): ReliabilityCase[] 
   const raw = () => sharp(Buffer.from(px.data), { raw: { width: px.width, height: px.height, channels: 3 } });
   const gray = (): Pixels => {
     const data = new Uint8Array(px.width * px.height * 3);
-    for (let i = 0; i < px.width * px.height; i++) data.fill(px.data[i * 3 + 1], i * 3, i * 3 + 3);
+    for (let i = 0; i < px.width * px.height; i++) data.fill(px.data[i * 3 + 1]!, i * 3, i * 3 + 3);
     return { data, width: px.width, height: px.height };
   };
   const grayBytes = (): Uint8Array => {
     const g = new Uint8Array(px.width * px.height);
-    for (let i = 0; i < g.length; i++) g[i] = px.data[i * 3 + 1];
+    for (let i = 0; i < g.length; i++) g[i] = px.data[i * 3 + 1]!;
     return g;
   };
   const grayImage = () => sharp(Buffer.from(grayBytes()), { raw: { width: px.width, height: px.height, channels: 1 } });
@@ -274,7 +274,7 @@ export function imageCases(options: { full?: boolean } = {}): ReliabilityCase[] 
   });
   add('palette PNG', async () => {
     const few = pattern(64, 48, 0);
-    for (let i = 0; i < few.data.length; i++) few.data[i] &= 0xc0; // at most 64 colours: the palette is exact
+    for (let i = 0; i < few.data.length; i++) few.data[i]! &= 0xc0; // at most 64 colours: the palette is exact
     const bytes = await sharp(Buffer.from(few.data), { raw: { width: 64, height: 48, channels: 3 } }).png({ palette: true, dither: 0 }).toBuffer();
     assert.equal((await sharp(bytes).metadata()).isPalette, true);
     await decodesTo(bytes, few);
@@ -289,7 +289,7 @@ export function imageCases(options: { full?: boolean } = {}): ReliabilityCase[] 
     await decodesTo(await encode(px, 'webp'), px);
     await decodesTo(await sharp(Buffer.from(px.data), { raw: { width: px.width, height: px.height, channels: 3 } }).tiff({ compression: 'lzw' }).toBuffer(), px);
     const few = pattern(64, 48, 0);
-    for (let i = 0; i < few.data.length; i++) few.data[i] &= 0xc0;
+    for (let i = 0; i < few.data.length; i++) few.data[i]! &= 0xc0;
     await decodesTo(await encode(few, 'gif'), few);
   });
   add('AVIF decodes close to its pixels', async () => {
@@ -298,7 +298,7 @@ export function imageCases(options: { full?: boolean } = {}): ReliabilityCase[] 
   add('animated GIF: the first frame', async () => {
     const a = pattern(32, 24, 1);
     const b = pattern(32, 24, 2);
-    for (const f of [a, b]) for (let i = 0; i < f.data.length; i++) f.data[i] &= 0xc0;
+    for (const f of [a, b]) for (let i = 0; i < f.data.length; i++) f.data[i]! &= 0xc0;
     const both = new Uint8Array(a.data.length * 2);
     both.set(a.data);
     both.set(b.data, a.data.length);
@@ -372,7 +372,7 @@ function fixturePixels(): Promise<Pixels> {
 export function assertBoxesInside(r: ImageResult): void {
   const b = r.detections!.boxes;
   for (let d = 0; d < b.length / 4; d++) {
-    const [x1, y1, x2, y2] = b.subarray(4 * d, 4 * d + 4);
+    const [x1, y1, x2, y2] = [b[4 * d]!, b[4 * d + 1]!, b[4 * d + 2]!, b[4 * d + 3]!];
     assert.ok(Number.isFinite(x1) && Number.isFinite(y2), `box ${d} is finite`);
     assert.ok(x1 >= -1e-3 && y1 >= -1e-3 && x2 <= r.width + 1e-3 && y2 <= r.height + 1e-3 && x1 <= x2 && y1 <= y2, `box ${d} [${x1}, ${y1}, ${x2}, ${y2}] lies in ${r.width} x ${r.height}`);
   }

@@ -65,9 +65,9 @@ export function streamCases(): ReliabilityCase[] {
     const good = ctx.tmp.file('streams-good.png', await encode(pattern(64, 48, 3), 'png'));
     const d = await ctx.toy();
     const { value: outcomes, mb } = await peakRssGrowthMb(() => withTimeout(d.predict([good, '/dev/zero', good], { batchSize: 3 }), 10_000, '/dev/zero'));
-    assert.ok(outcomes[0].ok && outcomes[2].ok, 'the neighbours succeed');
-    assertInputError(outcomes[1], '/dev/zero', /is a character device, not a regular file: refused/);
-    assert.match((outcomes[1].ok ? undefined : (outcomes[1].error as InputError).hint) ?? '', /allow-special-files/);
+    assert.ok(outcomes[0]!.ok && outcomes[2]!.ok, 'the neighbours succeed');
+    assertInputError(outcomes[1]!, '/dev/zero', /is a character device, not a regular file: refused/);
+    assert.match((outcomes[1]!.ok ? undefined : (outcomes[1]!.error as InputError).hint) ?? '', /allow-special-files/);
     assert.ok(mb < 64, `RSS grew ${mb.toFixed(1)} MB`);
   });
   for (const device of ['/dev/zero', '/dev/urandom']) {

@@ -64,10 +64,13 @@ function poke(t: Map<string, HostTensor>, key: string, index: number, value: num
 }
 
 /** A header edit on the real file: the header object is changed, the data kept. */
-function headerLie(edit: (header: Record<string, { dtype: string; shape: unknown; data_offsets: unknown }>, dataLength: number) => void): Uint8Array {
+type HeaderEntry = { dtype: string; shape: unknown; data_offsets: unknown };
+
+function headerLie(edit: (header: Record<string, HeaderEntry> & Record<typeof KEY, HeaderEntry>, dataLength: number) => void): Uint8Array {
   const { header, data } = splitSafetensors(bytes());
-  const h = JSON.parse(JSON.stringify(header)) as Record<string, { dtype: string; shape: unknown; data_offsets: unknown }>;
-  edit(h, data.length);
+  const h = JSON.parse(JSON.stringify(header)) as Record<string, HeaderEntry>;
+  if (!(KEY in h)) throw new Error(`the fixture weights have no tensor ${KEY} to edit`);
+  edit(h as Record<string, HeaderEntry> & Record<typeof KEY, HeaderEntry>, data.length);
   return joinSafetensors(h, data);
 }
 
@@ -139,8 +142,8 @@ export function weightsCases(): ReliabilityCase[] {
       'overlap.safetensors',
       headerLie((h) => {
         const other = 'rpn.head.conv.0.0.bias';
-        const [b] = h[KEY].data_offsets as number[];
-        h[other].data_offsets = [b, b + 32 * 4];
+        const [b] = h[KEY].data_offsets as [number, number];
+        h[other]!.data_offsets = [b, b + 32 * 4];
       }),
       /overlap/,
     );
@@ -150,7 +153,7 @@ export function weightsCases(): ReliabilityCase[] {
       ctx,
       'reversed.safetensors',
       headerLie((h) => {
-        const [b, e] = h[KEY].data_offsets as number[];
+        const [b, e] = h[KEY].data_offsets as [number, number];
         h[KEY].data_offsets = [e, b];
       }),
       /begin > end/,
@@ -251,7 +254,7 @@ export function weightsCases(): ReliabilityCase[] {
       headerLie((h) => {
         const shape = h[KEY].shape as number[];
         h[KEY].dtype = 'U16';
-        h[KEY].shape = [...shape.slice(0, -1), shape[shape.length - 1] * 2];
+        h[KEY].shape = [...shape.slice(0, -1), shape[shape.length - 1]! * 2];
       }),
       /dtype U16, which rcnn-node does not decode/,
     );
@@ -322,7 +325,7 @@ export function weightsCases(): ReliabilityCase[] {
       'transposed.safetensors',
       edited((t) => {
         const old = t.get(PRED)!;
-        t.set(PRED, hostTensor('float32', [old.dims[1], old.dims[0]], old.data as Float32Array));
+        t.set(PRED, hostTensor('float32', [old.dims[1]!, old.dims[0]!], old.data as Float32Array));
       }),
       /tensor "roi_heads\.box_predictor\.cls_score\.weight" has shape \[64, 5\], expected \[5, 64\]/,
     );
@@ -381,7 +384,7 @@ export function weightsCases(): ReliabilityCase[] {
   });
   add('a .pth whose storage bytes were altered (CRC mismatch)', async (ctx) => {
     const pth = Buffer.from(readFileSync(caseFiles('keypointrcnn_tiny').pth));
-    pth[pth.length >> 1] ^= 0xff;
+    pth[pth.length >> 1]! ^= 0xff;
     const e = await createFails(ctx.tmp.file('bitrot.pth', pth), {}, 'keypointrcnn_tiny');
     assertTyped(e, CheckpointError, /bitrot\.pth/);
     assert.equal(e.reason, 'zip-checksum');

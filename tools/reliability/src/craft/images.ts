@@ -131,7 +131,7 @@ export function pixelDiff(a: Uint8Array | Float32Array, b: Uint8Array | Float32A
   let max = 0;
   let sum = 0;
   for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
+    const d = Math.abs(a[i]! - b[i]!);
     sum += d;
     if (d > max) max = d;
   }

@@ -193,7 +193,7 @@ const nativeCrc32 = (zlib as unknown as { crc32?: (d: Uint8Array) => number }).c
 export function crc32(data: Uint8Array): number {
   if (typeof nativeCrc32 === 'function') return nativeCrc32(data) >>> 0;
   let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 

@@ -74,7 +74,7 @@ export function applyMutations(base: Uint8Array, edits: readonly Mutation[]): Ui
     const at = n === 0 ? 0 : m.at % n;
     switch (m.kind) {
       case 'flip':
-        if (n > 0) b[at] ^= 1 << m.bit;
+        if (n > 0) b[at]! ^= 1 << m.bit;
         break;
       case 'byte':
         if (n > 0) b[at] = m.value;

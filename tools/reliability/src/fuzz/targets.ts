@@ -75,11 +75,11 @@ function mutationTarget(
     description,
     arbitrary,
     run: ({ base, edits }) => {
-      const b = bases[base];
+      const b = bases[base]!;
       const mutated = applyMutations(b.bytes, edits);
       return consume(b.repair ? b.repair(mutated) : mutated, b.label);
     },
-    show: ({ base, edits }) => `${bases[base].label}: ${describeMutations(edits)}`,
+    show: ({ base, edits }) => `${bases[base]!.label}: ${describeMutations(edits)}`,
   };
 }
 
@@ -108,7 +108,7 @@ function consumeSafetensors(bytes: Uint8Array): void {
 function safetensorsBase(): Uint8Array {
   const all = readTensors(caseFiles('maskrcnn_tiny').weights);
   const picked = [...all].filter(([, t]) => t.data.length <= 600).slice(0, 10);
-  const f = picked[0][1].data as Float32Array;
+  const f = picked[0]![1].data as Float32Array;
   const extra: [string, HostTensor][] = [
     ['half', hostTensor('float16', [4], Uint16Array.of(0x3c00, 0xc000, 0x7c00, 0x7e00))],
     ['double', hostTensor('float64', [3], Float64Array.of(1, -2.5, 1e300))],
@@ -116,7 +116,7 @@ function safetensorsBase(): Uint8Array {
     ['int', hostTensor('int32', [2], Int32Array.of(7, -7))],
     ['bytes', hostTensor('uint8', [5], Uint8Array.of(1, 2, 3, 4, 5))],
     ['flags', hostTensor('bool', [3], Uint8Array.of(1, 0, 1))],
-    ['nan', hostTensor('float32', [2], Float32Array.of(f[0], Number.NaN))],
+    ['nan', hostTensor('float32', [2], Float32Array.of(f[0]!, Number.NaN))],
   ];
   const bytes = writeSafetensors([...picked, ...extra]);
   // One BF16 tensor too (writeSafetensors has no BF16 type): re-label a 4-byte F32 tensor as 2 x BF16.
@@ -337,7 +337,7 @@ function applyCaseEdit(doc: unknown, path: readonly number[], replace: unknown, 
     if (typeof node !== 'object' || node === null) return root;
     const keys = Object.keys(node);
     if (keys.length === 0) return root;
-    const key = keys[path[i] % keys.length];
+    const key = keys[path[i]! % keys.length]!;
     if (i === path.length - 1 || typeof (node as Record<string, unknown>)[key] !== 'object' || (node as Record<string, unknown>)[key] === null) {
       if (remove && !Array.isArray(node)) delete (node as Record<string, unknown>)[key];
       else (node as Record<string, unknown>)[key] = replace;

@@ -4,6 +4,7 @@
  */
 import type { Blob } from '../../graph/builder.js';
 import { type GradientContext, type GradientRule, registerGradientRule } from '../registry.js';
+import { at } from '../../errors.js';
 
 const FLOAT_TYPES = new Set([1, 10, 11, 16]);
 
@@ -16,7 +17,7 @@ function unary(local: (ctx: GradientContext, x: Blob, y: Blob, g: Blob) => Blob)
     differentiableInputs: [0],
     backward(ctx) {
       const x = ctx.inputs[0]!;
-      return [local(ctx, x, ctx.outputs[0], ctx.outputGradient(0))];
+      return [local(ctx, x, at(ctx.outputs, 0, 'ctx.outputs'), ctx.outputGradient(0))];
     },
   };
 }
@@ -26,14 +27,14 @@ function extremum(): GradientRule {
   return {
     backward(ctx) {
       const g = ctx.graph;
-      const y = ctx.outputs[0];
+      const y = at(ctx.outputs, 0, 'ctx.outputs');
       const grad = ctx.outputGradient(0);
       const inputs = ctx.inputs.map((x) => x!);
       if (inputs.length === 1) return [grad];
       const masks = inputs.map((x, i) => g.op('Cast', [g.op('Equal', [x, y], {}, `eq${i}`)], { to: ctx.dtype === 'float64' ? 11 : 1 }, `mask${i}`));
       const ties = g.op('Sum', masks, {}, 'ties');
       const share = g.op('Div', [grad, ties], {}, 'share');
-      return inputs.map((x, i) => (ctx.needsInputGradient(i) ? ctx.reduceToShapeOf(g.op('Mul', [share, masks[i]], {}, `g${i}`), x) : null));
+      return inputs.map((x, i) => (ctx.needsInputGradient(i) ? ctx.reduceToShapeOf(g.op('Mul', [share, at(masks, i, 'masks')], {}, `g${i}`), x) : null));
     },
   };
 }
@@ -81,7 +82,7 @@ export function installElementwiseRules(register: typeof registerGradientRule): 
       return [
         ctx.needsInputGradient(0) ? ctx.reduceToShapeOf(ga, a) : null,
         // d(a/b)/db = -(a/b)/b, so g_b = -g/b * y.
-        ctx.needsInputGradient(1) ? ctx.reduceToShapeOf(g.op('Neg', [g.op('Mul', [ga, ctx.outputs[0]], {}, 'gy')], {}, 'gb'), b) : null,
+        ctx.needsInputGradient(1) ? ctx.reduceToShapeOf(g.op('Neg', [g.op('Mul', [ga, at(ctx.outputs, 0, 'ctx.outputs')], {}, 'gy')], {}, 'gb'), b) : null,
       ];
     },
   });
@@ -90,7 +91,7 @@ export function installElementwiseRules(register: typeof registerGradientRule): 
       const g = ctx.graph;
       const [x, p] = [ctx.inputs[0]!, ctx.inputs[1]!];
       const grad = ctx.outputGradient(0);
-      const y = ctx.outputs[0];
+      const y = at(ctx.outputs, 0, 'ctx.outputs');
       // d x^p / dx = p x^(p-1); d x^p / dp = x^p log x.
       const gx = ctx.needsInputGradient(0)
         ? ctx.reduceToShapeOf(

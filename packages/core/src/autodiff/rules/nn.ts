@@ -6,12 +6,13 @@
 import type { AttributeValue, Blob, GraphBuilder } from '../../graph/builder.js';
 import { type GradientContext, type GradientRule, registerGradientRule } from '../registry.js';
 import { scatterAddFlat } from './shape.js';
+import { at } from '../../errors.js';
 
 /** Geometry of a 2-D convolution (or transposed convolution) node. */
 interface ConvGeometry {
-  readonly strides: readonly number[];
-  readonly pads: readonly number[];
-  readonly dilations: readonly number[];
+  readonly strides: readonly [number, number];
+  readonly pads: readonly [number, number, number, number];
+  readonly dilations: readonly [number, number];
   readonly group: number;
 }
 
@@ -20,10 +21,16 @@ function convGeometry(ctx: GradientContext): ConvGeometry {
   if (autoPad !== 'NOTSET') ctx.fail(`auto_pad ${autoPad} is not supported (give explicit pads)`);
   const kernel = ctx.intsAttribute('kernel_shape', undefined);
   if (kernel && kernel.length !== 2) ctx.fail(`only 2-D convolutions are differentiable (kernel_shape [${kernel.join(', ')}])`);
+  // Checked to their 2-D lengths once here, so the rules below index them without checks.
+  const ints = <N extends 2 | 4>(name: string, fallback: readonly number[], length: N): N extends 2 ? readonly [number, number] : readonly [number, number, number, number] => {
+    const values = ctx.intsAttribute(name, fallback)!;
+    if (values.length !== length) ctx.fail(`${name} must have ${length} values for a 2-D convolution (got [${values.join(', ')}])`);
+    return values as unknown as N extends 2 ? readonly [number, number] : readonly [number, number, number, number];
+  };
   return {
-    strides: ctx.intsAttribute('strides', [1, 1])!,
-    pads: ctx.intsAttribute('pads', [0, 0, 0, 0])!,
-    dilations: ctx.intsAttribute('dilations', [1, 1])!,
+    strides: ints('strides', [1, 1], 2),
+    pads: ints('pads', [0, 0, 0, 0], 4),
+    dilations: ints('dilations', [1, 1], 2),
     group: ctx.intAttribute('group', 1),
   };
 }
@@ -142,7 +149,7 @@ export function convWeightGradientByTaps(
                 g.constInt64(start),
                 g.op(
                   "Add",
-                  [lastRow!, g.constInt64([start[0] + 1, start[1] + 1])],
+                  [lastRow!, g.constInt64([start[0]! + 1, start[1]! + 1])],
                   {},
                   `end_${i}_${j}`
                 ),
@@ -455,7 +462,7 @@ export function installNnRules(register: typeof registerGradientRule): void {
       const g = ctx.graph;
       const x = ctx.inputs[0]!;
       const expanded = g.op('Expand', [ctx.outputGradient(0), g.op('Shape', [x], {}, 'x_shape')], {}, 'expanded');
-      return [g.op('Div', [expanded, countRatio(ctx, x, ctx.outputs[0])], {}, 'gx')];
+      return [g.op('Div', [expanded, countRatio(ctx, x, at(ctx.outputs, 0, 'ctx.outputs'))], {}, 'gx')];
     },
   });
   register('ReduceSum', {
@@ -467,7 +474,7 @@ export function installNnRules(register: typeof registerGradientRule): void {
     backward(ctx) {
       const g = ctx.graph;
       const expanded = expandReduced(ctx, reduceAxes(ctx));
-      return [g.op('Div', [expanded, countRatio(ctx, ctx.inputs[0]!, ctx.outputs[0])], {}, 'gx')];
+      return [g.op('Div', [expanded, countRatio(ctx, ctx.inputs[0]!, at(ctx.outputs, 0, 'ctx.outputs'))], {}, 'gx')];
     },
   });
   register('ReduceMax', extremumReduction());
@@ -492,7 +499,7 @@ export function installNnRules(register: typeof registerGradientRule): void {
     backward(ctx) {
       const g = ctx.graph;
       const axis = ctx.intAttribute('axis', -1);
-      const y = ctx.outputs[0];
+      const y = at(ctx.outputs, 0, 'ctx.outputs');
       const grad = ctx.outputGradient(0);
       const dot = g.op('ReduceSum', [g.op('Mul', [grad, y], {}, 'gy'), g.constInt64([axis])], { keepdims: 1 }, 'dot');
       return [g.op('Mul', [y, g.op('Sub', [grad, dot], {}, 'centered')], {}, 'gx')];
@@ -504,7 +511,7 @@ export function installNnRules(register: typeof registerGradientRule): void {
       const axis = ctx.intAttribute('axis', -1);
       const grad = ctx.outputGradient(0);
       const total = g.op('ReduceSum', [grad, g.constInt64([axis])], { keepdims: 1 }, 'total');
-      return [g.op('Sub', [grad, g.op('Mul', [g.op('Exp', [ctx.outputs[0]], {}, 'softmax'), total], {}, 'spread')], {}, 'gx')];
+      return [g.op('Sub', [grad, g.op('Mul', [g.op('Exp', [at(ctx.outputs, 0, 'ctx.outputs')], {}, 'softmax'), total], {}, 'spread')], {}, 'gx')];
     },
   });
 }

@@ -7,6 +7,7 @@
  */
 import type { Blob, GraphBuilder } from '../../graph/builder.js';
 import { type GradientContext, type GradientRule, registerGradientRule } from '../registry.js';
+import { at } from '../../errors.js';
 
 /** `Reshape(g, Shape(x))`: the gradient of any op that only changes the shape. */
 const reshapeBack: GradientRule = {
@@ -66,7 +67,7 @@ function selectionRule(): GradientRule {
 function interpolationMatrixGradient(ctx: GradientContext): Blob {
   const g = ctx.graph;
   const x = ctx.inputs[0]!;
-  const y = ctx.outputs[0];
+  const y = at(ctx.outputs, 0, 'ctx.outputs');
   const attributes = ctx.forwardAttributes();
   const to = ctx.dtype === 'float64' ? 11 : 1;
   const scales = ctx.inputs[2] ?? null;
@@ -247,7 +248,7 @@ export function installShapeRules(register: typeof registerGradientRule): void {
     backward(ctx) {
       const g = ctx.graph;
       const axis = ctx.intAttribute('axis', -1);
-      return [g.op('ScatterElements', [ctx.zerosLike(ctx.inputs[0]!), ctx.outputs[1], ctx.outputGradient(0)], { axis, reduction: 'add' }, 'gx')];
+      return [g.op('ScatterElements', [ctx.zerosLike(ctx.inputs[0]!), at(ctx.outputs, 1, 'ctx.outputs'), ctx.outputGradient(0)], { axis, reduction: 'add' }, 'gx')];
     },
   });
 /**
@@ -275,7 +276,7 @@ function integerUpsampleFactors(ctx: GradientContext): [number, number] | undefi
       if (ctx.stringAttribute('coordinate_transformation_mode', 'half_pixel') === 'tf_crop_and_resize') ctx.fail('tf_crop_and_resize has no gradient rule');
       if (mode !== 'nearest') return [interpolationMatrixGradient(ctx)];
       const x = ctx.inputs[0]!;
-      const y = ctx.outputs[0];
+      const y = at(ctx.outputs, 0, 'ctx.outputs');
       const blocks = integerUpsampleFactors(ctx);
       if (blocks) {
         // Every input pixel is copied to exactly one sh x sw block: its gradient is the block's sum

@@ -49,7 +49,7 @@ function build(ctx: BuildContext, bottomUp: FeatureMaps): FeatureMaps {
   const g = ctx.graph;
   if (bottomUp.length === 0) throw new ConfigError('${v.registryName} got no bottom-up feature maps', { key: 'FPN.IMPL' });
   bottomUp.forEach((f, i) => {
-    if (i > 0 && f.level !== bottomUp[i - 1].level + 1) {
+    if (i > 0 && f.level !== bottomUp[i - 1]!.level + 1) {
       throw new ConfigError(\`${v.registryName} needs one bottom-up map per level, each half the size of the previous; got levels \${bottomUp.map((m) => m.level).join(', ')}\`, {
         key: 'FPN.IMPL',
       });
@@ -60,13 +60,13 @@ function build(ctx: BuildContext, bottomUp: FeatureMaps): FeatureMaps {
   const merged = [...laterals];
   for (let i = merged.length - 2; i >= 0; i--) {
     // Nearest-neighbour upsampling to the lateral's exact size (PyTorch 'nearest': floor of dst * in / out).
-    const up = ops.resize(g, merged[i + 1], ops.shape(g, laterals[i], undefined, undefined, \`size\${i}\`), {
+    const up = ops.resize(g, merged[i + 1]!, ops.shape(g, laterals[i]!, undefined, undefined, \`size\${i}\`), {
       mode: 'nearest',
       coordinateTransformationMode: 'asymmetric',
       nearestMode: 'floor',
       name: \`upsample\${i}\`,
     });
-    merged[i] = ops.add(g, laterals[i], up, \`merge\${i}\`);
+    merged[i] = ops.add(g, laterals[i]!, up, \`merge\${i}\`);
   }
   return bottomUp.map((f, i) => ({
     name: f.name,

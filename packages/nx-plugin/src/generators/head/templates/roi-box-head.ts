@@ -83,7 +83,7 @@ export const ROI_BOX_HEAD_TEMPLATE: SlotTemplate = {
   coreKeys: ['FAST_RCNN.ROI_BOX_HEAD', 'FAST_RCNN.ROI_XFORM_RESOLUTION', 'FAST_RCNN.ROI_XFORM_SAMPLING_RATIO', 'FAST_RCNN.ROI_XFORM_ALIGNED', 'FPN.ROI_CANONICAL_SCALE', 'FPN.ROI_CANONICAL_LEVEL', 'FPN.ROI_LEVEL_EPS'],
   implementation,
   testLayer: (v) => `{ FAST_RCNN: { ROI_BOX_HEAD: ${v.constantName}_NAME }, FPN: { DIM: 16 }, ${v.constantName}: { FC_DIMS: [64, 32] } }`,
-  keysArgs: "defaultFeatures(config, 'roi')[0].channels",
+  keysArgs: "defaultFeatures(config, 'roi')[0]!.channels",
   keysImports: ['defaultFeatures'],
   badValue: { layer: (v) => `{ ${v.constantName}: { FC_DIMS: [0.5] } }`, key: (v) => `${v.constantName}.FC_DIMS`, what: 'a fractional width' },
   badCombination: { layer: (v) => `{ ${v.constantName}: { FC_DIMS: [] } }`, key: (v) => `${v.constantName}.FC_DIMS`, what: 'no layer' },

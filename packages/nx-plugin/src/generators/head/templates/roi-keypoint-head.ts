@@ -183,7 +183,7 @@ export const ROI_KEYPOINT_HEAD_TEMPLATE: SlotTemplate = {
   implementation,
   training: true,
   testLayer: (v) => `{ MODEL: { KEYPOINTS_ON: true, NUM_CLASSES: 2 }, KRCNN: { ROI_KEYPOINTS_HEAD: ${v.constantName}_NAME }, FPN: { DIM: 16 }, ${v.constantName}: { CONV_DIM: 16 } }`,
-  keysArgs: "defaultFeatures(config, 'roi')[0].channels",
+  keysArgs: "defaultFeatures(config, 'roi')[0]!.channels",
   keysImports: ['defaultFeatures'],
   badValue: { layer: (v) => `{ ${v.constantName}: { NUM_CONVS: -1 } }`, key: (v) => `${v.constantName}.NUM_CONVS`, what: 'a negative layer count' },
   badCombination: { layer: () => '{ KRCNN: { HEATMAP_SIZE: 50 } }', key: () => 'KRCNN.HEATMAP_SIZE', what: 'a heatmap size the head does not make' },

@@ -179,7 +179,7 @@ export const ROI_MASK_HEAD_TEMPLATE: SlotTemplate = {
   implementation,
   training: true,
   testLayer: (v) => `{ MODEL: { MASK_ON: true, NUM_CLASSES: 5 }, MRCNN: { ROI_MASK_HEAD: ${v.constantName}_NAME }, FPN: { DIM: 16 }, ${v.constantName}: { CONV_DIM: 16 } }`,
-  keysArgs: "defaultFeatures(config, 'roi')[0].channels",
+  keysArgs: "defaultFeatures(config, 'roi')[0]!.channels",
   keysImports: ['defaultFeatures'],
   badValue: { layer: (v) => `{ ${v.constantName}: { NUM_CONVS: -1 } }`, key: (v) => `${v.constantName}.NUM_CONVS`, what: 'a negative layer count' },
   badCombination: { layer: () => '{ MRCNN: { RESOLUTION: 30 } }', key: () => 'MRCNN.RESOLUTION', what: 'a mask size the head does not make' },
