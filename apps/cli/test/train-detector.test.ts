@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { register as registerCoco } from '@rcnn/coco';
 import { WeightStore, configSections, createContainer } from '@rcnn/core';
 import { loadTrainingCase, resolveConfig, trainStep } from '@rcnn/runtime';
 import { type DetectorSample, SgdMomentum, ShuffledSampler, type StepResult, type TrainingData, detectorTrainingModel, mixSeed, readCheckpoint, train } from '@rcnn/runtime/training';
 import { loadPlugins } from '../src/plugins.js';
-import { type CocoDataset, type CocoLoader, detectorTraining } from '../src/train/detector.js';
+import { type CocoDataset, type CocoLoader, detectorTraining, loadCocoTrainingSet } from '../src/train/detector.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 const CASE = join(ROOT, 'fixtures', 'train', 'maskrcnn_tiny_train');
@@ -149,10 +150,12 @@ describe('rcnn train: dataset and initial weights', () => {
     const dataset: CocoDataset = {
       length: trainingCase.images.length,
       categories: { numClasses, toJSON: () => ({ categoryIds: [7, 9].slice(0, numClasses - 1), names: ['a', 'b'].slice(0, numClasses - 1) }) },
+      aspectRatio: (i) => trainingCase.images[i].width / trainingCase.images[i].height,
       summary: () => `${trainingCase.images.length} images`,
     };
     return {
-      register: () => undefined,
+      // @rcnn/coco's register: it provides the DATALOADER section rcnn train reads.
+      register: registerCoco,
       loadCocoDataset: () => Promise.resolve(dataset),
       loadTrainingImage: (_d, i) => {
         const image = trainingCase.images[i]!;
@@ -190,5 +193,68 @@ describe('rcnn train: dataset and initial weights', () => {
     const sample = await setup.data.load(0, () => 0);
     assert.equal(sample.image.maxValue, 255);
     assert.ok(sample.targets.labels.every((l) => l >= 1 && l <= 2));
+  });
+
+  /** The fixture's image twice in a COCO dataset: image 1 has one annotation, image 2 none. */
+  function cocoWithEmptyImage(): string {
+    const d = mkdtempSync(join(tmpdir(), 'rcnn-train-coco-'));
+    dirs.push(d);
+    const path = join(d, 'train.json');
+    const polygon = [20, 20, 80, 20, 80, 70, 20, 70];
+    writeFileSync(
+      path,
+      JSON.stringify({
+        images: [
+          { id: 1, file_name: 'image_0.png', width: 210, height: 144 },
+          { id: 2, file_name: 'image_0.png', width: 210, height: 144 },
+        ],
+        annotations: [{ id: 10, image_id: 1, category_id: 5, bbox: [20, 20, 60, 50], area: 3000, iscrowd: 0, segmentation: [polygon] }],
+        categories: [{ id: 5, name: 'cat' }],
+      }),
+    );
+    return path;
+  }
+
+  const cocoSource = async (set: string[]) => {
+    const container = createContainer();
+    await loadPlugins(container, []);
+    return { config: join(CASE, 'case.json'), weights: join(CASE, 'weights.safetensors'), container, set: ['MODEL.NUM_CLASSES=2', ...set] };
+  };
+
+  it('DATALOADER.FILTER_EMPTY_ANNOTATIONS decides whether an image without annotations is trained on', async () => {
+    const dataset = cocoWithEmptyImage();
+    const options = { dataset, images: CASE, onWarning: () => undefined };
+    const filtered = await detectorTraining({ ...options, source: await cocoSource([]) });
+    assert.equal(filtered.data.size, 1);
+    assert.match(filtered.notes[0], /1 images, 1 annotations, 1 categories; skipped: 1 no-annotations/);
+    const kept = await detectorTraining({ ...options, source: await cocoSource(['DATALOADER.FILTER_EMPTY_ANNOTATIONS=false']) });
+    assert.equal(kept.data.size, 2);
+    assert.match(kept.notes[0], /2 images, 1 annotations, 1 categories$/);
+    const empty = await kept.data.load(1, () => 0);
+    assert.equal(empty.targets.labels.length, 0, 'the kept image trains with no objects');
+    assert.equal(kept.data.aspectRatio?.(1), 210 / 144, 'the data knows each image\'s aspect ratio from the JSON');
+  });
+
+  it('passes DATALOADER.MIN_KEYPOINTS_PER_IMAGE to the loader and ASPECT_RATIO_GROUPING / PREFETCH to the engine', async () => {
+    const loader = await fixtureLoader(2);
+    const seen: unknown[] = [];
+    const recording: CocoLoader = { ...loader, loadCocoDataset: (o) => (seen.push(o), loader.loadCocoDataset(o)) };
+    const set = ['DATALOADER.MIN_KEYPOINTS_PER_IMAGE=3', 'DATALOADER.ASPECT_RATIO_GROUPING=false', 'DATALOADER.PREFETCH=0'];
+    const setup = await detectorTraining({ dataset: 'train.json', images: 'images', onWarning: () => undefined, source: await cocoSource(set) }, recording);
+    assert.deepEqual(seen, [{ annotations: 'train.json', imagesDir: 'images', masks: true, keypoints: false, legacyPlusOne: false, filterEmptyAnnotations: true, minKeypointsPerImage: 3 }]);
+    assert.deepEqual(setup.loading, { aspectRatioGrouping: false, prefetch: 0 });
+    const defaults = await detectorTraining({ dataset: 'train.json', images: 'images', onWarning: () => undefined, source: await cocoSource([]) }, recording);
+    assert.deepEqual(defaults.loading, { aspectRatioGrouping: true, prefetch: 4 });
+  });
+
+  it('loadCocoTrainingSet (rcnn train-step on a COCO json) needs a config with the DATALOADER section', async () => {
+    const container = createContainer();
+    await loadPlugins(container, []);
+    const { caseJson } = await loadTrainingCase(CASE);
+    const withoutSection = resolveConfig(caseJson, { sections: configSections(container), set: ['MODEL.NUM_CLASSES=2'] }).config;
+    await assert.rejects(loadCocoTrainingSet(withoutSection, cocoWithEmptyImage(), CASE), /DATALOADER/);
+    registerCoco(container);
+    const config = resolveConfig(caseJson, { sections: configSections(container), set: ['MODEL.NUM_CLASSES=2', 'DATALOADER.FILTER_EMPTY_ANNOTATIONS=false'] }).config;
+    assert.equal((await loadCocoTrainingSet(config, cocoWithEmptyImage(), CASE)).length, 2);
   });
 });

@@ -12,7 +12,7 @@ export const DATALOADER_SECTION = defineSection('DATALOADER', 'COCO training dat
     'Skip training images that keep no annotation (none, only crowd regions, or only unusable ones), as Detectron2 DATALOADER.FILTER_EMPTY_ANNOTATIONS and torchvision\'s _has_valid_annotation.',
   ),
   ASPECT_RATIO_GROUPING: field.bool(true, 'Batch landscape (w > h) and portrait images separately, so a batch pads little (Detectron2 DATALOADER.ASPECT_RATIO_GROUPING).'),
-  PREFETCH: field.int(4, 'Images decoded ahead of the training step (the prefetch queue depth; Detectron2 runs DATALOADER.NUM_WORKERS=4 loaders).', { min: 0, max: 256 }),
+  PREFETCH: field.int(4, 'Batches loaded (decoded) ahead of the training step, the prefetch queue depth; 0 loads each batch when its step starts (Detectron2 runs DATALOADER.NUM_WORKERS=4 loaders).', { min: 0, max: 256 }),
   MIN_KEYPOINTS_PER_IMAGE: field.int(1, 'Keypoint datasets: skip images with fewer visible keypoints in all their annotations (Detectron2 MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE).', { min: 0 }),
 });
 

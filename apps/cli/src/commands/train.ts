@@ -129,6 +129,7 @@ export async function runTraining<S>(setup: TrainingSetup<S>, options: RunTraini
       logLevel: options.verbose ? 'warning' : 'fatal',
       onWarning: (m) => warn(io, `rcnn: ${m}`),
       ...(setup.validate ? { validate: setup.validate } : {}),
+      ...(setup.loading ? { aspectRatioGrouping: setup.loading.aspectRatioGrouping, prefetch: setup.loading.prefetch } : {}),
       onIteration: (r) => {
         if (tty) io.stdout.write(`\r${progressLine(r, solver.MAX_ITER).padEnd(110)}`);
         else if ((r.iteration + 1) % LOG_PERIOD === 0 || r.iteration === 0 || r.iteration + 1 === solver.MAX_ITER) say(io, progressLine(r, solver.MAX_ITER));

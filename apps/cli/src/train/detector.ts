@@ -6,7 +6,7 @@
  * The COCO loader is `@rcnn/coco`; {@link CocoLoader} is the part of its API used here (tests pass
  * a loader over fixture images).
  */
-import { loadCocoDataset, loadTrainingImage, register as registerCoco } from '@rcnn/coco';
+import { dataLoaderSettings, loadCocoDataset, loadTrainingImage, register as registerCoco } from '@rcnn/coco';
 import type { DependencyContainer, ImageTargets, RcnnConfig } from '@rcnn/core';
 import { ConfigError } from '@rcnn/core';
 import { type ExportOptions, resolveModelSources } from '@rcnn/runtime';
@@ -47,6 +47,8 @@ export interface TrainingSetup<S> {
   readonly description: string;
   /** Evaluates a checkpoint (`--val`). */
   readonly validate?: (files: CheckpointFiles) => Promise<Readonly<Record<string, number>>>;
+  /** How batches are formed and loaded ahead (DATALOADER.ASPECT_RATIO_GROUPING, DATALOADER.PREFETCH); the engine's defaults when absent. */
+  readonly loading?: { readonly aspectRatioGrouping: boolean; readonly prefetch: number };
 }
 
 /** The detector's training setup. */
@@ -55,7 +57,15 @@ export type DetectorTrainingSetup = TrainingSetup<DetectorSample>;
 /** The part of `@rcnn/coco`'s API that `rcnn train` uses. */
 export interface CocoLoader {
   register(container: DependencyContainer): void;
-  loadCocoDataset(options: { annotations: string; imagesDir: string; masks?: boolean; keypoints?: boolean; legacyPlusOne?: boolean }): Promise<CocoDataset>;
+  loadCocoDataset(options: {
+    annotations: string;
+    imagesDir: string;
+    masks?: boolean;
+    keypoints?: boolean;
+    legacyPlusOne?: boolean;
+    filterEmptyAnnotations?: boolean;
+    minKeypointsPerImage?: number;
+  }): Promise<CocoDataset>;
   loadTrainingImage(dataset: CocoDataset, index: number): Promise<{ readonly data: Uint8Array; readonly width: number; readonly height: number; readonly path: string; readonly targets: ImageTargets }>;
 }
 
@@ -63,6 +73,8 @@ export interface CocoLoader {
 export interface CocoDataset {
   readonly length: number;
   readonly categories: { readonly numClasses: number; toJSON(): unknown };
+  /** Width / height of image `index`, from the JSON (for DATALOADER.ASPECT_RATIO_GROUPING). */
+  aspectRatio(index: number): number;
   summary(): string;
 }
 
@@ -72,11 +84,16 @@ export const COCO_LOADER: CocoLoader = { register: registerCoco, loadCocoDataset
 /**
  * Loads a COCO training set for `config` as `rcnn train` reads it: `@rcnn/coco`'s loader with masks
  * and keypoints as the model trains them (category ids to contiguous labels, polygons / RLE to
- * bitmaps, crowd regions and unusable items skipped, boxes in the MODEL.LEGACY_PLUS_ONE convention),
- * and a ConfigError when its category count does not fit MODEL.NUM_CLASSES.
+ * bitmaps, crowd regions and unusable items skipped, boxes in the MODEL.LEGACY_PLUS_ONE convention,
+ * images without annotations or with too few keypoints filtered as DATALOADER.FILTER_EMPTY_ANNOTATIONS
+ * and DATALOADER.MIN_KEYPOINTS_PER_IMAGE say), and a ConfigError when its category count does not
+ * fit MODEL.NUM_CLASSES. `config` must have been loaded with @rcnn/coco's DATALOADER section.
  */
 export async function loadCocoTrainingSet(config: RcnnConfig, dataset: string, images: string, loader: CocoLoader = COCO_LOADER): Promise<CocoDataset> {
+  const loading = dataLoaderSettings(config);
   const loaded = await loader.loadCocoDataset({
+    filterEmptyAnnotations: loading.FILTER_EMPTY_ANNOTATIONS,
+    minKeypointsPerImage: loading.MIN_KEYPOINTS_PER_IMAGE,
     annotations: dataset,
     imagesDir: images,
     masks: config.MODEL.MASK_ON,
@@ -114,7 +131,9 @@ export async function detectorTraining(options: DetectorTrainingOptions, loader:
   const data: TrainingData<DetectorSample> = {
     size: dataset.length,
     load: (index) => loadCocoTrainingSample(dataset, index, loader),
+    aspectRatio: (index) => dataset.aspectRatio(index),
   };
+  const loading = dataLoaderSettings(config);
   return {
     config,
     model,
@@ -123,5 +142,6 @@ export async function detectorTraining(options: DetectorTrainingOptions, loader:
     notes,
     description: `${sources.resolved.source} on ${options.dataset}`,
     ...(validate ? { validate } : {}),
+    loading: { aspectRatioGrouping: loading.ASPECT_RATIO_GROUPING, prefetch: loading.PREFETCH },
   };
 }

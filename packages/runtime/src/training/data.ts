@@ -16,6 +16,12 @@ export interface TrainingData<S> {
    * iteration and the sample's slot in the batch: draw augmentation choices (flip, scale) from it.
    */
   load(index: number, random: () => number): Promise<S>;
+  /**
+   * Width / height of sample `index`, known without decoding it (a COCO dataset has the sizes in
+   * its JSON). Lets DATALOADER.ASPECT_RATIO_GROUPING batch landscape (w > h) and portrait images
+   * apart; data without it is never grouped.
+   */
+  aspectRatio?(index: number): number;
 }
 
 /** Chooses the sample indices of each iteration's batch. */
@@ -82,6 +88,81 @@ export class ShuffledSampler implements BatchSampler {
       this.cachedEpoch = epoch;
     }
     return this.cachedOrder;
+  }
+}
+
+/**
+ * Aspect-ratio grouping (DATALOADER.ASPECT_RATIO_GROUPING) without state: every group of
+ * `groupSize` consecutive batch slots (one replica's share) holds only landscape (w > h) or only
+ * portrait (w <= h) samples, so a replica pads little when it stacks its images.
+ *
+ * Epoch e is built from e alone: a seeded permutation of all samples is split, in its order, into
+ * the landscape and the portrait queue; each queue is cut into groups of `groupSize` (a short last
+ * group is filled up with the queue's first samples of that epoch, so it stays single-aspect); the
+ * groups of both queues are then put in a seeded order. Every epoch has the same number of groups,
+ * so iteration i takes groups [i*R, (i+1)*R) of the endless sequence of epochs (R = batchSize /
+ * groupSize) and `batch` is a pure function of (seed, iteration), which `--resume` needs.
+ *
+ * How it differs from Detectron2's AspectRatioGroupedDataset, which streams the shuffled samples
+ * into two buckets and emits a bucket when it is full: there a batch holds the next samples of its
+ * aspect as they arrive, leftovers carry over into the next epoch and no sample repeats; here the
+ * groups are formed per epoch, their order is shuffled as a whole, and a queue whose size is not a
+ * multiple of `groupSize` repeats up to groupSize - 1 of its samples in that epoch. Each epoch
+ * still visits every sample.
+ */
+export class AspectRatioGroupedSampler implements BatchSampler {
+  readonly size: number;
+  readonly seed: number;
+  /** Samples per group: the per-replica share of the batch. */
+  readonly groupSize: number;
+  private readonly landscape: readonly boolean[];
+  private readonly groupsPerEpoch: number;
+  private cachedEpoch = -1;
+  private cachedGroups: number[][] = [];
+
+  /** `aspectRatios[i]` is sample i's width / height. */
+  constructor(aspectRatios: readonly number[], groupSize: number, seed: number) {
+    const size = aspectRatios.length;
+    if (size < 1) throw new TrainingError('the training set has 0 samples; it needs at least one', { hint: 'check the dataset: every image may have been skipped' });
+    if (!Number.isInteger(groupSize) || groupSize < 1) throw new TrainingError(`aspect-ratio grouping needs a positive whole number of samples per group, not ${groupSize}`);
+    const bad = aspectRatios.findIndex((r) => !(Number.isFinite(r) && r > 0));
+    if (bad >= 0) throw new TrainingError(`sample ${bad} has aspect ratio ${aspectRatios[bad]}; aspect-ratio grouping needs a positive width / height for every sample`);
+    this.size = size;
+    this.seed = seed;
+    this.groupSize = groupSize;
+    this.landscape = aspectRatios.map((r) => r > 1);
+    const wide = this.landscape.filter(Boolean).length;
+    this.groupsPerEpoch = Math.ceil(wide / groupSize) + Math.ceil((size - wide) / groupSize);
+  }
+
+  batch(iteration: number, batchSize: number): number[] {
+    if (batchSize % this.groupSize !== 0) {
+      throw new TrainingError(`a batch of ${batchSize} samples cannot be made of aspect-ratio groups of ${this.groupSize}`, { hint: 'the batch must be a whole number of per-replica shares' });
+    }
+    const per = batchSize / this.groupSize;
+    const out: number[] = [];
+    for (let k = 0; k < per; k++) {
+      const position = iteration * per + k;
+      out.push(...this.groups(Math.floor(position / this.groupsPerEpoch))[position % this.groupsPerEpoch]);
+    }
+    return out;
+  }
+
+  /** The groups of `epoch`, in the order the batches take them. */
+  private groups(epoch: number): number[][] {
+    if (epoch !== this.cachedEpoch) {
+      const order = seededPermutation(this.size, mixSeed(this.seed, epoch, 0xa5));
+      const groups: number[][] = [];
+      for (const wide of [true, false]) {
+        const queue = order.filter((i) => this.landscape[i] === wide);
+        for (let start = 0; start < queue.length; start += this.groupSize) {
+          groups.push(Array.from({ length: this.groupSize }, (_, k) => queue[(start + k) % queue.length]));
+        }
+      }
+      this.cachedGroups = seededPermutation(groups.length, mixSeed(this.seed, epoch, 0xa6)).map((g) => groups[g]);
+      this.cachedEpoch = epoch;
+    }
+    return this.cachedGroups;
   }
 }
 

@@ -39,6 +39,7 @@ export {
   metricName,
 } from './step.js';
 export { type TrainingData, type BatchSampler, ShuffledSampler, mixSeed, seededPermutation, replicaShares } from './data.js';
+export { AspectRatioGroupedSampler } from './data.js';
 export {
   LAST_CHECKPOINT_FILE,
   MOMENTUM_PREFIX,

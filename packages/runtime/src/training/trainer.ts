@@ -20,7 +20,7 @@ import { DeviceError } from '../errors.js';
 import type { OrtLogLevel } from '../session.js';
 import { type ThreadSettings, defaultThreads } from '../threads.js';
 import { type CheckpointFiles, type TrainingState, checkpointName, lastCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import { type BatchSampler, ShuffledSampler, type TrainingData, mixSeed, replicaShares } from './data.js';
+import { AspectRatioGroupedSampler, type BatchSampler, ShuffledSampler, type TrainingData, mixSeed, replicaShares } from './data.js';
 import { TrainingError } from './errors.js';
 import { type SolverConfig, SgdMomentum, clipGradients, totalNorm } from './solver.js';
 import { type TrainingModel, type TrainingReplica, checkInitialValues, metricName } from './step.js';
@@ -43,8 +43,19 @@ export interface TrainOptions<S> {
   readonly seed?: number;
   /** Continue from the checkpoint `last_checkpoint` in `out` names (a fresh run when there is none). */
   readonly resume?: boolean;
-  /** Batch sampler (default: {@link ShuffledSampler} over the data with the seed). */
+  /**
+   * Batch sampler (default: {@link AspectRatioGroupedSampler} when `aspectRatioGrouping` applies,
+   * else {@link ShuffledSampler} over the data with the seed).
+   */
   readonly sampler?: BatchSampler;
+  /**
+   * DATALOADER.ASPECT_RATIO_GROUPING: each replica's share of a batch is all landscape or all
+   * portrait. Applies when the share is more than one image and the data knows its aspect ratios
+   * (`TrainingData.aspectRatio`). Default false.
+   */
+  readonly aspectRatioGrouping?: boolean;
+  /** DATALOADER.PREFETCH: batches loaded ahead while the replicas run the current one (0: none). Default 1. */
+  readonly prefetch?: number;
   /** String metadata written into every checkpoint (config, category map). */
   readonly metadata?: Readonly<Record<string, string>>;
   /** Aborting stops the run after the running iteration, with a checkpoint (Ctrl-C). */
@@ -225,7 +236,9 @@ export async function train<S>(options: TrainOptions<S>): Promise<TrainResult> {
   const parameters = state.parameters as Map<string, Float32Array>;
   const sgd = new SgdMomentum(solver, new Map(state.momentum));
   const shapes = new Map(model.parameters.map((p) => [p.name, p.dims]));
-  const sampler = options.sampler ?? new ShuffledSampler(options.data.size, seed);
+  const sampler = options.sampler ?? defaultSampler(options.data, solver.IMS_PER_BATCH / devices.length, options.aspectRatioGrouping === true, seed, warn);
+  const prefetch = options.prefetch ?? 1;
+  if (!Number.isInteger(prefetch) || prefetch < 0) throw new TrainingError(`DATALOADER.PREFETCH must be a whole number >= 0, not ${prefetch}`);
   const metricsPath = join(options.out, METRICS_FILE);
   const startIteration = state.iteration;
   const records: IterationRecord[] = [];
@@ -259,18 +272,28 @@ export async function train<S>(options: TrainOptions<S>): Promise<TrainResult> {
   let stoppedBy: TrainResult['stoppedBy'] = 'max-iter';
   let savedAt = startIteration;
   try {
-    let next: Promise<S[]> | undefined = loadBatch(startIteration);
+    // Batches requested and not yet taken, by iteration: the prefetch queue.
+    const pending = new Map<number, Promise<S[]>>();
+    const request = (iteration: number): void => {
+      if (iteration >= solver.MAX_ITER || pending.has(iteration)) return;
+      const batch = loadBatch(iteration);
+      // A batch that fails is reported when its iteration takes it, not as an unhandled rejection.
+      batch.catch(() => undefined);
+      pending.set(iteration, batch);
+    };
     for (let iteration = startIteration; iteration < solver.MAX_ITER; iteration++) {
       if (options.signal?.aborted) {
         stoppedBy = 'interrupted';
         break;
       }
       const started = performance.now();
-      const samples: S[] = await next!;
+      request(iteration);
+      const current = pending.get(iteration)!;
+      pending.delete(iteration);
+      // Prefetch: the next `prefetch` batches decode while this one is awaited and the replicas run it.
+      for (let ahead = 1; ahead <= prefetch; ahead++) request(iteration + ahead);
+      const samples: S[] = await current;
       const dataMs = performance.now() - started;
-      // Prefetch: the next batch decodes while the replicas run this one.
-      next = iteration + 1 < solver.MAX_ITER ? loadBatch(iteration + 1) : undefined;
-      next?.catch(() => undefined);
       const outcome = await runStep(model, replicas, parameters, samples, shares, iteration, seed);
       const losses: Record<string, number> = {};
       let totalLoss = 0;
@@ -322,6 +345,16 @@ export async function train<S>(options: TrainOptions<S>): Promise<TrainResult> {
   } finally {
     await Promise.all(replicas.map((r) => r.step.release()));
   }
+}
+
+/** The sampler of a run: aspect-ratio groups of one replica's share when asked for and possible, else a plain shuffle. */
+function defaultSampler<S>(data: TrainingData<S>, share: number, grouping: boolean, seed: number, warn: (m: string) => void): BatchSampler {
+  if (grouping && share > 1) {
+    const aspectRatio = data.aspectRatio?.bind(data);
+    if (aspectRatio) return new AspectRatioGroupedSampler(Array.from({ length: data.size }, (_, i) => aspectRatio(i)), share, seed);
+    warn('DATALOADER.ASPECT_RATIO_GROUPING: the training data has no image sizes; batches are not grouped by aspect ratio');
+  }
+  return new ShuffledSampler(data.size, seed);
 }
 
 function replicaInfo<S>(r: Replica<S>): TrainingReplicaInfo {
