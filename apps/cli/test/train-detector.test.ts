@@ -150,7 +150,7 @@ describe('rcnn train: dataset and initial weights', () => {
     const dataset: CocoDataset = {
       length: trainingCase.images.length,
       categories: { numClasses, toJSON: () => ({ categoryIds: [7, 9].slice(0, numClasses - 1), names: ['a', 'b'].slice(0, numClasses - 1) }) },
-      aspectRatio: (i) => trainingCase.images[i].width / trainingCase.images[i].height,
+      aspectRatio: (i) => trainingCase.images[i]!.width / trainingCase.images[i]!.height,
       summary: () => `${trainingCase.images.length} images`,
     };
     return {
@@ -226,10 +226,10 @@ describe('rcnn train: dataset and initial weights', () => {
     const options = { dataset, images: CASE, onWarning: () => undefined };
     const filtered = await detectorTraining({ ...options, source: await cocoSource([]) });
     assert.equal(filtered.data.size, 1);
-    assert.match(filtered.notes[0], /1 images, 1 annotations, 1 categories; skipped: 1 no-annotations/);
+    assert.match(filtered.notes[0]!, /1 images, 1 annotations, 1 categories; skipped: 1 no-annotations/);
     const kept = await detectorTraining({ ...options, source: await cocoSource(['DATALOADER.FILTER_EMPTY_ANNOTATIONS=false']) });
     assert.equal(kept.data.size, 2);
-    assert.match(kept.notes[0], /2 images, 1 annotations, 1 categories$/);
+    assert.match(kept.notes[0]!, /2 images, 1 annotations, 1 categories$/);
     const empty = await kept.data.load(1, () => 0);
     assert.equal(empty.targets.labels.length, 0, 'the kept image trains with no objects');
     assert.equal(kept.data.aspectRatio?.(1), 210 / 144, 'the data knows each image\'s aspect ratio from the JSON');

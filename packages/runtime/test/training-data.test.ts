@@ -23,7 +23,7 @@ after(async () => {
 
 /** 7 landscape and 4 portrait samples, interleaved; square (1.0) counts as portrait (w > h is landscape). */
 const RATIOS = [1.5, 0.75, 1.33, 1.0, 2, 1.2, 0.5, 1.7, 1.9, 0.8, 1.1];
-const landscape = (i: number): boolean => RATIOS[i] > 1;
+const landscape = (i: number): boolean => RATIOS[i]! > 1;
 
 describe('AspectRatioGroupedSampler', () => {
   it('every group of one replica share is single-aspect, and every epoch covers every sample', () => {
@@ -36,7 +36,7 @@ describe('AspectRatioGroupedSampler', () => {
         for (let g = 0; g < perEpoch; g++) {
           const indices = sampler.batch(epoch * perEpoch + g, group);
           assert.equal(indices.length, group);
-          assert.ok(indices.every((i) => landscape(i) === landscape(indices[0])), `group ${g} of epoch ${epoch} (size ${group}) mixes aspects: ${indices}`);
+          assert.ok(indices.every((i) => landscape(i) === landscape(indices[0]!)), `group ${g} of epoch ${epoch} (size ${group}) mixes aspects: ${indices}`);
           for (const i of indices) seen.add(i);
         }
         assert.equal(seen.size, RATIOS.length, `epoch ${epoch} with groups of ${group} visits every sample`);
@@ -49,7 +49,7 @@ describe('AspectRatioGroupedSampler', () => {
     const batches = Array.from({ length: 12 }, (_, i) => sampler.batch(i, 4));
     for (const b of batches) {
       assert.equal(b.length, 4);
-      for (const share of [b.slice(0, 2), b.slice(2)]) assert.equal(landscape(share[0]), landscape(share[1]), `share ${share} of batch ${b}`);
+      for (const share of [b.slice(0, 2), b.slice(2)]) assert.equal(landscape(share[0]!), landscape(share[1]!), `share ${share} of batch ${b}`);
     }
     // 6 groups per epoch = 3 batches: epoch 0 and epoch 1 are different orders.
     assert.notDeepEqual(batches.slice(0, 3), batches.slice(3, 6));
@@ -67,9 +67,9 @@ describe('AspectRatioGroupedSampler', () => {
 
   it('a queue smaller than a group repeats its own samples, never the other aspect', () => {
     const sampler = new AspectRatioGroupedSampler([2, 0.5, 0.5, 0.5], 3, 1);
-    const groups = [0, 1].map((i) => sampler.batch(i, 3)).sort((a, b) => a[0] - b[0]);
+    const groups = [0, 1].map((i) => sampler.batch(i, 3)).sort((a, b) => a[0]! - b[0]!);
     assert.deepEqual(groups[0], [0, 0, 0]);
-    assert.deepEqual([...groups[1]].sort(), [1, 2, 3]);
+    assert.deepEqual([...groups[1]!].sort(), [1, 2, 3]);
     assert.throws(() => new AspectRatioGroupedSampler([1, Number.NaN], 2, 0), /sample 1 has aspect ratio NaN/);
   });
 });
@@ -83,7 +83,7 @@ function countingData(count: number) {
   const stats = { started: 0, running: 0, mostRunning: 0, loaded: [] as number[] };
   const data: TrainingData<TinySample> = {
     size: base.size,
-    aspectRatio: (i) => RATIOS[i % RATIOS.length],
+    aspectRatio: (i) => RATIOS[i % RATIOS.length]!,
     load: async (index, random) => {
       stats.started++;
       stats.running++;
@@ -146,12 +146,12 @@ describe('train: DATALOADER.PREFETCH and ASPECT_RATIO_GROUPING', () => {
     const grouped = await run(2, true);
     for (let b = 0; b < grouped.loaded.length; b += 3) {
       const share = grouped.loaded.slice(b, b + 3);
-      assert.ok(share.every((i) => landscape(i) === landscape(share[0])), `batch ${share} mixes aspects`);
+      assert.ok(share.every((i) => landscape(i) === landscape(share[0]!)), `batch ${share} mixes aspects`);
     }
     assert.deepEqual(await run(0, true), grouped, 'the prefetch depth does not change what is trained');
     const plain = await run(2, false);
     assert.ok(
-      Array.from({ length: plain.loaded.length / 3 }, (_, b) => plain.loaded.slice(3 * b, 3 * b + 3)).some((s) => s.some((i) => landscape(i) !== landscape(s[0]))),
+      Array.from({ length: plain.loaded.length / 3 }, (_, b) => plain.loaded.slice(3 * b, 3 * b + 3)).some((s) => s.some((i) => landscape(i) !== landscape(s[0]!))),
       'without grouping some batch mixes aspects (so the check above can fail)',
     );
   });

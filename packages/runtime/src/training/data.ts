@@ -143,7 +143,7 @@ export class AspectRatioGroupedSampler implements BatchSampler {
     const out: number[] = [];
     for (let k = 0; k < per; k++) {
       const position = iteration * per + k;
-      out.push(...this.groups(Math.floor(position / this.groupsPerEpoch))[position % this.groupsPerEpoch]);
+      out.push(...this.groups(Math.floor(position / this.groupsPerEpoch))[position % this.groupsPerEpoch]!);
     }
     return out;
   }
@@ -156,10 +156,10 @@ export class AspectRatioGroupedSampler implements BatchSampler {
       for (const wide of [true, false]) {
         const queue = order.filter((i) => this.landscape[i] === wide);
         for (let start = 0; start < queue.length; start += this.groupSize) {
-          groups.push(Array.from({ length: this.groupSize }, (_, k) => queue[(start + k) % queue.length]));
+          groups.push(Array.from({ length: this.groupSize }, (_, k) => queue[(start + k) % queue.length]!));
         }
       }
-      this.cachedGroups = seededPermutation(groups.length, mixSeed(this.seed, epoch, 0xa6)).map((g) => groups[g]);
+      this.cachedGroups = seededPermutation(groups.length, mixSeed(this.seed, epoch, 0xa6)).map((g) => groups[g]!);
       this.cachedEpoch = epoch;
     }
     return this.cachedGroups;
