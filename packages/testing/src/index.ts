@@ -11,4 +11,5 @@ export { defaultBottomUp, defaultFeatures } from './conformance-inputs.js';
 export { type CaseVerdict, type ProducedTensors, compareCase } from './compare-case.js';
 export { type CaseOutcome, type RegisterFunction, type RunCaseOptions, produceCaseTensors, runCase } from './run-case.js';
 export * from './training.js';
+export { type PickleDict, type PickleFlavor, type PickleValue, writeNumpyPickle } from './numpy-pickle.js';
 export { type TrainingConformanceOptions, type TrainingSlotId, runTrainingConformance } from './conformance-training.js';
