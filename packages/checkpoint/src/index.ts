@@ -30,7 +30,9 @@ export {
   formatReport,
 } from './report.js';
 export { inferredConfigLayer, suggestedConfigLayer } from './config-layer.js';
-export { DETECTRON2_RULES } from './maps/detectron2.js';
+export { type AnchorGrid, DETECTRON2_RULES } from './maps/detectron2.js';
+export type { ContainerKind } from './containers.js';
+export type { UnpickleLimits } from './pickle/unpickler.js';
 export { DETECTRON_RULES } from './maps/detectron.js';
 export { TORCHVISION_RULES } from './maps/torchvision.js';
 export { type NameRule, rulesTable } from './maps/rules.js';

@@ -39,6 +39,7 @@ export {
   PRECISIONS,
   validateDetectorOptions,
   validateExportOptions,
+  validateModelSourceOptions,
   validatePredictOptions,
 } from './options.js';
 export {
@@ -50,9 +51,9 @@ export {
   type ModelLabels,
   TORCHVISION_COCO_CATEGORIES,
 } from './categories.js';
-export { type CalibrationOptions, loadWeights } from './weights.js';
+export { type CalibrationOptions, RESIDUAL_GAIN, calibratedRandomWeights, loadWeights } from './weights.js';
 export { type ModelSourceOptions, type ModelSources, NON_FINITE_POLICIES, resolveModelSources } from './setup.js';
-export { type ImageProposals, splitDetections, splitProposals } from './outputs.js';
+export { type ImageProposals, type RowRange, splitDetections, splitProposals } from './outputs.js';
 export { readKeypoints, readMasks } from './extras.js';
 export {
   type BatchOutputs,
@@ -65,6 +66,7 @@ export {
   type ReplicaSummary,
   type StageTimings,
 } from './detector.js';
+export type { ReplicaLoad } from './internal/scheduler.js';
 export { type CocoImage, type CocoOptions, type CocoProposal, type CocoResults, CocoResultsBuilder } from './coco.js';
 export {
   describePlacement,

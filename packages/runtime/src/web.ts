@@ -6,7 +6,7 @@
  * `@rcnn/backbone/web` (the image transform), `@rcnn/mask-head/web` and `@rcnn/keypoint-head/web`
  * (the host post-processors) and onnxruntime-web (docs/browser.md).
  */
-export { type ImageProposals, splitDetections, splitProposals } from './outputs.js';
+export { type ImageProposals, type RowRange, splitDetections, splitProposals } from './outputs.js';
 export { DeviceError, InferenceError, ShutdownError } from './errors.js';
 export {
   COCO_KEYPOINT_NAMES,
