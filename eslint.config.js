@@ -16,4 +16,16 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
+  {
+    // Entry points (the files of the `exports` maps) list their public names one by one, so a new
+    // internal export never becomes public API by accident. `export * as ns` stays allowed.
+    files: ['*/*/src/index.ts', '*/*/src/web.ts', 'packages/runtime/src/toy/index.ts', 'packages/runtime/src/training/index.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportDefaultDeclaration', message: 'Use named exports (project convention).' },
+        { selector: 'ExportAllDeclaration[exported=null]', message: 'Entry points list their exports by name (docs/architecture.md, Public surfaces).' },
+      ],
+    },
+  },
 );

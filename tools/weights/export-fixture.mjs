@@ -14,7 +14,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportCheckpoint, formatReport, readCheckpoint, writeNumpyPickle } from '@rcnn/checkpoint';
+import { exportCheckpoint, formatReport, readCheckpoint } from '@rcnn/checkpoint';
+import { writeNumpyPickle } from '@rcnn/testing';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = process.argv.slice(2);

@@ -5,22 +5,19 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { register as registerRes5Head } from '@rcnn/res5-head';
 import { type HostTensor, caseConfigLayer, caseMappers, createContainer, loadConfig, parseSafetensors, readSafetensorsFile, decodeEntry, writeSafetensors, findRepoRootPath } from './helpers/core.js';
-import { publicCaseDir } from '@rcnn/testing';
+import { type PickleFlavor, type PickleValue, publicCaseDir, writeNumpyPickle } from '@rcnn/testing';
 import {
   ALLOWED_GLOBALS,
   CHECKPOINT_FORMATS,
   CheckpointError,
   DETECTRON2_RULES,
   DETECTRON_RULES,
-  type PickleFlavor,
-  type PickleValue,
   TORCHVISION_RULES,
   convertToSafetensors,
   exportCheckpoint,
   readCheckpoint,
   rulesTable,
   suggestedConfigLayer,
-  writeNumpyPickle,
 } from '../src/index.js';
 
 const CASES = ['keypointrcnn_tiny', 'maskrcnn_tiny', 'fasterrcnn_tiny_c4', 'fasterrcnn_tiny_x_batch2'] as const;

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { WeightsError } from '@rcnn/core';
-import { CheckpointError, type CheckpointErrorReason, readCheckpoint, unpickle } from '../src/index.js';
+import { CheckpointError, type CheckpointErrorReason, readCheckpoint } from '../src/index.js';
+import { unpickle } from '../src/pickle/unpickler.js';
 import { PickleBuilder, torchStateDictPickle } from './helpers/pickle-builder.js';
 import { f32bytes, torchArchive } from './helpers/zip-writer.js';
 

@@ -3,7 +3,16 @@
  * AP), pycocotools' mask geometry (polygon rasterisation, RLE merge / IoU / boxes) and COCO dataset
  * loading for training (targets, label maps, aspect-ratio batches, a prefetching image loader).
  */
-export * from './types.js';
+export {
+  type CocoAnnotationJson,
+  type CocoCategoryJson,
+  type CocoDatasetJson,
+  type CocoImageJson,
+  type CocoResultJson,
+  type CocoSegmentationJson,
+  IOU_TYPES,
+  type IouType,
+} from './types.js';
 export {
   type AreaRange,
   COCO_PERSON_OKS_SIGMAS,

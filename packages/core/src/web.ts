@@ -5,13 +5,60 @@
  * models and a reader of a serialised model's metadata. Node code imports the same modules
  * through `@rcnn/core`.
  */
-export * from './errors.js';
-export * from './graph/dtypes.js';
-export type * from './model/contracts.js';
-export * from './model/extras.js';
-export * from './model/names.js';
-export * from './model/dims.js';
-export * from './formats/rle.js';
+export {
+  ConfigError,
+  GraphError,
+  InputError,
+  OutputError,
+  RcnnError,
+  RegistryError,
+  TargetError,
+  WeightsError,
+} from './errors.js';
+export {
+  DATA_TYPE_SIZE,
+  type DataType,
+  elementCount,
+  hostTensor,
+  type HostTensor,
+  ONNX_DATA_TYPE,
+  type TensorArray,
+  type TypedArrayOf,
+} from './graph/dtypes.js';
+export type {
+  HostPostprocessor,
+  HostTargets,
+  ImageDetections,
+  ImageTransform,
+  PreparedBatch,
+  RawOutputs,
+  RgbImage,
+} from './model/contracts.js';
+export {
+  EXTRA_KEYS,
+  extraKey,
+  type ExtraKey,
+  getExtra,
+  keypointSet,
+  type KeypointSet,
+  type MaskCrop,
+  type MaskSet,
+  setExtra,
+} from './model/extras.js';
+export { DETECTION_OUTPUTS, MODEL_INPUTS, MODEL_METADATA, PROPOSAL_OUTPUTS } from './model/names.js';
+export { DIMS } from './model/dims.js';
+export {
+  type CocoRle,
+  compressRle,
+  decodeRle,
+  decompressRle,
+  encodeRle,
+  rleArea,
+  RleBuilder,
+  rleCountsFromString,
+  rleCountsToString,
+  type UncompressedRle,
+} from './formats/rle.js';
 export { roundHalfEven } from './numeric.js';
 export { readModelMetadata } from './onnx/metadata.js';
 export type { RcnnConfig } from './config/config.js';

@@ -14,13 +14,13 @@ import {
   buildGradients,
   exposeTrainableParameters,
   gradientOutputName,
-  gradientRuleFor,
   loadConfig,
   registerGradientRule,
   trainableConfigLayer,
   trainableParameters,
   ConfigError,
 } from '../src/index.js';
+import { gradientRuleFor } from '../src/autodiff/registry.js';
 import { gradcheck, randn, tensor } from './gradcheck.js';
 
 const F64 = 'float64' as const;

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { ConfigError, isDetectron2ConfigDocument, loadConfig, readDetectron2Config, summariseIgnoredKeys } from '../src/index.js';
+import { ConfigError, loadConfig, summariseIgnoredKeys } from '../src/index.js';
+import { isDetectron2ConfigDocument, readDetectron2Config } from '../src/config/detectron2.js';
 import { fixturesDir } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rcnn-d2cfg-'));

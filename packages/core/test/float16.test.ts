@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GraphBuilder, decodeModelProto, ops, toFloat16Bits } from '../src/index.js';
+import { GraphBuilder, decodeModelProto, ops } from '../src/index.js';
+import { toFloat16Bits } from '../src/internal/float16.js';
 import { f32, run } from './helpers.js';
 import ort from 'onnxruntime-node';
 

@@ -15,13 +15,12 @@ import {
   convNorm,
   convNormActivationKeys,
   createContainer,
-  foldNorm,
   loadConfig,
-  readNormAffine,
   roundHalfEven,
   sequentialKey,
   sharedChannels,
 } from '../src/index.js';
+import { foldNorm, readNormAffine } from '../src/layers/norm.js';
 import { f32, run } from './helpers.js';
 
 function context(weights: WeightStore): BuildContext {

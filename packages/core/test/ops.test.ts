@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GraphBuilder, type HostTensor, batchedNmsKeep, clipBoxes, decodeBoxes, imageBounds, keepLargeBoxes, multiScaleRoiAlign, multiScaleRoiAlignGrouped, ops } from '../src/index.js';
+import {
+  GraphBuilder,
+  type HostTensor,
+  batchedNmsKeep,
+  clipBoxes,
+  decodeBoxes,
+  imageBounds,
+  keepLargeBoxes,
+  multiScaleRoiAlign,
+  ops,
+} from '../src/index.js';
+import { multiScaleRoiAlignGrouped } from '../src/detection/multi-scale-roi-align.js';
 import { f32, i64, run } from './helpers.js';
 
 describe('box ops', () => {

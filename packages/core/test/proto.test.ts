@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GraphBuilder, attr, decodeModelProto, ops } from '../src/index.js';
-import { encodeMessage } from '../src/onnx/encode.js';
+import { encodeMessage } from '../src/internal/onnx-encode.js';
 import { onnxRoot } from '../src/onnx/proto.js';
 import { f32 } from './helpers.js';
 

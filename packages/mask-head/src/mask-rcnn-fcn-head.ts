@@ -16,9 +16,9 @@ import {
   type FeatureMaps,
   type RandomInit,
   type HostTargets,
+  type Implementation,
   type LossTerm,
   type RcnnConfig,
-  type RoiHeadTraining,
   type RoiMaskHead,
   type RoiTargetInput,
   type Rois,
@@ -56,53 +56,72 @@ function validate(ctx: BuildContext): void {
   }
 }
 
-/** The mask head (see module doc). */
-export class MaskRcnnFcnHead implements RoiMaskHead {
-  readonly weightPrefixes = [MASK_HEAD_PREFIX, MASK_PREDICTOR_PREFIX] as const;
-  readonly hostPostprocessor = PASTE_MASKS;
-
-  /**
-   * RoIAlign, the conv stack and the predictor on `rois`: every class's logits [R, C, M, M]
-   * (inference and training graphs build the same nodes).
-   */
-  private logits(ctx: BuildContext, features: FeatureMaps, rois: Rois): Blob {
-    const c = ctx.config.MRCNN;
-    const numClasses = c.CLS_SPECIFIC_MASK ? ctx.config.MODEL.NUM_CLASSES : 1;
-    validate(ctx);
-    const pooled = roiPooler(ctx, features, rois, c, { what: 'mask head' });
-    let x = pooled.features;
-    let channels = pooled.channels;
-    for (let i = 0; i < c.NUM_STACKED_CONVS; i++) {
-      // torchvision >= 0.13 names conv i `mask_head.<i>.0`; checkpoints saved before (including
-      // torchvision's own COCO weights) use `mask_head.mask_fcn<i+1>`, which torchvision renames on load.
-      x = conv2d(ctx, x, {
-        key: sequentialKey(MASK_HEAD_PREFIX, i, 0),
-        aliases: [`${MASK_HEAD_PREFIX}mask_fcn${i + 1}`],
-        name: `fcn${i + 1}`,
-        inChannels: channels,
-        outChannels: c.CONV_HEAD_DIM,
-        kernel: 3,
-        dilation: c.DILATION,
-        activation: 'relu',
-      });
-      channels = c.CONV_HEAD_DIM;
-    }
-
-    // torchvision MaskRCNNPredictor: conv5_mask (ConvTranspose, kernel = stride) + ReLU, then the
-    // 1x1 mask_fcn_logits to every class's logits [D, C, M, M]. (Graph passes at serialisation
-    // build conv5_mask of inference graphs as a 1x1 conv + DepthToSpace and compute only the
-    // label's logits; see docs/architecture.md. Training graphs keep the ConvTranspose, so its
-    // parameters get their gradients.)
-    const r = c.UPSAMPLE_RATIO;
-    x = convTranspose(ctx, x, { key: `${MASK_PREDICTOR_PREFIX}conv5_mask`, inChannels: channels, outChannels: c.DIM_REDUCED, kernel: r, stride: r, activation: 'relu' });
-    return conv2d(ctx, x, { key: `${MASK_PREDICTOR_PREFIX}mask_fcn_logits`, inChannels: c.DIM_REDUCED, outChannels: numClasses, kernel: 1, weightInit: MASK_LOGITS_INIT });
+/**
+ * RoIAlign, the conv stack and the predictor on `rois`: every class's logits [R, C, M, M]
+ * (inference and training graphs build the same nodes).
+ */
+function maskLogits(ctx: BuildContext, features: FeatureMaps, rois: Rois): Blob {
+  const c = ctx.config.MRCNN;
+  const numClasses = c.CLS_SPECIFIC_MASK ? ctx.config.MODEL.NUM_CLASSES : 1;
+  validate(ctx);
+  const pooled = roiPooler(ctx, features, rois, c, { what: 'mask head' });
+  let x = pooled.features;
+  let channels = pooled.channels;
+  for (let i = 0; i < c.NUM_STACKED_CONVS; i++) {
+    // torchvision >= 0.13 names conv i `mask_head.<i>.0`; checkpoints saved before (including
+    // torchvision's own COCO weights) use `mask_head.mask_fcn<i+1>`, which torchvision renames on load.
+    x = conv2d(ctx, x, {
+      key: sequentialKey(MASK_HEAD_PREFIX, i, 0),
+      aliases: [`${MASK_HEAD_PREFIX}mask_fcn${i + 1}`],
+      name: `fcn${i + 1}`,
+      inChannels: channels,
+      outChannels: c.CONV_HEAD_DIM,
+      kernel: 3,
+      dilation: c.DILATION,
+      activation: 'relu',
+    });
+    channels = c.CONV_HEAD_DIM;
   }
+
+  // torchvision MaskRCNNPredictor: conv5_mask (ConvTranspose, kernel = stride) + ReLU, then the
+  // 1x1 mask_fcn_logits to every class's logits [D, C, M, M]. (Graph passes at serialisation
+  // build conv5_mask of inference graphs as a 1x1 conv + DepthToSpace and compute only the
+  // label's logits; see docs/architecture.md. Training graphs keep the ConvTranspose, so its
+  // parameters get their gradients.)
+  const r = c.UPSAMPLE_RATIO;
+  x = convTranspose(ctx, x, { key: `${MASK_PREDICTOR_PREFIX}conv5_mask`, inChannels: channels, outChannels: c.DIM_REDUCED, kernel: r, stride: r, activation: 'relu' });
+  return conv2d(ctx, x, { key: `${MASK_PREDICTOR_PREFIX}mask_fcn_logits`, inChannels: c.DIM_REDUCED, outChannels: numClasses, kernel: 1, weightInit: MASK_LOGITS_INIT });
+}
+
+/**
+ * The mask loss (torchvision `maskrcnn_loss`): every class's logits of the positive RoIs, the
+ * channel of each RoI's GT class (channel 0 with MRCNN.CLS_SPECIFIC_MASK false), BCE-with-logits
+ * against the projected GT mask, mean over RoIs x M x M (0 when the batch has no positive).
+ */
+function buildMaskLosses(ctx: TrainingBuildContext, features: FeatureMaps, positives: TrainingRois): LossTerm[] {
+  const g = ctx.graph;
+  const c = ctx.config.MRCNN;
+  const logits = maskLogits(ctx, features, positives);
+  return g.withScope('losses', () => {
+    const m = c.RESOLUTION;
+    const index = ctx.input(MASK_TRAINING_INPUTS.channelIndex, 'int64', ['Rp']);
+    const targets = ctx.input(MASK_TRAINING_INPUTS.targets, 'float32', ['Rp', m, m]);
+    const selected = ops.gather(g, ops.reshape(g, logits, [-1, m, m], 'per_channel'), index, 0, 'selected');
+    const loss = losses.safeMean(g, losses.bceWithLogitsSum(g, selected, targets), losses.elementCount(g, targets, 'elements'), 'mask');
+    return [{ name: 'mask', blob: loss }];
+  });
+}
+
+/** The mask head (see module doc): a stateless object, so one value serves every container. */
+export const maskRcnnFcnHead: RoiMaskHead = {
+  weightPrefixes: [MASK_HEAD_PREFIX, MASK_PREDICTOR_PREFIX],
+  hostPostprocessor: PASTE_MASKS,
 
   build(ctx: BuildContext, features: FeatureMaps, detections: Detections): { readonly maskProbs: Blob } {
     const g = ctx.graph;
     const c = ctx.config.MRCNN;
     const numClasses = c.CLS_SPECIFIC_MASK ? ctx.config.MODEL.NUM_CLASSES : 1;
-    const logits = this.logits(ctx, features, { boxes: detections.boxes, batchIndex: detections.batchIndex });
+    const logits = maskLogits(ctx, features, { boxes: detections.boxes, batchIndex: detections.batchIndex });
     ctx.tap('roi.mask_logits', logits, 'float32', 'whole', [DIMS.detections, numClasses, DIMS.maskSize, DIMS.maskSize]);
 
     // torchvision maskrcnn_inference: mask_prob[arange(D), labels][:, None].sigmoid(); one
@@ -114,35 +133,21 @@ export class MaskRcnnFcnHead implements RoiMaskHead {
       return ops.sigmoid(g, selected);
     });
     return { maskProbs };
-  }
+  },
 
   /** Training part: mask targets on the host, the mask loss in the graph. */
-  get training(): RoiHeadTraining {
-    return {
-      targets: (input, config) => projectMaskTargets(input, config),
-      buildLosses: (ctx, features, positives) => this.buildLosses(ctx, features, positives),
-    };
-  }
+  training: { targets: (input, config) => projectMaskTargets(input, config), buildLosses: buildMaskLosses },
+};
 
-  /**
-   * The mask loss (torchvision `maskrcnn_loss`): every class's logits of the positive RoIs, the
-   * channel of each RoI's GT class (channel 0 with MRCNN.CLS_SPECIFIC_MASK false), BCE-with-logits
-   * against the projected GT mask, mean over RoIs x M x M (0 when the batch has no positive).
-   */
-  private buildLosses(ctx: TrainingBuildContext, features: FeatureMaps, positives: TrainingRois): LossTerm[] {
-    const g = ctx.graph;
-    const c = ctx.config.MRCNN;
-    const logits = this.logits(ctx, features, positives);
-    return g.withScope('losses', () => {
-      const m = c.RESOLUTION;
-      const index = ctx.input(MASK_TRAINING_INPUTS.channelIndex, 'int64', ['Rp']);
-      const targets = ctx.input(MASK_TRAINING_INPUTS.targets, 'float32', ['Rp', m, m]);
-      const selected = ops.gather(g, ops.reshape(g, logits, [-1, m, m], 'per_channel'), index, 0, 'selected');
-      const loss = losses.safeMean(g, losses.bceWithLogitsSum(g, selected, targets), losses.elementCount(g, targets, 'elements'), 'mask');
-      return [{ name: 'mask', blob: loss }];
-    });
-  }
-}
+/** Registry entry of the mask head (slot roi-mask-head). */
+export const MASK_RCNN_FCN_HEAD: Implementation<RoiMaskHead> = {
+  name: 'mask_rcnn_heads.mask_rcnn_fcn_head_v1up4convs',
+  // The number of convs is MRCNN.NUM_STACKED_CONVS, so the v1upXconvs name is the same head.
+  aliases: ['MaskRCNNHeads', 'mask_rcnn_heads.mask_rcnn_fcn_head_v1upXconvs'],
+  provider: '@rcnn/mask-head',
+  description: 'Mask R-CNN FCN mask head: RoIAlign, NUM_STACKED_CONVS x (3x3 conv + ReLU), 2x deconv, per-class 1x1 logits, sigmoid',
+  value: maskRcnnFcnHead,
+};
 
 /** Names of the graph inputs of the mask head's training part. */
 export const MASK_TRAINING_INPUTS = {

@@ -18,16 +18,11 @@ import {
   type RcnnConfig,
   setExtra,
 } from '@rcnn/core/web';
+import type { Implementation } from '@rcnn/core';
 import { InstanceMasks } from './instance-masks.js';
 
 /** Registry name of the mask-pasting post-processor (slot host-postprocessor). */
 export const PASTE_MASKS = 'paste_masks';
-
-/**
- * Key of the {@link InstanceMasks} in `ImageDetections.extras`.
- * @deprecated use core's `EXTRA_KEYS.masks` (the same key) with `getExtra`.
- */
-export const MASKS_EXTRA = EXTRA_KEYS.masks;
 
 /** Reads the [D,1,M,M] mask probabilities and checks them against the config. */
 function maskProbsOf(outputs: RawOutputs, config: RcnnConfig): HostTensor<'float32'> {
@@ -65,3 +60,11 @@ export class PasteMasks implements HostPostprocessor {
     });
   }
 }
+
+/** Registry entry of the mask paster (slot host-postprocessor); stateless, so one value serves every container. */
+export const PASTE_MASKS_POSTPROCESSOR: Implementation<HostPostprocessor> = {
+  name: PASTE_MASKS,
+  provider: '@rcnn/mask-head',
+  description: 'Pastes mask probabilities into the original image (torchvision paste_masks_in_image) as InstanceMasks in extras EXTRA_KEYS.masks',
+  value: new PasteMasks(),
+};

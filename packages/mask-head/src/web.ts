@@ -4,6 +4,6 @@
  * (registry name `paste_masks`, listed in the model's `rcnn.host_postprocessors` metadata);
  * `InstanceMasks.paste` does the same for one image's arrays.
  */
-export { MASKS_EXTRA, PASTE_MASKS, PasteMasks } from './paste-masks.js';
+export { PASTE_MASKS, PasteMasks } from './paste-masks.js';
 export { InstanceMasks, type InstanceMasksOptions, type PastedMask } from './instance-masks.js';
 export { type PasteGeometry, type PasteOptions, expandBox, pasteGeometry, pasteMask } from './paste.js';

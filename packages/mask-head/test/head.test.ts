@@ -12,9 +12,9 @@ describe('registration', () => {
   register(container);
 
   it('resolves the head by its Detectron name and aliases', () => {
-    for (const name of [MASK_RCNN_FCN_HEAD, 'MaskRCNNHeads', 'mask_rcnn_heads.mask_rcnn_fcn_head_v1upXconvs']) {
+    for (const name of ['mask_rcnn_heads.mask_rcnn_fcn_head_v1up4convs', 'MaskRCNNHeads', 'mask_rcnn_heads.mask_rcnn_fcn_head_v1upXconvs']) {
       const impl = resolveImplementation(container, SLOTS.roiMaskHead, name);
-      assert.equal(impl.name, MASK_RCNN_FCN_HEAD);
+      assert.equal(impl, MASK_RCNN_FCN_HEAD);
       assert.equal(impl.provider, '@rcnn/mask-head');
       assert.equal(impl.value.hostPostprocessor, PASTE_MASKS);
     }

@@ -1,13 +1,11 @@
 /**
  * InstanceMasks as core's MaskSet: what `paste_masks` stores under EXTRA_KEYS.masks, and the
  * views every reader of that key relies on agreeing with each other (crop, binary, tensor, RLE,
- * area). Also checks that the RLE functions re-exported for compatibility are core's.
+ * area).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import * as core from '@rcnn/core';
 import { EXTRA_KEYS, type ImageDetections, type MaskSet, decodeRle, getExtra, hostTensor, loadConfig, rleArea } from '@rcnn/core';
-import * as maskHead from '../src/index.js';
 import { InstanceMasks, PasteMasks } from '../src/index.js';
 
 const M = 28;
@@ -79,17 +77,5 @@ describe('paste_masks stores a MaskSet under EXTRA_KEYS.masks', () => {
     assert.ok(foreground > 0, 'some detection has foreground pixels');
     assert.equal(masks.crop(3).width * masks.crop(3).height, 0, 'the box outside the image has an empty crop');
     assert.throws(() => masks.crop(d), RangeError);
-  });
-});
-
-describe('COCO RLE re-exported from @rcnn/core', () => {
-  it('is the same functions as core', () => {
-    for (const name of ['RleBuilder', 'compressRle', 'decodeRle', 'decompressRle', 'encodeRle', 'rleArea', 'rleCountsFromString', 'rleCountsToString'] as const) {
-      assert.equal(maskHead[name], core[name], name);
-    }
-  });
-
-  it('MASKS_EXTRA (deprecated) is EXTRA_KEYS.masks', () => {
-    assert.equal(maskHead.MASKS_EXTRA, EXTRA_KEYS.masks);
   });
 });

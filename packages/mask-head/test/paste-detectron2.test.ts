@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { decodeEntry, readSafetensorsFile } from '@rcnn/core';
 import { findRepoRoot } from '@rcnn/testing';
-import { InstanceMasks, inclusiveThreshold } from '../src/index.js';
+import { InstanceMasks } from '../src/index.js';
+import { inclusiveThreshold } from '../src/paste-detectron2.js';
 
 const reference = readSafetensorsFile(join(findRepoRoot(), 'fixtures', 'd2', 'd2_maskrcnn_R50FPN_tiny_pub', 'reference.safetensors'));
 const tensor = (name: string) => decodeEntry(reference.entries.get(name)!);

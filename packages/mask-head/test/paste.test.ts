@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InstanceMasks, compressRle, encodeRle, expandBox, pasteGeometry } from '../src/index.js';
+import { compressRle, encodeRle } from '@rcnn/core';
+import { InstanceMasks, expandBox, pasteGeometry } from '../src/index.js';
 
 const f32 = Math.fround;
 const M = 28;

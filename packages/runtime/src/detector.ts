@@ -33,7 +33,7 @@ import { type DecodedImage, type ImageInput, type ImageLimits, decodeImage, desc
 import { imageInputProblem, validateDetectorOptions, validatePredictInputs, validatePredictOptions } from './options.js';
 import { type ImageProposals, type RowRange, checkPreparedBatch, splitDetections, splitProposals } from './outputs.js';
 import type { Preset } from './presets.js';
-import { type ReplicaLoad, Scheduler } from './scheduler.js';
+import { type ReplicaLoad, Scheduler } from './internal/scheduler.js';
 import { type OrtLogLevel, OrtSession } from './session.js';
 import { type ThreadSettings, defaultThreads } from './threads.js';
 import { type ModelSourceOptions, resolveModelSources } from './setup.js';

@@ -40,35 +40,6 @@ export interface ExportedModel {
   readonly hostPostprocessors: readonly string[];
 }
 
-/**
- * Per-row layout of each standard output (what Triton's config.pbtxt needs).
- * @deprecated the model declares every output's shape itself: read {@link ExportedModel.outputs}.
- */
-export function outputDims(name: string): (number | string)[] {
-  switch (name) {
-    case 'det.boxes':
-    case 'det.boxes_resized':
-      return ['D', 4];
-    case 'det.scores':
-    case 'det.labels':
-    case 'det.batch_index':
-      return ['D'];
-    case 'det.mask_probs':
-      return ['D', 1, 'M', 'M'];
-    case 'det.keypoint_heatmaps':
-      return ['D', 'K', 'S', 'S'];
-    case 'rpn.proposals_original':
-    case 'rpn.proposals':
-      return ['N', 'P', 4];
-    case 'rpn.proposal_scores':
-      return ['N', 'P'];
-    case 'rpn.proposal_counts':
-      return ['N'];
-    default:
-      return ['?'];
-  }
-}
-
 /** Builds the model (no replica scope) and serialises it. */
 export async function exportModel(options: ExportOptions = {}): Promise<ExportedModel> {
   validateExportOptions(options);

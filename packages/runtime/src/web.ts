@@ -6,10 +6,18 @@
  * `@rcnn/backbone/web` (the image transform), `@rcnn/mask-head/web` and `@rcnn/keypoint-head/web`
  * (the host post-processors) and onnxruntime-web (docs/browser.md).
  */
-export * from './errors.js';
-export * from './categories.js';
-export * from './outputs.js';
-export * from './extras.js';
-export * from './coco-annotations.js';
-export * from './draw-layers.js';
-export * from './draw-canvas.js';
+export { type ImageProposals, type RowRange, splitDetections, splitProposals } from './outputs.js';
+export { DeviceError, InferenceError, ShutdownError } from './errors.js';
+export {
+  COCO_KEYPOINT_NAMES,
+  COCO_KEYPOINT_SKELETON,
+  defaultLabels,
+  DETECTRON_COCO_CATEGORIES,
+  DETECTRON_COCO_CATEGORY_IDS,
+  type ModelLabels,
+  TORCHVISION_COCO_CATEGORIES,
+} from './categories.js';
+export { readKeypoints, readMasks } from './extras.js';
+export { type CocoAnnotation, cocoAnnotations } from './coco-annotations.js';
+export { classColour } from './draw-layers.js';
+export { type Canvas2DLike, type CanvasDrawOptions, type CanvasImageDataLike, drawDetectionsOnCanvas } from './draw-canvas.js';

@@ -110,7 +110,7 @@ export function calibratedClassBias(numClasses: number, classes: readonly number
  * Seeded random weights for `config`, calibrated so that an untrained model does a trained one's
  * work (about TEST.RPN_POST_NMS_TOP_N proposals, up to TEST.DETECTIONS_PER_IM detections, masks and
  * keypoints for them): the residual branches are damped ({@link RESIDUAL_GAIN}) so features stay
- * O(1), and the class-logit bias is set ({@link calibratedClassBias}) so that some classes pass
+ * O(1), and the class-logit bias is set (`calibratedClassBias`) so that some classes pass
  * TEST.SCORE_THRESH — with torchvision's small predictor init every class score would sit near
  * 1/NUM_CLASSES, below the threshold, and nothing after the box head would run. Every other tensor
  * is drawn as its stage requests it. The store says `random`, so every result warns.

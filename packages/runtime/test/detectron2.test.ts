@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { WeightStore, hostTensor } from '@rcnn/core';
 import { findRepoRoot, publicCaseDir } from '@rcnn/testing';
-import { PRESETS, conventionSource, findPreset, resolveConfig, weightConventionLayers } from '../src/index.js';
+import { PRESETS, findPreset, resolveConfig } from '../src/index.js';
+import { conventionSource, weightConventionLayers } from '../src/setup.js';
 
 describe('Detectron2 presets', () => {
   it('cover the model-zoo R-50/R-101 FPN and C4 configs with Detectron2 semantics', () => {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GraphBuilder } from '@rcnn/core';
-import { DeviceError, OrtSession, defaultThreads, discoverGpus, parseNvidiaSmiList, resolveDevices } from '../src/index.js';
+import { DeviceError, OrtSession, discoverGpus, resolveDevices } from '../src/index.js';
+import { defaultThreads } from '../src/threads.js';
+import { parseNvidiaSmiList } from '../src/devices.js';
 import { encode, pattern, toyDetector } from './helpers.js';
 
 const SMI = `GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1111)

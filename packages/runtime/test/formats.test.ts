@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InputError, decodeRle } from '@rcnn/core';
 import sharp from 'sharp';
-import { CocoResultsBuilder, RANDOM_WEIGHTS_WARNING, drawResult, readKeypoints, readMasks } from '../src/index.js';
+import { CocoResultsBuilder, drawResult, readKeypoints, readMasks } from '../src/index.js';
+import { RANDOM_WEIGHTS_WARNING } from '../src/detector.js';
 import { encode, pattern, toyDetector } from './helpers.js';
 
 describe('COCO results and drawings (toy model)', () => {

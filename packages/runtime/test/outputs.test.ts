@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type HostTensor, decodeEntry, hostTensor, readSafetensorsFile } from '@rcnn/core';
-import { InferenceError, dumpTensors, rowsPerImage, writeDump } from '../src/index.js';
+import { InferenceError, dumpTensors, writeDump } from '../src/index.js';
+import { rowsPerImage } from '../src/outputs.js';
 import { encode, pattern, tempDir, toyDetector } from './helpers.js';
 
 const rows = (...idx: number[]): HostTensor => hostTensor('int64', [idx.length], BigInt64Array.from(idx, BigInt));

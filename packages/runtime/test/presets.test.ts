@@ -2,23 +2,24 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, WeightStore, WeightsError, createContainer, hostTensor, writeSafetensors } from '@rcnn/core';
+import { ConfigError, WeightStore, WeightsError, createContainer, hostTensor, registerWeightsReader, writeSafetensors } from '@rcnn/core';
 import { publicCaseDir } from '@rcnn/testing';
 import {
-  CLASS_LOGIT_BIAS_KEY,
   DETECTRON_COCO_CATEGORY_IDS,
   PRESETS,
-  RESIDUAL_GAIN,
   TORCHVISION_COCO_CATEGORIES,
-  calibratedClassBias,
-  calibratedRandomWeights,
   defaultLabels,
   findPreset,
   loadWeights,
-  registerWeightsReader,
   resolveConfig,
-  spreadClasses,
 } from '../src/index.js';
+import {
+  CLASS_LOGIT_BIAS_KEY,
+  RESIDUAL_GAIN,
+  calibratedClassBias,
+  calibratedRandomWeights,
+  spreadClasses,
+} from '../src/weights.js';
 import { tempDir } from './helpers.js';
 
 describe('presets', () => {

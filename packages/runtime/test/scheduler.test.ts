@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InputError } from '@rcnn/core';
-import { Scheduler, ShutdownError } from '../src/index.js';
+import { ShutdownError } from '../src/index.js';
+import { Scheduler } from '../src/internal/scheduler.js';
 import { encode, pattern, toyDetector } from './helpers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -16,7 +16,7 @@ import { CheckpointError, type CheckpointErrorReason } from '../errors.js';
 import { type Fail, allowedGlobal, applyBuild } from './allow-list.js';
 import { PyBytes, PyDict, PyGlobal, PyList, PyTuple, type PyValue, asKey, depthOf, describe } from './values.js';
 
-/** Limits of one {@link unpickle} run. */
+/** Limits of one run of the restricted unpickler (`readCheckpoint` / `convertCheckpointFile` take them as `limits`). */
 export interface UnpickleLimits {
   /** Deepest container nesting accepted (default 1000). */
   readonly maxDepth: number;

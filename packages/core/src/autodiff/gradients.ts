@@ -6,7 +6,7 @@
 import { GraphError, at } from '../errors.js';
 import { type AttributeValue, type Blob, type GraphBuilder, type GraphNode, attr } from '../graph/builder.js';
 import { type GradientContext, type GradientDataType, type GradientRule, gradientRuleFor, missingRule, selectSlots } from './registry.js';
-import { installBuiltinGradientRules } from './rules/index.js';
+import { installBuiltinGradientRules } from '../internal/autodiff-rules/index.js';
 
 /** Options of {@link buildGradients}. */
 export interface GradientOptions {

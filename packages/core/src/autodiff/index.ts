@@ -38,7 +38,7 @@ export {
   registerNonDifferentiable,
 } from './registry.js';
 export { type GradientOptions, type Gradients, buildGradients, reduceToShapeOf, zerosLike } from './gradients.js';
-export { NON_DIFFERENTIABLE_OPS, installBuiltinGradientRules } from './rules/index.js';
+export { NON_DIFFERENTIABLE_OPS, installBuiltinGradientRules } from '../internal/autodiff-rules/index.js';
 export {
   GRADIENT_OUTPUT_PREFIX,
   type ParameterGradientOptions,

@@ -1,7 +1,7 @@
 import { GraphError } from '../errors.js';
 import { encodeModelProto } from '../onnx/proto.js';
-import { type Float16Node, convertToFloat16 } from './float16.js';
-import { type GraphPass, INFERENCE_PASSES, runGraphPasses } from './passes/index.js';
+import { type Float16Node, convertToFloat16 } from '../internal/float16.js';
+import { type GraphPass, INFERENCE_PASSES, runGraphPasses } from '../internal/passes/index.js';
 import { type DataType, type HostTensor, ONNX_DATA_TYPE, elementCount } from './dtypes.js';
 
 /** ONNX opset every rcnn-node graph targets (RoiAlign has no ORT kernel at opset 22+). */
@@ -144,13 +144,13 @@ export interface ModelOptions {
   /**
    * Serialise the conv stages (Conv, ConvTranspose, Gemm, MatMul and the element-wise ops that
    * continue them) in float16, with Casts at the boundaries and float16 weights; inputs and
-   * outputs stay as declared (see graph/float16.ts). For GPUs.
+   * outputs stay as declared (see internal/float16.ts). For GPUs.
    */
   readonly float16?: boolean;
   /**
    * Graph passes run on the pruned graph before serialisation (default {@link INFERENCE_PASSES}:
    * deconv as 1x1 conv + DepthToSpace, label-only class logits, row gathers sunk past fc layers;
-   * see graph/passes/). `[]` serialises the graph as built.
+   * see internal/passes/). `[]` serialises the graph as built.
    */
   readonly passes?: readonly GraphPass[];
   /**

@@ -3,7 +3,7 @@
  * a list of these calls, each reading `<key>.weight` / `<key>.bias` with the exact shape.
  */
 import type { Blob } from '../graph/builder.js';
-import * as ops from '../graph/ops.js';
+import * as ops from '../graph/onnx-ops.js';
 import type { BuildContext } from '../model/contracts.js';
 import type { RandomInit } from '../weights/store.js';
 import { HE_INIT, type ParameterSpec, ZERO_INIT, aliasKeys, parameter } from './weights.js';

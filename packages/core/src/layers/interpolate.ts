@@ -1,6 +1,6 @@
 /** torchvision's `F.interpolate` as used by heads. */
 import type { Blob } from '../graph/builder.js';
-import * as ops from '../graph/ops.js';
+import * as ops from '../graph/onnx-ops.js';
 import type { BuildContext } from '../model/contracts.js';
 
 /**

@@ -12,7 +12,7 @@
  * nodes after the conv (opset 17 has no GroupNormalization).
  */
 import type { Blob } from '../graph/builder.js';
-import * as ops from '../graph/ops.js';
+import * as ops from '../graph/onnx-ops.js';
 import type { BuildContext } from '../model/contracts.js';
 import type { RandomInit, WeightStore } from '../weights/store.js';
 import { type Conv2dSpec, activate, conv2dOptions, conv2dParameters, layerName } from './conv.js';

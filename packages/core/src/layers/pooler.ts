@@ -7,7 +7,7 @@ import type { Blob } from '../graph/builder.js';
 import { ConfigError } from '../errors.js';
 import type { RcnnConfig } from '../config/config.js';
 import type { BuildContext, FeatureMaps, Rois } from '../model/contracts.js';
-import { type RoiPoolerOptions, multiScaleRoiAlign } from '../ops/pooler.js';
+import { type RoiPoolerOptions, multiScaleRoiAlign } from '../detection/multi-scale-roi-align.js';
 
 /**
  * The RoIAlign keys every RoI head section has (`FAST_RCNN`, `MRCNN`, `KRCNN`, or a plugin's own

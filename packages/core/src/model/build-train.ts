@@ -16,7 +16,7 @@ import type { RcnnConfig } from '../config/config.js';
 import { ConfigError, at } from '../errors.js';
 import { type Blob, type Dim, GraphBuilder } from '../graph/builder.js';
 import type { DataType, HostTensor } from '../graph/dtypes.js';
-import * as ops from '../graph/ops.js';
+import * as ops from '../graph/onnx-ops.js';
 import { addParameterGradients, exposeTrainableParameters, trainableParameters } from '../autodiff/index.js';
 import { SLOTS, replicaInfo, resolveImplementation } from '../registry/registry.js';
 import { ROI_TRAINING_INPUTS, sampleRois } from '../training/roi-sampling.js';

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import { encodeMessage } from './encode.js';
+import { encodeMessage } from '../internal/onnx-encode.js';
 
 /** Path of the vendored ONNX schema shipped with this package (`proto/onnx.proto`). */
 export const ONNX_PROTO_PATH: string = fileURLToPath(new URL('../../../proto/onnx.proto', import.meta.url));

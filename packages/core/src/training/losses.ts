@@ -5,7 +5,7 @@
  * from input shapes (no gradient).
  */
 import type { Blob, GraphBuilder } from '../graph/builder.js';
-import * as ops from '../graph/ops.js';
+import * as ops from '../graph/onnx-ops.js';
 
 /** Number of elements of `x` as a float32 scalar (no gradient flows through it). */
 export function elementCount(g: GraphBuilder, x: Blob, name = 'count'): Blob {

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { runCli } from '@rcnn/cli';
-import { type PickleValue, writeNumpyPickle } from '@rcnn/checkpoint';
+import { type PickleValue, writeNumpyPickle } from '@rcnn/testing';
 import { hostTensor, writeSafetensors } from '@rcnn/core';
 import { type CaseContext, type ReliabilityCase } from '../cases.js';
 import { RCNN_BIN, REPO_ROOT, caseFiles } from '../common.js';

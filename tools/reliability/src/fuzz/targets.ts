@@ -6,7 +6,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type PickleValue, ZipArchive, exportCheckpoint, readCheckpoint, writeNumpyPickle } from '@rcnn/checkpoint';
+import { ZipArchive, exportCheckpoint, readCheckpoint } from '@rcnn/checkpoint';
+import { type PickleValue, writeNumpyPickle } from '@rcnn/testing';
 import { CORE_SECTIONS, type HostTensor, SAFETENSORS_DTYPE_SIZE, WeightStore, WeightsError, elementCount, hostTensor, loadConfig, parseSafetensors, writeSafetensors } from '@rcnn/core';
 import { decodeImage } from '@rcnn/runtime';
 import fc from 'fast-check';

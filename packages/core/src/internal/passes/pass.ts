@@ -6,8 +6,8 @@
  * built-in heads. Every rewrite computes the same values (bit-identical, or the same sums in
  * another order where said).
  */
-import type { AttributeValue } from '../builder.js';
-import type { HostTensor } from '../dtypes.js';
+import type { AttributeValue } from '../../graph/builder.js';
+import type { HostTensor } from '../../graph/dtypes.js';
 import type { Float16Node } from '../float16.js';
 
 /** The node fields a pass reads and writes (the builder's record shape, as the float16 conversion sees it). */

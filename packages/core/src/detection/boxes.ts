@@ -5,7 +5,7 @@
  * results round the same way.
  */
 import { type Blob, type GraphBuilder, attr } from '../graph/builder.js';
-import * as ops from '../graph/ops.js';
+import * as ops from '../graph/onnx-ops.js';
 import { DIMS } from '../model/dims.js';
 
 /** Box-coder parameters (torchvision `BoxCoder(weights, bbox_xform_clip)`). */

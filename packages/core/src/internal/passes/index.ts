@@ -1,5 +1,5 @@
 /** The graph passes run at serialisation (`GraphBuilder.toModelProto`), in this order. */
-import type { HostTensor } from '../dtypes.js';
+import type { HostTensor } from '../../graph/dtypes.js';
 import { DECONV_AS_DEPTH_TO_SPACE } from './deconv-depth-to-space.js';
 import { LABEL_ONLY_LOGITS } from './label-logits.js';
 import { type GraphPass, PassGraph, type PassNode } from './pass.js';

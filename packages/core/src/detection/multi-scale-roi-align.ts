@@ -3,7 +3,7 @@
  * shared by the box, mask and keypoint heads.
  */
 import type { Blob, GraphBuilder } from '../graph/builder.js';
-import * as ops from '../graph/ops.js';
+import * as ops from '../graph/onnx-ops.js';
 import type { FeatureMaps, Rois } from '../model/contracts.js';
 import { at } from '../errors.js';
 

@@ -6,7 +6,7 @@
  * own flat index) to learn where each output element came from, then ScatterElements-add.
  */
 import type { Blob, GraphBuilder } from '../../graph/builder.js';
-import { type GradientContext, type GradientRule, registerGradientRule } from '../registry.js';
+import { type GradientContext, type GradientRule, registerGradientRule } from '../../autodiff/registry.js';
 import { at } from '../../errors.js';
 
 /** `Reshape(g, Shape(x))`: the gradient of any op that only changes the shape. */

@@ -3,7 +3,7 @@
  * `maxInFlight` jobs per replica), the rest wait in a FIFO queue. Jobs are independent: one that
  * fails rejects only its own promise. Callers keep their order by awaiting their own promises.
  */
-import { ShutdownError } from './errors.js';
+import { ShutdownError } from '../errors.js';
 
 /** Options of a {@link Scheduler}. */
 export interface SchedulerOptions {

@@ -4,7 +4,7 @@
  * data, a Conv over the batch for the weight), which onnxruntime runs with its fast kernels.
  */
 import type { AttributeValue, Blob, GraphBuilder } from '../../graph/builder.js';
-import { type GradientContext, type GradientRule, registerGradientRule } from '../registry.js';
+import { type GradientContext, type GradientRule, registerGradientRule } from '../../autodiff/registry.js';
 import { scatterAddFlat } from './shape.js';
 import { at } from '../../errors.js';
 

@@ -3,7 +3,7 @@
  * layout ([R,…] with a batch index) that RoIAlign and the final outputs use.
  */
 import type { Blob, GraphBuilder } from '../graph/builder.js';
-import * as ops from '../graph/ops.js';
+import * as ops from '../graph/onnx-ops.js';
 import type { Proposals, Rois } from '../model/contracts.js';
 
 /** [N,K] int64 grid whose entry (n, k) is n, shaped like the first two axes of `like` [N,K,…]. */

@@ -13,7 +13,7 @@
  * an [N·H·W, C] map with one ScatterND (reduction add), then back to [N, C, H, W].
  */
 import type { Blob } from '../../graph/builder.js';
-import { type GradientContext, registerGradientRule } from '../registry.js';
+import { type GradientContext, registerGradientRule } from '../../autodiff/registry.js';
 
 /** A float constant of the backward's dtype with values 0..n-1, reshaped to `dims`. */
 const floatIota = (ctx: GradientContext, n: number, dims: readonly number[]): Blob =>

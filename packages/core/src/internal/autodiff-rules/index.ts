@@ -2,7 +2,7 @@
  * The built-in gradient rules, installed into the registry on first use of the gradient builder.
  * A rule a plugin registered before that is kept (built-ins never replace a registered rule).
  */
-import { type GradientRule, NON_DIFFERENTIABLE, gradientRuleFor, registerGradientRule } from '../registry.js';
+import { type GradientRule, NON_DIFFERENTIABLE, gradientRuleFor, registerGradientRule } from '../../autodiff/registry.js';
 import { installElementwiseRules } from './elementwise.js';
 import { installNnRules } from './nn.js';
 import { installRoiAlignRule } from './roi-align.js';

@@ -10,8 +10,8 @@
  * (a float32 node, a subgraph, a graph output) reads `<output>`, a Cast back to float32 produces
  * `<output>` right after the node, so every original name still denotes a float32 tensor.
  */
-import type { AttributeValue } from './builder.js';
-import type { HostTensor } from './dtypes.js';
+import type { AttributeValue } from '../graph/builder.js';
+import type { HostTensor } from '../graph/dtypes.js';
 import { at } from '../errors.js';
 
 /** The node fields the conversion reads and writes (the builder's own record shape). */

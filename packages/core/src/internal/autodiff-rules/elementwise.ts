@@ -3,7 +3,7 @@
  * gradient is summed back to its input's shape).
  */
 import type { Blob } from '../../graph/builder.js';
-import { type GradientContext, type GradientRule, registerGradientRule } from '../registry.js';
+import { type GradientContext, type GradientRule, registerGradientRule } from '../../autodiff/registry.js';
 import { at } from '../../errors.js';
 
 const FLOAT_TYPES = new Set([1, 10, 11, 16]);

@@ -11,7 +11,7 @@
  * the unrewritten graph. Applies only where the full logits are not read elsewhere (a build
  * that outputs the `roi.mask_logits` tap keeps the plain form).
  */
-import type { AttributeValue } from '../builder.js';
+import type { AttributeValue } from '../../graph/builder.js';
 import { type GraphPass, type PassGraph, type PassNode, allInts, intAttribute, int64Vector, makeNode } from './pass.js';
 
 /** `(opType, inputs, attributes)` → fresh output name; the nodes are collected in order. */
