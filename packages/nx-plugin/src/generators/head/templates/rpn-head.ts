@@ -156,7 +156,7 @@ function build(ctx: BuildContext, features: FeatureMaps): Proposals {
   const settings = ${p}Settings(config);
   const { logits, deltas } = headOutputs(ctx, features);
   const anchors = features.map((f) => g.withScope(\`anchors_\${f.name}\`, () => levelAnchors(g, f, settings.ANCHOR_SCALE / f.spatialScale)));
-  const join = (parts: readonly Blob[], axis: number, name: string): Blob => (parts.length === 1 ? parts[0] : ops.concat(g, parts, axis, name));
+  const join = (parts: readonly Blob[], axis: number, name: string): Blob => (parts.length === 1 ? parts[0]! : ops.concat(g, parts, axis, name));
   const allAnchors = join(anchors, 0, 'anchors'); // [M,4]
   ctx.tap('rpn.anchors', allAnchors, 'float32', 'replicated-per-image', [DIMS.anchors, 4]);
 
@@ -213,7 +213,7 @@ function buildLosses(ctx: TrainingBuildContext, features: FeatureMaps): LossTerm
   const { graph: g, config } = ctx;
   const head = headOutputs(ctx, features);
   return g.withScope('losses', () => {
-    const join = (parts: readonly Blob[], name: string): Blob => (parts.length === 1 ? parts[0] : ops.concat(g, parts, 1, name));
+    const join = (parts: readonly Blob[], name: string): Blob => (parts.length === 1 ? parts[0]! : ops.concat(g, parts, 1, name));
     // Flat index n * A + a, A = anchors of all levels: the order of \`RpnTargetInput.anchors\`.
     const logits = ops.reshape(g, join(head.logits, 'logits_all'), [-1], 'logits_flat'); // [N*A]
     const deltas = ops.reshape(g, join(head.deltas, 'deltas_all'), [-1, 4], 'deltas_flat'); // [N*A,4]
@@ -337,7 +337,7 @@ export const RPN_HEAD_TEMPLATE: SlotTemplate = {
   training: true,
   // One aspect ratio: the training kit's synthetic anchors then come one per location, as the head makes them.
   testLayer: (v) => `{ RPN: { HEAD: ${v.constantName}_NAME }, FPN: { DIM: 16, RPN_ASPECT_RATIOS: [1] }, TEST: { RPN_PRE_NMS_TOP_N: 300, RPN_POST_NMS_TOP_N: 50 } }`,
-  keysArgs: "defaultFeatures(config, 'rpn')[0].channels",
+  keysArgs: "defaultFeatures(config, 'rpn')[0]!.channels",
   keysImports: ['defaultFeatures'],
   badValue: { layer: (v) => `{ ${v.constantName}: { ANCHOR_SCALE: 'large' } }`, key: (v) => `${v.constantName}.ANCHOR_SCALE`, what: 'a string for a number' },
   badCombination: { layer: (v) => `{ ${v.constantName}: { ANCHOR_SCALE: 0 } }`, key: (v) => `${v.constantName}.ANCHOR_SCALE`, what: 'a zero anchor' },
