@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { parseMetrics as parseTrainingMetrics } from '@rcnn/runtime/training';
 
 /** COCO iou types `rcnn eval` computes. */
 export type BenchIouType = 'bbox' | 'segm' | 'keypoints';
@@ -99,15 +100,12 @@ export interface IterationMetrics {
   readonly [loss: `loss_${string}`]: number;
 }
 
-/** The iteration lines of a `metrics.json` (JSON lines; validation lines are left out). */
+/**
+ * The iteration lines of a `metrics.json` (validation lines are left out), read by the training
+ * report's parser: a resumed run's re-run iterations count once (the last record wins).
+ */
 export function parseMetrics(text: string): IterationMetrics[] {
-  const out: IterationMetrics[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    const entry = JSON.parse(line) as Record<string, unknown>;
-    if (typeof entry.total_loss === 'number' && typeof entry.iteration === 'number') out.push(entry as unknown as IterationMetrics);
-  }
-  return out;
+  return parseTrainingMetrics(text).flatMap((e) => (e.kind === 'iteration' && typeof e.values.total_loss === 'number' ? [{ ...e.values, iteration: e.iteration } as IterationMetrics] : []));
 }
 
 function median(values: readonly number[]): number {
