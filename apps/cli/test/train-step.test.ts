@@ -49,3 +49,28 @@ for (const name of TRAIN_CASES) {
     assert.ok(verdicts.length >= expected.length - dump.size / 10, 'the comparison covered the dump');
   });
 }
+
+test('KRCNN.LOSS_WEIGHT scales the keypoint loss and exactly what it reaches (Detectron KRCNN.LOSS_WEIGHT)', async () => {
+  const dir = join(findRepoRoot(), 'fixtures', 'train', 'keypointrcnn_tiny_train');
+  const out = join(tempDir(), 'weighted.safetensors');
+  const weight = 0.25;
+  const run = await rcnn(['train-step', '--targets', dir, '--set', `KRCNN.LOSS_WEIGHT=${weight}`, '--dump', out]);
+  assert.equal(run.status, 0, run.stderr);
+  const dump = readAll(out);
+  const reference = readAll(join(dir, 'reference.safetensors'));
+  const scalar = (m: Map<string, HostTensor>, k: string): number => Number(m.get(k)!.data[0]);
+  const close = (a: number, b: number, what: string): void => assert.ok(Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+  close(scalar(dump, 'loss.keypoint'), weight * scalar(reference, 'loss.keypoint'), 'loss.keypoint');
+  for (const l of ['loss.classifier', 'loss.box_reg', 'loss.objectness', 'loss.rpn_box_reg']) close(scalar(dump, l), scalar(reference, l), l);
+  close(scalar(dump, 'loss.total'), scalar(reference, 'loss.total') - (1 - weight) * scalar(reference, 'loss.keypoint'), 'loss.total');
+  // Only the keypoint loss reaches the keypoint head: its gradients are scaled by the weight.
+  for (const key of ['grad.roi_heads.keypoint_predictor.kps_score_lowres.weight', 'grad.roi_heads.keypoint_head.0.weight']) {
+    const ours = dump.get(key)!.data as Float32Array;
+    const ref = reference.get(key)!.data as Float32Array;
+    const scale = ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    assert.ok(scale > 0, `${key} has a gradient in the fixture`);
+    let worst = 0;
+    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ours[i]! - weight * ref[i]!));
+    assert.ok(worst <= 1e-3 * weight * scale, `${key}: max |Δ| ${worst} vs ${weight} x reference (max ${scale})`);
+  }
+});

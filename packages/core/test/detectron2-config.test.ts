@@ -68,6 +68,15 @@ describe('Detectron2 config.yaml', () => {
     assert.equal(c.FAST_RCNN.ROI_XFORM_SAMPLING_RATIO, 0);
     const k = loadConfig({ layers: [keypointCase] });
     assert.deepEqual([k.MODEL.NUM_CLASSES, k.MODEL.KEYPOINTS_ON, k.KRCNN.NUM_STACKED_CONVS, k.KRCNN.CONV_HEAD_DIM, k.KRCNN.HEATMAP_SIZE], [2, true, 8, 24, 56]);
+    assert.equal(k.KRCNN.LOSS_WEIGHT, 1);
+  });
+
+  it('maps MODEL.ROI_KEYPOINT_HEAD.LOSS_WEIGHT to KRCNN.LOSS_WEIGHT (training)', () => {
+    const doc = parse(readFileSync(keypointCase, 'utf8')) as Record<string, Record<string, Record<string, unknown>>>;
+    doc.MODEL!.ROI_KEYPOINT_HEAD!.LOSS_WEIGHT = 4.0;
+    const k = loadConfig({ layers: [write(doc)] });
+    assert.equal(k.KRCNN.LOSS_WEIGHT, 4);
+    assert.ok(!readDetectron2Config(write(doc)).ignored.includes('MODEL.ROI_KEYPOINT_HEAD.LOSS_WEIGHT'), 'mapped, not ignored');
   });
 
   it('accepts and reports the keys that change nothing at inference', () => {

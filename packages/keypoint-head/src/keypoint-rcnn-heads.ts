@@ -12,6 +12,7 @@ import {
   type Implementation,
   type HostTargets,
   type LossTerm,
+  type RandomInit,
   type RcnnConfig,
   type RoiHeadTraining,
   type RoiKeypointHead,
@@ -40,6 +41,14 @@ export { KEYPOINT_DECODER };
 
 /** The predictor's transposed conv is stride 2 by definition (KRCNN.DECONV_KERNEL: "the stride-2 transposed conv"). */
 const DECONV_STRIDE = 2;
+
+/**
+ * Random init of kps_score_lowres: Detectron's GaussianFill std 0.001 for the heatmap predictor (as
+ * for mask_fcn_logits), so a head trained from scratch starts at the uniform heatmap's loss
+ * ln(S²) instead of one scaled by the random body's feature magnitude (He init gave ~170 on the
+ * shapes benchmark, and its gradients swamped the shared body).
+ */
+const KEYPOINT_LOGITS_INIT: RandomInit = { kind: 'normal', std: 0.001 };
 
 /** Shapes of the head derived from KRCNN.*, checked against each other. */
 export interface KeypointHeadShape {
@@ -105,6 +114,7 @@ function buildKeypointHead(ctx: BuildContext, features: FeatureMaps, detections:
     kernel: shape.deconvKernel,
     stride: DECONV_STRIDE,
     pad: shape.deconvPad,
+    weightInit: KEYPOINT_LOGITS_INIT,
   });
   // torchvision: interpolate(scale_factor=UP_SCALE, bilinear, align_corners=False).
   const heatmaps = g.withScope('kps_score', () => upsampleBilinear(ctx, lowres, shape.upScale));
@@ -133,7 +143,7 @@ export const KEYPOINT_TRAINING_INPUTS = {
 /**
  * The keypoint loss (torchvision `keypointrcnn_loss`): the heatmap logits of the positive RoIs
  * viewed [Rp*K, S*S], cross-entropy of the valid rows against their target cell, mean over valid
- * rows (0 when none is valid).
+ * rows (0 when none is valid), times KRCNN.LOSS_WEIGHT.
  */
 function buildKeypointLosses(ctx: TrainingBuildContext, features: FeatureMaps, positives: TrainingRois): LossTerm[] {
   const g = ctx.graph;
@@ -143,7 +153,10 @@ function buildKeypointLosses(ctx: TrainingBuildContext, features: FeatureMaps, p
     const rows = ctx.input(KEYPOINT_TRAINING_INPUTS.validRows, 'int64', ['V']);
     const target = ctx.input(KEYPOINT_TRAINING_INPUTS.targetIndex, 'int64', ['V']);
     const logits = ops.gather(g, ops.reshape(g, heatmaps, [-1, s * s], 'rows'), rows, 0, 'valid_logits');
-    const loss = losses.safeMean(g, losses.crossEntropySum(g, logits, target), losses.elementCount(g, target, 'valid'), 'keypoint');
+    const weight = ctx.config.KRCNN.LOSS_WEIGHT;
+    const mean = losses.safeMean(g, losses.crossEntropySum(g, logits, target), losses.elementCount(g, target, 'valid'), weight === 1 ? 'keypoint' : 'keypoint_mean');
+    // The default weight adds no node, so the default graph stays torchvision's.
+    const loss = weight === 1 ? mean : ops.mul(g, mean, g.constFloat32(weight), 'keypoint');
     return [{ name: 'keypoint', blob: loss }];
   });
 }

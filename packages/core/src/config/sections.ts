@@ -193,6 +193,7 @@ export const KRCNN_SECTION = defineSection('KRCNN', 'Keypoint head (Detectron KR
   ROI_XFORM_RESOLUTION: field.int(14, 'RoIAlign output size of the keypoint head.', { min: 1, max: 256 }),
   ROI_XFORM_SAMPLING_RATIO: field.int(2, 'RoIAlign sampling ratio of the keypoint head.', { min: 0, max: 64 }),
   ROI_XFORM_ALIGNED: field.bool(false, 'RoIAlign aligned=True for the keypoint head.'),
+  LOSS_WEIGHT: field.float(1, 'Weight of the keypoint loss in the training total (Detectron KRCNN.LOSS_WEIGHT; loss.keypoint is reported weighted, as Detectron does).', { min: 0 }),
   KEYPOINT_SCORE: field.oneOf(
     ['torchvision', 'detectron2'],
     'torchvision',
