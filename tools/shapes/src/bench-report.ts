@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { parseMetrics as parseTrainingMetrics } from '@rcnn/runtime/training';
+import { lineChart, parseMetrics as parseTrainingMetrics } from '@rcnn/runtime/training';
 
 /** COCO iou types `rcnn eval` computes. */
 export type BenchIouType = 'bbox' | 'segm' | 'keypoints';
@@ -148,67 +148,25 @@ export interface LossCurve {
   readonly entries: readonly IterationMetrics[];
 }
 
-const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
-
 /**
  * A small self-contained SVG of the total loss (running median over `window` iterations, log
- * scale) of each curve, at most `maxPoints` points per curve so the file stays a few KB.
+ * scale) of each curve, at most `maxPoints` points per curve so the file stays a few KB. Drawn by
+ * the training report's own chart ({@link lineChart}), so the benchmark's figure and `report.html`
+ * look alike.
  */
 export function lossCurveSvg(curves: readonly LossCurve[], options: { title: string; window?: number; maxPoints?: number }): string {
   const window = options.window ?? 20;
   const maxPoints = options.maxPoints ?? 200;
-  const W = 640;
-  const H = 320;
-  const left = 56;
-  const right = 16;
-  const top = 28;
-  const bottom = 40;
   const series = curves.map((c) => {
     const n = c.entries.length;
     const step = Math.max(1, Math.ceil(n / maxPoints));
-    const pts: [number, number][] = [];
-    for (let end = 1; end <= n; end += step) pts.push([end, median(c.entries.slice(Math.max(0, end - window), end).map((e) => e.total_loss))]);
-    if (n > 0 && pts[pts.length - 1]![0] !== n) pts.push([n, median(c.entries.slice(Math.max(0, n - window), n).map((e) => e.total_loss))]);
-    return { name: c.name, pts };
+    const at = (end: number): [number, number] => [end, median(c.entries.slice(Math.max(0, end - window), end).map((e) => e.total_loss))];
+    const points: [number, number][] = [];
+    for (let end = 1; end <= n; end += step) points.push(at(end));
+    if (n > 0 && points[points.length - 1]![0] !== n) points.push(at(n));
+    return { name: c.name, points };
   });
-  const all = series.flatMap((s) => s.pts);
-  const maxIter = Math.max(1, ...all.map((p) => p[0]));
-  const finite = all.map((p) => p[1]).filter((v) => Number.isFinite(v) && v > 0);
-  const lo = Math.log10(Math.min(...finite, 1) * 0.9);
-  const hi = Math.log10(Math.max(...finite, 1) * 1.1);
-  const x = (i: number): number => left + ((W - left - right) * i) / maxIter;
-  const y = (v: number): number => top + ((H - top - bottom) * (hi - Math.log10(Math.max(v, 1e-12)))) / (hi - lo);
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
-    `<rect width="${W}" height="${H}" fill="#fff"/>`,
-    `<text x="${W / 2}" y="16" text-anchor="middle" font-size="13">${escapeXml(options.title)}</text>`,
-  ];
-  for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) {
-    for (const m of [1, 2, 5]) {
-      const v = m * 10 ** e;
-      if (Math.log10(v) < lo || Math.log10(v) > hi) continue;
-      const yy = y(v).toFixed(1);
-      parts.push(`<line x1="${left}" x2="${W - right}" y1="${yy}" y2="${yy}" stroke="#ddd"/><text x="${left - 4}" y="${yy}" text-anchor="end" dominant-baseline="middle">${v}</text>`);
-    }
-  }
-  for (let k = 0; k <= 4; k++) {
-    const it = Math.round((maxIter * k) / 4);
-    parts.push(`<text x="${x(it).toFixed(1)}" y="${H - bottom + 14}" text-anchor="middle">${it}</text>`);
-  }
-  parts.push(`<text x="${(left + W - right) / 2}" y="${H - 8}" text-anchor="middle">iteration (total loss: median of the last ${window} iterations, log scale)</text>`);
-  parts.push(`<rect x="${left}" y="${top}" width="${W - left - right}" height="${H - top - bottom}" fill="none" stroke="#888"/>`);
-  series.forEach((s, i) => {
-    const colour = COLOURS[i % COLOURS.length]!;
-    const d = s.pts.map(([it, v]) => `${x(it).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
-    parts.push(`<polyline fill="none" stroke="${colour}" stroke-width="1.5" points="${d}"/>`);
-    parts.push(`<text x="${W - right - 8}" y="${top + 16 + 14 * i}" text-anchor="end" fill="${colour}">${escapeXml(s.name)}</text>`);
-  });
-  parts.push('</svg>');
-  return `${parts.join('\n')}\n`;
-}
-
-function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return `${lineChart(`${options.title} (median of the last ${window} iterations, log scale)`, series, { log: true })}\n`;
 }
 
 /** The COCO numbers of one model by name (`bbox/AP50` …) from `rcnn eval --json`. */

@@ -50,7 +50,8 @@ test('metrics lines without a loss (validation) are left out; the SVG is small a
   assert.deepEqual(entries.map((e) => e.total_loss), [3, 2]);
   const long: IterationMetrics[] = Array.from({ length: 5000 }, (_, i) => ({ iteration: i, total_loss: 4 / (1 + i / 100), lr: 0.01 }));
   const svg = lossCurveSvg([{ name: 'a', entries: long }, { name: 'b<c', entries }], { title: 'T' });
-  assert.equal((svg.match(/<polyline/g) ?? []).length, 2);
+  assert.equal((svg.match(/<path /g) ?? []).length, 2);
+  assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   assert.match(svg, /b&lt;c/);
   assert.ok(svg.length < 20_000, `${svg.length} bytes`);
 });
