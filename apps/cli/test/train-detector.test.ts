@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { register as registerCoco } from '@rcnn/coco';
 import { WeightStore, configSections, createContainer } from '@rcnn/core';
 import { loadTrainingCase, resolveConfig, trainStep } from '@rcnn/runtime';
-import { type DetectorSample, SgdMomentum, ShuffledSampler, type StepResult, type TrainingData, detectorTrainingModel, mixSeed, readCheckpoint, train } from '@rcnn/runtime/training';
+import { type DetectorSample, SgdMomentum, ShuffledSampler, type StepResult, type TrainingData, copyParameters, detectorTrainingModel, mixSeed, readCheckpoint, train } from '@rcnn/runtime/training';
 import { loadPlugins } from '../src/plugins.js';
 import { type CocoDataset, type CocoLoader, detectorTraining, loadCocoTrainingSet } from '../src/train/detector.js';
 
@@ -34,7 +34,7 @@ describe('rcnn train: the detector step in the engine', () => {
     const replica = await model.openReplica({ device: { kind: 'cpu', id: 0, name: 'cpu' }, threads: { intraOp: 1, interOp: 1 } });
     try {
       const samples = trainingCase.images.map((image, i) => ({ image, targets: trainingCase.targets[i]! }));
-      const ours = await replica.step(samples, model.initial, { iteration: 0, replica: 0, replicas: 1, seed: config.TRAIN.SEED });
+      const ours = await replica.step(samples, copyParameters(model.initial), { iteration: 0, replica: 0, replicas: 1, seed: config.TRAIN.SEED });
       const reference = await trainStep(config, container, WeightStore.fromSafetensors(trainingCase.weights), { images: trainingCase.images, targets: trainingCase.targets });
       let worstLoss = 0;
       for (const [name, v] of Object.entries(ours.losses)) {
@@ -99,7 +99,7 @@ describe('rcnn train: data parallel on the detector', () => {
     try {
       for (let r = 0; r < 2; r++) {
         const sample = await data.load(order[r]!, () => 0);
-        steps.push(await replica.step([sample], model.initial, { iteration: 0, replica: r, replicas: 2, seed: mixSeed(seed, 0, r, 0x57e9) }));
+        steps.push(await replica.step([sample], copyParameters(model.initial), { iteration: 0, replica: r, replicas: 2, seed: mixSeed(seed, 0, r, 0x57e9) }));
       }
     } finally {
       await replica.release();

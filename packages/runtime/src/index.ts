@@ -7,7 +7,7 @@
  * `src/internal/`, the worker protocol, option checks, random-weight calibration) is implementation
  * detail that tests import by path.
  */
-export { type OpenSessionOptions, type OrtLogLevel, OrtSession, type SessionRun } from './session.js';
+export { type OpenSessionOptions, type OrtLogLevel, OrtSession, type RunOptions, type SessionRun } from './session.js';
 export {
   findPreset,
   type Preset,

@@ -39,9 +39,23 @@ export interface SessionRun {
   readonly sessionMs: number;
 }
 
+/** Options of {@link OrtSession.run}. */
+export interface RunOptions {
+  /**
+   * Feeds that are lent to the worker rather than given: their buffers move there for the run and
+   * come back with its reply, success or failure, through `onReturned` — before the promise
+   * settles. No copy is made. Until then the caller's arrays are detached (length 0); if the worker
+   * dies during the run they do not come back at all.
+   */
+  readonly lend?: readonly string[];
+  /** Receives each lent feed as it comes back (a new array object over the same memory). */
+  readonly onReturned?: (name: string, tensor: HostTensor) => void;
+}
+
 interface Pending {
   resolve(run: SessionRun): void;
   reject(error: Error): void;
+  onReturned?: (name: string, tensor: HostTensor) => void;
 }
 
 const WORKER_URL = new URL('./worker/session-worker.js', import.meta.url);
@@ -154,14 +168,18 @@ export class OrtSession {
     return this.pending.size;
   }
 
-  /** Runs the session on `feeds`; `fetches` limits the outputs. Feed buffers that own their memory are moved, not copied. */
-  run(feeds: Readonly<Record<string, HostTensor>>, fetches?: readonly string[]): Promise<SessionRun> {
+  /**
+   * Runs the session on `feeds`; `fetches` limits the outputs. Feed buffers that own their memory
+   * are moved, not copied (and lost to the caller, unless `options.lend` names them).
+   */
+  run(feeds: Readonly<Record<string, HostTensor>>, fetches?: readonly string[], options: RunOptions = {}): Promise<SessionRun> {
     if (this.dead) return Promise.reject(this.dead);
     if (this.closed) return Promise.reject(new ShutdownError(`the session on ${this.device.name} is released`));
     const id = this.nextId++;
-    const request: WorkerRequest = fetches ? { type: 'run', id, feeds, fetches } : { type: 'run', id, feeds };
+    const lend = options.lend?.filter((name) => feeds[name] !== undefined);
+    const request: WorkerRequest = { type: 'run', id, feeds, ...(fetches ? { fetches } : {}), ...(lend?.length ? { lend } : {}) };
     return new Promise<SessionRun>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, ...(options.onReturned ? { onReturned: options.onReturned } : {}) });
       if (this.pending.size === 1) this.worker.ref();
       this.worker.postMessage(request, movable(Object.values(feeds)));
     });
@@ -193,6 +211,7 @@ export class OrtSession {
       if (!p) return;
       this.pending.delete(m.id);
       if (this.pending.size === 0 && !this.closed) this.worker.unref();
+      if (m.returned && p.onReturned) for (const [name, t] of Object.entries(m.returned)) p.onReturned(name, t);
       if (m.type === 'result') p.resolve({ outputs: new Map(Object.entries(m.outputs)), sessionMs: m.sessionMs });
       else p.reject(new InferenceError(`onnxruntime failed on ${this.device.name}: ${m.error.message}`, { device: this.device.name }));
     }

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { type HostTensor, WeightStore, loadConfig, readSafetensorsFile, writeSafetensors } from '@rcnn/core';
+import { GraphBuilder, type HostTensor, WeightStore, loadConfig, readSafetensorsFile, writeSafetensors } from '@rcnn/core';
 import { OrtSession, resolveModelSources } from '../src/index.js';
 import { register as registerToy, toyConfig } from '../src/toy/index.js';
 import {
@@ -13,9 +13,11 @@ import {
   type TinySample,
   TrainingError,
   buildTinyNetGraph,
+  copyParameters,
   type TrainResult,
   parseMetrics,
   readCheckpoint,
+  runWithLentParameters,
   tinyNetModel,
   tinyNetParameters,
   tinyShapesData,
@@ -80,6 +82,67 @@ function referenceLoss(params: ReadonlyMap<string, Float64Array>, samples: reado
 
 const ordinal = (r: TrainResult): number[] => r.records.map((x) => x.totalLoss);
 
+describe('runWithLentParameters: parameters lent to a session, not copied', () => {
+  const model = (): Uint8Array => {
+    const g = new GraphBuilder();
+    g.output(g.op('Mul', [g.input('x', 'float32', [2]), g.input('w', 'float32', [2])]), 'y', 'float32');
+    return g.toModelProto();
+  };
+  const cpuDevice = { kind: 'cpu', id: 0, name: 'cpu' } as const;
+  const parameters = [{ name: 'head.w', input: 'w', dims: [2] }];
+
+  it('feeds the map\'s own buffer and puts it back with its values after the run', async () => {
+    const s = await OrtSession.open(model(), { device: cpuDevice, threads: { intraOp: 1, interOp: 1 } });
+    try {
+      const w = Float32Array.of(3, -2);
+      const values = new Map([['head.w', w]]);
+      const run = await runWithLentParameters(s, { x: { dtype: 'float32', dims: [2], data: Float32Array.of(2, 5) } }, parameters, values, ['y'], { iteration: 0, device: 'cpu' });
+      assert.deepEqual(Array.from(run.outputs.get('y')!.data as Float32Array), [6, -10]);
+      // Moved, not copied: the original array was detached while the worker had its buffer.
+      assert.equal(w.length, 0, 'the original array was moved to the worker');
+      assert.deepEqual(Array.from(values.get('head.w')!), [3, -2]);
+    } finally {
+      await s.release();
+    }
+  });
+
+  it('puts the buffers back when the run fails, and rethrows the run\'s error', async () => {
+    const s = await OrtSession.open(model(), { device: cpuDevice, threads: { intraOp: 1, interOp: 1 }, logLevel: 'fatal' });
+    try {
+      const values = new Map([['head.w', Float32Array.of(1, 4)]]);
+      // x of the wrong length: onnxruntime refuses the run in the worker.
+      const bad = { x: { dtype: 'float32', dims: [3], data: Float32Array.of(1, 2, 3) } } as const;
+      await assert.rejects(runWithLentParameters(s, { ...bad }, parameters, values, ['y'], { iteration: 3, device: 'cpu' }), (e: Error) => e.name !== 'TrainingError');
+      assert.deepEqual(Array.from(values.get('head.w')!), [1, 4]);
+    } finally {
+      await s.release();
+    }
+  });
+
+  it('a run refused before anything moved (released session) keeps the parameters', async () => {
+    const s = await OrtSession.open(model(), { device: cpuDevice, threads: { intraOp: 1, interOp: 1 } });
+    await s.release();
+    const values = new Map([['head.w', Float32Array.of(1, 4)]]);
+    await assert.rejects(runWithLentParameters(s, { x: { dtype: 'float32', dims: [2], data: Float32Array.of(1, 1) } }, parameters, values, ['y'], { iteration: 0, device: 'cpu' }), /released/);
+    assert.deepEqual(Array.from(values.get('head.w')!), [1, 4]);
+  });
+
+  it('says the parameters are lost when the worker dies with them', async () => {
+    const s = await OrtSession.open(model(), { device: cpuDevice, threads: { intraOp: 1, interOp: 1 } });
+    try {
+      const values = new Map([['head.w', Float32Array.of(1, 4)]]);
+      // A crash of the worker thread while it holds the buffers, simulated: the worker is being ended
+      // from outside when the run (and its buffers) is posted to it, so no reply can come.
+      const killed = (s as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      const running = runWithLentParameters(s, { x: { dtype: 'float32', dims: [2], data: Float32Array.of(1, 1) } }, parameters, values, ['y'], { iteration: 5, device: 'cpu' });
+      await killed;
+      await assert.rejects(running, (e: Error) => e.name === 'TrainingError' && /1 parameter buffer\(s\) lent to the session did not come back \(e\.g\. "head\.w"\)/.test(e.message));
+    } finally {
+      await s.release();
+    }
+  });
+});
+
 describe('training step: the tiny net graph', () => {
   it('computes gradients that match central finite differences of a float64 host re-computation', async (t) => {
     const model = tinyNetModel({ seed: 3 });
@@ -93,7 +156,10 @@ describe('training step: the tiny net graph', () => {
     assert.deepEqual([...spec.losses].sort(), ['loss.cls', 'loss.reg']);
     const replica = await model.openReplica({ device: { kind: 'cpu', id: 0, name: 'cpu' }, threads: { intraOp: 1, interOp: 1 } });
     try {
-      const run = await replica.step(samples, model.initial, { iteration: 0, replica: 0, replicas: 1, seed: 0 });
+      const lent = copyParameters(model.initial);
+      const run = await replica.step(samples, lent, { iteration: 0, replica: 0, replicas: 1, seed: 0 });
+      // The step lends the map's buffers to its session and puts them back: same values, none detached.
+      for (const [name, v] of model.initial) assert.deepEqual(lent.get(name), v, `parameter ${name} after the step`);
       const p64 = new Map([...model.initial].map(([k, v]) => [k, Float64Array.from(v)]));
       const lossOrt = run.losses['loss.cls']! + run.losses['loss.reg']!;
       assert.ok(Math.abs(lossOrt - referenceLoss(p64, samples)) < 1e-5, `loss ${lossOrt} vs ${referenceLoss(p64, samples)}`);

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ImageTargets, at, decodeEntry, readSafetensorsFile } from '@rcnn/core';
 import { type OrtProfileEvent, decodeImage, readOrtProfile, resolveDevices, resolveModelSources, runKernels } from '@rcnn/runtime';
-import { type DetectorSample, type DetectorTrainingModel, SgdMomentum, detectorTrainingModel } from '@rcnn/runtime/training';
+import { type DetectorSample, type DetectorTrainingModel, SgdMomentum, copyParameters, detectorTrainingModel } from '@rcnn/runtime/training';
 import { register as registerBackbone } from '@rcnn/backbone';
 import { register as registerBoxHead } from '@rcnn/box-head';
 import { register as registerFpn } from '@rcnn/fpn';
@@ -156,11 +156,26 @@ function sessionProfile(events: readonly OrtProfileEvent[], runs: number, frozen
   return { ops: times.ops, kernelMs: times.kernelMs, backwardMs, frozenGradientKernels: g.frozen, backboneGradientKernels: g.backbone };
 }
 
+/**
+ * With `RCNN_BENCH_MEMORY=1`: the process's memory at a phase of the step on stderr (RSS and peak,
+ * V8 heap, array buffers), to tell host copies (array buffers) from onnxruntime's own memory (the rest of RSS).
+ */
+function memoryPhase(phase: string): void {
+  if (!process.env.RCNN_BENCH_MEMORY) return;
+  const m = process.memoryUsage();
+  const mb = (b: number) => `${Math.round(b / 1048576)}`;
+  process.stderr.write(`memory ${phase}: rss ${mb(m.rss)} MB, peak ${Math.round(peakRssMb())} MB, heap ${mb(m.heapUsed)} MB, array buffers ${mb(m.arrayBuffers)} MB\n`);
+}
+
 async function steps(task: Extract<TrainTask, { mode: 'steps' }>): Promise<TrainStepsResult> {
+  memoryPhase('start');
   const s = await setup(task.caseDir, task.trainable);
+  memoryPhase('graphs built');
   const dir = task.profile ? mkdtempSync(join(tmpdir(), 'rcnn-train-profile-')) : undefined;
   try {
     const replica = await s.model.openReplica({ device: cpu(), threads: { intraOp: task.threads, interOp: 1 }, ...(dir ? { profile: join(dir, 'train') } : {}) });
+    s.model.releaseGraphs?.();
+    memoryPhase('sessions open');
     const parameters = new Map([...s.model.initial].map(([k, v]) => [k, v.slice()]));
     const sgd = new SgdMomentum(s.solver);
     let losses: Record<string, number> = {};
@@ -168,7 +183,9 @@ async function steps(task: Extract<TrainTask, { mode: 'steps' }>): Promise<Train
       for (const [k, v] of s.model.initial) parameters.get(k)!.set(v); // same weights every step (untimed)
       const t = performance.now();
       const r = await replica.step([s.sample], parameters, { iteration, replica: 0, replicas: 1, seed: 7 });
+      memoryPhase(`step ${iteration}`);
       sgd.step(parameters, r.gradients, iteration);
+      memoryPhase(`step ${iteration} + SGD`);
       losses = { ...r.losses };
       return performance.now() - t;
     };
@@ -210,7 +227,7 @@ async function flops(task: Extract<TrainTask, { mode: 'flops' }>): Promise<Train
   try {
     const replica = await s.model.openReplica({ device: cpu(), threads: { intraOp: task.threads, interOp: 1 }, profile: join(dir, 'train'), graphOptimizationLevel: 'disabled' });
     try {
-      await replica.step([s.sample], s.model.initial, { iteration: 0, replica: 0, replicas: 1, seed: 7 });
+      await replica.step([s.sample], copyParameters(s.model.initial), { iteration: 0, replica: 0, replicas: 1, seed: 7 });
     } finally {
       await replica.release();
     }
@@ -243,10 +260,12 @@ async function throughput(task: Extract<TrainTask, { mode: 'throughput' }>): Pro
   const batch = Array.from({ length: task.batch }, () => s.sample);
   const stepOnce = async (iteration: number): Promise<void> => {
     for (const [k, v] of s.model.initial) parameters.get(k)!.set(v);
-    const results = await Promise.all(replicas.map((r, i) => r.step(batch, parameters, { iteration, replica: i, replicas: replicas.length, seed: 7 + i })));
+    // As the engine does: the first replica may lend the parameters' own buffers, the others get copies made before any step starts.
+    const own = replicas.map((_, i) => (i === 0 ? parameters : copyParameters(parameters)));
+    const results = await Promise.all(replicas.map((r, i) => r.step(batch, own[i]!, { iteration, replica: i, replicas: replicas.length, seed: 7 + i })));
     const gradients = new Map<string, Float32Array>();
     for (const [name, g] of results[0]!.gradients) {
-      const sum = g.slice();
+      const sum = g; // the step's own array (StepResult.gradients)
       for (const r of results.slice(1)) {
         const o = r.gradients.get(name)!;
         for (let i = 0; i < sum.length; i++) sum[i]! += o[i]!;

@@ -101,6 +101,50 @@ function missingTraining(slot: { title: string; configKey: string }, name: strin
   });
 }
 
+/** What {@link trainingTargets} needs of a build: the stages' host sides and the graph's declared inputs. */
+interface TrainingTargetParts {
+  readonly config: RcnnConfig;
+  readonly rpnTraining: RpnHeadTraining;
+  readonly boxTraining: RoiBoxOutputsTraining | undefined;
+  readonly roiHeads: readonly RoiHeadTraining[];
+  readonly targetInputs: readonly { readonly name: string; readonly dtype: DataType }[];
+}
+
+/**
+ * The host side of a build ({@link BuiltTrainingModel.targets}). A function of its own (not a
+ * closure inside {@link buildTrainingModel}) so that keeping it does not keep the graph builder —
+ * its nodes and every initializer — alive for the whole training run.
+ */
+function trainingTargets(parts: TrainingTargetParts): (input: TrainingTargetInput) => HostTargets {
+  const { config, rpnTraining, boxTraining, roiHeads, targetInputs } = parts;
+  return (input) => {
+    const feeds: Record<string, HostTensor> = {};
+    const intermediates: Record<string, HostTensor> = {};
+    const merge = (h: HostTargets): void => {
+      Object.assign(feeds, h.feeds);
+      Object.assign(intermediates, h.intermediates);
+    };
+    merge(rpnTraining.targets({ anchors: input.anchors, targets: input.targets, sampling: input.rpnSampling }, config));
+    if (boxTraining) {
+      const roi = sampleRois(input.proposals, input.targets, config, input.roiSampling);
+      merge(roi.host);
+      const roiInput = { samples: roi.samples, targets: input.targets };
+      merge(boxTraining.targets(roiInput, config));
+      for (const h of roiHeads) merge(h.targets(roiInput, config));
+    }
+    // Only what this graph declares: the RoI sample also makes the positives' feeds, which a Faster R-CNN graph does not take.
+    const declared: Record<string, HostTensor> = {};
+    const missing: string[] = [];
+    for (const t of targetInputs) {
+      const fed = feeds[t.name];
+      if (fed === undefined) missing.push(t.name);
+      else declared[t.name] = fed;
+    }
+    if (missing.length > 0) throw new ConfigError(`the training parts fed no value for graph input(s) ${missing.join(', ')}`);
+    return { feeds: declared, intermediates };
+  };
+}
+
 /** Builds the training graph (see module doc). */
 export function buildTrainingModel(config: RcnnConfig, container: DependencyContainer, weights: WeightStore, options: TrainingBuildOptions = {}): BuiltTrainingModel {
   const scope = options.scope ?? replicaInfo(container)?.scope;
@@ -264,32 +308,7 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
     resolved,
     parameters,
     gradientOutputs,
-    targets(input) {
-      const feeds: Record<string, HostTensor> = {};
-      const intermediates: Record<string, HostTensor> = {};
-      const merge = (h: HostTargets): void => {
-        Object.assign(feeds, h.feeds);
-        Object.assign(intermediates, h.intermediates);
-      };
-      merge(rpnTraining.targets({ anchors: input.anchors, targets: input.targets, sampling: input.rpnSampling }, config));
-      if (boxTraining) {
-        const roi = sampleRois(input.proposals, input.targets, config, input.roiSampling);
-        merge(roi.host);
-        const roiInput = { samples: roi.samples, targets: input.targets };
-        merge(boxTraining.targets(roiInput, config));
-        for (const h of roiHeads) merge(h.targets(roiInput, config));
-      }
-      // Only what this graph declares: the RoI sample also makes the positives' feeds, which a Faster R-CNN graph does not take.
-      const declared: Record<string, HostTensor> = {};
-      const missing: string[] = [];
-      for (const t of targetInputs) {
-        const fed = feeds[t.name];
-        if (fed === undefined) missing.push(t.name);
-        else declared[t.name] = fed;
-      }
-      if (missing.length > 0) throw new ConfigError(`the training parts fed no value for graph input(s) ${missing.join(', ')}`);
-      return { feeds: declared, intermediates };
-    },
+    targets: trainingTargets({ config, rpnTraining, boxTraining, roiHeads, targetInputs }),
     toBytes() {
       bytes ??= g.toModelProto({ passes: [], metadata: { 'rcnn.config': JSON.stringify(config), 'rcnn.kind': 'training' } });
       return bytes;

@@ -31,7 +31,7 @@ import { OrtSession } from '../session.js';
 import { prepareTrainingBatch, proposalConfig } from '../training.js';
 import { TrainingError } from './errors.js';
 import { type ReinitialisedTensor, fitInitialWeights, recordingWeights } from './initial-weights.js';
-import { TOTAL_LOSS_OUTPUT, type TrainingModel, type TrainingReplica, replicaSessionOptions } from './step.js';
+import { TOTAL_LOSS_OUTPUT, type TrainingModel, type TrainingReplica, replicaSessionOptions, runWithLentParameters } from './step.js';
 
 /** One training image with its targets (decoded pixels, original-image coordinates). */
 export interface DetectorSample {
@@ -62,6 +62,13 @@ export interface DetectorTrainingModel extends TrainingModel<DetectorSample> {
   readonly resolved: Readonly<Record<string, string>>;
 }
 
+/** `t` with data of its own: a view into a larger buffer (a weights file) is copied. */
+function ownedTensor(t: HostTensor): HostTensor {
+  const d = t.data;
+  if (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength) return t;
+  return { ...t, data: d.slice() } as HostTensor;
+}
+
 /** Builds the training graph and the proposal graph of `config` (see the module comment). */
 export function detectorTrainingModel(options: DetectorTrainingOptions): DetectorTrainingModel {
   const { config, container } = options;
@@ -80,26 +87,28 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
   proposalStore.setTrainable((key) => trainable.has(key));
   const proposalModel = buildModel(proposalConfig(config), container, proposalStore, { intermediates: true });
   const proposalInputs = exposeTrainableParameters(proposalModel.graph, proposalStore).map((p) => p.key);
-  const trainingBytes = trainingModel.toBytes();
-  const proposalBytes = proposalModel.toBytes();
+  // The serialised graphs (frozen weights included: ~95 MB each for an R-50-FPN with a frozen body)
+  // are needed only to open replicas; releaseGraphs() drops them once every replica is open.
+  let graphs: { readonly training: Uint8Array; readonly proposals: Uint8Array } | undefined = { training: trainingModel.toBytes(), proposals: proposalModel.toBytes() };
 
   const losses = trainingModel.outputs.map((o) => o.name).filter((n) => n.startsWith('loss.') && n !== TOTAL_LOSS_OUTPUT);
   const parameters = [...trainingModel.parameters].map(([name, t]) => ({ name, dims: t.dims }));
+  const dimsOf = new Map(parameters.map((p) => [p.name, p.dims]));
+  // Own copies of exactly what the run keeps: the weights' arrays are views into the whole file's
+  // buffer, which would otherwise stay alive (a second model's worth of memory) for the whole run.
   const initial = new Map([...trainingModel.parameters].map(([name, t]) => [name, (t.data as Float32Array).slice()]));
-  const fixed = new Map([...fitted.tensors].filter(([key]) => !trainable.has(key)));
+  const fixed = new Map([...fitted.tensors].filter(([key]) => !trainable.has(key)).map(([key, t]) => [key, ownedTensor(t)]));
   const gradientOf = new Map(trainingModel.gradientOutputs.map((o) => [o.slice('grad.'.length), o]));
   for (const p of parameters) if (!gradientOf.has(p.name)) throw new TrainingError(`the training graph has no gradient output for parameter "${p.name}"`);
   const fetches = [...losses, ...trainingModel.gradientOutputs];
+  // The step keeps only the host side of the build, not the built graphs (nodes and initializers).
+  const targetsOf = trainingModel.targets;
+  const resolved = trainingModel.resolved;
 
-  const paramFeeds = (names: Iterable<string>, values: ReadonlyMap<string, Float32Array>): Record<string, HostTensor> => {
-    const feeds: Record<string, HostTensor> = {};
-    for (const name of names) {
-      const dims = trainingModel.parameters.get(name)!.dims;
-      // Copies: feeds are moved to the session's worker; the engine keeps the originals.
-      feeds[name] = { dtype: 'float32', dims, data: values.get(name)!.slice() };
-    }
-    return feeds;
-  };
+  // Parameters are graph inputs named by their key, in both graphs; lent to each run, not copied.
+  const asInputs = (names: Iterable<string>) => [...names].map((name) => ({ name, input: name, dims: dimsOf.get(name)! }));
+  const proposalParameters = asInputs(proposalInputs);
+  const trainingParameters = asInputs(trainable);
 
   return {
     parameters,
@@ -108,11 +117,15 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
     reinitialised: fitted.reinitialised.map((r) => r.key),
     reinitialisedTensors: fitted.reinitialised,
     losses,
-    resolved: trainingModel.resolved,
+    resolved,
+    releaseGraphs() {
+      graphs = undefined;
+    },
     async openReplica(o): Promise<TrainingReplica<DetectorSample>> {
+      if (!graphs) throw new TrainingError('the training graphs were released (releaseGraphs): open every replica before releasing them');
       const [proposals, training] = await Promise.all([
-        OrtSession.open(proposalBytes, replicaSessionOptions(o, 'proposals')),
-        OrtSession.open(trainingBytes, replicaSessionOptions(o, 'training')),
+        OrtSession.open(graphs.proposals, replicaSessionOptions(o, 'proposals')),
+        OrtSession.open(graphs.training, replicaSessionOptions(o, 'training')),
       ]);
       const device = o.device.name;
       return {
@@ -129,25 +142,22 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
           // The images go to both sessions; each run moves its feeds, so the first gets a copy.
           const images = (): HostTensor => ({ ...prepared.images, data: prepared.images.data.slice() }) as HostTensor;
           const sizes = (): HostTensor => ({ ...prepared.imageSizes, data: prepared.imageSizes.data.slice() }) as HostTensor;
-          const rpn = await proposals.run(
-            {
-              [MODEL_INPUTS.images]: images(),
-              [MODEL_INPUTS.imageSizes]: sizes(),
-              [MODEL_INPUTS.originalSizes]: prepared.originalSizes,
-              ...paramFeeds(proposalInputs, values),
-            },
+          const at = { iteration: context.iteration, device };
+          const rpn = await runWithLentParameters(
+            proposals,
+            { [MODEL_INPUTS.images]: images(), [MODEL_INPUTS.imageSizes]: sizes(), [MODEL_INPUTS.originalSizes]: prepared.originalSizes },
+            proposalParameters,
+            values,
             ['rpn.anchors', PROPOSAL_OUTPUTS.boxesResized, PROPOSAL_OUTPUTS.counts],
+            at,
           );
           const anchors = rpn.outputs.get('rpn.anchors')!.data as Float32Array;
           const boxes = rpn.outputs.get(PROPOSAL_OUTPUTS.boxesResized)!;
           const counts = rpn.outputs.get(PROPOSAL_OUTPUTS.counts)!.data as BigInt64Array;
           const k = boxes.dims[1]!;
           const own = samples.map((_, i) => (boxes.data as Float32Array).slice(i * k * 4, (i * k + Number(counts[i])) * 4));
-          const host = trainingModel.targets({ anchors, proposals: own, targets: batch.targets, rpnSampling: { rand }, roiSampling: { rand } });
-          const run = await training.run(
-            { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...host.feeds, ...paramFeeds(trainable, values) },
-            fetches,
-          );
+          const host = targetsOf({ anchors, proposals: own, targets: batch.targets, rpnSampling: { rand }, roiSampling: { rand } });
+          const run = await runWithLentParameters(training, { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...host.feeds }, trainingParameters, values, fetches, at);
           const out: Record<string, number> = {};
           for (const l of losses) out[l] = Number(run.outputs.get(l)!.data[0]);
           const gradients = new Map<string, Float32Array>();

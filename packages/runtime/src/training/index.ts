@@ -28,6 +28,8 @@ export {
   type StepResult,
   type ReplicaOptions,
   replicaSessionOptions,
+  runWithLentParameters,
+  copyParameters,
   type TrainingReplica,
   type ParameterInfo,
   type TrainingModel,

@@ -23,7 +23,7 @@ import { type CheckpointFiles, type TrainingState, checkpointName, lastCheckpoin
 import { AspectRatioGroupedSampler, type BatchSampler, ShuffledSampler, type TrainingData, mixSeed, replicaShares } from './data.js';
 import { TrainingError } from './errors.js';
 import { type SolverConfig, SgdMomentum, clipGradients, totalNorm } from './solver.js';
-import { type TrainingModel, type TrainingReplica, checkInitialValues, metricName } from './step.js';
+import { type TrainingModel, type TrainingReplica, checkInitialValues, copyParameters, metricName } from './step.js';
 
 /** Options of {@link train}. */
 export interface TrainOptions<S> {
@@ -143,6 +143,8 @@ async function openReplicas<S>(model: TrainingModel<S>, devices: readonly Device
     throw failed.reason;
   }
   const replicas = opened.map((s, i) => ({ device: devices[i]!, step: (s as PromiseFulfilledResult<TrainingReplica<S>>).value, threads: threads[i]! }));
+  // Every replica is open: the model's serialised graphs are not needed for the rest of the run.
+  model.releaseGraphs?.();
   for (const r of replicas) {
     if (r.step.fallbackReason !== undefined) warn(`${r.device.name}: CUDA cannot be used (${r.step.fallbackReason}); this replica trains on CPU`);
   }
@@ -156,13 +158,16 @@ interface StepOutcome {
 }
 
 /** Runs every replica on its share and averages losses and gradients over them (Detectron's 1/R loss scale, then the sum). */
-async function runStep<S>(model: TrainingModel<S>, replicas: readonly Replica<S>[], parameters: ReadonlyMap<string, Float32Array>, samples: readonly S[], shares: readonly number[], iteration: number, seed: number): Promise<StepOutcome> {
+async function runStep<S>(model: TrainingModel<S>, replicas: readonly Replica<S>[], parameters: Map<string, Float32Array>, samples: readonly S[], shares: readonly number[], iteration: number, seed: number): Promise<StepOutcome> {
   let offset = 0;
+  // A replica may lend its map's buffers to its sessions during the step: the first gets the
+  // engine's own, the others copies — all made before any step starts (and lends).
+  const own = replicas.map((_, r) => (r === 0 ? parameters : copyParameters(parameters)));
   const results = await Promise.all(
     replicas.map((replica, r) => {
       const share = samples.slice(offset, offset + shares[r]!);
       offset += shares[r]!;
-      return replica.step.step(share, parameters, { iteration, replica: r, replicas: replicas.length, seed: mixSeed(seed, iteration, r, 0x57e9) });
+      return replica.step.step(share, own[r]!, { iteration, replica: r, replicas: replicas.length, seed: mixSeed(seed, iteration, r, 0x57e9) });
     }),
   );
   const losses: Record<string, number> = {};
@@ -176,7 +181,8 @@ async function runStep<S>(model: TrainingModel<S>, replicas: readonly Replica<S>
       const size = parameters.get(p.name)!.length;
       if (!g || g.length !== size) throw new TrainingError(`replica on ${device}: the step returned ${g ? `${g.length} gradient values` : 'no gradient'} for "${p.name}" (${size} values)`, { iteration });
       const sum = gradients.get(p.name);
-      if (!sum) gradients.set(p.name, replicas.length === 1 ? g.slice() : g.map((v) => v * scale));
+      // One replica: its arrays are ours (StepResult.gradients), used as they are — a copy would be one more model's worth of memory at the step's peak.
+      if (!sum) gradients.set(p.name, replicas.length === 1 ? g : g.map((v) => v * scale));
       else for (let i = 0; i < size; i++) sum[i]! += g[i]! * scale;
     }
   });

@@ -19,7 +19,14 @@ export interface SessionInit {
 
 /** Main thread → worker. */
 export type WorkerRequest =
-  | { readonly type: 'run'; readonly id: number; readonly feeds: Readonly<Record<string, HostTensor>>; readonly fetches?: readonly string[] }
+  | {
+      readonly type: 'run';
+      readonly id: number;
+      readonly feeds: Readonly<Record<string, HostTensor>>;
+      readonly fetches?: readonly string[];
+      /** Feeds whose buffers go back to the main thread with the reply (lent, not given). */
+      readonly lend?: readonly string[];
+    }
   | { readonly type: 'release' };
 
 /** A value's metadata as onnxruntime reports it. */
@@ -47,6 +54,13 @@ export type WorkerReply =
       readonly createMs: number;
     }
   | { readonly type: 'init-failed'; readonly error: WorkerFailure; readonly cudaError: string | undefined }
-  | { readonly type: 'result'; readonly id: number; readonly outputs: Readonly<Record<string, HostTensor>>; readonly sessionMs: number }
-  | { readonly type: 'run-failed'; readonly id: number; readonly error: WorkerFailure }
+  | {
+      readonly type: 'result';
+      readonly id: number;
+      readonly outputs: Readonly<Record<string, HostTensor>>;
+      readonly sessionMs: number;
+      /** The lent feeds, moved back. */
+      readonly returned?: Readonly<Record<string, HostTensor>>;
+    }
+  | { readonly type: 'run-failed'; readonly id: number; readonly error: WorkerFailure; readonly returned?: Readonly<Record<string, HostTensor>> }
   | { readonly type: 'released' };

@@ -142,7 +142,20 @@ function serve(session: ort.InferenceSession, profiling: boolean): void {
   });
 }
 
+/** The lent feeds of `request`, to move back with the reply (whatever the run did). */
+function lentFeeds(request: Extract<WorkerRequest, { type: 'run' }>): Record<string, HostTensor> | undefined {
+  if (!request.lend?.length) return undefined;
+  const out: Record<string, HostTensor> = {};
+  for (const name of request.lend) {
+    const t = request.feeds[name];
+    if (t) out[name] = t;
+  }
+  return out;
+}
+
 async function run(session: ort.InferenceSession, request: Extract<WorkerRequest, { type: 'run' }>): Promise<void> {
+  const returned = lentFeeds(request);
+  const back = returned ? transferables(Object.values(returned)) : [];
   try {
     const feeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(request.feeds)) feeds[name] = new ort.Tensor(t.dtype, t.data as never, [...t.dims]);
@@ -155,9 +168,9 @@ async function run(session: ort.InferenceSession, request: Extract<WorkerRequest
       if (!dtype) throw new Error(`output "${name}" has type ${v.type}, which rcnn-node does not read`);
       outputs[name] = { dtype, dims: [...v.dims], data: v.data as never } as HostTensor;
     }
-    reply({ type: 'result', id: request.id, outputs, sessionMs }, transferables(Object.values(outputs)));
+    reply({ type: 'result', id: request.id, outputs, sessionMs, ...(returned ? { returned } : {}) }, [...transferables(Object.values(outputs)), ...back]);
   } catch (e) {
-    reply({ type: 'run-failed', id: request.id, error: failure(e) });
+    reply({ type: 'run-failed', id: request.id, error: failure(e), ...(returned ? { returned } : {}) }, back);
   }
 }
 
