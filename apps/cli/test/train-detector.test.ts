@@ -64,7 +64,9 @@ describe('rcnn train: the detector step in the engine', () => {
     };
     const out = mkdtempSync(join(tmpdir(), 'rcnn-train-det-'));
     dirs.push(out);
-    const result = await train({ model, data, solver: config.SOLVER, out, threads: { intraOp: 2 }, seed: 1, onWarning: () => undefined });
+    const result = await train({ model, data, solver: config.SOLVER, out, threads: { intraOp: 2 }, seed: 1, onWarning: () => undefined, releaseGraphs: true });
+    // Asked to, the engine freed the model's serialised graphs once its replica was open (as rcnn train does).
+    await assert.rejects(model.openReplica({ device: { kind: 'cpu', id: 0, name: 'cpu' }, threads: { intraOp: 1, interOp: 1 } }), /the training graphs were released/);
     const losses = result.records.map((r) => r.totalLoss);
     t.diagnostic(`total loss per iteration: ${losses.map((v) => v.toFixed(4)).join(' ')}`);
     const first = (losses[0]! + losses[1]!) / 2;

@@ -124,6 +124,8 @@ export async function runTraining<S>(setup: TrainingSetup<S>, options: RunTraini
       ...(options.threads === undefined ? {} : { threads: { intraOp: options.threads } }),
       ...(options.seed === undefined ? {} : { seed: options.seed }),
       resume: options.resume ?? false,
+      // This run is the model's only use: its serialised graphs can go once the replicas are open.
+      releaseGraphs: true,
       metadata: { ...setup.metadata, [CHECKPOINT_METADATA.config]: JSON.stringify(configToObject(setup.config)) },
       signal: controller.signal,
       logLevel: options.verbose ? 'warning' : 'fatal',

@@ -151,7 +151,8 @@ export interface TrainingModel<S> {
   openReplica(options: ReplicaOptions): Promise<TrainingReplica<S>>;
   /**
    * Frees what only {@link openReplica} needs (serialised graphs), once every replica is open;
-   * `openReplica` fails afterwards. The engine calls it after opening its replicas.
+   * `openReplica` fails afterwards. The engine calls it after opening its replicas when asked to
+   * (`TrainOptions.releaseGraphs`).
    */
   releaseGraphs?(): void;
 }
