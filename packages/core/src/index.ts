@@ -198,6 +198,7 @@ export {
 } from './model/build.js';
 export {
   buildTrainingModel,
+  featureInputName,
   type BuiltTrainingModel,
   lossOutputName,
   TOTAL_LOSS,

@@ -26,9 +26,11 @@ import {
   addParameterGradients,
   buildGradients,
   buildModel,
+  buildTrainingModel,
   caseConfigLayer,
   configSections,
   exposeTrainableParameters,
+  featureInputName,
   gaussian,
   gradientOutputName,
   loadConfig,
@@ -360,4 +362,25 @@ describe('trainable sets and frozen stages on every training fixture', () => {
       assert.equal(throughProposals.unreached.length, parameters.length, 'no gradient through the proposals');
     });
   }
+
+  it('a frozen body fed as features: the training graph takes features.<level> inputs and holds none of the body', async () => {
+    const c = trainCase('maskrcnn_tiny_train_frozen');
+    const config = caseTrainConfig(container, c);
+    assert.equal(config.TRAIN.FREEZE_CONV_BODY, true);
+    const path = join(c.dir, 'weights.safetensors');
+    const inGraph = buildTrainingModel(config, container, WeightStore.fromSafetensors(path)).toBytes();
+    const weights = WeightStore.fromSafetensors(path);
+    const fed = buildTrainingModel(config, container, weights, { featureInputs: true }).toBytes();
+    const session = await ort.InferenceSession.create(fed);
+    try {
+      const levels = session.inputNames.filter((n) => n.startsWith(featureInputName('')));
+      assert.deepEqual(levels, ['0', '1', '2', '3', 'pool'].map(featureInputName));
+    } finally {
+      await session.release();
+    }
+    // The body's weights (backbone.*) are left out with its nodes: the model is smaller by at least them.
+    let bodyBytes = 0;
+    for (const key of weights.keys()) if (key.startsWith('backbone.') && !key.endsWith('num_batches_tracked')) bodyBytes += 4 * weights.take(key, weights.shapeOf(key)!).length;
+    assert.ok(inGraph.length - fed.length >= 0.9 * bodyBytes, `${inGraph.length} -> ${fed.length} bytes, body weights ${bodyBytes} bytes`);
+  });
 });

@@ -23,6 +23,7 @@ import { ROI_TRAINING_INPUTS, sampleRois } from '../training/roi-sampling.js';
 import type { ResizedTargets } from '../training/targets.js';
 import type { WeightStore } from '../weights/store.js';
 import { MODEL_INPUTS, type ModelOutput } from './build.js';
+import { featureMapDims } from './dims.js';
 import type {
   BuildContext,
   FeatureMaps,
@@ -57,7 +58,17 @@ export interface TrainingBuildOptions {
    * parameters trainable on `weights` (`setTrainable`).
    */
   readonly gradients?: boolean;
+  /**
+   * With TRAIN.FREEZE_CONV_BODY: the frozen body's feature maps are graph inputs
+   * (`featureInputName(level name)`, fed with the inference pass's `backbone.<name>` of the same
+   * images) instead of a second forward of the body in this graph; the body's nodes and weights are
+   * then left out of the serialised graph. Ignored for a trainable body.
+   */
+  readonly featureInputs?: boolean;
 }
+
+/** Graph input of the frozen body's feature map `name` ({@link TrainingBuildOptions.featureInputs}). */
+export const featureInputName = (name: string): string => `features.${name}`;
 
 /** Host input of {@link BuiltTrainingModel.targets}. */
 export interface TrainingTargetInput {
@@ -193,9 +204,12 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
   }
   const bodyFeatures = g.withScope('conv_body', () => body.value.build(ctx as BuildContext, batch.images));
   // Detectron's TRAIN.FREEZE_CONV_BODY: StopGradient on every blob_conv (no backward into the body or FPN).
-  const features = config.TRAIN.FREEZE_CONV_BODY
-    ? g.withScope('conv_body', () => bodyFeatures.map((f) => ({ ...f, blob: g.stopGradient(f.blob, `frozen_${f.name}`) })))
-    : bodyFeatures;
+  // With featureInputs the body's nodes are dead (nothing reads them) and not serialised.
+  const features = !config.TRAIN.FREEZE_CONV_BODY
+    ? bodyFeatures
+    : options.featureInputs
+      ? bodyFeatures.map((f) => ({ ...f, blob: g.input(featureInputName(f.name), 'float32', featureMapDims(f)) }))
+      : g.withScope('conv_body', () => bodyFeatures.map((f) => ({ ...f, blob: g.stopGradient(f.blob, `frozen_${f.name}`) })));
   const fpn = config.FPN.FPN_ON;
   const levels = (min: number, max: number, what: string): FeatureMaps => {
     const picked = features.filter((f) => f.level >= min && f.level <= max);

@@ -25,6 +25,7 @@ import {
   buildModel,
   buildTrainingModel,
   exposeTrainableParameters,
+  featureInputName,
   seededRandom,
 } from '@rcnn/core';
 import { OrtSession } from '../session.js';
@@ -62,6 +63,9 @@ export interface DetectorTrainingModel extends TrainingModel<DetectorSample> {
   readonly resolved: Readonly<Record<string, string>>;
 }
 
+/** Prefix of the training graph's inputs that take a frozen body's feature maps. */
+const FEATURE_INPUT_PREFIX = featureInputName('');
+
 /** `t` with data of its own: a view into a larger buffer (a weights file) is copied. */
 function ownedTensor(t: HostTensor): HostTensor {
   const d = t.data;
@@ -75,12 +79,15 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
   const seed = options.seed ?? 0;
   // Pass 1: which tensors, of which shapes, the two graphs ask for.
   const recording = recordingWeights(seed);
-  buildTrainingModel(config, container, recording.store);
+  // A frozen body's features come from the proposal pass, which runs the same body on the same
+  // images: the training graph does not run it a second time (nor hold its weights).
+  const buildOptions = { featureInputs: config.TRAIN.FREEZE_CONV_BODY };
+  buildTrainingModel(config, container, recording.store, buildOptions);
   buildModel(proposalConfig(config), container, recording.store, { intermediates: true });
   const fitted = fitInitialWeights(options.weights, recording.requests, seed);
 
   // Pass 2: the real graphs over the fitted weights.
-  const trainingModel = buildTrainingModel(config, container, fitted.store);
+  const trainingModel = buildTrainingModel(config, container, fitted.store, buildOptions);
   if (trainingModel.parameters.size === 0) throw new TrainingError('the config leaves no parameter to train (TRAIN.FREEZE_CONV_BODY with frozen heads?)');
   const trainable = new Set(trainingModel.parameters.keys());
   const proposalStore = fitted.store.fork();
@@ -128,6 +135,13 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
         OrtSession.open(graphs.training, replicaSessionOptions(o, 'training')),
       ]);
       const device = o.device.name;
+      // Frozen body: the proposal pass's `backbone.<name>` maps feed the training graph's `features.<name>`.
+      const featureLevels = training.inputs.map((i) => i.name).filter((n) => n.startsWith(FEATURE_INPUT_PREFIX)).map((n) => n.slice(FEATURE_INPUT_PREFIX.length));
+      const missingLevels = featureLevels.filter((l) => !proposals.outputs.some((out) => out.name === `backbone.${l}`));
+      if (missingLevels.length > 0) {
+        await Promise.all([proposals.release(), training.release()]);
+        throw new TrainingError(`the proposal graph has no output backbone.${missingLevels.join(', backbone.')} for the frozen body's features`);
+      }
       return {
         provider: training.provider,
         fallbackReason: training.fallbackReason,
@@ -148,16 +162,18 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
             { [MODEL_INPUTS.images]: images(), [MODEL_INPUTS.imageSizes]: sizes(), [MODEL_INPUTS.originalSizes]: prepared.originalSizes },
             proposalParameters,
             values,
-            ['rpn.anchors', PROPOSAL_OUTPUTS.boxesResized, PROPOSAL_OUTPUTS.counts],
+            ['rpn.anchors', PROPOSAL_OUTPUTS.boxesResized, PROPOSAL_OUTPUTS.counts, ...featureLevels.map((l) => `backbone.${l}`)],
             at,
           );
+          const features: Record<string, HostTensor> = {};
+          for (const l of featureLevels) features[featureInputName(l)] = rpn.outputs.get(`backbone.${l}`)!;
           const anchors = rpn.outputs.get('rpn.anchors')!.data as Float32Array;
           const boxes = rpn.outputs.get(PROPOSAL_OUTPUTS.boxesResized)!;
           const counts = rpn.outputs.get(PROPOSAL_OUTPUTS.counts)!.data as BigInt64Array;
           const k = boxes.dims[1]!;
           const own = samples.map((_, i) => (boxes.data as Float32Array).slice(i * k * 4, (i * k + Number(counts[i])) * 4));
           const host = targetsOf({ anchors, proposals: own, targets: batch.targets, rpnSampling: { rand }, roiSampling: { rand } });
-          const run = await runWithLentParameters(training, { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...host.feeds }, trainingParameters, values, fetches, at);
+          const run = await runWithLentParameters(training, { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...features, ...host.feeds }, trainingParameters, values, fetches, at);
           const out: Record<string, number> = {};
           for (const l of losses) out[l] = Number(run.outputs.get(l)!.data[0]);
           const gradients = new Map<string, Float32Array>();
