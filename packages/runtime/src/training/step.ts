@@ -13,7 +13,7 @@
  */
 import type { HostTensor } from '@rcnn/core';
 import type { Device } from '../devices.js';
-import { type OpenSessionOptions, type OrtLogLevel, OrtSession } from '../session.js';
+import { type OpenSessionOptions, type OrtLogLevel, OrtSession, type SessionRun } from '../session.js';
 import type { ThreadSettings } from '../threads.js';
 import type { ValueInfo } from '../worker/protocol.js';
 import { TrainingError } from './errors.js';
@@ -240,7 +240,7 @@ export async function runWithLentParameters(
   values: Map<string, Float32Array>,
   fetches: readonly string[],
   context: { readonly iteration: number; readonly device: string },
-): Promise<Awaited<ReturnType<OrtSession['run']>>> {
+): Promise<SessionRun> {
   const nameOf = new Map<string, string>();
   for (const p of parameters) {
     const data = values.get(p.name);
@@ -248,31 +248,26 @@ export async function runWithLentParameters(
     feeds[p.input] = { dtype: 'float32', dims: p.dims, data };
     nameOf.set(p.input, p.name);
   }
-  const pending = new Set(nameOf.keys());
   const restore = (input: string, tensor: HostTensor): void => {
     const name = nameOf.get(input);
-    if (name === undefined || !(tensor.data instanceof Float32Array)) return;
-    values.set(name, tensor.data);
-    pending.delete(input);
+    if (name !== undefined && tensor.data instanceof Float32Array) values.set(name, tensor.data);
   };
-  let failure: unknown;
-  try {
-    return await session.run(feeds, fetches, { lend: [...nameOf.keys()], onReturned: restore });
-  } catch (e) {
-    failure = e;
-    throw e;
-  } finally {
-    // A run refused before anything moved (a released session) leaves the arrays attached: nothing is lost.
-    for (const input of pending) if (values.get(nameOf.get(input)!)!.buffer.byteLength > 0) pending.delete(input);
-    if (pending.size > 0) {
-      const why = failure instanceof Error ? `: ${failure.message}` : '';
-      // eslint-disable-next-line no-unsafe-finally -- losing the parameters outranks the run's own error, which is quoted
-      throw new TrainingError(`replica on ${context.device}: ${pending.size} parameter buffer(s) lent to the session did not come back (e.g. "${nameOf.get([...pending][0]!)}")${why}`, {
-        iteration: context.iteration,
-        hint: 'the parameters in memory are lost; continue from the last checkpoint with --resume',
-      });
-    }
+  const outcome = await session.run(feeds, fetches, { lend: [...nameOf.keys()], onReturned: restore }).then(
+    (run) => ({ run }),
+    (error: unknown) => ({ error }),
+  );
+  // Lost: still detached after the run settled (a run refused before anything moved left them attached).
+  const lost = parameters.filter((p) => values.get(p.name)!.buffer.byteLength === 0 && p.dims.every((d) => d > 0));
+  if (lost.length > 0) {
+    // Losing the parameters outranks the run's own error, which is quoted.
+    const why = 'error' in outcome && outcome.error instanceof Error ? `: ${outcome.error.message}` : '';
+    throw new TrainingError(`replica on ${context.device}: ${lost.length} parameter buffer(s) lent to the session did not come back (e.g. "${lost[0]!.name}")${why}`, {
+      iteration: context.iteration,
+      hint: 'the parameters in memory are lost; continue from the last checkpoint with --resume',
+    });
   }
+  if ('error' in outcome) throw outcome.error;
+  return outcome.run;
 }
 
 /** Checks that an opened session has every parameter input, gradient output and loss output of `graph`. */
