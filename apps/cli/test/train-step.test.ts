@@ -74,3 +74,35 @@ test('KRCNN.LOSS_WEIGHT scales the keypoint loss and exactly what it reaches (De
     assert.ok(worst <= 1e-3 * weight * scale, `${key}: max |Δ| ${worst} vs ${weight} x reference (max ${scale})`);
   }
 });
+
+for (const name of ['fasterrcnn_tiny_train_batch2', 'maskrcnn_tiny_train_frozen'] as const) {
+  test(`TRAIN.RPN_SPARSE_HEAD: the sampled-anchor RPN gives the dense head's losses and gradients (${name})`, async () => {
+    const dir = join(findRepoRoot(), 'fixtures', 'train', name);
+    const dumps = await Promise.all(
+      [true, false].map(async (sparse) => {
+        const out = join(tempDir(), `rpn-${sparse}.safetensors`);
+        const run = await rcnn(['train-step', '--targets', dir, '--set', `TRAIN.RPN_SPARSE_HEAD=${sparse}`, '--dump', out]);
+        assert.equal(run.status, 0, run.stderr);
+        return readAll(out);
+      }),
+    );
+    const [sparse, dense] = dumps as [Map<string, HostTensor>, Map<string, HostTensor>];
+    assert.deepEqual([...sparse.keys()].sort(), [...dense.keys()].sort());
+    let gradients = 0;
+    for (const [key, d] of dense) {
+      const s = sparse.get(key)!.data as Float32Array;
+      const v = d.data as Float32Array;
+      if (key.startsWith('loss.')) {
+        assert.ok(Math.abs(s[0]! - v[0]!) <= 1e-6 * Math.max(1, Math.abs(v[0]!)), `${key}: ${s[0]} vs ${v[0]}`);
+      } else if (key.startsWith('grad.')) {
+        const scale = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+        let worst = 0;
+        for (let i = 0; i < v.length; i++) worst = Math.max(worst, Math.abs(s[i]! - v[i]!));
+        assert.ok(worst <= 1e-5 * scale + 1e-12, `${key}: max |Δ| ${worst}, max |dense| ${scale}`);
+        if (key.startsWith('grad.rpn.')) assert.ok(scale > 0, `${key} has a gradient`);
+        gradients++;
+      }
+    }
+    assert.ok(gradients > 0);
+  });
+}

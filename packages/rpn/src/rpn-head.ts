@@ -191,25 +191,147 @@ export const RPN_TRAINING_INPUTS = {
   regressionTargets: 'train.rpn.regression_targets',
 } as const;
 
+/** A flat int64 [1] of `Shape(x)[axis]`. */
+const dimOf = (ctx: BuildContext, x: Blob, axis: number, name: string): Blob => ops.dim(ctx.graph, x, axis, name);
+
+/**
+ * The head's objectness logit [S] and deltas [S, 4] of the sampled anchors only
+ * (TRAIN.RPN_SPARSE_HEAD): the loss reads the dense outputs at the sampled anchors and nowhere
+ * else, so the one 3x3 conv is evaluated at the sampled anchors' positions only — an im2col of
+ * those positions (GatherElements of each kernel tap, zero outside the map as the conv's zero
+ * padding) times the conv weight as a [O, C·k·k] matrix — and the 1x1 predictors on those rows.
+ * The same sums as the dense head at those positions; the forward and backward cost ~S·9·C·O
+ * multiply-adds instead of h·w·9·C·O per level (at 800x1066, P2 alone: 32 G), and the gradient
+ * into the features is a scatter of S·9 patches. Every sample is evaluated on every level (its
+ * index clamped into the level) and kept by a 0/1 mask of its level, so the host contract
+ * (`train.rpn.sample_index`: flat n·A + anchor over the levels in (level, y, x, a) order) is the
+ * dense head's.
+ */
+function sparseSampledOutputs(ctx: TrainingBuildContext, features: FeatureMaps, sampleIndex: Blob): { readonly logits: Blob; readonly deltas: Blob } {
+  const { graph: g, config } = ctx;
+  const channels = sharedChannels(features, 'RPN head', 'RPN.HEAD');
+  const specs = levelAnchorSpecs(config, features);
+  const a = specs[0]!.sizes.length * specs[0]!.aspectRatios.length;
+  const w = headLayers(ctx, channels, a);
+  const conv = w.convs[0]!;
+  const o = conv2dOptions(conv.spec);
+  const k = o.kernel as number;
+  const pad = o.pad as number;
+  const dil = o.dilation as number;
+  const taps = k * k;
+  const i64 = (v: number) => g.constInt64([v]);
+  // Kernel tap offsets (dy, dx) in input pixels, in the weight's (ky, kx) order: [T, 1].
+  const offY: number[] = [];
+  const offX: number[] = [];
+  for (let ky = 0; ky < k; ky++) for (let kx = 0; kx < k; kx++) {
+    offY.push(ky * dil - pad);
+    offX.push(kx * dil - pad);
+  }
+  const tapDy = g.constInt64(offY, [taps, 1]);
+  const tapDx = g.constInt64(offX, [taps, 1]);
+  // Weights as matrices: [O, C·T] (row c·T + t), [A, O], [4A, O]; biases as columns.
+  const weight = ops.reshape(g, conv.weight, [channels, channels * taps], 'conv_w2');
+  const column = (b: Blob, name: string) => ops.reshape(g, b, [-1, 1], name);
+  const clsW = ops.reshape(g, w.cls.weight, [a, channels], 'cls_w2');
+  const bboxW = ops.reshape(g, w.bbox.weight, [4 * a, channels], 'bbox_w2');
+
+  const sizes = features.map((f) => g.withScope(`size_${f.name}`, () => {
+    const h = dimOf(ctx, f.blob, 2, 'h');
+    const wd = dimOf(ctx, f.blob, 3, 'w');
+    const hw = ops.mul(g, h, wd, 'hw');
+    return { h, w: wd, hw, anchors: ops.mul(g, hw, i64(a), 'anchors') };
+  }));
+  const total = sizes.slice(1).reduce((acc, s, i) => ops.add(g, acc, s.anchors, `total${i}`), sizes[0]!.anchors);
+  const image = ops.div(g, sampleIndex, total, 'image'); // [S]
+  const anchor = g.op('Mod', [sampleIndex, total], {}, 'anchor'); // [S], over the levels
+  const n = dimOf(ctx, features[0]!.blob, 0, 'n');
+  const imageRange = ops.reshape(g, g.op('Range', [g.constInt64(0, []), ops.reshape(g, n, [], 'n_scalar'), g.constInt64(1, [])], {}, 'images'), [-1, 1], 'images_col'); // [N,1]
+  const ofImage = ops.cast(g, ops.equal(g, imageRange, ops.reshape(g, image, [1, -1], 'image_row'), 'of_image'), 'float32', 'of_image_f'); // [N,S]
+  const zero = g.constInt64(0, []);
+
+  let logits: Blob | undefined;
+  let deltas: Blob | undefined;
+  let offset: Blob = i64(0);
+  features.forEach((f, li) => g.withScope(`level_${f.name}`, () => {
+    const s = sizes[li]!;
+    const local = ops.sub(g, anchor, offset, 'local');
+    offset = ops.add(g, offset, s.anchors, 'next_offset');
+    const inLevel = ops.and(g, ops.greaterOrEqual(g, local, zero, 'ge0'), ops.less(g, local, s.anchors, 'lt_end'), 'in_level');
+    const clamped = ops.where(g, inLevel, local, zero, 'clamped');
+    // torchvision's flattening: (y·w + x)·A + a.
+    const position = ops.div(g, clamped, i64(a), 'position');
+    const anchorOf = g.op('Mod', [clamped, i64(a)], {}, 'anchor_of');
+    const y = ops.reshape(g, ops.div(g, position, s.w, 'y'), [1, -1], 'y_row'); // [1,S]
+    const x = ops.reshape(g, g.op('Mod', [position, s.w], {}, 'x'), [1, -1], 'x_row');
+    const yy = ops.add(g, y, tapDy, 'tap_y'); // [T,S]
+    const xx = ops.add(g, x, tapDx, 'tap_x');
+    const inside = ops.and(
+      g,
+      ops.and(g, ops.greaterOrEqual(g, yy, zero, 'y_ge0'), ops.less(g, yy, s.h, 'y_lt_h'), 'y_in'),
+      ops.and(g, ops.greaterOrEqual(g, xx, zero, 'x_ge0'), ops.less(g, xx, s.w, 'x_lt_w'), 'x_in'),
+      'inside',
+    );
+    const flat = ops.where(g, inside, ops.add(g, ops.mul(g, yy, s.w, 'row'), xx, 'flat_raw'), zero, 'flat'); // [T,S]
+    // [N, C, h·w] gathered at every (tap, sample): [N, C, T·S]; then each sample's own image, zero outside the map.
+    const plane = ops.reshape(g, f.blob, [0, 0, -1], 'plane');
+    const index = g.op('Expand', [ops.reshape(g, flat, [1, 1, -1], 'flat_row'), g.op('Concat', [n, i64(channels), ops.mul(g, i64(taps), dimOf(ctx, sampleIndex, 0, 's'), 'ts')], { axis: 0 }, 'index_dims')], {}, 'index');
+    const gathered = g.op('GatherElements', [plane, index], { axis: 2 }, 'gathered');
+    const keep = ops.reshape(g, ops.mul(g, ops.reshape(g, ofImage, [0, 1, -1], 'of_image_3'), ops.cast(g, inside, 'float32', 'inside_f'), 'keep_ts'), [0, 1, -1], 'keep'); // [N,1,T·S]
+    const patches = ops.reshape(
+      g,
+      g.op('ReduceSum', [ops.mul(g, gathered, keep, 'kept'), g.constInt64([0])], { keepdims: 0 }, 'patches_cts'),
+      [channels * taps, -1],
+      'patches',
+    ); // [C·T, S]
+    const hidden = ops.relu(g, ops.add(g, g.op('MatMul', [weight, patches], {}, 'conv0'), column(conv.bias, 'conv_b'), 'conv0_b'), 'relu0'); // [O,S]
+    const cls = ops.add(g, g.op('MatMul', [clsW, hidden], {}, 'cls_mm'), column(w.cls.bias, 'cls_b'), 'cls_logits'); // [A,S]
+    const bbox = ops.reshape(g, ops.add(g, g.op('MatMul', [bboxW, hidden], {}, 'bbox_mm'), column(w.bbox.bias, 'bbox_b'), 'bbox_pred'), [a, 4, -1], 'bbox_a4s'); // [A,4,S]
+    const anchorRow = ops.reshape(g, anchorOf, [1, -1], 'anchor_row');
+    const logit = ops.reshape(g, g.op('GatherElements', [cls, anchorRow], { axis: 0 }, 'logit_own'), [-1], 'logit'); // [S]
+    const anchor4 = g.op('Expand', [ops.reshape(g, anchorOf, [1, 1, -1], 'anchor_3'), g.constInt64([1, 4, 1])], {}, 'anchor_4');
+    const delta = ops.reshape(g, g.op('GatherElements', [bbox, anchor4], { axis: 0 }, 'delta_own'), [4, -1], 'delta'); // [4,S]
+    const member = ops.cast(g, inLevel, 'float32', 'member');
+    const l = ops.mul(g, logit, member, 'logit_kept');
+    const d = ops.mul(g, delta, member, 'delta_kept');
+    logits = logits ? ops.add(g, logits, l, 'logits') : l;
+    deltas = deltas ? ops.add(g, deltas, d, 'deltas') : d;
+  }));
+  return { logits: logits!, deltas: ops.transpose(g, deltas!, [1, 0], 'deltas_s4') };
+}
+
 /**
  * The RPN losses in the graph (torchvision `RegionProposalNetwork.compute_loss`): objectness =
  * BCE-with-logits over every sampled anchor of the batch / their number; rpn_box_reg = smooth-L1
  * (TRAIN.RPN_SMOOTH_L1_BETA, sum) over the sampled positives / the number of sampled anchors.
+ * With TRAIN.RPN_SPARSE_HEAD (default) and one head conv the head is evaluated at the sampled
+ * anchors only ({@link sparseSampledOutputs}); else densely, as torchvision.
  */
 function buildRpnLosses(ctx: TrainingBuildContext, features: FeatureMaps): LossTerm[] {
   const { graph: g, config } = ctx;
-  const head = rpnHeadOutputs(ctx, features);
+  const sparse = config.TRAIN.RPN_SPARSE_HEAD && config.RPN.HEAD_CONV_DEPTH === 1;
+  const head = sparse ? undefined : rpnHeadOutputs(ctx, features);
   return g.withScope('losses', () => {
-    const cat = (parts: Blob[], name: string): Blob => (parts.length === 1 ? parts[0]! : ops.concat(g, parts, 1, name));
-    const logits = ops.reshape(g, cat(head.levels.map((l) => l.logits), 'logits_all'), [-1], 'logits_flat'); // [N*A]
-    const deltas = ops.reshape(g, cat(head.levels.map((l) => l.deltas), 'deltas_all'), [-1, 4], 'deltas_flat'); // [N*A,4]
     const sampleIndex = ctx.input(RPN_TRAINING_INPUTS.sampleIndex, 'int64', ['S']);
     const sampleLabels = ctx.input(RPN_TRAINING_INPUTS.sampleLabels, 'float32', ['S']);
     const positiveIndex = ctx.input(RPN_TRAINING_INPUTS.positiveIndex, 'int64', ['Sp']);
     const targets = ctx.input(RPN_TRAINING_INPUTS.regressionTargets, 'float32', ['Sp', 4]);
     const sampled = losses.elementCount(g, sampleIndex, 'sampled');
-    const objectness = losses.safeMean(g, losses.bceWithLogitsSum(g, ops.gather(g, logits, sampleIndex, 0, 'sampled_logits'), sampleLabels), sampled, 'objectness');
-    const reg = losses.smoothL1Sum(g, ops.gather(g, deltas, positiveIndex, 0, 'positive_deltas'), targets, config.TRAIN.RPN_SMOOTH_L1_BETA);
+    let sampledLogits: Blob;
+    let positiveDeltas: Blob;
+    if (head) {
+      const cat = (parts: Blob[], name: string): Blob => (parts.length === 1 ? parts[0]! : ops.concat(g, parts, 1, name));
+      const logits = ops.reshape(g, cat(head.levels.map((l) => l.logits), 'logits_all'), [-1], 'logits_flat'); // [N*A]
+      const deltas = ops.reshape(g, cat(head.levels.map((l) => l.deltas), 'deltas_all'), [-1, 4], 'deltas_flat'); // [N*A,4]
+      sampledLogits = ops.gather(g, logits, sampleIndex, 0, 'sampled_logits');
+      positiveDeltas = ops.gather(g, deltas, positiveIndex, 0, 'positive_deltas');
+    } else {
+      // The sample lists the positives first (rpnTargets), so the positives' deltas are its first Sp rows.
+      const out = g.withScope('sparse_head', () => sparseSampledOutputs(ctx, features, sampleIndex));
+      sampledLogits = out.logits;
+      positiveDeltas = ops.slice(g, out.deltas, [0], dimOf(ctx, positiveIndex, 0, 'positives'), [0], undefined, 'positive_deltas');
+    }
+    const objectness = losses.safeMean(g, losses.bceWithLogitsSum(g, sampledLogits, sampleLabels), sampled, 'objectness');
+    const reg = losses.smoothL1Sum(g, positiveDeltas, targets, config.TRAIN.RPN_SMOOTH_L1_BETA);
     const boxReg = losses.safeMean(g, reg, sampled, 'rpn_box_reg');
     return [
       { name: 'objectness', blob: objectness },

@@ -363,6 +363,28 @@ describe('trainable sets and frozen stages on every training fixture', () => {
     });
   }
 
+  it('TRAIN.RPN_SPARSE_HEAD: the RPN trains on im2col rows of the sampled anchors, with no dense head conv or its gradient', () => {
+    const c = trainCase('fasterrcnn_tiny_train_batch2');
+    const path = join(c.dir, 'weights.safetensors');
+    const rpnConvs = (sparse: boolean) => {
+      const layers = [caseConfigLayer(c.doc, c.dir), trainableConfigLayer(c.doc, c.dir), { TRAIN: { RPN_SPARSE_HEAD: sparse } }];
+      const config = loadConfig({ sections: configSections(container), layers });
+      const nodes = buildTrainingModel(config, container, WeightStore.fromSafetensors(path)).graph.graphNodes();
+      return {
+        conv: nodes.filter((n) => (n.opType === 'Conv' || n.opType === 'ConvTranspose' || n.opType === 'MatMul') && n.name.includes('rpn')).map((n) => `${n.opType} ${n.name}`),
+        sparse: nodes.filter((n) => n.name.includes('sparse_head')).length,
+      };
+    };
+    const dense = rpnConvs(false);
+    // Dense: the head's convs on every level, forward and backward; no im2col.
+    assert.ok(dense.conv.some((n) => n.startsWith('Conv ') && !n.includes('backward')), dense.conv.join('\n'));
+    assert.equal(dense.sparse, 0);
+    const sparse = rpnConvs(true);
+    assert.ok(sparse.sparse > 0, 'the sparse head is built');
+    // Sparse: only MatMuls (the 3x3 conv as [O, C·9] x [C·9, S], the 1x1 predictors) and their gradients.
+    assert.deepEqual(sparse.conv.filter((n) => !n.startsWith('MatMul ')), []);
+  });
+
   it('a frozen body fed as features: the training graph takes features.<level> inputs and holds none of the body', async () => {
     const c = trainCase('maskrcnn_tiny_train_frozen');
     const config = caseTrainConfig(container, c);

@@ -231,6 +231,10 @@ export const TRAIN_SECTION = defineSection('TRAIN', 'Training: the train-mode tr
   RPN_FG_FRACTION: field.float(0.5, 'Largest fraction of positives among the sampled anchors (torchvision rpn_positive_fraction).', { min: 0, max: 1 }),
   RPN_PRE_NMS_TOP_N: field.int(2000, 'Training proposals kept per FPN level (per image) before NMS (torchvision rpn_pre_nms_top_n_train; Detectron: 2000 per level as well).', { min: 1, max: 1_000_000 }),
   RPN_POST_NMS_TOP_N: field.int(2000, 'Training proposals kept per image after NMS (torchvision rpn_post_nms_top_n_train; Detectron FPN: per batch).', { min: 1, max: 1_000_000 }),
+  RPN_SPARSE_HEAD: field.bool(
+    true,
+    'Evaluate the RPN head\'s training forward and backward at the sampled anchors\' positions only (the losses read nothing else): the same losses and gradients as the dense head up to float summation order, without the dense 3x3 conv and its weight gradient over every level. Needs RPN.HEAD_CONV_DEPTH 1 (deeper heads train densely); false: dense, as torchvision.',
+  ),
   RPN_SMOOTH_L1_BETA: field.float(1 / 9, 'Smooth-L1 beta of the RPN box loss (torchvision 1/9; Detectron2 0 = L1).', { min: 0 }),
   FG_THRESH: field.float(0.5, 'RoI IoU >= this with a GT box is foreground (torchvision box_fg_iou_thresh).', { min: 0, max: 1 }),
   BG_THRESH_HI: field.float(0.5, 'RoI max IoU < this is background; between BG_THRESH_HI and FG_THRESH is ignored (torchvision box_bg_iou_thresh; Detectron BG_THRESH_LO 0 has no torchvision counterpart).', {
