@@ -194,6 +194,15 @@ describe('layout and indexing rules (float64)', () => {
       inputs: { a: rand64([4, 3], 61), i: int64([2, 2], [1, 1, 3, 0]) },
       build: (g, x) => ops.gather(g, x.a, x.i, 0),
     });
+    // Axis 0 is a row scatter-add: negative and repeated indices, rows of a rank-3 tensor, a scalar index.
+    await gradcheck({
+      inputs: { a: rand64([4, 2, 3], 65), i: int64([5], [-1, 0, 3, -4, 2]) },
+      build: (g, x) => ops.gather(g, x.a, x.i, 0),
+    });
+    await gradcheck({
+      inputs: { a: rand64([4, 3], 66), i: int64([], [-2]) },
+      build: (g, x) => ops.gather(g, x.a, x.i, 0),
+    });
   });
   it('GatherElements and GatherND with repeated indices', async () => {
     await gradcheck({

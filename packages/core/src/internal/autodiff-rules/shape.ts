@@ -162,7 +162,22 @@ export function installShapeRules(register: typeof registerGradientRule): void {
     },
   });
   register('Slice', selectionRule());
-  register('Gather', selectionRule());
+  register('Gather', {
+    differentiableInputs: [0],
+    backward(ctx) {
+      // Axis 0 (RoI reordering, sampled rows): the gradient is a row scatter-add of the output
+      // gradient (ScatterND over whole rows), not an element-wise scatter of an iota of x.
+      if (ctx.intAttribute('axis', 0) !== 0) return selectionRule().backward(ctx);
+      const g = ctx.graph;
+      const x = ctx.inputs[0]!;
+      const index = g.op('Cast', [ctx.inputs[1]!], { to: 7 }, 'index64');
+      // Gather allows negative indices; ScatterND's are taken as given, so wrap them first.
+      const rows = g.op('Squeeze', [g.op('Shape', [x], { start: 0, end: 1 }, 'rows_1'), g.constInt64([0])], {}, 'rows');
+      const wrapped = g.op('Where', [g.op('Less', [index, g.constInt64(0, [])], {}, 'negative'), g.op('Add', [index, rows], {}, 'from_end'), index], {}, 'index_wrapped');
+      const at = g.op('Unsqueeze', [wrapped, g.constInt64([-1])], {}, 'index_nd');
+      return [g.op('ScatterND', [ctx.zerosLike(x), at, ctx.outputGradient(0)], { reduction: 'add' }, 'gx')];
+    },
+  });
   register('GatherND', selectionRule());
   register('GatherElements', {
     differentiableInputs: [0],
