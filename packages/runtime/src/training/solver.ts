@@ -174,14 +174,22 @@ export class SgdMomentum {
       const plr = lr * rule.lrFactor;
       const wd = rule.weightDecay;
       let buf = this.momentum.get(name);
+      // One pass over the three arrays; the update reads the momentum as stored (float32), as the two-pass form did.
       if (!buf) {
         buf = new Float32Array(p.length);
-        for (let i = 0; i < p.length; i++) buf[i] = g[i]! + wd * p[i]!;
         this.momentum.set(name, buf);
+        for (let i = 0; i < p.length; i++) {
+          const b = Math.fround(g[i]! + wd * p[i]!);
+          buf[i] = b;
+          p[i]! -= plr * b;
+        }
       } else {
-        for (let i = 0; i < p.length; i++) buf[i] = m * buf[i]! + (g[i]! + wd * p[i]!);
+        for (let i = 0; i < p.length; i++) {
+          const b = Math.fround(m * buf[i]! + (g[i]! + wd * p[i]!));
+          buf[i] = b;
+          p[i]! -= plr * b;
+        }
       }
-      for (let i = 0; i < p.length; i++) p[i]! -= plr * buf[i]!;
     }
     return lr;
   }
