@@ -4,7 +4,7 @@
  * and the RoI sample (GT appended, ascending order, injected samples checked).
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import {
   BELOW_LOW_THRESHOLD,
   BETWEEN_THRESHOLDS,
@@ -13,6 +13,7 @@ import {
   checkInjectedSample,
   encodeBox,
   flipTargets,
+  int64Tensor,
   loadConfig,
   matchBoxes,
   resizeTargets,
@@ -234,4 +235,12 @@ describe('MODEL.LEGACY_PLUS_ONE (Detectron +1 widths)', () => {
     assert.equal(sample(true), 1);
     assert.equal(sample(false), 0);
   });
+});
+
+test('int64Tensor: int32-range values (the fast path), wider integers and negatives are exact; non-integers fail', () => {
+  const values = [0, 1, -1, -2, 2147483647, -2147483648, 2147483648, -(2 ** 40), 2 ** 53 - 1, 123456789];
+  const t = int64Tensor(values, [2, 5]);
+  assert.deepEqual(t.dims, [2, 5]);
+  assert.deepEqual([...t.data], values.map((v) => BigInt(v)));
+  assert.throws(() => int64Tensor([1.5]), RangeError);
 });

@@ -24,7 +24,34 @@ export const ROI_TRAINING_INPUTS = {
 
 /** int64 host tensor from numbers. */
 export function int64Tensor(values: ArrayLike<number>, dims: readonly number[] = [values.length]): HostTensor<'int64'> {
-  return hostTensor('int64', dims, BigInt64Array.from(Array.from(values, (v) => BigInt(v))));
+  return hostTensor('int64', dims, toInt64Array(values));
+}
+
+/** Whether the platform stores integers little-endian (the int32-pair fast path of {@link toInt64Array}). */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/**
+ * Integers as an int64 array. Values in the int32 range (anchor and row indices, labels) are written
+ * as two 32-bit words — no BigInt per element, which made a 200k-anchor match list the largest host
+ * cost of the RPN targets; others go through BigInt. Non-integers fail (BigInt throws).
+ */
+function toInt64Array(values: ArrayLike<number>): BigInt64Array {
+  const out = new BigInt64Array(values.length);
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]!);
+    return out;
+  }
+  const words = new Int32Array(out.buffer);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if ((v | 0) === v) {
+      words[2 * i] = v;
+      words[2 * i + 1] = v < 0 ? -1 : 0;
+    } else {
+      out[i] = BigInt(v);
+    }
+  }
+  return out;
 }
 
 /** Rows `index` of a [M*width] float32 array. */
