@@ -2,6 +2,7 @@
 /** Entry point of the `rcnn` binary. */
 import { reportError } from './errors.js';
 import { runCli } from './cli.js';
+import { relaunchForTraining } from './relaunch.js';
 
 const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
 // Last resort: whatever escapes still ends as two lines and a non-zero status, not a stack trace.
@@ -11,4 +12,5 @@ process.on('unhandledRejection', (e) => {
 process.on('uncaughtException', (e) => {
   process.exitCode = reportError(e, undefined, verbose);
 });
-process.exitCode = await runCli(process.argv.slice(2));
+const argv = process.argv.slice(2);
+process.exitCode = (await relaunchForTraining(argv)) ?? (await runCli(argv));

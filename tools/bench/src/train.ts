@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { trainingAllocatorEnvironment } from '@rcnn/runtime/training';
 import { childResult, runNode } from './child.js';
 import type { ConvProbeResult } from './rcnn-child.js';
 import { GEMM_CLASS } from './bench.js';
@@ -70,8 +71,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** a / b, or undefined when either side was not measured. */
 const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined || b === 0 ? undefined : a / b);
 
+/** rcnn-node's side runs in the environment `rcnn train` gives itself (its allocator settings, M6). */
+const TRAINING_ENV = trainingAllocatorEnvironment(process.env) ?? process.env;
+
 async function trainTask<T>(task: TrainTask): Promise<T> {
-  return childResult<T>(await runNode([join(here, 'train-child.js'), JSON.stringify(task)], { timeoutMs: 60 * 60_000 }));
+  return childResult<T>(await runNode([join(here, 'train-child.js'), JSON.stringify(task)], { env: TRAINING_ENV, timeoutMs: 60 * 60_000 }));
 }
 
 /** The model kind of a perf case directory (maskrcnn_r50fpn, keypointrcnn_r50fpn). */
@@ -216,7 +220,12 @@ function profileLine(name: string, p: SessionProfile): string {
 /** The printed train section of one case. */
 export function formatTrain(report: TrainCaseReport): string {
   const o = report.options;
-  const lines: string[] = [`## ${report.name}: training step, ${o.threads} thread(s), ${o.rounds} round(s) x ${o.runs} step(s), A (rcnn-node) B (torchvision eager) alternating`, ''];
+  const lines: string[] = [
+    `## ${report.name}: training step, ${o.threads} thread(s), ${o.rounds} round(s) x ${o.runs} step(s), A (rcnn-node) B (torchvision eager) alternating`,
+    '',
+    `rcnn-node runs as \`rcnn train\` does: MALLOC_ARENA_MAX=${TRAINING_ENV.MALLOC_ARENA_MAX ?? '(unset)'}; torchvision in this process's environment (MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? '(unset)'}).`,
+    '',
+  ];
   lines.push('```', `${pad('median', 40)}${pad('rcnn-node', 12)}${pad('torchvision', 12)}rcnn/torch`);
   for (const r of report.rules) {
     lines.push(`${pad(`step (${r.trainable})`, 40)}${pad(seconds(r.stepMs), 12)}${pad(seconds(r.torchStepMs), 12)}${ratio(r.stepMs, r.torchStepMs)?.toFixed(2) ?? '-'}x`);

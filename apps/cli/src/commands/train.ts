@@ -164,6 +164,8 @@ export async function runTraining<S>(setup: TrainingSetup<S>, options: RunTraini
 }
 
 async function run(values: Parameters<Command['run']>[0], _positionals: readonly string[], io: CliIO): Promise<number> {
+  // The allocator setting `rcnn train` relaunched itself with (relaunch.ts), or the user's.
+  if (optFlag(values, 'verbose')) warn(io, `rcnn: MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? '(unset)'}`);
   const dataset = optString(values, 'dataset');
   const images = optString(values, 'images');
   if (!dataset) throw new UsageError('--dataset is required', 'give the COCO annotations of the training set: --dataset train.json');

@@ -70,4 +70,5 @@ export {
 } from './trainer.js';
 export { type TinyNetOptions, type TinySample, tinyNetParameters, buildTinyNetGraph, tinyNetModel, tinyShapesData } from './tiny-net.js';
 export { type MetricsEntry, type TrainingReportInfo, parseMetrics, readMetrics, lineChart, trainingReportHtml } from './report.js';
+export { KEEP_ALLOCATOR_ENV, TRAINING_MALLOC_ARENA_MAX, runsOnGlibc, trainingAllocatorEnvironment } from './allocator.js';
 export { type DetectorSample, type DetectorTrainingOptions, type DetectorTrainingModel, detectorTrainingModel } from './detector.js';
