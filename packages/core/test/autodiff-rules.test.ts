@@ -386,6 +386,31 @@ describe('convolution and resize rules (float32, linear objectives)', () => {
       },
     },
     {
+      // One image: the weight gradient's single-image branch (the batch branch folds N into K).
+      name: '3x3 stride 1 pad 1, one image',
+      x: [1, 3, 6, 5],
+      w: [4, 3, 3, 3],
+      attrs: {
+        kernel_shape: [3, 3],
+        strides: [1, 1],
+        pads: [1, 1, 1, 1],
+        dilations: [1, 1],
+        group: 1,
+      },
+    },
+    {
+      name: '1x1 stride 1, one image',
+      x: [1, 4, 5, 3],
+      w: [6, 4, 1, 1],
+      attrs: {
+        kernel_shape: [1, 1],
+        strides: [1, 1],
+        pads: [0, 0, 0, 0],
+        dilations: [1, 1],
+        group: 1,
+      },
+    },
+    {
       name: '3x3 stride 2 pad 1 (leftover rows)',
       x: [2, 3, 8, 7],
       w: [4, 3, 3, 3],

@@ -3,7 +3,8 @@
  * reductions and softmax. Convolution gradients are themselves convolutions (ConvTranspose for the
  * data, a Conv over the batch for the weight), which onnxruntime runs with its fast kernels.
  */
-import type { AttributeValue, Blob, GraphBuilder } from '../../graph/builder.js';
+import { type AttributeValue, type Blob, type GraphBuilder, attr } from '../../graph/builder.js';
+import type { DataType } from '../../graph/dtypes.js';
 import { type GradientContext, type GradientRule, registerGradientRule } from '../../autodiff/registry.js';
 import { scatterAddFlat } from './shape.js';
 import { at } from '../../errors.js';
@@ -92,21 +93,22 @@ export function convWeightGradientByTaps(
   input: Blob,
   gradOutput: Blob,
   kernel: readonly [number, number],
-  geometry: ConvGeometry
+  geometry: ConvGeometry,
+  dtype: DataType = "float32"
 ): Blob {
   return g.withScope("weight_grad", () => {
     const [kh, kw] = kernel;
     const { strides, pads, dilations } = geometry;
     // [N, C, H·W] from the runtime shape, not [0, 0, -1]: onnxruntime cannot infer -1 when N = 0
     // (a batch without positive RoIs gives the mask / keypoint heads empty inputs).
-    const flatShape = (x: Blob, name: string): Blob => {
-      const shape = g.op("Shape", [x], {}, `${name}_shape`);
+    const flatShape = (b: GraphBuilder, x: Blob, name: string): Blob => {
+      const shape = b.op("Shape", [x], {}, `${name}_shape`);
       const part = (from: number, to: number, n: string) =>
-        g.op("Slice", [shape, g.constInt64([from]), g.constInt64([to])], {}, `${name}_${n}`);
-      const hw = g.op("Mul", [part(2, 3, "h"), part(3, 4, "w")], {}, `${name}_hw`);
-      return g.op("Concat", [part(0, 2, "nc"), hw], { axis: 0 }, `${name}_flat_shape`);
+        b.op("Slice", [shape, b.constInt64([from]), b.constInt64([to])], {}, `${name}_${n}`);
+      const hw = b.op("Mul", [part(2, 3, "h"), part(3, 4, "w")], {}, `${name}_hw`);
+      return b.op("Concat", [part(0, 2, "nc"), hw], { axis: 0 }, `${name}_flat_shape`);
     };
-    const gy = g.op("Reshape", [gradOutput, flatShape(gradOutput, "gy")], {}, "gy");
+    const gy = g.op("Reshape", [gradOutput, flatShape(g, gradOutput, "gy")], {}, "gy");
     const padded = pads.some((p) => p !== 0)
       ? g.op(
           "Pad",
@@ -136,56 +138,54 @@ export function convWeightGradientByTaps(
           {},
           "last_offset"
         );
-    const taps: Blob[] = [];
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const start = [i * dilations[0], j * dilations[1]];
-        const seen = identity
-          ? input
-          : g.op(
-              "Slice",
-              [
-                padded,
-                g.constInt64(start),
-                g.op(
-                  "Add",
-                  [lastRow!, g.constInt64([start[0]! + 1, start[1]! + 1])],
-                  {},
-                  `end_${i}_${j}`
-                ),
-                g.constInt64([2, 3]),
-                g.constInt64([strides[0], strides[1]]),
-              ],
-              {},
-              `x_${i}_${j}`
-            );
-        const xt = g.op(
-          "Transpose",
-          [g.op("Reshape", [seen, flatShape(seen, `x_${i}_${j}`)], {}, `x_flat_${i}_${j}`)],
-          { perm: [0, 2, 1] },
-          `x_t_${i}_${j}`
-        );
-        taps.push(
-          g.op(
-            "Unsqueeze",
-            [g.op("MatMul", [gy, xt], {}, `tap_${i}_${j}`), g.constInt64([3])],
+    // The input each kernel tap sees: [N, C, Ho·Wo].
+    const tapInput = (b: GraphBuilder, i: number, j: number): Blob => {
+      const start = [i * dilations[0], j * dilations[1]];
+      const seen = identity
+        ? input
+        : b.op(
+            "Slice",
+            [
+              padded,
+              b.constInt64(start),
+              b.op("Add", [lastRow!, b.constInt64([start[0]! + 1, start[1]! + 1])], {}, `end_${i}_${j}`),
+              b.constInt64([2, 3]),
+              b.constInt64([strides[0], strides[1]]),
+            ],
             {},
-            `tap_${i}_${j}_u`
-          )
-        );
-      }
-    }
-    const stacked =
-      taps.length === 1
-        ? taps[0]!
-        : g.op("Concat", taps, { axis: 3 }, "taps");
-    const summed = g.op(
-      "ReduceSum",
-      [stacked, g.constInt64([0])],
-      { keepdims: 0 },
-      "batch_sum"
-    );
-    return g.op("Reshape", [summed, g.constInt64([0, 0, kh, kw])], {}, "gw");
+            `x_${i}_${j}`
+          );
+      return b.op("Reshape", [seen, flatShape(b, seen, `x_${i}_${j}`)], {}, `x_flat_${i}_${j}`);
+    };
+    const gw = (b: GraphBuilder, perTap: (i: number, j: number) => Blob): Blob => {
+      const taps: Blob[] = [];
+      for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(b.op("Unsqueeze", [perTap(i, j), b.constInt64([2])], {}, `tap_${i}_${j}_u`));
+      const stacked = taps.length === 1 ? taps[0]! : b.op("Concat", taps, { axis: 2 }, "taps");
+      return b.op("Reshape", [stacked, b.constInt64([0, 0, kh, kw])], {}, "gw");
+    };
+    // Dim names of this conv only: onnxruntime equates equal names across the whole model.
+    const out = [{ blob: { name: "" }, dtype, dims: [`${g.scope}out_channels`, `${g.scope}in_channels`, kh, kw] }] as const;
+    // One image (the conv body): per tap one GEMM gY[0] · X_ij[0]ᵀ, the transpose folded into it.
+    const single = g.subgraph("one_image", [], (b) => {
+      // [1, A, K] → [A, K] by a reshape to its own trailing dims (a Squeeze would fail onnxruntime's
+      // load-time shape check of this branch when a static batch is not 1).
+      const first = (x: Blob, name: string): Blob => b.op("Reshape", [x, b.op("Shape", [x], { start: 1 }, `${name}_dims`)], {}, name);
+      const gy0 = first(gy, "gy0");
+      const result = gw(b, (i, j) => b.op("MatMul", [gy0, b.op("Transpose", [first(tapInput(b, i, j), `x0_${i}_${j}`)], { perm: [1, 0] }, `x_t_${i}_${j}`)], {}, `tap_${i}_${j}`));
+      return [{ ...out[0], blob: result }];
+    });
+    // A batch (RoIs in the mask / keypoint heads): the batch joins the positions in one GEMM with
+    // K = N·Ho·Wo — not N small GEMMs whose [N, O, C] results would then be summed.
+    const batch = g.subgraph("batch", [], (b) => {
+      const rows = (x: Blob, name: string): Blob =>
+        b.op("Reshape", [b.op("Transpose", [x], { perm: [1, 0, 2] }, `${name}_t`), b.constInt64([0, -1])], {}, `${name}_rows`);
+      const gyRows = rows(gy, "gy");
+      const result = gw(b, (i, j) => b.op("MatMul", [gyRows, b.op("Transpose", [rows(tapInput(b, i, j), `x_${i}_${j}`)], { perm: [1, 0] }, `x_t_${i}_${j}`)], {}, `tap_${i}_${j}`));
+      return [{ ...out[0], blob: result }];
+    });
+    const oneImage = g.op("Equal", [g.op("Shape", [gradOutput], { start: 0, end: 1 }, "n"), g.constInt64([1])], {}, "one_image");
+    const [result] = g.node("If", [oneImage], { then_branch: attr.graph(single), else_branch: attr.graph(batch) }, { name: "by_batch" });
+    return result!;
   });
 }
 
@@ -369,7 +369,8 @@ export function installNnRules(register: typeof registerGradientRule): void {
             x,
             grad,
             [kernelShape[0]!, kernelShape[1]!],
-            geometry
+            geometry,
+            ctx.dtype
           )
         : convWeightGradient(g, x, grad, w, geometry);
       const gb =
