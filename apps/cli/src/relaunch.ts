@@ -25,7 +25,9 @@ export async function relaunchForTraining(argv: readonly string[], env: NodeJS.P
   const childEnv = trainingAllocatorEnvironment(env);
   const script = process.argv[1];
   if (!childEnv || script === undefined) return undefined;
-  const child = spawn(process.execPath, [...process.execArgv, script, ...argv], { env: childEnv, stdio: 'inherit', detached: true });
+  // The parent keeps a debugger's port; the child would fail to open it again.
+  const nodeFlags = process.execArgv.filter((a) => !a.startsWith('--inspect') && !a.startsWith('--debug'));
+  const child = spawn(process.execPath, [...nodeFlags, script, ...argv], { env: childEnv, stdio: 'inherit', detached: true });
   const forward = (signal: NodeJS.Signals) => () => {
     child.kill(signal);
   };
