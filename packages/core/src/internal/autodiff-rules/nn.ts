@@ -86,7 +86,9 @@ export function convWeightGradient(g: GraphBuilder, input: Blob, gradOutput: Blo
  * [N, C, Ho·Wo] the (padded) input seen by tap (i, j) — a strided Slice, or the input itself for a
  * 1x1 stride-1 conv. Each MatMul is one large GEMM (M = O, N = C, K = Ho·Wo) that onnxruntime runs
  * with the transpose folded in (FusedMatMul); the batch-transposed Conv of {@link convWeightGradient}
- * is instead C small GEMMs (N = kh·kw) that each stream the whole output gradient.
+ * is instead C small GEMMs (N = kh·kw) that each stream the whole output gradient. With a batch
+ * (N > 1: RoIs in the mask / keypoint heads) the batch joins the positions, K = N·Ho·Wo, in one GEMM
+ * per tap; one image keeps the form above (an `If` on N), which needs no transpose copy of the input.
  */
 export function convWeightGradientByTaps(
   g: GraphBuilder,
@@ -164,7 +166,7 @@ export function convWeightGradientByTaps(
       return b.op("Reshape", [stacked, b.constInt64([0, 0, kh, kw])], {}, "gw");
     };
     // Dim names of this conv only: onnxruntime equates equal names across the whole model.
-    const out = [{ blob: { name: "" }, dtype, dims: [`${g.scope}out_channels`, `${g.scope}in_channels`, kh, kw] }] as const;
+    const output = (blob: Blob) => [{ blob, dtype, dims: [`${g.scope}out_channels`, `${g.scope}in_channels`, kh, kw] }];
     // One image (the conv body): per tap one GEMM gY[0] · X_ij[0]ᵀ, the transpose folded into it.
     const single = g.subgraph("one_image", [], (b) => {
       // [1, A, K] → [A, K] by a reshape to its own trailing dims (a Squeeze would fail onnxruntime's
@@ -172,7 +174,7 @@ export function convWeightGradientByTaps(
       const first = (x: Blob, name: string): Blob => b.op("Reshape", [x, b.op("Shape", [x], { start: 1 }, `${name}_dims`)], {}, name);
       const gy0 = first(gy, "gy0");
       const result = gw(b, (i, j) => b.op("MatMul", [gy0, b.op("Transpose", [first(tapInput(b, i, j), `x0_${i}_${j}`)], { perm: [1, 0] }, `x_t_${i}_${j}`)], {}, `tap_${i}_${j}`));
-      return [{ ...out[0], blob: result }];
+      return output(result);
     });
     // A batch (RoIs in the mask / keypoint heads): the batch joins the positions in one GEMM with
     // K = N·Ho·Wo — not N small GEMMs whose [N, O, C] results would then be summed.
@@ -181,7 +183,7 @@ export function convWeightGradientByTaps(
         b.op("Reshape", [b.op("Transpose", [x], { perm: [1, 0, 2] }, `${name}_t`), b.constInt64([0, -1])], {}, `${name}_rows`);
       const gyRows = rows(gy, "gy");
       const result = gw(b, (i, j) => b.op("MatMul", [gyRows, b.op("Transpose", [rows(tapInput(b, i, j), `x_${i}_${j}`)], { perm: [1, 0] }, `x_t_${i}_${j}`)], {}, `tap_${i}_${j}`));
-      return [{ ...out[0], blob: result }];
+      return output(result);
     });
     const oneImage = g.op("Equal", [g.op("Shape", [gradOutput], { start: 0, end: 1 }, "n"), g.constInt64([1])], {}, "one_image");
     const [result] = g.node("If", [oneImage], { then_branch: attr.graph(single), else_branch: attr.graph(batch) }, { name: "by_batch" });
