@@ -191,9 +191,6 @@ export const RPN_TRAINING_INPUTS = {
   regressionTargets: 'train.rpn.regression_targets',
 } as const;
 
-/** A flat int64 [1] of `Shape(x)[axis]`. */
-const dimOf = (ctx: BuildContext, x: Blob, axis: number, name: string): Blob => ops.dim(ctx.graph, x, axis, name);
-
 /**
  * The head's objectness logit [S] and deltas [S, 4] of the sampled anchors only
  * (TRAIN.RPN_SPARSE_HEAD): the loss reads the dense outputs at the sampled anchors and nowhere
@@ -236,18 +233,20 @@ function sparseSampledOutputs(ctx: TrainingBuildContext, features: FeatureMaps, 
   const bboxW = ops.reshape(g, w.bbox.weight, [4 * a, channels], 'bbox_w2');
 
   const sizes = features.map((f) => g.withScope(`size_${f.name}`, () => {
-    const h = dimOf(ctx, f.blob, 2, 'h');
-    const wd = dimOf(ctx, f.blob, 3, 'w');
+    const h = ops.dim(g, f.blob, 2, 'h');
+    const wd = ops.dim(g, f.blob, 3, 'w');
     const hw = ops.mul(g, h, wd, 'hw');
     return { h, w: wd, hw, anchors: ops.mul(g, hw, i64(a), 'anchors') };
   }));
   const total = sizes.slice(1).reduce((acc, s, i) => ops.add(g, acc, s.anchors, `total${i}`), sizes[0]!.anchors);
   const image = ops.div(g, sampleIndex, total, 'image'); // [S]
   const anchor = g.op('Mod', [sampleIndex, total], {}, 'anchor'); // [S], over the levels
-  const n = dimOf(ctx, features[0]!.blob, 0, 'n');
+  const n = ops.dim(g, features[0]!.blob, 0, 'n');
   const imageRange = ops.reshape(g, g.op('Range', [g.constInt64(0, []), ops.reshape(g, n, [], 'n_scalar'), g.constInt64(1, [])], {}, 'images'), [-1, 1], 'images_col'); // [N,1]
   const ofImage = ops.cast(g, ops.equal(g, imageRange, ops.reshape(g, image, [1, -1], 'image_row'), 'of_image'), 'float32', 'of_image_f'); // [N,S]
   const zero = g.constInt64(0, []);
+  // Shape of the gathered patches, [N, C, T·S], the same on every level.
+  const patchDims = g.op('Concat', [n, i64(channels), ops.mul(g, i64(taps), ops.dim(g, sampleIndex, 0, 's'), 'ts')], { axis: 0 }, 'patch_dims');
 
   let logits: Blob | undefined;
   let deltas: Blob | undefined;
@@ -274,7 +273,7 @@ function sparseSampledOutputs(ctx: TrainingBuildContext, features: FeatureMaps, 
     const flat = ops.where(g, inside, ops.add(g, ops.mul(g, yy, s.w, 'row'), xx, 'flat_raw'), zero, 'flat'); // [T,S]
     // [N, C, h·w] gathered at every (tap, sample): [N, C, T·S]; then each sample's own image, zero outside the map.
     const plane = ops.reshape(g, f.blob, [0, 0, -1], 'plane');
-    const index = g.op('Expand', [ops.reshape(g, flat, [1, 1, -1], 'flat_row'), g.op('Concat', [n, i64(channels), ops.mul(g, i64(taps), dimOf(ctx, sampleIndex, 0, 's'), 'ts')], { axis: 0 }, 'index_dims')], {}, 'index');
+    const index = g.op('Expand', [ops.reshape(g, flat, [1, 1, -1], 'flat_row'), patchDims], {}, 'index');
     const gathered = g.op('GatherElements', [plane, index], { axis: 2 }, 'gathered');
     const keep = ops.reshape(g, ops.mul(g, ops.reshape(g, ofImage, [0, 1, -1], 'of_image_3'), ops.cast(g, inside, 'float32', 'inside_f'), 'keep_ts'), [0, 1, -1], 'keep'); // [N,1,T·S]
     const patches = ops.reshape(
@@ -328,7 +327,7 @@ function buildRpnLosses(ctx: TrainingBuildContext, features: FeatureMaps): LossT
       // The sample lists the positives first (rpnTargets), so the positives' deltas are its first Sp rows.
       const out = g.withScope('sparse_head', () => sparseSampledOutputs(ctx, features, sampleIndex));
       sampledLogits = out.logits;
-      positiveDeltas = ops.slice(g, out.deltas, [0], dimOf(ctx, positiveIndex, 0, 'positives'), [0], undefined, 'positive_deltas');
+      positiveDeltas = ops.slice(g, out.deltas, [0], ops.dim(g, positiveIndex, 0, 'positives'), [0], undefined, 'positive_deltas');
     }
     const objectness = losses.safeMean(g, losses.bceWithLogitsSum(g, sampledLogits, sampleLabels), sampled, 'objectness');
     const reg = losses.smoothL1Sum(g, positiveDeltas, targets, config.TRAIN.RPN_SMOOTH_L1_BETA);

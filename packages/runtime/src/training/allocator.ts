@@ -16,12 +16,13 @@ export const TRAINING_MALLOC_ARENA_MAX = '2';
 export const KEEP_ALLOCATOR_ENV = 'RCNN_KEEP_ALLOCATOR';
 
 /**
- * The environment a training process should run with, or undefined when `env` already is it: not
- * glibc (the variable means nothing elsewhere), `MALLOC_ARENA_MAX` already set (the user's choice
- * wins), or {@link KEEP_ALLOCATOR_ENV} set.
+ * The environment a training process should run with, or undefined when `env` already is it:
+ * `MALLOC_ARENA_MAX` already set (the user's choice wins), {@link KEEP_ALLOCATOR_ENV} set, or not
+ * glibc (`glibc`; default: this process's runtime — the variable means nothing elsewhere).
  */
-export function trainingAllocatorEnvironment(env: NodeJS.ProcessEnv, glibc: boolean = runsOnGlibc()): NodeJS.ProcessEnv | undefined {
-  if (!glibc || env.MALLOC_ARENA_MAX !== undefined || env[KEEP_ALLOCATOR_ENV] !== undefined) return undefined;
+export function trainingAllocatorEnvironment(env: NodeJS.ProcessEnv, glibc?: boolean): NodeJS.ProcessEnv | undefined {
+  // The environment first: the relaunched child (and a user's own setting) never builds the report.
+  if (env.MALLOC_ARENA_MAX !== undefined || env[KEEP_ALLOCATOR_ENV] !== undefined || !(glibc ?? runsOnGlibc())) return undefined;
   return { ...env, MALLOC_ARENA_MAX: TRAINING_MALLOC_ARENA_MAX };
 }
 

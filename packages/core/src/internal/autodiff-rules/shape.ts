@@ -162,12 +162,13 @@ export function installShapeRules(register: typeof registerGradientRule): void {
     },
   });
   register('Slice', selectionRule());
+  const elementwiseGather = selectionRule();
   register('Gather', {
     differentiableInputs: [0],
     backward(ctx) {
       // Axis 0 (RoI reordering, sampled rows): the gradient is a row scatter-add of the output
       // gradient (ScatterND over whole rows), not an element-wise scatter of an iota of x.
-      if (ctx.intAttribute('axis', 0) !== 0) return selectionRule().backward(ctx);
+      if (ctx.intAttribute('axis', 0) !== 0) return elementwiseGather.backward(ctx);
       const g = ctx.graph;
       const x = ctx.inputs[0]!;
       const index = g.op('Cast', [ctx.inputs[1]!], { to: 7 }, 'index64');
