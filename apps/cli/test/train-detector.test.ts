@@ -33,9 +33,11 @@ describe('rcnn train: the detector step in the engine', () => {
   // differences of the two proposal passes — trainable weights are inputs in one, initializers in
   // the other — move its heatmap loss's gradients by ~1e-4 of their largest element, and the
   // predictor's bias gradient, zero in exact arithmetic, entirely.)
+  // With TRAIN.PROPOSALS_IN_GRAPH false: the two-session chain, whose draws are train-step's (the
+  // one-session step is compared with it in train-in-graph.test.ts).
   for (const name of ['maskrcnn_tiny_train', 'maskrcnn_tiny_train_frozen', 'fasterrcnn_tiny_train_batch2']) {
-    it(`one replica step equals the train-step of the same images, draws and weights: ${name}`, async (t) => {
-      const { container, trainingCase, config, weights } = await setup([], join(ROOT, 'fixtures', 'train', name));
+    it(`one replica step (two-session chain) equals the train-step of the same images, draws and weights: ${name}`, async (t) => {
+      const { container, trainingCase, config, weights } = await setup(['TRAIN.PROPOSALS_IN_GRAPH=false'], join(ROOT, 'fixtures', 'train', name));
       const model = detectorTrainingModel({ config, container, weights });
       assert.deepEqual(model.reinitialised, [], 'the case weights fit the case config');
       const replica = await model.openReplica({ device: { kind: 'cpu', id: 0, name: 'cpu' }, threads: { intraOp: 1, interOp: 1 } });

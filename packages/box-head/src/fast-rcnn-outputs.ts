@@ -4,6 +4,7 @@
  * in-graph detection post-processing.
  */
 import {
+  type Blob,
   type BoxHeadOutput,
   type BuildContext,
   ConfigError,
@@ -18,10 +19,12 @@ import {
   type RcnnConfig,
   type RoiBoxOutputs,
   type RoiBoxOutputsTraining,
+  type RoiGraphSample,
   type RoiTargetInput,
   type TrainingBuildContext,
   type TrainingRois,
   encodeBox,
+  encodeBoxesGraph,
   hostTensor,
   int64Tensor,
   linear,
@@ -146,8 +149,23 @@ function boxTargets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
   };
 }
 
+/** {@link boxTargets} in the graph (TRAIN.PROPOSALS_IN_GRAPH), on the graph's RoI sample: the same two inputs. */
+function buildBoxTargets(ctx: TrainingBuildContext, sample: RoiGraphSample): Readonly<Record<string, Blob>> {
+  const { graph: g, config } = ctx;
+  const agnostic = config.MODEL.CLS_AGNOSTIC_BBOX_REG;
+  const classesWithDeltas = boxRegressionOutputs(config.MODEL.NUM_CLASSES, agnostic) / 4;
+  return g.withScope('box_targets', () => {
+    const p = sample.positives;
+    const column = agnostic ? g.constInt64(1, []) : p.labels;
+    const index = ops.add(g, ops.mul(g, p.sampledPosition, g.constInt64(classesWithDeltas, []), 'row_base'), column, 'positive_delta_index');
+    const gtBoxes = ops.gatherND(g, sample.gt.boxes, p.gtPairs, 0, 'gt_boxes');
+    const targets = encodeBoxesGraph(g, gtBoxes, p.boxes, config.MODEL.BBOX_REG_WEIGHTS, config.MODEL.LEGACY_PLUS_ONE);
+    return { [BOX_TRAINING_INPUTS.positiveDeltas]: index, [BOX_TRAINING_INPUTS.regressionTargets]: targets };
+  });
+}
+
 /** Training part of the Fast R-CNN predictor (slot roi-box-outputs). */
-export const fastRcnnTraining: RoiBoxOutputsTraining = { targets: boxTargets, buildLosses: buildBoxLosses };
+export const fastRcnnTraining: RoiBoxOutputsTraining = { targets: boxTargets, buildTargets: buildBoxTargets, buildLosses: buildBoxLosses };
 
 /** Registry entry of the predictor + post-processing (slot roi-box-outputs). */
 export const FAST_RCNN_OUTPUTS: Implementation<RoiBoxOutputs> = {

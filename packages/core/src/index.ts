@@ -163,6 +163,7 @@ export type {
   Rois,
   RoiTargetInput,
   RpnHead,
+  RpnGraphTargetInput,
   RpnHeadTraining,
   RpnTargetInput,
   SamplingSource,
@@ -199,10 +200,12 @@ export {
 export {
   buildTrainingModel,
   featureInputName,
+  graphTargetGaps,
   type BuiltTrainingModel,
   lossOutputName,
   TOTAL_LOSS,
   type TrainingBuildOptions,
+  trainingProposalConfig,
   type TrainingTargetInput,
 } from './model/build-train.js';
 
@@ -220,6 +223,22 @@ export {
   type SamplerOptions,
 } from './training/matching.js';
 export { flipTargets, type ImageTargets, type ResizedTargets, resizeTargets, validateTargets } from './training/targets.js';
+export {
+  boxIouGraph,
+  encodeBoxesGraph,
+  GT_TRAINING_INPUTS,
+  type GroundTruthBlobs,
+  type GroundTruthFeedOptions,
+  groundTruthFeeds,
+  matchBoxesGraph,
+  type PositiveRoiBlobs,
+  replayKeys,
+  type RoiGraphSample,
+  type RoiReplay,
+  sampleBalancedGraph,
+  type SampledRoiBlobs,
+  sampleRoisGraph,
+} from './training/graph-sampling.js';
 export { int64Tensor, ROI_TRAINING_INPUTS, type RoiSampling, sampleRois } from './training/roi-sampling.js';
 export * as losses from './training/losses.js';
 

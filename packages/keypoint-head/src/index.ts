@@ -8,6 +8,7 @@ export {
   KEYPOINT_TRAINING_INPUTS,
   type KeypointHeadShape,
   keypointHeadShape,
+  buildKeypointHeatmapTargets,
   keypointHeatmapTargets,
   keypointRcnnHeads,
 } from './keypoint-rcnn-heads.js';

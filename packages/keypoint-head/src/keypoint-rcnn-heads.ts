@@ -15,6 +15,7 @@ import {
   type RandomInit,
   type RcnnConfig,
   type RoiHeadTraining,
+  type RoiGraphSample,
   type RoiKeypointHead,
   type RoiTargetInput,
   type Rois,
@@ -213,7 +214,47 @@ export function keypointHeatmapTargets(
 }
 
 /** Training part of the keypoint head (slot roi-keypoint-head). */
-export const keypointTraining: RoiHeadTraining = { targets: (input, config) => keypointHeatmapTargets(input, config), buildLosses: buildKeypointLosses };
+export const keypointTraining: RoiHeadTraining = {
+  targets: (input, config) => keypointHeatmapTargets(input, config),
+  buildTargets: (ctx, sample) => buildKeypointHeatmapTargets(ctx, sample),
+  buildLosses: buildKeypointLosses,
+};
+
+/**
+ * {@link keypointHeatmapTargets} in the graph (TRAIN.PROPOSALS_IN_GRAPH), the same float32
+ * arithmetic on each positive's matched `train.gt.keypoints`: the valid (RoI, keypoint) rows and
+ * their heatmap cells, by the graph input names `inputs` (a plugin keypoint head passes its own).
+ */
+export function buildKeypointHeatmapTargets(
+  ctx: TrainingBuildContext,
+  sample: RoiGraphSample,
+  inputs: { readonly validRows: string; readonly targetIndex: string } = KEYPOINT_TRAINING_INPUTS,
+): Readonly<Record<string, Blob>> {
+  const { graph: g, config } = ctx;
+  const s = config.KRCNN.HEATMAP_SIZE;
+  return g.withScope('keypoint_targets', () => {
+    const p = sample.positives;
+    const kps = ops.gatherND(g, sample.gt.keypoints(), p.gtPairs, 0, 'keypoints'); // [Rp,K,3]
+    const [x, y, v] = ops.split(g, kps, [1, 1, 1], 2, 'xyv'); // [Rp,K,1]
+    const box = ops.unsqueeze(g, p.boxes, [1], 'box'); // [Rp,1,4]
+    const [x1, y1, x2, y2] = ops.split(g, box, [1, 1, 1, 1], 2, 'corners'); // [Rp,1,1]
+    const size = g.constFloat32(s);
+    const last = g.constFloat32(s - 1);
+    const cell = (c: Blob, lo: Blob, hi: Blob, tag: string): Blob => {
+      const scale = ops.div(g, size, ops.sub(g, hi, lo, `${tag}_extent`), `${tag}_scale`);
+      const scaled = ops.floor(g, ops.mul(g, ops.sub(g, c, lo, `${tag}_offset`), scale, `${tag}_scaled`), `${tag}_floor`);
+      return ops.where(g, ops.equal(g, c, hi, `${tag}_at_edge`), last, scaled, `${tag}_cell`);
+    };
+    const cx = cell(x, x1, x2, 'x');
+    const cy = cell(y, y1, y2, 'y');
+    const zero = g.constFloat32(0);
+    const inside = (c: Blob, tag: string): Blob => ops.and(g, ops.greaterOrEqual(g, c, zero, `${tag}_ge0`), ops.less(g, c, size, `${tag}_lt`), `${tag}_inside`);
+    const valid = ops.and(g, ops.and(g, inside(cx, 'x'), inside(cy, 'y'), 'inside'), ops.greater(g, v, zero, 'visible'), 'valid'); // [Rp,K,1]
+    const rows = ops.squeeze(g, ops.nonZero(g, ops.reshape(g, valid, [-1], 'valid_flat'), 'valid_at'), [0], 'valid_rows');
+    const target = ops.cast(g, ops.add(g, ops.mul(g, cy, size, 'cy_row'), cx, 'cell_flat'), 'int64', 'cell_i64');
+    return { [inputs.validRows]: rows, [inputs.targetIndex]: ops.gather(g, ops.reshape(g, target, [-1], 'target_flat'), rows, 0, 'target_index') };
+  });
+}
 
 /** Registry entry of the keypoint head (slot roi-keypoint-head). */
 export const KEYPOINT_RCNN_HEADS: Implementation<RoiKeypointHead> = {

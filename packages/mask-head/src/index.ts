@@ -5,6 +5,7 @@ export {
   MASK_RCNN_FCN_HEAD,
   MASK_TRAINING_INPUTS,
   maskRcnnFcnHead,
+  buildMaskTargets,
   projectMaskTargets,
 } from './mask-rcnn-fcn-head.js';
 export { PASTE_MASKS, PASTE_MASKS_POSTPROCESSOR, PasteMasks } from './paste-masks.js';

@@ -19,6 +19,7 @@ import {
   type Implementation,
   type LossTerm,
   type RcnnConfig,
+  type RoiGraphSample,
   type RoiMaskHead,
   type RoiTargetInput,
   type Rois,
@@ -135,8 +136,8 @@ export const maskRcnnFcnHead: RoiMaskHead = {
     return { maskProbs };
   },
 
-  /** Training part: mask targets on the host, the mask loss in the graph. */
-  training: { targets: (input, config) => projectMaskTargets(input, config), buildLosses: buildMaskLosses },
+  /** Training part: mask targets on the host or in the graph, the mask loss in the graph. */
+  training: { targets: (input, config) => projectMaskTargets(input, config), buildTargets: (ctx, sample) => buildMaskTargets(ctx, sample), buildLosses: buildMaskLosses },
 };
 
 /** Registry entry of the mask head (slot roi-mask-head). */
@@ -193,4 +194,29 @@ export function projectMaskTargets(
     feeds: { [inputs.channelIndex]: int64Tensor(index), [inputs.targets]: targetTensor },
     intermediates: { 'train.mask.targets': targetTensor, 'train.mask.labels': int64Tensor(labels) },
   };
+}
+
+/**
+ * {@link projectMaskTargets} in the graph (TRAIN.PROPOSALS_IN_GRAPH): RoiAlign (avg, spatial scale
+ * 1, adaptive sampling, aligned false — torchvision `roi_align` in `project_masks_on_boxes`) of the
+ * `train.gt.masks` slot of each positive's matched GT into the positive's box, and its logits
+ * channel; by the graph input names `inputs` (a plugin mask head passes its own).
+ */
+export function buildMaskTargets(
+  ctx: TrainingBuildContext,
+  sample: RoiGraphSample,
+  inputs: { readonly channelIndex: string; readonly targets: string } = MASK_TRAINING_INPUTS,
+): Readonly<Record<string, Blob>> {
+  const { graph: g, config } = ctx;
+  const m = config.MRCNN.RESOLUTION;
+  const numClasses = config.MRCNN.CLS_SPECIFIC_MASK ? config.MODEL.NUM_CLASSES : 1;
+  return g.withScope('mask_targets', () => {
+    const p = sample.positives;
+    const projected = ops.roiAlign(g, sample.gt.masks(), p.boxes, p.gtIndex, { outputSize: m, samplingRatio: 0, spatialScale: 1, aligned: false, name: 'project' });
+    const targets = ops.reshape(g, projected, [-1, m, m], 'targets');
+    const rows = ops.range(g, g.constInt64(0, []), ops.squeeze(g, ops.dim(g, p.boxes, 0, 'positives'), [0], 'positives_scalar'), g.constInt64(1, []), 'rows');
+    const base = ops.mul(g, rows, g.constInt64(numClasses, []), 'row_base');
+    const index = config.MRCNN.CLS_SPECIFIC_MASK ? ops.add(g, base, p.labels, 'channel_index') : base;
+    return { [inputs.channelIndex]: index, [inputs.targets]: targets };
+  });
 }

@@ -19,23 +19,28 @@ import {
   type Proposals,
   type RcnnConfig,
   type RpnHead,
+  type RpnGraphTargetInput,
   type RpnHeadTraining,
   type RpnTargetInput,
   type TrainingBuildContext,
   at,
   boxIouFloat32,
+  boxIouGraph,
   checkInjectedSample,
   conv2dOptions,
   conv2dParameters,
   encodeBox,
+  encodeBoxesGraph,
   hostTensor,
   int64Tensor,
   levelSizeDims,
   losses,
   matchBoxes,
+  matchBoxesGraph,
   ops,
   parameter,
   sampleBalanced,
+  sampleBalancedGraph,
   sequentialKey,
   sharedChannels,
 } from '@rcnn/core';
@@ -389,5 +394,51 @@ function rpnTargets(input: RpnTargetInput, config: RcnnConfig): HostTargets {
   return { feeds, intermediates };
 }
 
+/**
+ * {@link rpnTargets} in the graph (TRAIN.PROPOSALS_IN_GRAPH): the same matching, sampling (by the
+ * host's keys) and encoding over the padded batch, giving the same four inputs in the same layout
+ * (positives of every image, then negatives; flat index n·A + anchor).
+ */
+function buildRpnTargets(ctx: TrainingBuildContext, input: RpnGraphTargetInput): Readonly<Record<string, Blob>> {
+  const { graph: g, config } = ctx;
+  const t = config.TRAIN;
+  const plusOne = config.MODEL.LEGACY_PLUS_ONE;
+  return g.withScope('rpn_targets', () => {
+    const anchors = input.anchors; // [A,4]
+    const iou = boxIouGraph(g, input.gt.boxes, ops.unsqueeze(g, anchors, [0], 'anchors_1a4'), plusOne); // [N,G,A]
+    const matched = matchBoxesGraph(g, iou, input.gt.valid, { high: t.RPN_POSITIVE_OVERLAP, low: t.RPN_NEGATIVE_OVERLAP, allowLowQualityMatches: t.RPN_ALLOW_LOW_QUALITY_MATCHES });
+    const zero = g.constInt64(0, []);
+    const kinds = ops.where(
+      g,
+      ops.greaterOrEqual(g, matched, zero, 'is_matched'),
+      g.constInt64(1, []),
+      ops.where(g, ops.equal(g, matched, g.constInt64(BELOW_LOW_THRESHOLD, []), 'is_bg'), zero, g.constInt64(-1, []), 'bg_or_ignored'),
+      'kinds',
+    );
+    const a = ops.dim(g, anchors, 0, 'anchor_count');
+    const keys = ops.slice(g, input.keys, g.constInt64([0]), a, [1], undefined, 'keys');
+    const sample = sampleBalancedGraph(g, kinds, keys, { batchSizePerImage: t.RPN_BATCH_SIZE_PER_IM, positiveFraction: t.RPN_FG_FRACTION });
+    const flat = (mask: Blob, tag: string): { readonly index: Blob; readonly pairs: Blob } => {
+      const pairs = ops.transpose(g, ops.nonZero(g, mask, `${tag}_at`), [1, 0], `${tag}_pairs`); // [S,2] (image, anchor)
+      const [image, anchor] = ops.split(g, pairs, [1, 1], 1, `${tag}_split`);
+      const index = ops.squeeze(g, ops.add(g, ops.mul(g, image, a, `${tag}_base`), anchor, `${tag}_flat2`), [1], `${tag}_index`);
+      return { index, pairs };
+    };
+    const pos = flat(sample.positive, 'pos');
+    const neg = flat(sample.negative, 'neg');
+    const posAnchor = ops.gather(g, pos.pairs, g.constInt64(1, []), 1, 'pos_anchor');
+    const posGt = ops.concat(g, [ops.slice(g, pos.pairs, [0], [1], [1], undefined, 'pos_image'), ops.unsqueeze(g, ops.gatherND(g, matched, pos.pairs, 0, 'pos_matched'), [1], 'pos_matched_col')], 1, 'pos_gt_pairs');
+    const regression = encodeBoxesGraph(g, ops.gatherND(g, input.gt.boxes, posGt, 0, 'pos_gt_boxes'), ops.gather(g, anchors, posAnchor, 0, 'pos_anchors'), config.RPN.BBOX_REG_WEIGHTS, plusOne);
+    const ones = ops.constantOfShape(g, ops.shape(g, pos.index, undefined, undefined, 'pos_shape'), 1, 'float32', 'pos_labels');
+    const zeros = ops.constantOfShape(g, ops.shape(g, neg.index, undefined, undefined, 'neg_shape'), 0, 'float32', 'neg_labels');
+    return {
+      [RPN_TRAINING_INPUTS.sampleIndex]: ops.concat(g, [pos.index, neg.index], 0, 'sample_index'),
+      [RPN_TRAINING_INPUTS.sampleLabels]: ops.concat(g, [ones, zeros], 0, 'sample_labels'),
+      [RPN_TRAINING_INPUTS.positiveIndex]: pos.index,
+      [RPN_TRAINING_INPUTS.regressionTargets]: regression,
+    };
+  });
+}
+
 /** Training part of the generic RPN (slot rpn-head). */
-export const rpnTraining: RpnHeadTraining = { targets: rpnTargets, buildLosses: buildRpnLosses };
+export const rpnTraining: RpnHeadTraining = { targets: rpnTargets, buildTargets: buildRpnTargets, buildLosses: buildRpnLosses };

@@ -80,10 +80,13 @@ export {
 } from './profile.js';
 export { importPluginRegister, type PluginRegister, pluginSpecifiers } from './plugins.js';
 export {
+  type InGraphReplay,
   type InjectedTraining,
   loadTrainingCase,
   type TrainingCase,
   trainStep,
+  trainStepInGraph,
+  type TrainStepInGraphOptions,
   type TrainStepInput,
   type TrainStepOptions,
   type TrainStepResult,

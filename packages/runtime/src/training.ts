@@ -18,6 +18,7 @@ import {
   PROPOSAL_OUTPUTS,
   type RcnnConfig,
   type ResizedTargets,
+  type RoiReplay,
   type PreparedBatch,
   type RgbImage,
   SLOTS,
@@ -27,11 +28,13 @@ import {
   buildTrainingModel,
   decodeEntry,
   flipTargets,
+  groundTruthFeeds,
   hostTensor,
   readSafetensorsFile,
   resizeTargets,
   resolveImplementation,
   seededRandom,
+  trainingProposalConfig,
   validateTargets,
 } from '@rcnn/core';
 import ort from 'onnxruntime-node';
@@ -105,14 +108,8 @@ function trainingTransformConfig(config: RcnnConfig, scale: number): RcnnConfig 
   return { ...config, TEST: { ...config.TEST, SCALE: scale, MAX_SIZE: config.TRAIN.MAX_SIZE || config.TEST.MAX_SIZE } };
 }
 
-/** The config of the proposal pass of a training step: the model RPN-only, with the training pre/post-NMS top-n. */
-export function proposalConfig(config: RcnnConfig): RcnnConfig {
-  return {
-    ...config,
-    MODEL: { ...config.MODEL, RPN_ONLY: true },
-    TEST: { ...config.TEST, RPN_PRE_NMS_TOP_N: config.TRAIN.RPN_PRE_NMS_TOP_N, RPN_POST_NMS_TOP_N: config.TRAIN.RPN_POST_NMS_TOP_N },
-  };
-}
+/** The config of the proposal pass of a training step: the model RPN-only, with the training pre/post-NMS top-n (core's `trainingProposalConfig`). */
+export const proposalConfig: (config: RcnnConfig) => RcnnConfig = trainingProposalConfig;
 
 /** A batch after the training transform ({@link prepareTrainingBatch}). */
 export interface PreparedTrainingBatch {
@@ -223,6 +220,52 @@ export async function trainStep(config: RcnnConfig, container: DependencyContain
     for (const [k] of [...tensors]) if (!k.startsWith('loss.') && !k.startsWith('grad.')) tensors.delete(k);
   }
   return { losses, tensors, model };
+}
+
+/** Recorded samples a one-session step replays ({@link trainStepInGraph}): per image. */
+export interface InGraphReplay {
+  readonly rpn: readonly BalancedSample[];
+  readonly roi: readonly RoiReplay[];
+}
+
+/** Options of {@link trainStepInGraph}. */
+export interface TrainStepInGraphOptions {
+  /** onnxruntime intra-op threads (default 1: deterministic). */
+  readonly threads?: number;
+  /** Replay these samples (keys 1 on their members) instead of drawing the sampler keys. */
+  readonly replay?: InGraphReplay;
+}
+
+/**
+ * One training forward and backward as `rcnn train` runs it with TRAIN.PROPOSALS_IN_GRAPH: the
+ * training transform on the host (TRAIN.SEED), then one session run of the training graph that
+ * makes the proposals, samples (by keys drawn after the transform, or `replay`) and builds every
+ * target itself. Returns the losses and `loss.*` / `grad.<key>` tensors.
+ */
+export async function trainStepInGraph(
+  config: RcnnConfig,
+  container: DependencyContainer,
+  weights: WeightStore,
+  input: Pick<TrainStepInput, 'images' | 'targets'>,
+  options: TrainStepInGraphOptions = {},
+): Promise<Omit<TrainStepResult, 'model'>> {
+  const n = input.images.length;
+  if (n === 0) throw new InputError('a training step needs at least one image');
+  if (input.targets.length !== n) throw new TargetError(`${n} image(s) but ${input.targets.length} target set(s): one per image`);
+  const rand = seededRandom(config.TRAIN.SEED);
+  const { config: cfg, prepared, targets: resized } = prepareTrainingBatch(config, container, input.images, input.targets, rand);
+  const model = buildTrainingModel(cfg, container, weights, { targetsInGraph: true });
+  const padded = [prepared.images.dims[2]!, prepared.images.dims[3]!] as const;
+  const gt = groundTruthFeeds(cfg, resized, { padded, rpnKeyWidth: model.rpnKeyWidth(padded), rand, ...(options.replay ? { replay: options.replay } : {}) });
+  const out = await runGraph(model.toBytes(), { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...gt, ...Object.fromEntries(model.parameters) }, options.threads ?? 1);
+  const losses = new Map<string, number>();
+  const tensors = new Map<string, HostTensor>();
+  for (const o of model.outputs) {
+    const t = out.get(o.name)!;
+    if (o.name.startsWith('loss.')) losses.set(o.name, (t.data as Float32Array)[0]!);
+    tensors.set(o.name, t);
+  }
+  return { losses, tensors };
 }
 
 /** A training case directory (the fixture format): images, targets and the recorded sampling / proposals. */

@@ -27,6 +27,11 @@ import { peakRssMb, reportResult } from './child.js';
 import { type FlopCount, countKernelFlops } from './flops.js';
 import { medianOpTimes } from './profile-runs.js';
 
+/** Config overrides of rcnn-node's side from RCNN_BENCH_SET (space-separated KEY=VALUE, e.g. TRAIN.PROPOSALS_IN_GRAPH=false). */
+function benchSetOverrides(): string[] {
+  return (process.env.RCNN_BENCH_SET ?? '').split(/\s+/).filter((s) => s.length > 0);
+}
+
 /** Which parameters train: torchvision's trainable_backbone_layers=3, or the whole conv body frozen. */
 export type Trainability = 'tbl3' | 'frozen';
 
@@ -109,7 +114,7 @@ async function setup(caseDir: string, trainable: Trainability): Promise<Setup> {
   const sources = await resolveModelSources({
     config: join(caseDir, 'case.json'),
     weights: join(caseDir, 'weights.safetensors'),
-    set: [...trainabilitySet(trainable), ...SOLVER_SET],
+    set: [...trainabilitySet(trainable), ...SOLVER_SET, ...benchSetOverrides()],
     register: REGISTER,
     onWarning: (m) => process.stderr.write(`${m}\n`),
   });

@@ -223,7 +223,7 @@ export function formatTrain(report: TrainCaseReport): string {
   const lines: string[] = [
     `## ${report.name}: training step, ${o.threads} thread(s), ${o.rounds} round(s) x ${o.runs} step(s), A (rcnn-node) B (torchvision eager) alternating`,
     '',
-    `rcnn-node runs as \`rcnn train\` does: MALLOC_ARENA_MAX=${TRAINING_ENV.MALLOC_ARENA_MAX ?? '(unset)'}; torchvision in this process's environment (MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? '(unset)'}).`,
+    `rcnn-node runs as \`rcnn train\` does: MALLOC_ARENA_MAX=${TRAINING_ENV.MALLOC_ARENA_MAX ?? '(unset)'}${process.env.RCNN_BENCH_SET ? `, config overrides RCNN_BENCH_SET='${process.env.RCNN_BENCH_SET}'` : ''}; torchvision in this process's environment (MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? '(unset)'}).`,
     '',
   ];
   lines.push('```', `${pad('median', 40)}${pad('rcnn-node', 12)}${pad('torchvision', 12)}rcnn/torch`);

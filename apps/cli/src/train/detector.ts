@@ -125,7 +125,7 @@ export async function detectorTraining(options: DetectorTrainingOptions, loader:
   const dataset = await loadCocoTrainingSet(config, options.dataset, options.images, loader);
   const seed = options.source.seed ?? 0;
   const model = detectorTrainingModel({ config, container: sources.container, ...(sources.weights.isRandom ? {} : { weights: sources.weights }), seed });
-  const notes = [`dataset ${options.dataset}: ${dataset.summary()}`, ...model.reinitialisedTensors.map(describeReinitialised)];
+  const notes = [`dataset ${options.dataset}: ${dataset.summary()}`, `step: ${model.stepChain}`, ...model.reinitialisedTensors.map(describeReinitialised)];
   if (sources.weights.isRandom) notes.push('no --weights: every layer starts from random numbers (training from scratch)');
   const validate = options.val ? await cocoValidator({ ...options.val, config, container: sources.container }) : undefined;
   const data: TrainingData<DetectorSample> = {

@@ -119,10 +119,13 @@ export function exposeTrainableParameters(graph: GraphBuilder, weights: WeightSt
     if (!(tensor.data instanceof Float32Array)) continue;
     const key = weights.keyOfData(tensor.data);
     if (key === undefined || !weights.isTrainable(key)) continue;
-    if (found.has(key))
-      throw new GraphError(
-        `trainable parameter "${key}" is held by two initializers ("${found.get(key)!.input.name}" and "${name}"): shared weights are not supported`,
-      );
+    const first = found.get(key);
+    if (first) {
+      // The same parameter read by two parts of the graph (the training graph's proposal pass and
+      // its RPN losses): one input, used twice; the backward sums both uses' gradients.
+      graph.aliasInitializerToInput({ name }, first.input);
+      continue;
+    }
     const input = graph.promoteInitializerToInput({ name }, key);
     found.set(key, { key, input, dims: tensor.dims });
   }

@@ -235,6 +235,10 @@ export const TRAIN_SECTION = defineSection('TRAIN', 'Training: the train-mode tr
     true,
     'Evaluate the RPN head\'s training forward and backward at the sampled anchors\' positions only (the losses read nothing else): the same losses and gradients as the dense head up to float summation order, without the dense 3x3 conv and its weight gradient over every level. Needs RPN.HEAD_CONV_DEPTH 1 (deeper heads train densely); false: dense, as torchvision.',
   ),
+  PROPOSALS_IN_GRAPH: field.bool(
+    true,
+    "One session run per training step: the training graph makes the RPN's proposals itself and matches, samples and encodes every head's targets in the graph (sampler keys drawn on the host from TRAIN.SEED), so the body's forward runs once per step. Needs every training part to build its targets in the graph (`buildTargets`); false: the proposal pass and the host targets (two sessions, the chain `rcnn train-step` and the fixtures use).",
+  ),
   RPN_SMOOTH_L1_BETA: field.float(1 / 9, 'Smooth-L1 beta of the RPN box loss (torchvision 1/9; Detectron2 0 = L1).', { min: 0 }),
   FG_THRESH: field.float(0.5, 'RoI IoU >= this with a GT box is foreground (torchvision box_fg_iou_thresh).', { min: 0, max: 1 }),
   BG_THRESH_HI: field.float(0.5, 'RoI max IoU < this is background; between BG_THRESH_HI and FG_THRESH is ignored (torchvision box_bg_iou_thresh; Detectron BG_THRESH_LO 0 has no torchvision counterpart).', {

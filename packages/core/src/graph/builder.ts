@@ -472,6 +472,32 @@ export class GraphBuilder {
     return input;
   }
 
+  /**
+   * Replaces the initializer `blob` by an Identity of the existing graph input `input` (same dtype
+   * and dims): a second initializer of a trainable weight (the same parameter read by two parts of
+   * the graph) becomes a second use of its input, so the backward sums the gradients of both uses.
+   */
+  aliasInitializerToInput(blob: Blob, input: Blob): void {
+    const tensor = this.initializers.get(blob.name);
+    if (!tensor) throw new GraphError(`aliasInitializerToInput: "${blob.name}" is not an initializer of graph "${this.name}"`);
+    if (this.parent) throw new GraphError('aliasInitializerToInput() called on a subgraph');
+    const declared = this.inputs.find((i) => i.name === input.name);
+    if (!declared) throw new GraphError(`aliasInitializerToInput: "${input.name}" is not an input of graph "${this.name}"`);
+    if (declared.dtype !== tensor.dtype || (declared.dims ?? []).join(',') !== tensor.dims.join(',')) {
+      throw new GraphError(`aliasInitializerToInput: "${blob.name}" is ${tensor.dtype} [${tensor.dims.join(', ')}] but input "${input.name}" is ${declared.dtype} [${(declared.dims ?? []).join(', ')}]`);
+    }
+    this.initializers.delete(blob.name);
+    for (const [key, cached] of this.constantCache) if (cached.name === blob.name) this.constantCache.delete(key);
+    this.nodes.unshift({
+      opType: 'Identity',
+      domain: '',
+      name: this.uniqueName(`param/${blob.name.replace(/\//g, '.')}`),
+      inputs: [input.name],
+      outputs: [blob.name],
+      attributes: new Map(),
+    });
+  }
+
   /** Serialises the graph to ModelProto bytes (opset {@link opset}, IR {@link IR_VERSION}). */
   toModelProto(options: ModelOptions = {}): Uint8Array {
     if (this.parent) throw new GraphError('toModelProto() called on a subgraph');

@@ -19,6 +19,7 @@ import type { DataType, HostTensor } from '../graph/dtypes.js';
 import * as ops from '../graph/onnx-ops.js';
 import { addParameterGradients, exposeTrainableParameters, trainableParameters } from '../autodiff/index.js';
 import { SLOTS, replicaInfo, resolveImplementation } from '../registry/registry.js';
+import { GT_TRAINING_INPUTS, type GroundTruthBlobs, sampleRoisGraph } from '../training/graph-sampling.js';
 import { ROI_TRAINING_INPUTS, sampleRois } from '../training/roi-sampling.js';
 import type { ResizedTargets } from '../training/targets.js';
 import type { WeightStore } from '../weights/store.js';
@@ -30,6 +31,7 @@ import type {
   HostTargets,
   ImageBatch,
   LossTerm,
+  Proposals,
   RoiBoxOutputsTraining,
   RoiHeadTraining,
   RpnHeadTraining,
@@ -65,6 +67,26 @@ export interface TrainingBuildOptions {
    * then left out of the serialised graph. Ignored for a trainable body.
    */
   readonly featureInputs?: boolean;
+  /**
+   * Build every target in the graph (TRAIN.PROPOSALS_IN_GRAPH): the graph runs the RPN's proposal
+   * pass itself (the training top-n, no gradient), then each training part's `buildTargets` on the
+   * ground truth and sampler keys of {@link GT_TRAINING_INPUTS} (fed by `groundTruthFeeds`), so one
+   * session run makes the whole step. {@link BuiltTrainingModel.targets} is then not used. Ignores
+   * `featureInputs` (a frozen body runs in this graph, behind a StopGradient). Default false.
+   */
+  readonly targetsInGraph?: boolean;
+}
+
+/**
+ * The config of a training step's proposals: the model's RPN with the training pre/post-NMS top-n
+ * (torchvision's `pre_nms_top_n` / `post_nms_top_n` of train mode).
+ */
+export function trainingProposalConfig(config: RcnnConfig): RcnnConfig {
+  return {
+    ...config,
+    MODEL: { ...config.MODEL, RPN_ONLY: true },
+    TEST: { ...config.TEST, RPN_PRE_NMS_TOP_N: config.TRAIN.RPN_PRE_NMS_TOP_N, RPN_POST_NMS_TOP_N: config.TRAIN.RPN_POST_NMS_TOP_N },
+  };
 }
 
 /** Graph input of the frozen body's feature map `name` ({@link TrainingBuildOptions.featureInputs}). */
@@ -100,9 +122,24 @@ export interface BuiltTrainingModel {
   readonly parameters: ReadonlyMap<string, HostTensor>;
   /** `grad.<key>` output names, in parameter order. */
   readonly gradientOutputs: readonly string[];
+  /** Whether the targets are built in the graph ({@link TrainingBuildOptions.targetsInGraph}): feed `groundTruthFeeds`, not {@link targets}. */
+  readonly targetsInGraph: boolean;
+  /**
+   * With targets in the graph: the width of the RPN keys input for a padded batch of (H, W) — at
+   * least the anchors per image over the RPN levels, from their spatial scales and the anchors per
+   * position.
+   */
+  rpnKeyWidth(padded: readonly [number, number]): number;
   /** Every stage's host side: the feeds of {@link targetInputs} and the `train.*` intermediates. */
   targets(input: TrainingTargetInput): HostTargets;
   toBytes(): Uint8Array;
+}
+
+function missingGraphTargets(slot: { title: string; configKey: string }, name: string): ConfigError {
+  return new ConfigError(`the ${slot.title} "${name}" (${slot.configKey}) builds no targets in the graph (its training part has no buildTargets)`, {
+    key: 'TRAIN.PROPOSALS_IN_GRAPH',
+    hint: 'set TRAIN.PROPOSALS_IN_GRAPH false: the step then runs the proposal pass and the host targets (docs/training.md)',
+  });
 }
 
 function missingTraining(slot: { title: string; configKey: string }, name: string): ConfigError {
@@ -156,6 +193,45 @@ function trainingTargets(parts: TrainingTargetParts): (input: TrainingTargetInpu
   };
 }
 
+/**
+ * An upper bound of the anchors per image over `features` for a padded (H, W): per level
+ * (ceil(H · scale) + 1) · (ceil(W · scale) + 1) positions times the anchors per position of the
+ * config (FPN.RPN_ANCHOR_SIZES / RPN_ASPECT_RATIOS, or RPN.SIZES x RPN.ASPECT_RATIOS).
+ */
+function rpnKeyWidthOf(config: RcnnConfig, features: FeatureMaps): (padded: readonly [number, number]) => number {
+  const fpnSizes = config.FPN.RPN_ANCHOR_SIZES.length > 0 ? Math.max(...config.FPN.RPN_ANCHOR_SIZES.map((s) => s.length)) : 1;
+  const perPosition = config.FPN.FPN_ON ? fpnSizes * config.FPN.RPN_ASPECT_RATIOS.length : config.RPN.SIZES.length * config.RPN.ASPECT_RATIOS.length;
+  const scales = features.map((f) => f.spatialScale);
+  return ([h, w]) => perPosition * scales.reduce((sum, s) => sum + (Math.ceil(h * s) + 1) * (Math.ceil(w * s) + 1), 0);
+}
+
+/**
+ * Which training parts of `config`'s model cannot build their targets in the graph (no
+ * `buildTargets`): empty when {@link TrainingBuildOptions.targetsInGraph} can be used. Each entry
+ * names the slot, its config key and the registry name.
+ */
+export function graphTargetGaps(config: RcnnConfig, container: DependencyContainer): string[] {
+  const gaps: string[] = [];
+  const check = (slot: { title: string; configKey: string }, name: string, training: { buildTargets?: unknown } | undefined): void => {
+    if (!training?.buildTargets) gaps.push(`the ${slot.title} "${name}" (${slot.configKey})`);
+  };
+  const rpn = resolveImplementation(container, SLOTS.rpnHead, config.RPN.HEAD);
+  check(SLOTS.rpnHead, rpn.name, rpn.value.training);
+  if (!config.MODEL.RPN_ONLY) {
+    const box = resolveImplementation(container, SLOTS.roiBoxOutputs, config.FAST_RCNN.OUTPUTS);
+    check(SLOTS.roiBoxOutputs, box.name, box.value.training);
+    if (config.MODEL.MASK_ON) {
+      const mask = resolveImplementation(container, SLOTS.roiMaskHead, config.MRCNN.ROI_MASK_HEAD);
+      check(SLOTS.roiMaskHead, mask.name, mask.value.training);
+    }
+    if (config.MODEL.KEYPOINTS_ON) {
+      const kp = resolveImplementation(container, SLOTS.roiKeypointHead, config.KRCNN.ROI_KEYPOINTS_HEAD);
+      check(SLOTS.roiKeypointHead, kp.name, kp.value.training);
+    }
+  }
+  return gaps;
+}
+
 /** Builds the training graph (see module doc). */
 export function buildTrainingModel(config: RcnnConfig, container: DependencyContainer, weights: WeightStore, options: TrainingBuildOptions = {}): BuiltTrainingModel {
   const scope = options.scope ?? replicaInfo(container)?.scope;
@@ -175,6 +251,9 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
   const taps: TapSpec[] = [];
   const tapBlobs = new Map<string, Blob>();
   const targetInputs: { name: string; dtype: DataType }[] = [];
+  const inGraph = options.targetsInGraph ?? false;
+  // With targets in the graph: the values of the training parts' inputs, built before they declare them.
+  const provided = new Map<string, Blob>();
   const ctx: TrainingBuildContext = {
     graph: g,
     config,
@@ -187,6 +266,14 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
       tapBlobs.set(name, blob);
     },
     input(name, dtype, dims) {
+      const value = provided.get(name);
+      if (value) return value;
+      if (inGraph && !Object.values(GT_TRAINING_INPUTS).includes(name as never)) {
+        throw new ConfigError(`training input "${name}" has no in-graph value: a training part declares an input its buildTargets does not build`, {
+          key: 'TRAIN.PROPOSALS_IN_GRAPH',
+          hint: 'set TRAIN.PROPOSALS_IN_GRAPH false to feed it from the host targets',
+        });
+      }
       if (targetInputs.some((t) => t.name === name)) throw new ConfigError(`training input "${name}" is declared twice`);
       targetInputs.push({ name, dtype });
       return g.input(name, dtype, dims);
@@ -207,7 +294,7 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
   // With featureInputs the body's nodes are dead (nothing reads them) and not serialised.
   const features = !config.TRAIN.FREEZE_CONV_BODY
     ? bodyFeatures
-    : options.featureInputs
+    : options.featureInputs && !inGraph
       ? bodyFeatures.map((f) => ({ ...f, blob: g.input(featureInputName(f.name), 'float32', featureMapDims(f)) }))
       : g.withScope('conv_body', () => bodyFeatures.map((f) => ({ ...f, blob: g.stopGradient(f.blob, `frozen_${f.name}`) })));
   const fpn = config.FPN.FPN_ON;
@@ -222,6 +309,34 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
   resolved[SLOTS.rpnHead.id] = rpn.name;
   const rpnTraining: RpnHeadTraining = rpn.value.training ?? ((): never => { throw missingTraining(SLOTS.rpnHead, rpn.name); })();
   const rpnFeatures = fpn ? levels(config.FPN.RPN_MIN_LEVEL, config.FPN.RPN_MAX_LEVEL, 'RPN') : features.slice(-1);
+  let gt: GroundTruthBlobs | undefined;
+  let proposals: Proposals | undefined;
+  if (inGraph) {
+    const lazy = (name: string, dtype: DataType, dims: readonly Dim[]): (() => Blob) => {
+      let blob: Blob | undefined;
+      return () => (blob ??= ctx.input(name, dtype, dims));
+    };
+    gt = {
+      boxes: ctx.input(GT_TRAINING_INPUTS.boxes, 'float32', ['N', 'G', 4]),
+      labels: ctx.input(GT_TRAINING_INPUTS.labels, 'int64', ['N', 'G']),
+      valid: ctx.input(GT_TRAINING_INPUTS.valid, 'bool', ['N', 'G']),
+      masks: lazy(GT_TRAINING_INPUTS.masks, 'float32', ['NG', 1, 'H', 'W']),
+      keypoints: lazy(GT_TRAINING_INPUTS.keypoints, 'float32', ['N', 'G', config.KRCNN.NUM_KEYPOINTS, 3]),
+    };
+    const buildTargets = rpnTraining.buildTargets ?? ((): never => { throw missingGraphTargets(SLOTS.rpnHead, rpn.name); })();
+    // The proposal pass inside this graph: the RPN's inference part with the training top-n. Its
+    // taps stay local (the loss part taps the same names); its weights are the trainable ones
+    // (one input per parameter, read twice); nothing of it reaches a loss but through the
+    // StopGradient of the RoI sample.
+    const proposalTaps = new Map<string, Blob>();
+    const proposalCtx: BuildContext = { ...(ctx as BuildContext), config: trainingProposalConfig(config), tap: (name: string, blob: Blob) => void proposalTaps.set(name, blob) };
+    proposals = g.withScope('proposal_pass', () => rpn.value.build(proposalCtx, rpnFeatures));
+    const anchors = proposalTaps.get('rpn.anchors');
+    if (!anchors) throw new ConfigError(`the RPN head "${rpn.name}" taps no rpn.anchors: its targets cannot be built in the graph`, { key: 'TRAIN.PROPOSALS_IN_GRAPH', hint: 'set TRAIN.PROPOSALS_IN_GRAPH false' });
+    const keys = ctx.input(GT_TRAINING_INPUTS.rpnKeys, 'float32', ['N', 'A_keys']);
+    const built = g.withScope('rpn', () => buildTargets(ctx, { anchors, gt: gt!, keys }));
+    for (const [name, blob] of Object.entries(built)) provided.set(name, blob);
+  }
   rpnLosses.push(...g.withScope('rpn', () => rpnTraining.buildLosses(ctx, rpnFeatures)));
 
   // 3. Box head, then mask and keypoint heads, on the sampled RoIs.
@@ -234,6 +349,34 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
     resolved[SLOTS.roiBoxHead.id] = boxHead.name;
     resolved[SLOTS.roiBoxOutputs.id] = boxOutputs.name;
     boxTraining = boxOutputs.value.training ?? ((): never => { throw missingTraining(SLOTS.roiBoxOutputs, boxOutputs.name); })();
+    // Targets in the graph: the RoI sample and every head's targets, before the heads declare them.
+    if (inGraph) {
+      const trainingOf = <T>(slot: { title: string; configKey: string; id: string }, name: string, value: { training?: T }): T =>
+        value.training ?? ((): never => { throw missingTraining(slot, name); })();
+      const roiKeys = ctx.input(GT_TRAINING_INPUTS.roiKeys, 'float32', ['N', 'K_keys']);
+      const sample = sampleRoisGraph(g, proposals!, gt!, roiKeys, config);
+      provided.set(ROI_TRAINING_INPUTS.boxes, sample.sampled.boxes);
+      provided.set(ROI_TRAINING_INPUTS.batchIndex, sample.sampled.batchIndex);
+      provided.set(ROI_TRAINING_INPUTS.labels, sample.sampled.labels);
+      provided.set(ROI_TRAINING_INPUTS.positiveBoxes, sample.positives.boxes);
+      provided.set(ROI_TRAINING_INPUTS.positiveBatchIndex, sample.positives.batchIndex);
+      provided.set(ROI_TRAINING_INPUTS.positiveLabels, sample.positives.labels);
+      const parts: { slot: { title: string; configKey: string; id: string }; name: string; training: RoiBoxOutputsTraining | RoiHeadTraining }[] = [
+        { slot: SLOTS.roiBoxOutputs, name: boxOutputs.name, training: boxTraining },
+      ];
+      if (config.MODEL.MASK_ON) {
+        const mask = resolveImplementation(container, SLOTS.roiMaskHead, config.MRCNN.ROI_MASK_HEAD);
+        parts.push({ slot: SLOTS.roiMaskHead, name: mask.name, training: trainingOf(SLOTS.roiMaskHead, mask.name, mask.value) });
+      }
+      if (config.MODEL.KEYPOINTS_ON) {
+        const kp = resolveImplementation(container, SLOTS.roiKeypointHead, config.KRCNN.ROI_KEYPOINTS_HEAD);
+        parts.push({ slot: SLOTS.roiKeypointHead, name: kp.name, training: trainingOf(SLOTS.roiKeypointHead, kp.name, kp.value) });
+      }
+      for (const part of parts) {
+        const build = part.training.buildTargets ?? ((): never => { throw missingGraphTargets(part.slot, part.name); })();
+        for (const [name, blob] of Object.entries(build.call(part.training, ctx, sample))) provided.set(name, blob);
+      }
+    }
     const rois: TrainingRois = {
       boxes: ctx.input(ROI_TRAINING_INPUTS.boxes, 'float32', ['R', 4]),
       batchIndex: ctx.input(ROI_TRAINING_INPUTS.batchIndex, 'int64', ['R']),
@@ -323,6 +466,8 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
     parameters,
     gradientOutputs,
     targets: trainingTargets({ config, rpnTraining, boxTraining, roiHeads, targetInputs }),
+    targetsInGraph: inGraph,
+    rpnKeyWidth: rpnKeyWidthOf(config, rpnFeatures),
     toBytes() {
       bytes ??= g.toModelProto({ passes: [], metadata: { 'rcnn.config': JSON.stringify(config), 'rcnn.kind': 'training' } });
       return bytes;

@@ -14,6 +14,7 @@ import type { RcnnConfig } from '../config/config.js';
 import type { Blob, Dim, GraphBuilder } from '../graph/builder.js';
 import type { BalancedSample } from '../training/matching.js';
 import type { ResizedTargets } from '../training/targets.js';
+import type { GroundTruthBlobs, RoiGraphSample } from '../training/graph-sampling.js';
 import type { DataType, HostTensor } from '../graph/dtypes.js';
 import type { WeightStore } from '../weights/store.js';
 
@@ -288,9 +289,27 @@ export interface RpnTargetInput {
   readonly sampling: SamplingSource;
 }
 
+/**
+ * Graph values the RPN's in-graph targets build on (TRAIN.PROPOSALS_IN_GRAPH): the anchors the
+ * proposal pass made over this graph's features, the ground truth, and the sampler keys.
+ */
+export interface RpnGraphTargetInput {
+  /** [A,4] anchors, shared by every image, in the order of the head's flattened outputs. */
+  readonly anchors: Blob;
+  readonly gt: GroundTruthBlobs;
+  /** [N, ≥A] float32 keys of the balanced sampler (`train.rpn.sample_keys`). */
+  readonly keys: Blob;
+}
+
 /** Training part of slot rpn-head. */
 export interface RpnHeadTraining {
   targets(input: RpnTargetInput, config: RcnnConfig): HostTargets;
+  /**
+   * The same targets as {@link targets}, built in the graph (TRAIN.PROPOSALS_IN_GRAPH): the value
+   * of every graph input that {@link buildLosses} declares, by input name. Optional: without it the
+   * model trains with the host targets (two sessions per step).
+   */
+  buildTargets?(ctx: TrainingBuildContext, input: RpnGraphTargetInput): Readonly<Record<string, Blob>>;
   /** The RPN losses (torchvision: `objectness`, `rpn_box_reg`) on the head's outputs over `features`. */
   buildLosses(ctx: TrainingBuildContext, features: FeatureMaps): readonly LossTerm[];
 }
@@ -324,6 +343,8 @@ export interface TrainingRois extends Rois {
 /** Training part of slot roi-box-outputs. */
 export interface RoiBoxOutputsTraining {
   targets(input: RoiTargetInput, config: RcnnConfig): HostTargets;
+  /** {@link targets} built in the graph on the graph's RoI sample (TRAIN.PROPOSALS_IN_GRAPH), by graph input name; optional. */
+  buildTargets?(ctx: TrainingBuildContext, sample: RoiGraphSample): Readonly<Record<string, Blob>>;
   /** Losses (torchvision: `classifier`, `box_reg`) on the box head's output for the sampled RoIs (image order, sampled order). */
   buildLosses(ctx: TrainingBuildContext, head: BoxHeadOutput, rois: TrainingRois): readonly LossTerm[];
 }
@@ -331,5 +352,7 @@ export interface RoiBoxOutputsTraining {
 /** Training part of slots roi-mask-head and roi-keypoint-head: they see the positive sampled RoIs only. */
 export interface RoiHeadTraining {
   targets(input: RoiTargetInput, config: RcnnConfig): HostTargets;
+  /** {@link targets} built in the graph on the graph's RoI sample (TRAIN.PROPOSALS_IN_GRAPH), by graph input name; optional. */
+  buildTargets?(ctx: TrainingBuildContext, sample: RoiGraphSample): Readonly<Record<string, Blob>>;
   buildLosses(ctx: TrainingBuildContext, features: FeatureMaps, positives: TrainingRois): readonly LossTerm[];
 }

@@ -1,8 +1,12 @@
 /**
  * The detector as a {@link TrainingModel}: the train-mode build (issue 16: losses through each
  * head's training part, `grad.<key>` for every trainable parameter, the parameters as graph inputs)
- * and the documented chain of one training step per replica, two onnxruntime sessions on the
- * replica's device:
+ * and one training step per replica.
+ *
+ * With TRAIN.PROPOSALS_IN_GRAPH (the default) a step is one session run: the host draws the
+ * training transform and the sampler keys, the training graph makes the proposals, the targets,
+ * the losses and the gradients (the body's forward runs once). Otherwise the documented chain of
+ * two onnxruntime sessions on the replica's device:
  *
  * 1. host: the training transform of the replica's images and targets (TRAIN.SCALES choice, flips);
  * 2. the proposal pass: the model's inference graph cut after the RPN, with the training top-n,
@@ -26,6 +30,8 @@ import {
   buildTrainingModel,
   exposeTrainableParameters,
   featureInputName,
+  graphTargetGaps,
+  groundTruthFeeds,
   seededRandom,
 } from '@rcnn/core';
 import { OrtSession } from '../session.js';
@@ -61,6 +67,8 @@ export interface DetectorTrainingModel extends TrainingModel<DetectorSample> {
   readonly losses: readonly string[];
   /** Registry names resolved per slot. */
   readonly resolved: Readonly<Record<string, string>>;
+  /** How a step runs: one session (targets in the graph) or the two-session chain, and why. */
+  readonly stepChain: string;
 }
 
 /** Prefix of the training graph's inputs that take a frozen body's feature maps. */
@@ -77,26 +85,41 @@ function ownedTensor(t: HostTensor): HostTensor {
 export function detectorTrainingModel(options: DetectorTrainingOptions): DetectorTrainingModel {
   const { config, container } = options;
   const seed = options.seed ?? 0;
-  // Pass 1: which tensors, of which shapes, the two graphs ask for.
+  // TRAIN.PROPOSALS_IN_GRAPH needs every training part to build its targets in the graph; a plugin
+  // head that builds only host targets trains through the two-session chain (reported).
+  const gaps = config.TRAIN.PROPOSALS_IN_GRAPH ? graphTargetGaps(config, container) : [];
+  const oneSession = config.TRAIN.PROPOSALS_IN_GRAPH && gaps.length === 0;
+  const stepChain = oneSession
+    ? 'one session run per step (TRAIN.PROPOSALS_IN_GRAPH)'
+    : gaps.length > 0
+      ? `proposal pass + host targets + training graph: ${gaps.join(', ')} builds no targets in the graph (TRAIN.PROPOSALS_IN_GRAPH needs buildTargets)`
+      : 'proposal pass + host targets + training graph (TRAIN.PROPOSALS_IN_GRAPH false)';
+  // Pass 1: which tensors, of which shapes, the graphs ask for.
   const recording = recordingWeights(seed);
-  // A frozen body's features come from the proposal pass, which runs the same body on the same
-  // images: the training graph does not run it a second time (nor hold its weights).
-  const buildOptions = { featureInputs: config.TRAIN.FREEZE_CONV_BODY };
+  // Two sessions: a frozen body's features come from the proposal pass, which runs the same body on
+  // the same images, so the training graph does not run it a second time (nor hold its weights).
+  const buildOptions = oneSession ? { targetsInGraph: true } : { featureInputs: config.TRAIN.FREEZE_CONV_BODY };
   buildTrainingModel(config, container, recording.store, buildOptions);
-  buildModel(proposalConfig(config), container, recording.store, { intermediates: true });
+  if (!oneSession) buildModel(proposalConfig(config), container, recording.store, { intermediates: true });
   const fitted = fitInitialWeights(options.weights, recording.requests, seed);
 
   // Pass 2: the real graphs over the fitted weights.
   const trainingModel = buildTrainingModel(config, container, fitted.store, buildOptions);
   if (trainingModel.parameters.size === 0) throw new TrainingError('the config leaves no parameter to train (TRAIN.FREEZE_CONV_BODY with frozen heads?)');
   const trainable = new Set(trainingModel.parameters.keys());
-  const proposalStore = fitted.store.fork();
-  proposalStore.setTrainable((key) => trainable.has(key));
-  const proposalModel = buildModel(proposalConfig(config), container, proposalStore, { intermediates: true });
-  const proposalInputs = exposeTrainableParameters(proposalModel.graph, proposalStore).map((p) => p.key);
+  let proposalGraph: Uint8Array | undefined;
+  let proposalInputs: string[] = [];
+  if (!oneSession) {
+    const proposalStore = fitted.store.fork();
+    proposalStore.setTrainable((key) => trainable.has(key));
+    const proposalModel = buildModel(proposalConfig(config), container, proposalStore, { intermediates: true });
+    proposalInputs = exposeTrainableParameters(proposalModel.graph, proposalStore).map((p) => p.key);
+    proposalGraph = proposalModel.toBytes();
+  }
   // The serialised graphs (frozen weights included: ~95 MB each for an R-50-FPN with a frozen body)
   // are needed only to open replicas; releaseGraphs() drops them once every replica is open.
-  let graphs: { readonly training: Uint8Array; readonly proposals: Uint8Array } | undefined = { training: trainingModel.toBytes(), proposals: proposalModel.toBytes() };
+  let graphs: { readonly training: Uint8Array; readonly proposals: Uint8Array | undefined } | undefined = { training: trainingModel.toBytes(), proposals: proposalGraph };
+  const rpnKeyWidth = (padded: readonly [number, number]): number => trainingModel.rpnKeyWidth(padded);
 
   const losses = trainingModel.outputs.map((o) => o.name).filter((n) => n.startsWith('loss.') && n !== TOTAL_LOSS_OUTPUT);
   const parameters = [...trainingModel.parameters].map(([name, t]) => ({ name, dims: t.dims }));
@@ -112,6 +135,15 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
   const targetsOf = trainingModel.targets;
   const resolved = trainingModel.resolved;
 
+  /** The losses and gradients of a training-graph run. */
+  const stepResult = (outputs: ReadonlyMap<string, HostTensor>): { losses: Record<string, number>; gradients: Map<string, Float32Array> } => {
+    const out: Record<string, number> = {};
+    for (const l of losses) out[l] = Number(outputs.get(l)!.data[0]);
+    const gradients = new Map<string, Float32Array>();
+    for (const p of parameters) gradients.set(p.name, outputs.get(gradientOf.get(p.name)!)!.data as Float32Array);
+    return { losses: out, gradients };
+  };
+
   // Parameters are graph inputs named by their key, in both graphs; lent to each run, not copied.
   const asInputs = (names: Iterable<string>) => [...names].map((name) => ({ name, input: name, dims: dimsOf.get(name)! }));
   const proposalParameters = asInputs(proposalInputs);
@@ -125,16 +157,37 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
     reinitialisedTensors: fitted.reinitialised,
     losses,
     resolved,
+    stepChain,
     releaseGraphs() {
       graphs = undefined;
     },
     async openReplica(o): Promise<TrainingReplica<DetectorSample>> {
       if (!graphs) throw new TrainingError('the training graphs were released (releaseGraphs): open every replica before releasing them');
+      const device = o.device.name;
+      if (!graphs.proposals) {
+        // One session: the training graph makes its own proposals and targets (TRAIN.PROPOSALS_IN_GRAPH).
+        const training = await OrtSession.open(graphs.training, replicaSessionOptions(o, 'training'));
+        return {
+          provider: training.provider,
+          fallbackReason: training.fallbackReason,
+          release: () => training.release(),
+          async step(samples, values, context) {
+            if (samples.length === 0) throw new TrainingError(`replica on ${device} got no image`, { iteration: context.iteration });
+            const rand = seededRandom(context.seed);
+            const batch = prepareTrainingBatch(config, container, samples.map((s) => s.image), samples.map((s) => s.targets), rand);
+            const { prepared } = batch;
+            const padded = [prepared.images.dims[2]!, prepared.images.dims[3]!] as const;
+            const gt = groundTruthFeeds(config, batch.targets, { padded, rpnKeyWidth: rpnKeyWidth(padded), rand });
+            const at = { iteration: context.iteration, device };
+            const run = await runWithLentParameters(training, { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...gt }, trainingParameters, values, fetches, at);
+            return stepResult(run.outputs);
+          },
+        };
+      }
       const [proposals, training] = await Promise.all([
         OrtSession.open(graphs.proposals, replicaSessionOptions(o, 'proposals')),
         OrtSession.open(graphs.training, replicaSessionOptions(o, 'training')),
       ]);
-      const device = o.device.name;
       // Frozen body: the proposal pass's `backbone.<name>` maps feed the training graph's `features.<name>`.
       const featureLevels = training.inputs.map((i) => i.name).filter((n) => n.startsWith(FEATURE_INPUT_PREFIX)).map((n) => n.slice(FEATURE_INPUT_PREFIX.length));
       const missingLevels = featureLevels.filter((l) => !proposals.outputs.some((out) => out.name === `backbone.${l}`));
@@ -174,11 +227,7 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
           const own = samples.map((_, i) => (boxes.data as Float32Array).slice(i * k * 4, (i * k + Number(counts[i])) * 4));
           const host = targetsOf({ anchors, proposals: own, targets: batch.targets, rpnSampling: { rand }, roiSampling: { rand } });
           const run = await runWithLentParameters(training, { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...features, ...host.feeds }, trainingParameters, values, fetches, at);
-          const out: Record<string, number> = {};
-          for (const l of losses) out[l] = Number(run.outputs.get(l)!.data[0]);
-          const gradients = new Map<string, Float32Array>();
-          for (const p of parameters) gradients.set(p.name, run.outputs.get(gradientOf.get(p.name)!)!.data as Float32Array);
-          return { losses: out, gradients };
+          return stepResult(run.outputs);
         },
       };
     },
