@@ -63,12 +63,14 @@ export interface TrainStepsResult {
   /** Within each step: the two sessions' run times (worker side), ms. */
   readonly losses: Readonly<Record<string, number>>;
   readonly peakRssMb: number;
-  readonly profile?: { readonly proposals: SessionProfile; readonly training: SessionProfile };
+  /** `proposals` only with the two-session chain (TRAIN.PROPOSALS_IN_GRAPH false or a plugin head without in-graph targets). */
+  readonly profile?: { readonly proposals?: SessionProfile; readonly training: SessionProfile };
 }
 
 /** Result of a `flops` task. */
 export interface TrainFlopsResult {
-  readonly proposals: FlopCount;
+  /** Only with the two-session chain. */
+  readonly proposals?: FlopCount;
   readonly training: FlopCount;
   /** Of the training graph: GFLOPs of the backward (`backward/grad/` nodes). */
   readonly backwardGflop: number;
@@ -213,12 +215,15 @@ async function steps(task: Extract<TrainTask, { mode: 'steps' }>): Promise<Train
     }
     if (!dir) return result;
     const frozen = frozenStages(task.trainable);
+    const fileOf = (session: string): string | undefined => readdirSync(dir).find((f) => f.startsWith(`train-${session}`) && f.endsWith('.json'));
     const read = async (session: string): Promise<SessionProfile> => {
-      const file = readdirSync(dir).find((f) => f.startsWith(`train-${session}`) && f.endsWith('.json'));
+      const file = fileOf(session);
       if (!file) throw new Error(`no profile of the ${session} session`);
       return sessionProfile(await readOrtProfile(join(dir, file)), task.runs, frozen);
     };
-    return { ...result, profile: { proposals: await read('proposals'), training: await read('training') } };
+    // The proposal session exists only with the two-session chain.
+    const proposals = fileOf('proposals') ? await read('proposals') : undefined;
+    return { ...result, profile: { ...(proposals ? { proposals } : {}), training: await read('training') } };
   } finally {
     if (dir && !process.env.RCNN_BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
     else if (dir) process.stderr.write(`profiles kept in ${dir}\n`);
@@ -236,16 +241,17 @@ async function flops(task: Extract<TrainTask, { mode: 'flops' }>): Promise<Train
     } finally {
       await replica.release();
     }
+    const fileOf = (session: string): string | undefined => readdirSync(dir).find((f) => f.startsWith(`train-${session}`) && f.endsWith('.json'));
     const count = async (session: string) => {
-      const file = readdirSync(dir).find((f) => f.startsWith(`train-${session}`) && f.endsWith('.json'));
+      const file = fileOf(session);
       if (!file) throw new Error(`no profile of the ${session} session`);
       return runKernels(await readOrtProfile(join(dir, file)), -1);
     };
-    const proposals = countKernelFlops(await count('proposals'));
+    const proposals = fileOf('proposals') ? countKernelFlops(await count('proposals')) : undefined;
     const trainingKernels = await count('training');
     const training = countKernelFlops(trainingKernels);
     const backward = countKernelFlops(trainingKernels.filter((k) => k.node.startsWith(BACKWARD_PREFIX)));
-    return { proposals, training, backwardGflop: backward.total / 1e9 };
+    return { ...(proposals ? { proposals } : {}), training, backwardGflop: backward.total / 1e9 };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

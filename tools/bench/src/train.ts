@@ -156,8 +156,8 @@ export async function benchTrain(caseDir: string, options: TrainBenchOptions, lo
 }
 
 /** Time of a step inside Conv / ConvTranspose / Gemm / MatMul kernels (both sessions), ms. */
-export function gemmKernelMs(profile: { readonly proposals: SessionProfile; readonly training: SessionProfile }): number {
-  return [profile.proposals, profile.training].reduce((a, p) => a + p.ops.filter((o) => GEMM_CLASS.has(o.op)).reduce((b, o) => b + o.ms, 0), 0);
+export function gemmKernelMs(profile: { readonly proposals?: SessionProfile; readonly training: SessionProfile }): number {
+  return [profile.proposals, profile.training].filter((p): p is SessionProfile => p !== undefined).reduce((a, p) => a + p.ops.filter((o) => GEMM_CLASS.has(o.op)).reduce((b, o) => b + o.ms, 0), 0);
 }
 
 /** One target line: what, the goal, what was measured, met. */
@@ -185,7 +185,7 @@ export function checkTrainTargets(report: TrainCaseReport): TrainTarget[] {
       const step = median(p.stepsMs);
       const outside = 1 - gemmKernelMs(p.profile) / step;
       out.push({ target: `outside Conv/ConvT/Gemm/MatMul (${label})`, goal: '≤ 15% of the step', measured: pct(outside), met: outside <= 0.15 });
-      const frozen = [...p.profile.proposals.frozenGradientKernels, ...p.profile.training.frozenGradientKernels];
+      const frozen = [...(p.profile.proposals?.frozenGradientKernels ?? []), ...p.profile.training.frozenGradientKernels];
       out.push({
         target: `frozen stages: no backward (${label})`,
         goal: 'no gradient kernel',
@@ -193,7 +193,7 @@ export function checkTrainTargets(report: TrainCaseReport): TrainTarget[] {
         met: frozen.length === 0,
       });
       if (r.flops && report.conv) {
-        const gflops = (r.flops.training.total + r.flops.proposals.total) / 1e9 / (step / 1000);
+        const gflops = (r.flops.training.total + (r.flops.proposals?.total ?? 0)) / 1e9 / (step / 1000);
         out.push({ target: `GFLOP/s of the step (${label})`, goal: 'reported vs the conv probe', measured: `${gflops.toFixed(0)} vs ${report.conv.gflopPerSecond.toFixed(0)} (${pct(gflops / report.conv.gflopPerSecond)})`, met: true });
       }
     }
@@ -238,12 +238,12 @@ export function formatTrain(report: TrainCaseReport): string {
     lines.push(`${r.trainable}: rcnn-node steps (s) ${steps || '-'}; torchvision ${torch || '-'}; rcnn-node losses ${JSON.stringify(r.rcnn[0]?.losses ?? {})}; torchvision ${JSON.stringify(r.torch[0]?.losses ?? {})}`);
     if (r.profiled?.profile) {
       lines.push('', `profile (${r.trainable}, one step ${seconds(median(r.profiled.stepsMs))}):`);
-      lines.push(profileLine('  proposal pass', r.profiled.profile.proposals));
+      if (r.profiled.profile.proposals) lines.push(profileLine('  proposal pass', r.profiled.profile.proposals));
       lines.push(profileLine('  training graph', r.profiled.profile.training));
     }
     if (r.flops) {
       const f = r.flops;
-      lines.push(`FLOPs (${r.trainable}): training graph ${(f.training.total / 1e9).toFixed(1)} GFLOP (backward ${f.backwardGflop.toFixed(1)}; conv ${(f.training.conv / 1e9).toFixed(1)}, deconv ${(f.training.deconv / 1e9).toFixed(1)}, gemm ${(f.training.gemm / 1e9).toFixed(1)}, matmul ${(f.training.matmul / 1e9).toFixed(1)}) + proposal pass ${(f.proposals.total / 1e9).toFixed(1)}`);
+      lines.push(`FLOPs (${r.trainable}): training graph ${(f.training.total / 1e9).toFixed(1)} GFLOP (backward ${f.backwardGflop.toFixed(1)}; conv ${(f.training.conv / 1e9).toFixed(1)}, deconv ${(f.training.deconv / 1e9).toFixed(1)}, gemm ${(f.training.gemm / 1e9).toFixed(1)}, matmul ${(f.training.matmul / 1e9).toFixed(1)})${f.proposals ? ` + proposal pass ${(f.proposals.total / 1e9).toFixed(1)}` : ' (proposals in the graph)'}`);
     }
     lines.push('');
   }

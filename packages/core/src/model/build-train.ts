@@ -6,10 +6,11 @@
  * keypoint head and theirs. Outputs `loss.<name>` per loss and `loss.total`, their sum in
  * torchvision's loss-dict order (RoI heads first, then the RPN).
  *
- * Targets and sampling are host work ({@link BuiltTrainingModel.targets}); the graph takes them as
- * inputs. The RPN's proposals are not computed here: torchvision detaches them, so they come from
- * the inference graph's RPN (with the TRAIN top-n) or are injected, and the RoI sample built on
- * them on the host is fed in.
+ * Targets and sampling are host work by default ({@link BuiltTrainingModel.targets}); the graph
+ * takes them as inputs, and the RPN's proposals come from the inference graph's RPN (with the TRAIN
+ * top-n) or are injected — torchvision detaches them. With `targetsInGraph`
+ * (TRAIN.PROPOSALS_IN_GRAPH) the graph makes the proposals itself and each training part's
+ * `buildTargets` gives the values of the inputs its losses declare, so one session run is a step.
  */
 import type { DependencyContainer } from 'tsyringe';
 import type { RcnnConfig } from '../config/config.js';

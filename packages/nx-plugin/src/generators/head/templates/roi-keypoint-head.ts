@@ -30,6 +30,7 @@ import {
   type RcnnConfig,
   type RoiHeadTraining,
   type RoiKeypointHead,
+  type RoiGraphSample,
   type RoiTargetInput,
   type Rois,
   type TrainingBuildContext,
@@ -44,7 +45,7 @@ import {
   sequentialKey,
   upsampleBilinear,
 } from '@rcnn/core';
-import { keypointHeatmapTargets } from '@rcnn/keypoint-head';
+import { buildKeypointHeatmapTargets, keypointHeatmapTargets } from '@rcnn/keypoint-head';
 import { ${p}Settings } from './config.js';
 
 /** Registry name (slot roi-keypoint-head). */
@@ -106,7 +107,7 @@ function build(ctx: BuildContext, features: FeatureMaps, detections: Detections)
   return { heatmaps };
 }
 
-/** Graph inputs of the training part (fed by its host \`targets\`). */
+/** Graph inputs of the training part (fed by its host \`targets\`, or built by \`buildTargets\`). */
 export const ${C}_TRAINING_INPUTS = {
   /** [V] int64: flat index r * K + k of every valid (positive RoI, keypoint) pair. */
   validRows: 'train.${v.propertyName}.valid_rows',
@@ -132,8 +133,13 @@ function targets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
   return keypointHeatmapTargets(input, config, ${C}_TRAINING_INPUTS);
 }
 
-/** Training part (train mode, docs/training.md of rcnn-node): targets on the host, the keypoint loss in the graph. */
-export const ${p}Training: RoiHeadTraining = { targets, buildLosses };
+/** Training part (train mode, docs/training.md of rcnn-node): targets on the host or in the graph, the keypoint loss in the graph. */
+/** The same targets built in the training graph (TRAIN.PROPOSALS_IN_GRAPH: one session run per step), from @rcnn/keypoint-head. */
+function buildTargets(ctx: TrainingBuildContext, sample: RoiGraphSample): Readonly<Record<string, Blob>> {
+  return buildKeypointHeatmapTargets(ctx, sample, ${C}_TRAINING_INPUTS);
+}
+
+export const ${p}Training: RoiHeadTraining = { targets, buildTargets, buildLosses };
 
 /** The head as a {@link RoiKeypointHead}. */
 export const ${p}: RoiKeypointHead = {

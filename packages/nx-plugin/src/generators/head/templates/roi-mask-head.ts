@@ -26,6 +26,7 @@ import {
   type RcnnConfig,
   type RoiHeadTraining,
   type RoiMaskHead,
+  type RoiGraphSample,
   type RoiTargetInput,
   type Rois,
   type TrainingBuildContext,
@@ -39,7 +40,7 @@ import {
   roiPooler,
   sequentialKey,
 } from '@rcnn/core';
-import { projectMaskTargets } from '@rcnn/mask-head';
+import { buildMaskTargets, projectMaskTargets } from '@rcnn/mask-head';
 import { ${p}Settings } from './config.js';
 
 /** Registry name (slot roi-mask-head). */
@@ -108,7 +109,7 @@ function build(ctx: BuildContext, features: FeatureMaps, detections: Detections)
   return { maskProbs };
 }
 
-/** Graph inputs of the training part (fed by its host \`targets\`). */
+/** Graph inputs of the training part (fed by its host \`targets\`, or built by \`buildTargets\`). */
 export const ${C}_TRAINING_INPUTS = {
   /** [Rp] int64: flat index r * C + class of the logits channel each positive RoI's loss reads. */
   channelIndex: 'train.${v.propertyName}.channel_index',
@@ -134,8 +135,13 @@ function targets(input: RoiTargetInput, config: RcnnConfig): HostTargets {
   return projectMaskTargets(input, config, ${C}_TRAINING_INPUTS);
 }
 
-/** Training part (train mode, docs/training.md of rcnn-node): targets on the host, the mask loss in the graph. */
-export const ${p}Training: RoiHeadTraining = { targets, buildLosses };
+/** Training part (train mode, docs/training.md of rcnn-node): targets on the host or in the graph, the mask loss in the graph. */
+/** The same targets built in the training graph (TRAIN.PROPOSALS_IN_GRAPH: one session run per step), from @rcnn/mask-head. */
+function buildTargets(ctx: TrainingBuildContext, sample: RoiGraphSample): Readonly<Record<string, Blob>> {
+  return buildMaskTargets(ctx, sample, ${C}_TRAINING_INPUTS);
+}
+
+export const ${p}Training: RoiHeadTraining = { targets, buildTargets, buildLosses };
 
 /** The head as a {@link RoiMaskHead}. */
 export const ${p}: RoiMaskHead = {
