@@ -80,6 +80,31 @@ describe('TRAIN.PROPOSALS_IN_GRAPH: the one-session step equals the two-session 
     });
   }
 
+  for (const [name, emptied] of [
+    ['fasterrcnn_tiny_train_batch2', [1]],
+    ['maskrcnn_tiny_train', [0]],
+] as const) {
+    it(`images without GT (every anchor and RoI background, no positive): ${name}, image(s) ${emptied.join(', ')} emptied`, async (t) => {
+      const { container, trainingCase, config, weights } = await setup(name);
+      const targets = trainingCase.targets.map((tg, i) =>
+        (emptied as readonly number[]).includes(i) ? { boxes: new Float32Array(0), labels: new Int32Array(0), ...(tg.masks ? { masks: new Uint8Array(0) } : {}), ...(tg.keypoints ? { keypoints: new Float32Array(0) } : {}) } : tg,
+      );
+      const input = { images: trainingCase.images, targets };
+      const chain = await trainStep(config, container, weights(), input, { intermediates: true });
+      const indices = (key: string): Int32Array => Int32Array.from(chain.tensors.get(key)!.data as BigInt64Array, Number);
+      const replay = {
+        rpn: input.images.map((_, i) => ({ positive: indices(`train.rpn.sampled_pos.${i}`), negative: indices(`train.rpn.sampled_neg.${i}`) })),
+        roi: input.images.map((_, i) => ({ positive: indices(`train.roi.sampled_pos.${i}`), negative: indices(`train.roi.sampled_neg.${i}`), proposals: chain.tensors.get(`train.rpn.proposals.${i}`)!.dims[0]! })),
+      };
+      for (const i of emptied) assert.equal(replay.roi[i]!.positive.length, 0, `image ${i} has no positive RoI`);
+      const one = await trainStepInGraph(config, container, weights(), input, { replay });
+      for (const [loss, v] of chain.losses) assert.ok(Number.isFinite(one.losses.get(loss)!) && Math.abs(one.losses.get(loss)! - v) <= 1e-6 * Math.max(1, Math.abs(v)), `${loss}: ${one.losses.get(loss)} vs ${v}`);
+      const { worst, where } = worstGradient(one.tensors, (key) => chain.tensors.get(key)!.data as Float32Array, (_k, r) => Math.max(1e-6, maxAbs(r)));
+      t.diagnostic(`worst gradient ${worst.toExponential(2)} (${where})`);
+      assert.ok(worst <= 1e-5, `gradients differ by ${worst} (${where})`);
+    });
+  }
+
   it("the detector's replica step is one session run of the same graph with keys drawn from the step's seed", async (t) => {
     const { container, trainingCase, config, weights } = await setup('fasterrcnn_tiny_train_batch2');
     assert.equal(config.TRAIN.PROPOSALS_IN_GRAPH, true, 'the default');
