@@ -119,7 +119,6 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
   // The serialised graphs (frozen weights included: ~95 MB each for an R-50-FPN with a frozen body)
   // are needed only to open replicas; releaseGraphs() drops them once every replica is open.
   let graphs: { readonly training: Uint8Array; readonly proposals: Uint8Array | undefined } | undefined = { training: trainingModel.toBytes(), proposals: proposalGraph };
-  const rpnKeyWidth = (padded: readonly [number, number]): number => trainingModel.rpnKeyWidth(padded);
 
   const losses = trainingModel.outputs.map((o) => o.name).filter((n) => n.startsWith('loss.') && n !== TOTAL_LOSS_OUTPUT);
   const parameters = [...trainingModel.parameters].map(([name, t]) => ({ name, dims: t.dims }));
@@ -133,6 +132,7 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
   const fetches = [...losses, ...trainingModel.gradientOutputs];
   // The step keeps only the host side of the build, not the built graphs (nodes and initializers).
   const targetsOf = trainingModel.targets;
+  const rpnKeyWidth = trainingModel.rpnKeyWidth;
   const resolved = trainingModel.resolved;
 
   /** The losses and gradients of a training-graph run. */
