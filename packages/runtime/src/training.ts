@@ -144,14 +144,20 @@ export function prepareTrainingBatch(config: RcnnConfig, container: DependencyCo
   return { config: cfg, prepared, targets: resized };
 }
 
+/** The number of images of a step's input: at least one, with one target set each. */
+function checkedBatchSize(input: Pick<TrainStepInput, 'images' | 'targets'>): number {
+  const n = input.images.length;
+  if (n === 0) throw new InputError('a training step needs at least one image');
+  if (input.targets.length !== n) throw new TargetError(`${n} image(s) but ${input.targets.length} target set(s): one per image`);
+  return n;
+}
+
 /**
  * Runs one training forward (see module doc): returns the losses and, on request, the
  * fixture-named intermediates. Sampling draws from a PRNG seeded by TRAIN.SEED unless injected.
  */
 export async function trainStep(config: RcnnConfig, container: DependencyContainer, weights: WeightStore, input: TrainStepInput, options: TrainStepOptions = {}): Promise<TrainStepResult> {
-  const n = input.images.length;
-  if (n === 0) throw new InputError('a training step needs at least one image');
-  if (input.targets.length !== n) throw new TargetError(`${n} image(s) but ${input.targets.length} target set(s): one per image`);
+  const n = checkedBatchSize(input);
   const threads = options.threads ?? 1;
   const rand = seededRandom(config.TRAIN.SEED);
 
@@ -249,9 +255,7 @@ export async function trainStepInGraph(
   input: Pick<TrainStepInput, 'images' | 'targets'>,
   options: TrainStepInGraphOptions = {},
 ): Promise<Omit<TrainStepResult, 'model'>> {
-  const n = input.images.length;
-  if (n === 0) throw new InputError('a training step needs at least one image');
-  if (input.targets.length !== n) throw new TargetError(`${n} image(s) but ${input.targets.length} target set(s): one per image`);
+  checkedBatchSize(input);
   const rand = seededRandom(config.TRAIN.SEED);
   const { config: cfg, prepared, targets: resized } = prepareTrainingBatch(config, container, input.images, input.targets, rand);
   const model = buildTrainingModel(cfg, container, weights, { targetsInGraph: true });

@@ -149,6 +149,11 @@ export function readTargets(caseDir: string): ImageTargets {
 
 const cpu = () => at(resolveDevices('cpu').devices, 0, "resolveDevices('cpu')");
 
+/** The profile file a replica's session `session` wrote into `dir` (`train-<session>_<timestamp>.json`), if it has one. */
+function profileFile(dir: string, session: string): string | undefined {
+  return readdirSync(dir).find((f) => f.startsWith(`train-${session}`) && f.endsWith('.json'));
+}
+
 /** Backward kernels among node `names` that belong to a frozen stage, and how many belong to the backbone at all. */
 export function gradientKernels(names: readonly string[], frozen: readonly string[]): { frozen: string[]; backbone: number } {
   const grads = names.filter((n) => n.startsWith(BACKWARD_PREFIX)).map((n) => n.slice(BACKWARD_PREFIX.length));
@@ -215,14 +220,13 @@ async function steps(task: Extract<TrainTask, { mode: 'steps' }>): Promise<Train
     }
     if (!dir) return result;
     const frozen = frozenStages(task.trainable);
-    const fileOf = (session: string): string | undefined => readdirSync(dir).find((f) => f.startsWith(`train-${session}`) && f.endsWith('.json'));
     const read = async (session: string): Promise<SessionProfile> => {
-      const file = fileOf(session);
+      const file = profileFile(dir, session);
       if (!file) throw new Error(`no profile of the ${session} session`);
       return sessionProfile(await readOrtProfile(join(dir, file)), task.runs, frozen);
     };
     // The proposal session exists only with the two-session chain.
-    const proposals = fileOf('proposals') ? await read('proposals') : undefined;
+    const proposals = profileFile(dir, 'proposals') ? await read('proposals') : undefined;
     return { ...result, profile: { ...(proposals ? { proposals } : {}), training: await read('training') } };
   } finally {
     if (dir && !process.env.RCNN_BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
@@ -241,13 +245,12 @@ async function flops(task: Extract<TrainTask, { mode: 'flops' }>): Promise<Train
     } finally {
       await replica.release();
     }
-    const fileOf = (session: string): string | undefined => readdirSync(dir).find((f) => f.startsWith(`train-${session}`) && f.endsWith('.json'));
     const count = async (session: string) => {
-      const file = fileOf(session);
+      const file = profileFile(dir, session);
       if (!file) throw new Error(`no profile of the ${session} session`);
       return runKernels(await readOrtProfile(join(dir, file)), -1);
     };
-    const proposals = fileOf('proposals') ? countKernelFlops(await count('proposals')) : undefined;
+    const proposals = profileFile(dir, 'proposals') ? countKernelFlops(await count('proposals')) : undefined;
     const trainingKernels = await count('training');
     const training = countKernelFlops(trainingKernels);
     const backward = countKernelFlops(trainingKernels.filter((k) => k.node.startsWith(BACKWARD_PREFIX)));

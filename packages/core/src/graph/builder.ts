@@ -459,6 +459,12 @@ export class GraphBuilder {
     if (this.parent) throw new GraphError('promoteInitializerToInput() called on a subgraph');
     if (inputName === blob.name) throw new GraphError(`promoteInitializerToInput: input name "${inputName}" must differ from the initializer's`);
     const input = this.input(inputName, tensor.dtype, tensor.dims);
+    this.replaceInitializerByIdentity(blob, input);
+    return input;
+  }
+
+  /** Drops the initializer `blob` and makes its name an Identity of `input`, first in the node list (every reader stays valid). */
+  private replaceInitializerByIdentity(blob: Blob, input: Blob): void {
     this.initializers.delete(blob.name);
     for (const [key, cached] of this.constantCache) if (cached.name === blob.name) this.constantCache.delete(key);
     this.nodes.unshift({
@@ -469,7 +475,6 @@ export class GraphBuilder {
       outputs: [blob.name],
       attributes: new Map(),
     });
-    return input;
   }
 
   /**
@@ -486,16 +491,7 @@ export class GraphBuilder {
     if (declared.dtype !== tensor.dtype || (declared.dims ?? []).join(',') !== tensor.dims.join(',')) {
       throw new GraphError(`aliasInitializerToInput: "${blob.name}" is ${tensor.dtype} [${tensor.dims.join(', ')}] but input "${input.name}" is ${declared.dtype} [${(declared.dims ?? []).join(', ')}]`);
     }
-    this.initializers.delete(blob.name);
-    for (const [key, cached] of this.constantCache) if (cached.name === blob.name) this.constantCache.delete(key);
-    this.nodes.unshift({
-      opType: 'Identity',
-      domain: '',
-      name: this.uniqueName(`param/${blob.name.replace(/\//g, '.')}`),
-      inputs: [input.name],
-      outputs: [blob.name],
-      attributes: new Map(),
-    });
+    this.replaceInitializerByIdentity(blob, input);
   }
 
   /** Serialises the graph to ModelProto bytes (opset {@link opset}, IR {@link IR_VERSION}). */

@@ -350,29 +350,31 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
     resolved[SLOTS.roiBoxHead.id] = boxHead.name;
     resolved[SLOTS.roiBoxOutputs.id] = boxOutputs.name;
     boxTraining = boxOutputs.value.training ?? ((): never => { throw missingTraining(SLOTS.roiBoxOutputs, boxOutputs.name); })();
+    // The mask and keypoint heads train on the positive RoIs.
+    type Slot = { readonly id: string; readonly title: string; readonly configKey: string };
+    const roiHeadParts: { slot: Slot; name: string; scope: string; training: RoiHeadTraining }[] = [];
+    const addRoiHead = (slot: Slot, scope: string, impl: { name: string; value: { training?: RoiHeadTraining } }): void => {
+      resolved[slot.id] = impl.name;
+      const training = impl.value.training ?? ((): never => { throw missingTraining(slot, impl.name); })();
+      roiHeadParts.push({ slot, name: impl.name, scope, training });
+    };
+    if (config.MODEL.MASK_ON) addRoiHead(SLOTS.roiMaskHead, 'mask_head', resolveImplementation(container, SLOTS.roiMaskHead, config.MRCNN.ROI_MASK_HEAD));
+    if (config.MODEL.KEYPOINTS_ON) addRoiHead(SLOTS.roiKeypointHead, 'keypoint_head', resolveImplementation(container, SLOTS.roiKeypointHead, config.KRCNN.ROI_KEYPOINTS_HEAD));
+
     // Targets in the graph: the RoI sample and every head's targets, before the heads declare them.
     if (inGraph) {
-      const trainingOf = <T>(slot: { title: string; configKey: string; id: string }, name: string, value: { training?: T }): T =>
-        value.training ?? ((): never => { throw missingTraining(slot, name); })();
       const roiKeys = ctx.input(GT_TRAINING_INPUTS.roiKeys, 'float32', ['N', 'K_keys']);
       const sample = sampleRoisGraph(g, proposals!, gt!, roiKeys, config);
-      provided.set(ROI_TRAINING_INPUTS.boxes, sample.sampled.boxes);
-      provided.set(ROI_TRAINING_INPUTS.batchIndex, sample.sampled.batchIndex);
-      provided.set(ROI_TRAINING_INPUTS.labels, sample.sampled.labels);
-      provided.set(ROI_TRAINING_INPUTS.positiveBoxes, sample.positives.boxes);
-      provided.set(ROI_TRAINING_INPUTS.positiveBatchIndex, sample.positives.batchIndex);
-      provided.set(ROI_TRAINING_INPUTS.positiveLabels, sample.positives.labels);
-      const parts: { slot: { title: string; configKey: string; id: string }; name: string; training: RoiBoxOutputsTraining | RoiHeadTraining }[] = [
-        { slot: SLOTS.roiBoxOutputs, name: boxOutputs.name, training: boxTraining },
+      const sampled: readonly (readonly [string, Blob])[] = [
+        [ROI_TRAINING_INPUTS.boxes, sample.sampled.boxes],
+        [ROI_TRAINING_INPUTS.batchIndex, sample.sampled.batchIndex],
+        [ROI_TRAINING_INPUTS.labels, sample.sampled.labels],
+        [ROI_TRAINING_INPUTS.positiveBoxes, sample.positives.boxes],
+        [ROI_TRAINING_INPUTS.positiveBatchIndex, sample.positives.batchIndex],
+        [ROI_TRAINING_INPUTS.positiveLabels, sample.positives.labels],
       ];
-      if (config.MODEL.MASK_ON) {
-        const mask = resolveImplementation(container, SLOTS.roiMaskHead, config.MRCNN.ROI_MASK_HEAD);
-        parts.push({ slot: SLOTS.roiMaskHead, name: mask.name, training: trainingOf(SLOTS.roiMaskHead, mask.name, mask.value) });
-      }
-      if (config.MODEL.KEYPOINTS_ON) {
-        const kp = resolveImplementation(container, SLOTS.roiKeypointHead, config.KRCNN.ROI_KEYPOINTS_HEAD);
-        parts.push({ slot: SLOTS.roiKeypointHead, name: kp.name, training: trainingOf(SLOTS.roiKeypointHead, kp.name, kp.value) });
-      }
+      for (const [name, blob] of sampled) provided.set(name, blob);
+      const parts: { slot: Slot; name: string; training: RoiBoxOutputsTraining | RoiHeadTraining }[] = [{ slot: SLOTS.roiBoxOutputs, name: boxOutputs.name, training: boxTraining }, ...roiHeadParts];
       for (const part of parts) {
         const build = part.training.buildTargets ?? ((): never => { throw missingGraphTargets(part.slot, part.name); })();
         for (const [name, blob] of Object.entries(build.call(part.training, ctx, sample))) provided.set(name, blob);
@@ -387,27 +389,16 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
     const trainBox = boxTraining;
     roiLosses.push(...g.withScope('box_outputs', () => trainBox.buildLosses(ctx, head, rois)));
 
-    const needsPositives = config.MODEL.MASK_ON || config.MODEL.KEYPOINTS_ON;
-    const positives: TrainingRois | undefined = needsPositives
-      ? {
-          boxes: ctx.input(ROI_TRAINING_INPUTS.positiveBoxes, 'float32', ['Rp', 4]),
-          batchIndex: ctx.input(ROI_TRAINING_INPUTS.positiveBatchIndex, 'int64', ['Rp']),
-          labels: ctx.input(ROI_TRAINING_INPUTS.positiveLabels, 'int64', ['Rp']),
-        }
-      : undefined;
-    if (config.MODEL.MASK_ON && positives) {
-      const maskHead = resolveImplementation(container, SLOTS.roiMaskHead, config.MRCNN.ROI_MASK_HEAD);
-      resolved[SLOTS.roiMaskHead.id] = maskHead.name;
-      const training = maskHead.value.training ?? ((): never => { throw missingTraining(SLOTS.roiMaskHead, maskHead.name); })();
-      roiHeads.push(training);
-      roiLosses.push(...g.withScope('mask_head', () => training.buildLosses(ctx, roiFeatures, positives)));
-    }
-    if (config.MODEL.KEYPOINTS_ON && positives) {
-      const kpHead = resolveImplementation(container, SLOTS.roiKeypointHead, config.KRCNN.ROI_KEYPOINTS_HEAD);
-      resolved[SLOTS.roiKeypointHead.id] = kpHead.name;
-      const training = kpHead.value.training ?? ((): never => { throw missingTraining(SLOTS.roiKeypointHead, kpHead.name); })();
-      roiHeads.push(training);
-      roiLosses.push(...g.withScope('keypoint_head', () => training.buildLosses(ctx, roiFeatures, positives)));
+    if (roiHeadParts.length > 0) {
+      const positives: TrainingRois = {
+        boxes: ctx.input(ROI_TRAINING_INPUTS.positiveBoxes, 'float32', ['Rp', 4]),
+        batchIndex: ctx.input(ROI_TRAINING_INPUTS.positiveBatchIndex, 'int64', ['Rp']),
+        labels: ctx.input(ROI_TRAINING_INPUTS.positiveLabels, 'int64', ['Rp']),
+      };
+      for (const part of roiHeadParts) {
+        roiHeads.push(part.training);
+        roiLosses.push(...g.withScope(part.scope, () => part.training.buildLosses(ctx, roiFeatures, positives)));
+      }
     }
   }
 

@@ -52,24 +52,25 @@ export interface GroundTruthBlobs {
   readonly keypoints: () => Blob;
 }
 
+/** `hi - lo`, plus 1 with Detectron's +1 widths (`plusOne`): a box side in the host's operation order. */
+function side(g: GraphBuilder, hi: Blob, lo: Blob, plusOne: boolean, tag: string): Blob {
+  const d = ops.sub(g, hi, lo, tag);
+  return plusOne ? ops.add(g, d, g.constFloat32(1), `${tag}_plus1`) : d;
+}
+
 /**
  * torchvision `box_iou(gt, boxes)` per image in float32 (the host's `boxIouFloat32`, same operation
  * order): `gt` [N,G,4], `boxes` [N,M,4] or [1,M,4] (shared anchors); returns [N,G,M].
  */
 export function boxIouGraph(g: GraphBuilder, gt: Blob, boxes: Blob, plusOne: boolean, name = 'iou'): Blob {
   return g.withScope(name, () => {
-    const one = g.constFloat32(1);
-    const side = (hi: Blob, lo: Blob, tag: string): Blob => {
-      const d = ops.sub(g, hi, lo, tag);
-      return plusOne ? ops.add(g, d, one, `${tag}_plus1`) : d;
-    };
     const [ax1, ay1, ax2, ay2] = ops.split(g, gt, [1, 1, 1, 1], 2, 'gt'); // [N,G,1]
     const [bx1, by1, bx2, by2] = ops.split(g, ops.transpose(g, boxes, [0, 2, 1], 'boxes_t'), [1, 1, 1, 1], 1, 'b'); // [N|1,1,M]
-    const areaA = ops.mul(g, side(ax2, ax1, 'aw'), side(ay2, ay1, 'ah'), 'area_a');
-    const areaB = ops.mul(g, side(bx2, bx1, 'bw'), side(by2, by1, 'bh'), 'area_b');
+    const areaA = ops.mul(g, side(g, ax2, ax1, plusOne, 'aw'), side(g, ay2, ay1, plusOne, 'ah'), 'area_a');
+    const areaB = ops.mul(g, side(g, bx2, bx1, plusOne, 'bw'), side(g, by2, by1, plusOne, 'bh'), 'area_b');
     const zero = g.constFloat32(0);
-    const w = side(ops.min(g, [ax2, bx2], 'ix2'), ops.max(g, [ax1, bx1], 'ix1'), 'iw');
-    const h = side(ops.min(g, [ay2, by2], 'iy2'), ops.max(g, [ay1, by1], 'iy1'), 'ih');
+    const w = side(g, ops.min(g, [ax2, bx2], 'ix2'), ops.max(g, [ax1, bx1], 'ix1'), plusOne, 'iw');
+    const h = side(g, ops.min(g, [ay2, by2], 'iy2'), ops.max(g, [ay1, by1], 'iy1'), plusOne, 'ih');
     const inter = ops.mul(g, ops.max(g, [w, zero], 'iw0'), ops.max(g, [h, zero], 'ih0'), 'inter');
     return ops.div(g, inter, ops.sub(g, ops.add(g, areaA, areaB, 'areas'), inter, 'union'), 'iou');
   });
@@ -142,20 +143,15 @@ export function sampleBalancedGraph(g: GraphBuilder, kinds: Blob, keys: Blob, o:
 export function encodeBoxesGraph(g: GraphBuilder, gt: Blob, boxes: Blob, weights: readonly number[], plusOne: boolean, name = 'encode'): Blob {
   if (weights.length !== 4) throw new ConfigError(`box coder weights need 4 values, got ${weights.length}`);
   return g.withScope(name, () => {
-    const one = g.constFloat32(1);
     const half = g.constFloat32(0.5);
-    const side = (hi: Blob, lo: Blob, tag: string): Blob => {
-      const d = ops.sub(g, hi, lo, tag);
-      return plusOne ? ops.add(g, d, one, `${tag}_plus1`) : d;
-    };
     const [x1, y1, x2, y2] = ops.split(g, boxes, [1, 1, 1, 1], 1, 'box');
     const [gx1, gy1, gx2, gy2] = ops.split(g, gt, [1, 1, 1, 1], 1, 'gt');
-    const exW = side(x2, x1, 'ex_w');
-    const exH = side(y2, y1, 'ex_h');
+    const exW = side(g, x2, x1, plusOne, 'ex_w');
+    const exH = side(g, y2, y1, plusOne, 'ex_h');
     const exX = ops.add(g, x1, ops.mul(g, half, exW, 'ex_hw'), 'ex_x');
     const exY = ops.add(g, y1, ops.mul(g, half, exH, 'ex_hh'), 'ex_y');
-    const gW = side(gx2, gx1, 'gt_w');
-    const gH = side(gy2, gy1, 'gt_h');
+    const gW = side(g, gx2, gx1, plusOne, 'gt_w');
+    const gH = side(g, gy2, gy1, plusOne, 'gt_h');
     const gX = ops.add(g, gx1, ops.mul(g, half, gW, 'gt_hw'), 'gt_x');
     const gY = ops.add(g, gy1, ops.mul(g, half, gH, 'gt_hh'), 'gt_y');
     const [wx, wy, ww, wh] = weights.map((w) => g.constFloat32(w));
@@ -323,7 +319,7 @@ export function groundTruthFeeds(config: RcnnConfig, targets: readonly ResizedTa
         for (let y = 0; y < rows; y++) {
           const sy = Math.min(y, h - 1) * w;
           const dst = base + y * wp;
-          for (let x = 0; x < w; x++) masks[dst + x] = src[sy + x]!;
+          masks.set(src.subarray(sy, sy + w), dst);
           if (cols > w) masks[dst + w] = src[sy + w - 1]!;
         }
       }
