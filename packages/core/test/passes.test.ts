@@ -3,9 +3,13 @@
  * `passes: []`) and the operators it promises; patterns that do not match are left alone.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
-import { GraphBuilder, type HostTensor, decodeModelProto, multiScaleRoiAlign, ops } from '../src/index.js';
+import { GraphBuilder, type HostTensor, buildGradients, decodeModelProto, multiScaleRoiAlign, ops } from '../src/index.js';
+import { SHAPES_READ_EARLY, SINKS_IN_BACKWARD_ORDER } from '../src/internal/passes/index.js';
 import { f32, i64 } from './helpers.js';
 
 const rand = (k: number, seed: number): Float32Array => Float32Array.from({ length: k }, (_, i) => Math.sin(seed + i * 1.37) * 0.8);
@@ -133,5 +137,116 @@ describe('sink-row-gather', () => {
     const idx = g.input('idx', 'int64', ['A', 'B']);
     g.output(ops.relu(g, ops.flatten(g, ops.gather(g, x, idx, 0), 1)), 'y', 'float32');
     assert.deepEqual(opTypes(g.toModelProto()), ['Gather', 'Flatten', 'Relu']);
+  });
+});
+
+describe('shapes-read-early', () => {
+  /** x = Relu(a); y = Sigmoid(x) read for values, x read again only for its shape (whole and a slice). */
+  function shapeReadLate() {
+    const g = new GraphBuilder();
+    const a = g.input('a', 'float32', ['N', 3, 4]);
+    const x = ops.relu(g, a, 'x');
+    const y = ops.sigmoid(g, x, 'y');
+    // The late shape reads, as the backward writes them (unbroadcast of an Add, zeros of a feature map's shape).
+    g.output(ops.reshape(g, ops.exp(g, y), ops.shape(g, x)), 'full', 'float32');
+    g.output(ops.cast(g, ops.shape(g, x, 1, 3), 'float32'), 'tail', 'float32');
+    g.output(ops.cast(g, ops.shape(g, x, 1), 'float32'), 'fromOne', 'float32');
+    return { g, feeds: { a: f32([2, 3, 4], [...rand(24, 13)]) } };
+  }
+
+  interface NodeRecord { readonly op_type: string; readonly input: string[]; readonly output: string[] }
+  const nodesOf = (bytes: Uint8Array): NodeRecord[] => (decodeModelProto(bytes).graph as { node: NodeRecord[] }).node;
+
+  it("reads x's shape right after x is made and gives every reader the same values", async () => {
+    const { g, feeds } = shapeReadLate();
+    const plainBytes = g.toModelProto({ passes: [] });
+    const passedBytes = g.toModelProto({ passes: [SHAPES_READ_EARLY] });
+    const [plain, passed] = [await runBytes(plainBytes, feeds), await runBytes(passedBytes, feeds)];
+    for (const k of ['full', 'tail', 'fromOne']) assert.deepEqual(passed[k], plain[k], k);
+    assert.deepEqual([...passed.tail!], [3, 4]);
+    assert.deepEqual([...passed.fromOne!], [3, 4]);
+
+    const nodes = nodesOf(passedBytes);
+    const relu = nodes.findIndex((n) => n.op_type === 'Relu');
+    // Relu → Shape(x) → Reshape(x, shape) (an alias of x), before any other reader of x.
+    assert.equal(nodes[relu + 1]!.op_type, 'Shape');
+    assert.deepEqual(nodes[relu + 1]!.input, nodes[relu]!.output);
+    assert.equal(nodes[relu + 2]!.op_type, 'Reshape');
+    assert.deepEqual(nodes[relu + 2]!.input, [nodes[relu]!.output[0], nodes[relu + 1]!.output[0]]);
+    const alias = nodes[relu + 2]!.output[0]!;
+    const sigmoid = nodes.find((n) => n.op_type === 'Sigmoid')!;
+    assert.deepEqual(sigmoid.input, [alias]);
+    // x's only readers are now the early Shape and its alias; the late shape reads read the early shape.
+    const x = nodes[relu]!.output[0]!;
+    assert.deepEqual(nodes.filter((n) => n.input.includes(x)).map((n) => n.op_type), ['Shape', 'Reshape']);
+    assert.equal(nodes.filter((n) => n.op_type === 'Shape').length, 1);
+    assert.equal(nodes.filter((n) => n.op_type === 'Slice').length, 2);
+  });
+
+  it('leaves values read only for their shape, or never for it, alone', () => {
+    const g = new GraphBuilder();
+    const a = g.input('a', 'float32', [2, 3]);
+    const x = ops.relu(g, a, 'x');
+    g.output(ops.sigmoid(g, x), 'y', 'float32');
+    g.output(ops.shape(g, ops.exp(g, a)), 's', 'int64');
+    assert.deepEqual(opTypes(g.toModelProto({ passes: [SHAPES_READ_EARLY] })), ['Relu', 'Sigmoid', 'Exp', 'Shape']);
+  });
+});
+
+describe('sinks-in-backward-order', () => {
+  /** Three MatMul + ReLU layers on parameter inputs, a sum loss and each parameter's gradient as an output. */
+  function layerChain() {
+    const g = new GraphBuilder();
+    const x = g.input('x', 'float32', [4, 8]);
+    const weights = [0, 1, 2].map((i) => g.input(`w${i}`, 'float32', [8, 8]));
+    let h = x;
+    weights.forEach((w, i) => {
+      h = ops.relu(g, g.op('MatMul', [h, w], {}, `layer${i}`), `relu${i}`);
+    });
+    const loss = g.op('ReduceSum', [h], { keepdims: 0 }, 'loss');
+    g.output(loss, 'loss', 'float32', []);
+    const grads = buildGradients(g, { loss, wrt: weights });
+    // Written in parameter order, as addParameterGradients does: layer0's gradient first.
+    weights.forEach((w, i) => g.output(grads.of(w), `grad.w${i}`, 'float32', [8, 8]));
+    const feeds: Record<string, HostTensor> = { x: f32([4, 8], [...rand(32, 21)]) };
+    weights.forEach((_, i) => (feeds[`w${i}`] = f32([8, 8], [...rand(64, 22 + i)])));
+    return { g, feeds };
+  }
+
+  /** The kernels onnxruntime ran, in order (one profiled run with its default execution order). */
+  async function executedNodes(bytes: Uint8Array, feeds: Record<string, HostTensor>): Promise<string[]> {
+    const dir = mkdtempSync(join(tmpdir(), 'rcnn-sink-order-'));
+    try {
+      const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, enableProfiling: true, profileFilePrefix: join(dir, 'p') });
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor('float32', v.data as Float32Array, [...v.dims]);
+      await session.run(ortFeeds);
+      session.endProfiling();
+      await session.release();
+      const events = JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]!), 'utf8')) as { cat?: string; name: string }[];
+      return events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time')).map((e) => e.name.slice(0, -'_kernel_time'.length));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('gives the same values and makes onnxruntime run each weight gradient as soon as its inputs exist', async () => {
+    const { g, feeds } = layerChain();
+    const plainBytes = g.toModelProto({ passes: [] });
+    const passedBytes = g.toModelProto({ passes: [SINKS_IN_BACKWARD_ORDER] });
+    const [plain, passed] = [await runBytes(plainBytes, feeds), await runBytes(passedBytes, feeds)];
+    for (const k of ['loss', 'grad.w0', 'grad.w1', 'grad.w2']) assert.deepEqual(passed[k], plain[k], k);
+
+    // The last layer's weight gradient is the first the backward can give: it runs before the data
+    // gradient reaches layer 0 (the default order runs it last, after the whole data-gradient chain).
+    const position = (order: string[], prefix: string): number => order.findIndex((n) => n.startsWith(prefix));
+    // `grad/relu0/gx`: the data gradient into layer 0's output; `grad/layer2/gb`: the MatMul of layer 2's weight gradient.
+    const firstGradientOfLayer0Input = (order: string[]): number => position(order, 'grad/relu0/gx');
+    const lastLayerWeight = (order: string[]): number => position(order, 'grad/layer2/gb');
+    const before = await executedNodes(plainBytes, feeds);
+    const after = await executedNodes(passedBytes, feeds);
+    assert.ok(firstGradientOfLayer0Input(before) >= 0 && lastLayerWeight(before) >= 0, before.join(', '));
+    assert.ok(lastLayerWeight(before) > firstGradientOfLayer0Input(before), `as built: ${before.join(', ')}`);
+    assert.ok(lastLayerWeight(after) < firstGradientOfLayer0Input(after), `passed: ${after.join(', ')}`);
   });
 });

@@ -20,6 +20,7 @@ import type { DataType, HostTensor } from '../graph/dtypes.js';
 import * as ops from '../graph/onnx-ops.js';
 import { addParameterGradients, exposeTrainableParameters, trainableParameters } from '../autodiff/index.js';
 import { SLOTS, replicaInfo, resolveImplementation } from '../registry/registry.js';
+import { TRAINING_PASSES } from '../internal/passes/index.js';
 import { GT_TRAINING_INPUTS, type GroundTruthBlobs, sampleRoisGraph } from '../training/graph-sampling.js';
 import { ROI_TRAINING_INPUTS, sampleRois } from '../training/roi-sampling.js';
 import type { ResizedTargets } from '../training/targets.js';
@@ -461,7 +462,7 @@ export function buildTrainingModel(config: RcnnConfig, container: DependencyCont
     targetsInGraph: inGraph,
     rpnKeyWidth: rpnKeyWidthOf(config, rpnFeatures),
     toBytes() {
-      bytes ??= g.toModelProto({ passes: [], metadata: { 'rcnn.config': JSON.stringify(config), 'rcnn.kind': 'training' } });
+      bytes ??= g.toModelProto({ passes: TRAINING_PASSES, metadata: { 'rcnn.config': JSON.stringify(config), 'rcnn.kind': 'training' } });
       return bytes;
     },
   };
