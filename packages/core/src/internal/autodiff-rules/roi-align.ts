@@ -203,7 +203,12 @@ export function installRoiAlignRule(register: typeof registerGradientRule): void
           const updates8 = g.op('Mul', [grad8, weight8], {}, 'updates8');
           // allowzero: an empty block's width 0 is a size here, not "copy the input's dimension".
           const updates = g.op('Reshape', [updates8, g.op('Concat', [pairs, width], { axis: 0 }, 'updates_shape')], { allowzero: 1 }, 'updates');
-          const zeros = ctx.filled(g.op('Concat', [cells, width], { axis: 0 }, 'map_shape'), 0, 'zeros');
+          // The zeros' width is read off this block's own updates, not the shared channel bounds:
+          // onnxruntime merges identical subexpressions, so zeros shaped from the feature map alone
+          // would be one tensor shared by every head that pools the same level, made when the first
+          // head's backward needs it and alive until the last one's (ScatterND copies its data input,
+          // so sharing saves nothing) — 53 MB at the step's memory peak for P2 of an R-50-FPN.
+          const zeros = ctx.filled(g.op('Concat', [cells, g.op('Shape', [updates], { start: 1 }, 'updates_width')], { axis: 0 }, 'map_shape'), 0, 'zeros');
           maps.push(g.op('ScatterND', [zeros, indices, updates], { reduction: 'add' }, 'scatter'));
         });
         lo = hi;
