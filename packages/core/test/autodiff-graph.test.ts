@@ -19,6 +19,7 @@ import {
   trainableConfigLayer,
   trainableParameters,
   ConfigError,
+  decodeModelProto,
 } from '../src/index.js';
 import { gradientRuleFor } from '../src/autodiff/registry.js';
 import { gradcheck, randn, tensor } from './gradcheck.js';
@@ -129,6 +130,53 @@ describe('buildGradients', () => {
       build: (g, x) => g.op('Mul', [g.op('Exp', [x.a]), g.op('Sigmoid', [x.a])]),
     });
     assert.ok(r.graph.graphNodes().some((n) => n.opType === 'Sum'));
+  });
+
+  it('sums three or more gradients of a blob one at a time (a chain of Adds, so at most two are alive at once)', async () => {
+    const r = await gradcheck({
+      inputs: { a: tensor(F64, [4], randn(4, 503)) },
+      build: (g, x) => g.op('Mul', [g.op('Mul', [g.op('Exp', [x.a]), g.op('Sigmoid', [x.a])]), g.op('Tanh', [x.a])]),
+    });
+    const accumulate = r.graph.graphNodes().filter((n) => n.name.includes('accumulate'));
+    assert.deepEqual(
+      accumulate.map((n) => n.opType),
+      ['Add', 'Add'],
+    );
+    // The second Add reads the first: a fold, not two independent sums.
+    assert.ok(accumulate[1]!.inputs.includes(accumulate[0]!.outputs[0]!));
+  });
+
+  it("adds a Gather's gradient (a scatter-add into zeros) by scattering its rows into the other contributions", async () => {
+    const r = await gradcheck({
+      inputs: { a: tensor(F64, [5], randn(5, 504)) },
+      // Rows 1 and 3 gathered (1 twice: the scatter adds into the same element twice), plus a dense use.
+      build: (g, x) => g.op('Add', [g.op('ReduceSum', [g.op('GatherElements', [x.a, g.constInt64([1, 3, 1])], { axis: 0 })], { keepdims: 1 }), g.op('Exp', [x.a])]),
+    });
+    const nodes = r.graph.graphNodes();
+    const producer = (name: string) => nodes.find((n) => n.outputs.includes(name));
+    const scatter = nodes.find((n) => n.opType === 'ScatterElements' && n.name.includes('accumulate_rows'));
+    assert.ok(scatter, nodes.map((n) => n.name).join(', '));
+    // It scatters into the dense gradient (the Exp's, seen through a Reshape), not into zeros.
+    const view = producer(scatter.inputs[0]!)!;
+    assert.equal(view.opType, 'Reshape');
+    assert.notEqual(producer(view.inputs[0]!)!.opType, 'ConstantOfShape');
+    // The scatter into zeros the Gather's rule wrote is dead and not serialised.
+    const serialised = decodeModelProto(r.graph.toModelProto()).graph as { node: { op_type: string; input: string[]; output: string[] }[] };
+    const made = new Map(serialised.node.flatMap((n) => n.output.map((o) => [o, n.op_type] as const)));
+    assert.ok(!serialised.node.some((n) => n.op_type === 'ScatterElements' && made.get(n.input[0]!) === 'ConstantOfShape'));
+  });
+
+  it('adds gradients that are all scatter-adds into zeros by scattering the later ones into the first', async () => {
+    const r = await gradcheck({
+      inputs: { a: tensor(F64, [5], randn(5, 505)) },
+      build: (g, x) =>
+        g.op('Mul', [
+          g.op('GatherElements', [x.a, g.constInt64([4, 0, 4])], { axis: 0 }),
+          g.op('GatherElements', [x.a, g.constInt64([0, 2, 2])], { axis: 0 }),
+        ]),
+    });
+    const scatters = r.graph.graphNodes().filter((n) => n.opType === 'ScatterElements');
+    assert.equal(scatters.filter((n) => n.name.includes('accumulate_rows')).length, 1);
   });
 });
 

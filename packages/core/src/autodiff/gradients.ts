@@ -56,6 +56,41 @@ export function zerosLike(g: GraphBuilder, like: Blob, dtype: GradientDataType, 
   return g.op('ConstantOfShape', [g.op('Shape', [like], {}, `${name}.shape`)], { value: attr.tensor({ ...t, dims: [1] }) }, name);
 }
 
+/** A gradient that is a scatter-add of `updates` into zeros shaped `zerosShape` (possibly seen through Reshapes). */
+interface ScatterIntoZeros {
+  readonly scatter: GraphNode;
+  readonly zerosShape: string;
+}
+
+/** `grad` as a scatter-add into zeros (through Reshapes only), if it is one. */
+function scatterIntoZeros(grad: Blob, producerOf: (name: string) => GraphNode | undefined): ScatterIntoZeros | undefined {
+  let node = producerOf(grad.name);
+  while (node && node.domain === '' && node.opType === 'Reshape') node = producerOf(node.inputs[0]!);
+  if (!node || node.domain !== '' || (node.opType !== 'ScatterElements' && node.opType !== 'ScatterND')) return undefined;
+  const reduction = node.attributes.get('reduction');
+  if (reduction?.kind !== 'string' || reduction.value !== 'add') return undefined;
+  const zeros = producerOf(node.inputs[0]!);
+  if (!zeros || zeros.domain !== '' || zeros.opType !== 'ConstantOfShape') return undefined;
+  const value = zeros.attributes.get('value');
+  // ConstantOfShape without a value attribute fills with float32 zeros.
+  if (value !== undefined && !(value.kind === 'tensor' && Array.from(value.value.data as ArrayLike<number | bigint>).every((v) => Number(v) === 0))) return undefined;
+  return { scatter: node, zerosShape: zeros.inputs[0]! };
+}
+
+/**
+ * `partial + c` where `c` is a scatter-add into zeros: the same scatter, into `partial` seen in the
+ * zeros' shape, then back in `partial`'s shape (both Reshapes are aliases in onnxruntime). The same
+ * sums, except where the scatter hits an element more than once: `(p + u1) + u2` instead of `p + (u1 + u2)`.
+ */
+function addScatteredInto(g: GraphBuilder, partial: Blob, c: ScatterIntoZeros, name: string): Blob {
+  return g.withScope(name, () => {
+    const view = g.op('Reshape', [partial, { name: c.zerosShape }], { allowzero: 1 }, 'view');
+    const attributes = Object.fromEntries(c.scatter.attributes);
+    const scattered = g.op(c.scatter.opType, [view, { name: c.scatter.inputs[1]! }, { name: c.scatter.inputs[2]! }], attributes, 'scatter');
+    return g.op('Reshape', [scattered, g.op('Shape', [partial], {}, 'shape')], { allowzero: 1 }, 'sum');
+  });
+}
+
 /**
  * Sums `gradient` (the shape of a broadcast result) back to `input`'s shape: over the leading axes
  * broadcasting added and the axes where `input` has size 1. Shapes are read in the graph (Shape,
@@ -93,8 +128,8 @@ export function reduceToShapeOf(g: GraphBuilder, gradient: Blob, input: Blob, na
  * cut by {@link GraphBuilder.stopGradient}, by operators registered as non-differentiable (shape
  * arithmetic, comparisons, NMS, TopK indices, If/Loop …) and by the non-differentiable inputs of a
  * rule (RoiAlign's boxes, Gather's indices …). Gradients of blobs with several consumers are summed
- * (one Sum node). Fails with a {@link GraphError} naming the node when an operator on a path has no
- * rule (see {@link registerGradientRule}).
+ * (one Sum node for two, a chain of Adds for more). Fails with a {@link GraphError} naming the node
+ * when an operator on a path has no rule (see {@link registerGradientRule}).
  */
 export function buildGradients(graph: GraphBuilder, options: GradientOptions): Gradients {
   installBuiltinGradientRules();
@@ -144,13 +179,40 @@ export function buildGradients(graph: GraphBuilder, options: GradientOptions): G
     else contributions.set(name, [grad]);
   };
   const total = new Map<string, Blob>();
+  const producers = new Map<string, GraphNode>();
+  let indexed = 0;
+  const producerOf = (name: string): GraphNode | undefined => {
+    const all = graph.graphNodes();
+    for (; indexed < all.length; indexed++) for (const o of all[indexed]!.outputs) producers.set(o, all[indexed]!);
+    return producers.get(name);
+  };
   const gradientOf = (name: string): Blob | undefined => {
     const done = total.get(name);
     if (done) return done;
-    const list = contributions.get(name) ?? [];
-    const [first, ...others] = list;
-    if (first === undefined) return undefined;
-    const sum = others.length === 0 ? first : graph.op('Sum', list, {}, 'accumulate');
+    const all = contributions.get(name) ?? [];
+    if (all.length === 0) return undefined;
+    // A contribution that is a scatter-add into zeros (the backward of a Gather: a few rows of a
+    // feature map) is added by scattering its updates into the sum of the others instead: no
+    // map-sized zeros, copy and Add (for the RPN's sampled anchors, 2 x 53 MB at P2 of an R-50-FPN).
+    const sparse = all.map((c) => scatterIntoZeros(c, producerOf));
+    const denseAt = all.flatMap((_, i) => (sparse[i] ? [] : [i]));
+    // All sparse: the first one stays as it is and the others scatter into it.
+    const base = denseAt.length > 0 ? denseAt : [0];
+    const dense = base.map((i) => all[i]!);
+    const rows = all.flatMap((_, i) => (base.includes(i) ? [] : [sparse[i]!]));
+    // Three or more dense contributions are added one at a time, in the order they were written:
+    // the Adds come after every contribution in the node list, so onnxruntime's depth-first order
+    // completes each partial sum before it computes the next contribution, and at most two are
+    // alive at once — a Sum of n needs all n together (the P2 level's box and mask/keypoint
+    // RoiAlign gradients, 53 MB each at 800 px, at the step's memory peak). Same association as Sum.
+    const [first, ...others] = dense;
+    const denseSum =
+      others.length === 0
+        ? first!
+        : others.length === 1
+          ? graph.op('Sum', dense, {}, 'accumulate')
+          : others.reduce((partial, c, i) => graph.op('Add', [partial, c], {}, `accumulate${i}`), first!);
+    const sum = rows.reduce((partial, c, i) => addScatteredInto(graph, partial, c, `accumulate_rows${i}`), denseSum);
     total.set(name, sum);
     return sum;
   };
