@@ -77,6 +77,8 @@ export {
   type OrtProfileEvent,
   readOrtProfile,
   runKernels,
+  runMemory,
+  type RunMemory,
 } from './profile.js';
 export { importPluginRegister, type PluginRegister, pluginSpecifiers } from './plugins.js';
 export {

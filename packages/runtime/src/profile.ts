@@ -20,6 +20,10 @@ export interface OrtProfileEvent {
     readonly provider?: string;
     readonly input_type_shape?: readonly Readonly<Record<string, readonly number[]>>[];
     readonly output_type_shape?: readonly Readonly<Record<string, readonly number[]>>[];
+    /** Bytes of the node's allocator in use after the kernel ran (decimal string; onnxruntime ≥ 1.2x). */
+    readonly mem_bytes_in_use?: string;
+    /** Bytes the allocator's arena holds (reserved from the system) after the kernel ran. */
+    readonly mem_arena_held?: string;
   };
 }
 
@@ -35,6 +39,41 @@ export interface KernelEvent {
   readonly selfMs: number;
   readonly inputShapes: readonly (readonly number[])[];
   readonly outputShapes: readonly (readonly number[])[];
+  /** The allocator's bytes in use after the kernel, where the profile records it. */
+  readonly bytesInUse?: number;
+  /** The allocator's arena size after the kernel, where the profile records it. */
+  readonly arenaHeldBytes?: number;
+}
+
+/** The memory of one run as the profile records it per kernel (see {@link runMemory}). */
+export interface RunMemory {
+  /** The largest allocator use after any kernel, and the kernel after which it was reached. */
+  readonly peakInUseBytes: number;
+  readonly peakNode: string;
+  /** The largest arena size: what the allocator reserved (and the process may keep resident). */
+  readonly arenaHeldBytes: number;
+}
+
+/**
+ * The peak memory in use and the arena size of a run's kernels (from {@link runKernels}), or
+ * undefined when the profile has no memory fields. What tells activations kept too long (the peak
+ * and where) from the arena's power-of-two growth (held against peak) — docs/performance.md, round 5.
+ */
+export function runMemory(kernels: readonly KernelEvent[]): RunMemory | undefined {
+  let peak: KernelEvent | undefined;
+  let held = 0;
+  for (const k of kernels) {
+    if (k.bytesInUse !== undefined && (peak === undefined || k.bytesInUse > peak.bytesInUse!)) peak = k;
+    held = Math.max(held, k.arenaHeldBytes ?? 0);
+  }
+  return peak ? { peakInUseBytes: peak.bytesInUse!, peakNode: peak.node, arenaHeldBytes: held } : undefined;
+}
+
+/** A profile's decimal-string byte count as a number (undefined when absent or not a count). */
+function byteCount(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
 const KERNEL_SUFFIX = '_kernel_time';
@@ -84,8 +123,12 @@ export function runKernels(events: readonly OrtProfileEvent[], run = -1): Kernel
     selfMs: Math.max(0, e.dur - childUs[i]!) / 1000,
     inputShapes: shapes(e.args?.input_type_shape),
     outputShapes: shapes(e.args?.output_type_shape),
+    ...optionalBytes('bytesInUse', byteCount(e.args?.mem_bytes_in_use)),
+    ...optionalBytes('arenaHeldBytes', byteCount(e.args?.mem_arena_held)),
   }));
 }
+
+const optionalBytes = <K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> => (value === undefined ? {} : ({ [key]: value } as Record<K, number>));
 
 /** Kernel time per operator type (exclusive: a subgraph's nodes count for their own types), largest first. */
 export function opTimes(kernels: readonly KernelEvent[]): { readonly op: string; readonly ms: number; readonly share: number; readonly nodes: number }[] {

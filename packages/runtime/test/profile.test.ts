@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { type KernelEvent, describePlacement, nodePlacement, opTimes, readOrtProfile, runKernels } from '../src/index.js';
+import { type KernelEvent, describePlacement, nodePlacement, opTimes, readOrtProfile, runKernels, runMemory } from '../src/index.js';
 import { pattern, tempDir, toyDetector } from './helpers.js';
 
 describe('onnxruntime profiles', () => {
@@ -25,6 +25,24 @@ describe('onnxruntime profiles', () => {
     assert.deepEqual(placement.providers.map((p) => p.provider), ['CPUExecutionProvider']);
     assert.equal(placement.cpuNodes.length, kernels.length);
     assert.match(describePlacement(placement), /every node ran on the CPU execution provider/);
+    // onnxruntime-node 1.30 records the allocator's use per kernel: a real run has a peak and an arena.
+    const memory = runMemory(kernels);
+    assert.ok(memory, 'the profile records memory');
+    assert.ok(memory.peakInUseBytes > 0 && memory.arenaHeldBytes >= memory.peakInUseBytes, JSON.stringify(memory));
+    assert.ok(kernels.some((k) => k.node === memory.peakNode));
+  });
+
+  it('reads the peak memory in use, where it was reached and the arena size of a run', () => {
+    const ev = (name: string, ts: number, inUse: number | undefined, held: number | undefined) => ({
+      cat: 'Node',
+      name: `${name}_kernel_time`,
+      ts,
+      dur: 5,
+      args: { op_name: 'Relu', provider: 'CPUExecutionProvider', ...(inUse === undefined ? {} : { mem_bytes_in_use: String(inUse) }), ...(held === undefined ? {} : { mem_arena_held: String(held) }) },
+    });
+    const run = (events: ReturnType<typeof ev>[]) => runKernels([{ cat: 'Session', name: 'model_run', ts: 0, dur: 100 }, ...events]);
+    assert.deepEqual(runMemory(run([ev('a', 1, 100, 1024), ev('b', 10, 700, 2048), ev('c', 20, 300, 2048)])), { peakInUseBytes: 700, peakNode: 'b', arenaHeldBytes: 2048 });
+    assert.equal(runMemory(run([ev('a', 1, undefined, undefined)])), undefined);
   });
 
   it('reports the nodes a GPU session left on the CPU, and the copies', () => {

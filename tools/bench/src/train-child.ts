@@ -15,7 +15,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ImageTargets, at, decodeEntry, readSafetensorsFile } from '@rcnn/core';
-import { type OrtProfileEvent, decodeImage, readOrtProfile, resolveDevices, resolveModelSources, runKernels } from '@rcnn/runtime';
+import { type OrtProfileEvent, type RunMemory, decodeImage, readOrtProfile, resolveDevices, resolveModelSources, runKernels, runMemory } from '@rcnn/runtime';
 import { type DetectorSample, type DetectorTrainingModel, SgdMomentum, copyParameters, detectorTrainingModel } from '@rcnn/runtime/training';
 import { register as registerBackbone } from '@rcnn/backbone';
 import { register as registerBoxHead } from '@rcnn/box-head';
@@ -51,6 +51,8 @@ export interface SessionProfile {
   readonly frozenGradientKernels: readonly string[];
   /** Backward kernels of trainable backbone stages (for the report: they exist where they should). */
   readonly backboneGradientKernels: number;
+  /** The last profiled run's peak memory in use (and where) and arena size, where the profile records them. */
+  readonly memory?: RunMemory;
 }
 
 /** Result of a `steps` task. */
@@ -165,7 +167,8 @@ function sessionProfile(events: readonly OrtProfileEvent[], runs: number, frozen
   const kernels = runKernels(events, -1);
   const backwardMs = kernels.filter((k) => k.node.startsWith(BACKWARD_PREFIX)).reduce((a, k) => a + k.selfMs, 0);
   const g = gradientKernels([...new Set(kernels.map((k) => k.node))], frozen);
-  return { ops: times.ops, kernelMs: times.kernelMs, backwardMs, frozenGradientKernels: g.frozen, backboneGradientKernels: g.backbone };
+  const memory = runMemory(kernels);
+  return { ops: times.ops, kernelMs: times.kernelMs, backwardMs, frozenGradientKernels: g.frozen, backboneGradientKernels: g.backbone, ...(memory ? { memory } : {}) };
 }
 
 /**

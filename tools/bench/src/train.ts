@@ -214,7 +214,9 @@ function profileLine(name: string, p: SessionProfile): string {
     .filter((o) => o.share >= 0.005)
     .map((o) => `${o.op} ${pct(o.share)}`)
     .join(', ');
-  return `${name} (${(p.kernelMs / 1000).toFixed(2)} s of kernels, backward ${(p.backwardMs / 1000).toFixed(2)} s): ${top}`;
+  const mb = (bytes: number): string => `${Math.round(bytes / 1048576)} MB`;
+  const memory = p.memory ? `; memory in use at most ${mb(p.memory.peakInUseBytes)} (after ${p.memory.peakNode}), arena ${mb(p.memory.arenaHeldBytes)}` : '';
+  return `${name} (${(p.kernelMs / 1000).toFixed(2)} s of kernels, backward ${(p.backwardMs / 1000).toFixed(2)} s): ${top}${memory}`;
 }
 
 /** The printed train section of one case. */

@@ -11,7 +11,10 @@ const session = (ops: [string, number][], frozen: string[] = []): SessionProfile
 };
 
 function report(stepMs: number, torchMs: number, frozenKernels: string[] = []): TrainCaseReport {
-  const profile = { proposals: session([['Conv', 1000], ['NonMaxSuppression', 100]]), training: session([['Conv', 4000], ['MatMul', 2000], ['ScatterND', 900]], frozenKernels) };
+  const profile = {
+    proposals: session([['Conv', 1000], ['NonMaxSuppression', 100]]),
+    training: { ...session([['Conv', 4000], ['MatMul', 2000], ['ScatterND', 900]], frozenKernels), memory: { peakInUseBytes: 900 * 1048576, peakNode: 'backward/grad/roi_align/map', arenaHeldBytes: 1057 * 1048576 } },
+  };
   const steps = { trainableParameters: 10, parameters: 2, buildMs: 1, warmupMs: stepMs, stepsMs: [stepMs], losses: { 'loss.mask': 0.7 }, peakRssMb: 1000 };
   return {
     name: 'maskrcnn_r50fpn',
@@ -53,6 +56,8 @@ describe('train section', () => {
     const slow = checkTrainTargets(report(9000, 10000, ['conv_body.body.layer1.0.conv1/weight_grad/tap_0_0']));
     assert.equal(slow.find((t) => t.target.startsWith('step time'))!.met, false);
     assert.equal(slow.find((t) => t.target.startsWith('frozen'))!.met, false);
+    // The profiled session's memory: peak in use, where, and the arena it needed.
+    assert.match(formatTrain(report(8000, 10000)), /memory in use at most 900 MB \(after backward\/grad\/roi_align\/map\), arena 1057 MB/);
     assert.match(formatTrain(report(8000, 10000)), /step time \(trainable_backbone_layers=3\)\s+≤ 0\.80x torchvision\s+0\.80x \(8\.00 s vs 10\.00 s\)\s+met/);
   });
 
