@@ -6,9 +6,9 @@
  * has the highest index: the walk first runs the whole data-gradient chain down to layer2 and only
  * then each weight gradient, keeping every conv's output gradient (and the activation it is paired
  * with) alive across the body's backward. The pass moves each sink (with the node it renames, when
- * nothing else reads that node) to the end in reverse order, so the walk starts from the gradient
- * the backward can give first and runs each weight gradient as soon as its inputs exist. Same
- * values: only the order of nodes in the list changes.
+ * nothing else reads that node) to the end of the list, in the reverse of the order the backward
+ * computed them, so the walk starts from the gradient the backward can give first and runs each
+ * weight gradient as soon as its inputs exist. Same values: only the order of the node list changes.
  */
 import type { GraphPass, PassGraph, PassNode } from './pass.js';
 
