@@ -190,16 +190,21 @@ export function buildGradients(graph: GraphBuilder, options: GradientOptions): G
     const done = total.get(name);
     if (done) return done;
     const all = contributions.get(name) ?? [];
-    if (all.length === 0) return undefined;
+    if (all.length <= 1) {
+      if (all[0]) total.set(name, all[0]);
+      return all[0];
+    }
     // A contribution that is a scatter-add into zeros (the backward of a Gather: a few rows of a
     // feature map) is added by scattering its updates into the sum of the others instead: no
     // map-sized zeros, copy and Add (for the RPN's sampled anchors, 2 x 53 MB at P2 of an R-50-FPN).
     const sparse = all.map((c) => scatterIntoZeros(c, producerOf));
-    const denseAt = all.flatMap((_, i) => (sparse[i] ? [] : [i]));
+    const dense = all.filter((_, i) => !sparse[i]);
+    const rows = sparse.filter((s): s is ScatterIntoZeros => s !== undefined);
     // All sparse: the first one stays as it is and the others scatter into it.
-    const base = denseAt.length > 0 ? denseAt : [0];
-    const dense = base.map((i) => all[i]!);
-    const rows = all.flatMap((_, i) => (base.includes(i) ? [] : [sparse[i]!]));
+    if (dense.length === 0) {
+      dense.push(all[0]!);
+      rows.shift();
+    }
     // Three or more dense contributions are added one at a time, in the order they were written:
     // the Adds come after every contribution in the node list, so onnxruntime's depth-first order
     // completes each partial sum before it computes the next contribution, and at most two are

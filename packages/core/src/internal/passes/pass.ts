@@ -58,6 +58,21 @@ export class PassGraph {
     return this.nodes.filter((n) => n.inputs.includes(name) || [...n.attributes.values()].some((a) => a.kind === 'graph' && a.value.outerReads.includes(name)));
   }
 
+  /** Every value's readers as {@link consumers} gives them (each reading node once), in one pass over the nodes: for passes that look at many values. */
+  consumerIndex(): Map<string, PassNode[]> {
+    const index = new Map<string, PassNode[]>();
+    for (const n of this.nodes) {
+      const names = new Set([...n.inputs, ...[...n.attributes.values()].flatMap((a) => (a.kind === 'graph' ? a.value.outerReads : []))]);
+      names.delete('');
+      for (const name of names) {
+        const list = index.get(name);
+        if (list) list.push(n);
+        else index.set(name, [n]);
+      }
+    }
+    return index;
+  }
+
   /** `name` has exactly one reader, `node`-independent, and nothing outside the node list reads it. */
   soleConsumer(name: string): PassNode | undefined {
     if (this.isPinned(name)) return undefined;

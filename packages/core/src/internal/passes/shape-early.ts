@@ -20,24 +20,18 @@ const INT64_MAX = 9223372036854775807n;
 
 function readShapesEarly(graph: PassGraph): number {
   const nodes = graph.nodes;
-  const readers = new Map<string, PassNode[]>();
-  for (const n of nodes) {
-    for (const i of n.inputs) {
-      if (i === '') continue;
-      const list = readers.get(i);
-      if (list) list.push(n);
-      else readers.set(i, [n]);
-    }
-  }
+  const readers = graph.consumerIndex();
   const after = new Map<PassNode, PassNode[]>();
   const replaced = new Map<PassNode, PassNode>();
   const rewired = new Map<PassNode, PassNode>();
   let count = 0;
   for (const producer of nodes) {
     for (const x of producer.outputs) {
-      const list = readers.get(x) ?? [];
-      const shapes = list.filter((n) => n.opType === 'Shape' && n.domain === '');
-      const others = list.filter((n) => !(n.opType === 'Shape' && n.domain === ''));
+      // Direct readers only: a subgraph that reads `x` keeps reading it (its body is not rewired).
+      const list = (readers.get(x) ?? []).filter((n) => n.inputs.includes(x));
+      const isShape = (n: PassNode): boolean => n.opType === 'Shape' && n.domain === '';
+      const shapes = list.filter(isShape);
+      const others = list.filter((n) => !isShape(n));
       if (shapes.length === 0 || others.length === 0) continue;
       const shape = graph.fresh(`${x}/shape`);
       const alias = graph.fresh(`${x}/with_shape`);

@@ -13,25 +13,17 @@
 import type { GraphPass, PassGraph, PassNode } from './pass.js';
 
 function orderSinks(graph: PassGraph): number {
-  const readers = new Map<string, number>();
-  const read = (name: string): void => {
-    if (name !== '') readers.set(name, (readers.get(name) ?? 0) + 1);
-  };
-  for (const n of graph.nodes) {
-    n.inputs.forEach(read);
-    for (const a of n.attributes.values()) if (a.kind === 'graph') a.value.outerReads.forEach(read);
-  }
-  const producers = new Map<string, PassNode>();
-  for (const n of graph.nodes) for (const o of n.outputs) producers.set(o, n);
-  const unread = (n: PassNode): boolean => n.outputs.every((o) => (readers.get(o) ?? 0) === 0);
+  const readers = graph.consumerIndex();
+  const readCount = (name: string): number => readers.get(name)?.length ?? 0;
+  const unread = (n: PassNode): boolean => n.outputs.every((o) => readCount(o) === 0);
   const groups: PassNode[][] = [];
   const moved = new Set<PassNode>();
   for (const sink of graph.nodes) {
     if (!unread(sink) || sink.outputs.length === 0) continue;
     const group = [sink];
     if (sink.opType === 'Identity' && sink.domain === '' && sink.inputs.length === 1) {
-      const renamed = producers.get(sink.inputs[0]!);
-      if (renamed && renamed.outputs.every((o) => readers.get(o) === 1 && !graph.isPinned(o))) group.unshift(renamed);
+      const renamed = graph.producer(sink.inputs[0]!);
+      if (renamed && renamed.outputs.every((o) => readCount(o) === 1 && !graph.isPinned(o))) group.unshift(renamed);
     }
     groups.push(group);
     group.forEach((n) => moved.add(n));
