@@ -51,7 +51,7 @@ export function buildBottleneck(ctx: BuildContext, x: Blob, spec: BottleneckSpec
     stride !== 1 || inChannels !== outChannels
       ? convNorm(ctx, x, { key: `${prefix}downsample.0`, norm: resnetNorm(conventions, `${prefix}downsample.1`), name: 'downsample', inChannels, outChannels, kernel: 1, stride })
       : x;
-  return ops.relu(g, ops.add(g, y, shortcut, 'sum'), 'out');
+  return ops.relu(g, ops.addSameShape(g, y, shortcut, 'sum'), 'out');
 }
 
 /** One stage (`layerN`) of bottleneck blocks. */

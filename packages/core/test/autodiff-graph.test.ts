@@ -20,6 +20,7 @@ import {
   trainableParameters,
   ConfigError,
   decodeModelProto,
+  ops,
 } from '../src/index.js';
 import { gradientRuleFor } from '../src/autodiff/registry.js';
 import { gradcheck, randn, tensor } from './gradcheck.js';
@@ -177,6 +178,30 @@ describe('buildGradients', () => {
     });
     const scatters = r.graph.graphNodes().filter((n) => n.opType === 'ScatterElements');
     assert.equal(scatters.filter((n) => n.name.includes('accumulate_rows')).length, 1);
+  });
+});
+
+describe('shapes declared equal (GraphBuilder.declareSameShape)', () => {
+  it('is an equivalence: declared groups join, undeclared blobs stay apart', () => {
+    const g = new GraphBuilder();
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((n) => g.input(n, F64, [2]));
+    g.declareSameShape(a!, b!);
+    g.declareSameShape(c!, b!);
+    assert.ok(g.haveSameShape('a', 'c') && g.haveSameShape('c', 'a') && g.haveSameShape('b', 'b'));
+    assert.ok(!g.haveSameShape('a', 'd'));
+    assert.ok(g.haveSameShape('d', 'd'));
+  });
+
+  it('a residual sum (ops.addSameShape) hands its gradient to both operands as is; a plain Add sums it back at run time', async () => {
+    const unbroadcasts = async (add: typeof ops.add) => {
+      const r = await gradcheck({
+        inputs: { a: tensor(F64, [2, 3], randn(6, 506)) },
+        build: (g, x) => g.op('Relu', [add(g, g.op('Tanh', [x.a]), g.op('Exp', [x.a]), 'residual')]),
+      });
+      return r.graph.graphNodes().filter((n) => n.name.includes('residual') && n.name.includes('unbroadcast') && n.opType === 'ReduceSum').length;
+    };
+    assert.equal(await unbroadcasts(ops.addSameShape), 0);
+    assert.equal(await unbroadcasts(ops.add), 2);
   });
 });
 

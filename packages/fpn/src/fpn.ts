@@ -63,7 +63,8 @@ export class FeaturePyramidNetwork implements FeaturePyramid {
     for (let i = used.length - 1; i >= 0; i--) {
       if (i < used.length - 1) {
         const topDown = exact2x ? nearestUpsample2x(g, merged, `upsample${i}`) : nearestUpsampleLike(g, merged, laterals[i]!, `upsample${i}`, [DIMS.images, dim, ...levelSizeDims(String(i))]);
-        merged = ops.add(g, laterals[i]!, topDown, `merge${i}`);
+        // Same shape by construction: the top-down map is upsampled to exactly the lateral's size.
+        merged = ops.addSameShape(g, laterals[i]!, topDown, `merge${i}`);
       }
       const blob = conv2d(ctx, merged, { key: sequentialKey(`${FPN_PREFIX}layer_blocks`, i, 0), name: `layer${i}`, inChannels: dim, outChannels: dim, kernel: 3, weightInit: FPN_CONV_INIT });
       const level = used[i]!.level;

@@ -320,6 +320,7 @@ function makeContext(
     scalar: (value) => g.constant(scalarTensor(dtype, value), 'c'),
     reduceToShapeOf: (gradient, input) => reduceToShapeOf(g, gradient, input),
     zerosLike: (like) => zerosLike(g, like, dtype),
+    sameShape: (a, b) => g.haveSameShape(a.name, b.name),
     fail,
   };
 }

@@ -49,6 +49,8 @@ export interface GradientContext {
   reduceToShapeOf(gradient: Blob, input: Blob): Blob;
   /** Zeros of `like`'s shape in {@link dtype}. */
   zerosLike(like: Blob): Blob;
+  /** Whether the graph's builder was told that `a` and `b` always have the same shape ({@link GraphBuilder.declareSameShape}). */
+  sameShape(a: Blob, b: Blob): boolean;
   /** Fails with a GraphError naming the node. */
   fail(message: string): never;
 }

@@ -188,6 +188,8 @@ export class GraphBuilder {
   private readonly parent: GraphBuilder | undefined;
   private readonly outerReads = new Set<string>();
   private readonly gradientStops = new Set<string>();
+  /** Blobs declared to have equal shapes ({@link declareSameShape}): union-find parents by name. */
+  private readonly shapeClasses = new Map<string, string>();
 
   constructor(options: { name?: string; opset?: number; scope?: string; parent?: GraphBuilder } = {}) {
     this.name = options.name ?? 'rcnn';
@@ -445,6 +447,29 @@ export class GraphBuilder {
   /** Whether `name` is the output of a {@link stopGradient}. */
   isGradientStopped(name: string): boolean {
     return this.gradientStops.has(name);
+  }
+
+  /**
+   * Declares that `blobs` have the same shape whatever the graph's inputs (a residual sum's two
+   * operands and its result). Shapes are dynamic, so the builder cannot see this itself; the
+   * backward uses it to hand an element-wise op's output gradient to such an input as is instead of
+   * summing it back over broadcast axes at run time (a full copy of the gradient per input). A
+   * wrong declaration gives gradients of the wrong shape: declare only what holds by construction.
+   */
+  declareSameShape(...blobs: readonly Blob[]): void {
+    const [first, ...rest] = blobs.map((b) => this.shapeClassOf(b.name));
+    for (const r of rest) if (r !== first) this.shapeClasses.set(r, first!);
+  }
+
+  /** Whether `a` and `b` were declared to have the same shape ({@link declareSameShape}); same name counts. */
+  haveSameShape(a: string, b: string): boolean {
+    return a === b || this.shapeClassOf(a) === this.shapeClassOf(b);
+  }
+
+  private shapeClassOf(name: string): string {
+    let root = name;
+    for (let next = this.shapeClasses.get(root); next !== undefined; next = this.shapeClasses.get(root)) root = next;
+    return root;
   }
 
   /**

@@ -86,6 +86,16 @@ export const not = (g: GraphBuilder, x: Blob, name = 'not'): Blob => g.op('Not',
 
 /** Element-wise `a + b` (broadcasting). */
 export const add = (g: GraphBuilder, a: Blob, b: Blob, name = 'add'): Blob => g.op('Add', [a, b], {}, name);
+/**
+ * `a + b` of two values of the same shape by construction (a residual sum, an FPN merge): declared
+ * to the builder ({@link GraphBuilder.declareSameShape}), so the backward passes the sum's gradient
+ * to both operands as is.
+ */
+export function addSameShape(g: GraphBuilder, a: Blob, b: Blob, name = 'add'): Blob {
+  const sum = g.op('Add', [a, b], {}, name);
+  g.declareSameShape(a, b, sum);
+  return sum;
+}
 /** Element-wise `a - b` (broadcasting). */
 export const sub = (g: GraphBuilder, a: Blob, b: Blob, name = 'sub'): Blob => g.op('Sub', [a, b], {}, name);
 /** Element-wise `a * b` (broadcasting). */

@@ -11,6 +11,12 @@ const FLOAT_TYPES = new Set([1, 10, 11, 16]);
 /** `g` where `mask` (bool) is true, else 0. */
 const masked = (ctx: GradientContext, mask: Blob, g: Blob, name: string): Blob => ctx.graph.op('Where', [mask, g, ctx.scalar(0)], {}, name);
 
+/**
+ * `grad` (of the node's output's shape) summed back to `input`'s shape — or `grad` itself where the
+ * builder knows the two shapes are equal (a residual sum: no run-time reduction, which copies).
+ */
+const unbroadcast = (ctx: GradientContext, grad: Blob, input: Blob): Blob => (ctx.sameShape(input, at(ctx.outputs, 0, 'ctx.outputs')) ? grad : ctx.reduceToShapeOf(grad, input));
+
 /** A rule for a unary op whose input gradient is `g * f(x, y)`. */
 function unary(local: (ctx: GradientContext, x: Blob, y: Blob, g: Blob) => Blob): GradientRule {
   return {
@@ -44,15 +50,15 @@ export function installElementwiseRules(register: typeof registerGradientRule): 
   register('Add', {
     backward(ctx) {
       const grad = ctx.outputGradient(0);
-      return [0, 1].map((i) => (ctx.needsInputGradient(i) ? ctx.reduceToShapeOf(grad, ctx.inputs[i]!) : null));
+      return [0, 1].map((i) => (ctx.needsInputGradient(i) ? unbroadcast(ctx, grad, ctx.inputs[i]!) : null));
     },
   });
   register('Sub', {
     backward(ctx) {
       const grad = ctx.outputGradient(0);
       return [
-        ctx.needsInputGradient(0) ? ctx.reduceToShapeOf(grad, ctx.inputs[0]!) : null,
-        ctx.needsInputGradient(1) ? ctx.reduceToShapeOf(ctx.graph.op('Neg', [grad], {}, 'neg'), ctx.inputs[1]!) : null,
+        ctx.needsInputGradient(0) ? unbroadcast(ctx, grad, ctx.inputs[0]!) : null,
+        ctx.needsInputGradient(1) ? unbroadcast(ctx, ctx.graph.op('Neg', [grad], {}, 'neg'), ctx.inputs[1]!) : null,
       ];
     },
   });
