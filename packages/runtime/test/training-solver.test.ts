@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '@rcnn/core';
+import { TrainingError } from '../src/training/errors.js';
 import { SgdMomentum, clipGradients, isBias, learningRateAt, parameterRule, totalNorm } from '../src/training/index.js';
 
 const solver = (...set: string[]) => loadConfig({ set }).SOLVER;
@@ -92,6 +93,82 @@ describe('solver: SGD with momentum (PyTorch update) and bias rules', () => {
   });
 });
 
+describe('solver: SGD update shared with helper threads (stepAsync)', () => {
+  const s = solver('SOLVER.BASE_LR=0.05', 'SOLVER.WARM_UP_ITERS=0', 'SOLVER.MOMENTUM=0.9', 'SOLVER.WEIGHT_DECAY=0.001', 'SOLVER.BIAS_LR_FACTOR=2', 'SOLVER.WEIGHT_DECAY_BIAS=0');
+  const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.1 + i * 0.37));
+  const sizes: [string, number][] = [
+    ['conv1.weight', 4000],
+    ['conv1.bias', 40],
+    ['fc.weight', 3000],
+    ['fc.bias', 30],
+    ['head.weight', 2500],
+  ];
+  // One parameter views part of a larger buffer: it cannot move and must stay on the calling thread.
+  const shared = new Float32Array(1500);
+  const parameters = () => {
+    const m = new Map(sizes.map(([k, n], i) => [k, values(n, i)]));
+    const view = shared.subarray(500, 1500);
+    view.set(values(1000, 9));
+    m.set('view.weight', view);
+    return m;
+  };
+  const gradients = (iteration: number, names: Map<string, Float32Array>) => new Map([...names].map(([k, v], i) => [k, values(v.length, 100 * iteration + i)]));
+
+  for (const threads of [2, 3]) {
+    it(`gives the step's values bit for bit on ${threads} threads, moving only whole-buffer arrays`, async () => {
+      const expected = new Map([...parameters()].map(([k, v]) => [k, v.slice()]));
+      const reference = new SgdMomentum(s);
+      const actual = parameters();
+      const sgd = new SgdMomentum(s, new Map(), { threads, minValues: 0 });
+      const before = new Map(actual);
+      try {
+        for (const iteration of [0, 1, 2]) {
+          reference.step(expected, gradients(iteration, expected), iteration);
+          assert.equal(await sgd.stepAsync(actual, gradients(iteration, actual), iteration), 0.05);
+        }
+      } finally {
+        await sgd.close();
+      }
+      for (const [k, v] of expected) {
+        assert.deepEqual([...actual.get(k)!], [...v], k);
+        assert.deepEqual([...sgd.momentum.get(k)!], [...reference.momentum.get(k)!], `momentum of ${k}`);
+      }
+      const moved = [...actual.keys()].filter((k) => actual.get(k) !== before.get(k));
+      assert.ok(moved.length > 0 && moved.length < actual.size, `moved: ${moved.join(', ')}`);
+      assert.ok(!moved.includes('view.weight'));
+      assert.equal(actual.get('view.weight')!.buffer, shared.buffer);
+    });
+  }
+
+  it('stays on the calling thread below minValues (the arrays are the same objects)', async () => {
+    const actual = parameters();
+    const before = new Map(actual);
+    const sgd = new SgdMomentum(s);
+    await sgd.stepAsync(actual, gradients(0, actual), 0);
+    await sgd.close();
+    for (const [k, v] of before) assert.equal(actual.get(k), v);
+  });
+
+  it('refuses a second update while one runs, and says the parameters are lost when a helper dies', async () => {
+    // The helper gets the large parameter (a tie goes to a helper); this thread only the small view.
+    const big = new Map([
+      ['big.weight', new Float32Array(1 << 23)],
+      ['view.weight', shared.subarray(0, 100)],
+    ]);
+    const first = new Map([...big].map(([k, v]) => [k, new Float32Array(v.length)]));
+    const second = new Map([...big].map(([k, v]) => [k, new Float32Array(v.length)]));
+    const sgd = new SgdMomentum(s, new Map(), { minValues: 0 });
+    const running = sgd.stepAsync(big, first, 0);
+    const refused = sgd.stepAsync(big, second, 0);
+    // Stopped before it could even start (a thread takes tens of ms to start): its share is gone.
+    const closing = sgd.close();
+    await assert.rejects(refused, (e: unknown) => e instanceof TrainingError && /while another update is running/.test(e.message));
+    await closing;
+    await assert.rejects(running, (e: unknown) => e instanceof TrainingError && /helper thread failed and the parameters it held are lost/.test(e.message) && /--resume/.test(e.hint ?? ''));
+    assert.equal(big.get('big.weight')!.length, 0, 'the moved parameter is detached');
+  });
+});
+
 describe('solver: gradient clipping', () => {
   const grads = () =>
     new Map([
@@ -123,6 +200,16 @@ describe('solver: gradient clipping', () => {
     assert.ok(Math.abs(r.norm - total) < 1e-6);
     close(g.get('a')!, [3 * c, -4 * c]);
     close(g.get('b')!, [0.5 * c]);
+  });
+
+  it("uses the caller's 2-norm instead of computing it, and only where the 2-norm is the norm needed", () => {
+    const g = grads();
+    const r = clipGradients(solver('SOLVER.CLIP_GRADIENTS=full_model', 'SOLVER.CLIP_VALUE=2'), g, 4);
+    assert.equal(r.norm, 4);
+    close(g.get('a')!, [3 * (2 / (4 + 1e-6)), -4 * (2 / (4 + 1e-6))]);
+    assert.equal(clipGradients(solver(), grads(), 7).norm, 7);
+    const l1 = clipGradients(solver('SOLVER.CLIP_NORM_TYPE=1'), grads(), 7).norm;
+    assert.ok(Math.abs(l1 - 7.5) < 1e-9, `1-norm ${l1}`);
   });
 
   it('none leaves the gradients alone', () => {

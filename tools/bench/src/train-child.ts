@@ -199,7 +199,7 @@ async function steps(task: Extract<TrainTask, { mode: 'steps' }>): Promise<Train
       const t = performance.now();
       const r = await replica.step([s.sample], parameters, { iteration, replica: 0, replicas: 1, seed: 7 });
       memoryPhase(`step ${iteration}`);
-      sgd.step(parameters, r.gradients, iteration);
+      await sgd.stepAsync(parameters, r.gradients, iteration);
       memoryPhase(`step ${iteration} + SGD`);
       losses = { ...r.losses };
       return performance.now() - t;
@@ -219,7 +219,7 @@ async function steps(task: Extract<TrainTask, { mode: 'steps' }>): Promise<Train
         peakRssMb: peakRssMb(),
       };
     } finally {
-      await replica.release();
+      await Promise.all([replica.release(), sgd.close()]);
     }
     if (!dir) return result;
     const frozen = frozenStages(task.trainable);
@@ -290,7 +290,7 @@ async function throughput(task: Extract<TrainTask, { mode: 'throughput' }>): Pro
       if (results.length > 1) for (let i = 0; i < sum.length; i++) sum[i]! /= results.length;
       gradients.set(name, sum);
     }
-    sgd.step(parameters, gradients, iteration);
+    await sgd.stepAsync(parameters, gradients, iteration);
   };
   try {
     await stepOnce(0);
@@ -300,7 +300,7 @@ async function throughput(task: Extract<TrainTask, { mode: 'throughput' }>): Pro
     const images = task.steps * task.replicas * task.batch;
     return { replicas: task.replicas, batch: task.batch, images, wallMs, imagesPerSecond: images / (wallMs / 1000), peakRssMb: peakRssMb() };
   } finally {
-    await Promise.all(replicas.map((r) => r.release()));
+    await Promise.all([...replicas.map((r) => r.release()), sgd.close()]);
   }
 }
 

@@ -313,7 +313,10 @@ export async function train<S>(options: TrainOptions<S>): Promise<TrainResult> {
         losses[metricName(name)] = v;
         totalLoss += v;
       }
-      const bad = !Number.isFinite(totalLoss) ? 'the loss is not finite' : firstNonFinite(outcome.gradients);
+      // One pass for the norm and the finite check: a float32 gradient's sum of squares (in float64)
+      // is finite exactly when every value is, so the search for the culprit runs only on failure.
+      const gradNorm = totalNorm(outcome.gradients);
+      const bad = !Number.isFinite(totalLoss) ? 'the loss is not finite' : Number.isFinite(gradNorm) ? undefined : (firstNonFinite(outcome.gradients) ?? `their norm is ${gradNorm}`);
       if (bad !== undefined) {
         const kept = checkpoint ? `the last good checkpoint is ${checkpoint.model} (after ${checkpoint.iteration} iterations)` : 'no checkpoint was written yet';
         throw new TrainingError(`iteration ${iteration}: ${bad.startsWith('the loss') ? bad : `a gradient is not finite (${bad})`} — losses: ${show(losses)}; ${kept}`, {
@@ -322,9 +325,8 @@ export async function train<S>(options: TrainOptions<S>): Promise<TrainResult> {
           hint: 'lower SOLVER.BASE_LR, lengthen SOLVER.WARM_UP_ITERS or enable SOLVER.CLIP_GRADIENTS, then --resume (or start from that checkpoint)',
         });
       }
-      const gradNorm = totalNorm(outcome.gradients);
-      clipGradients(solver, outcome.gradients);
-      const lr = sgd.step(parameters, outcome.gradients, iteration);
+      clipGradients(solver, outcome.gradients, gradNorm);
+      const lr = await sgd.stepAsync(parameters, outcome.gradients, iteration);
       const timeMs = performance.now() - started;
       recent.push(timeMs);
       if (recent.length > ETA_WINDOW) recent.shift();
@@ -355,7 +357,7 @@ export async function train<S>(options: TrainOptions<S>): Promise<TrainResult> {
     if (stoppedBy === 'interrupted' && completed > savedAt) await save(completed, false);
     return { completed, stoppedBy, checkpoint, records, replicas: replicas.map(replicaInfo), startIteration };
   } finally {
-    await Promise.all(replicas.map((r) => r.step.release()));
+    await Promise.all([...replicas.map((r) => r.step.release()), sgd.close()]);
   }
 }
 
