@@ -88,7 +88,8 @@ export function convWeightGradient(g: GraphBuilder, input: Blob, gradOutput: Blo
  * with the transpose folded in (FusedMatMul); the batch-transposed Conv of {@link convWeightGradient}
  * is instead C small GEMMs (N = kh·kw) that each stream the whole output gradient. With a batch
  * (N > 1: RoIs in the mask / keypoint heads) the batch joins the positions, K = N·Ho·Wo, in one GEMM
- * per tap; one image keeps the form above (an `If` on N), which needs no transpose copy of the input.
+ * per tap, the input and the output gradient transposed once to channels first; one image keeps
+ * the form above (an `If` on N), which needs no transpose copy at all.
  */
 export function convWeightGradientByTaps(
   g: GraphBuilder,
@@ -140,23 +141,28 @@ export function convWeightGradientByTaps(
           {},
           "last_offset"
         );
+    // What kernel tap (i, j) sees of `source` ([A, B, Hp, Wp], the padded input or its
+    // channels-first transpose): [A, B, Ho, Wo], a strided Slice — or `source` itself for a 1x1
+    // stride-1 conv without padding.
+    const tapSlice = (b: GraphBuilder, source: Blob, i: number, j: number): Blob => {
+      if (identity) return source;
+      const start = [i * dilations[0], j * dilations[1]];
+      return b.op(
+        "Slice",
+        [
+          source,
+          b.constInt64(start),
+          b.op("Add", [lastRow!, b.constInt64([start[0]! + 1, start[1]! + 1])], {}, `end_${i}_${j}`),
+          b.constInt64([2, 3]),
+          b.constInt64([strides[0], strides[1]]),
+        ],
+        {},
+        `x_${i}_${j}`
+      );
+    };
     // The input each kernel tap sees: [N, C, Ho·Wo].
     const tapInput = (b: GraphBuilder, i: number, j: number): Blob => {
-      const start = [i * dilations[0], j * dilations[1]];
-      const seen = identity
-        ? input
-        : b.op(
-            "Slice",
-            [
-              padded,
-              b.constInt64(start),
-              b.op("Add", [lastRow!, b.constInt64([start[0]! + 1, start[1]! + 1])], {}, `end_${i}_${j}`),
-              b.constInt64([2, 3]),
-              b.constInt64([strides[0], strides[1]]),
-            ],
-            {},
-            `x_${i}_${j}`
-          );
+      const seen = tapSlice(b, padded, i, j);
       return b.op("Reshape", [seen, flatShape(b, seen, `x_${i}_${j}`)], {}, `x_flat_${i}_${j}`);
     };
     const gw = (b: GraphBuilder, perTap: (i: number, j: number) => Blob): Blob => {
@@ -177,12 +183,22 @@ export function convWeightGradientByTaps(
       return output(result);
     });
     // A batch (RoIs in the mask / keypoint heads): the batch joins the positions in one GEMM with
-    // K = N·Ho·Wo — not N small GEMMs whose [N, O, C] results would then be summed.
+    // K = N·Ho·Wo — not N small GEMMs whose [N, O, C] results would then be summed. The (padded)
+    // input and the output gradient are each transposed once to channels first ([C, N, H, W]), so
+    // a tap is a Slice of that and a Reshape, not a Slice then a transpose copy of its own.
     const batch = g.subgraph("batch", [], (b) => {
-      const rows = (x: Blob, name: string): Blob =>
-        b.op("Reshape", [b.op("Transpose", [x], { perm: [1, 0, 2] }, `${name}_t`), b.constInt64([0, -1])], {}, `${name}_rows`);
-      const gyRows = rows(gy, "gy");
-      const result = gw(b, (i, j) => b.op("MatMul", [gyRows, b.op("Transpose", [rows(tapInput(b, i, j), `x_${i}_${j}`)], { perm: [1, 0] }, `x_t_${i}_${j}`)], {}, `tap_${i}_${j}`));
+      const channelsFirst = (x: Blob, name: string): Blob => b.op("Transpose", [x], { perm: [1, 0, 2, 3] }, `${name}_cn`);
+      const part = (shape: Blob, from: number, to: number, name: string) => b.op("Slice", [shape, b.constInt64([from]), b.constInt64([to])], {}, name);
+      // [O, N, Ho, Wo] → [O, N·Ho·Wo] from the runtime shape (-1 cannot be inferred when N = 0).
+      const gyT = channelsFirst(gradOutput, "gy");
+      const gyShape = b.op("Shape", [gyT], {}, "gy_cn_shape");
+      const positions = b.op("Mul", [b.op("Mul", [part(gyShape, 1, 2, "n"), part(gyShape, 2, 3, "ho")], {}, "n_ho"), part(gyShape, 3, 4, "wo")], {}, "positions");
+      const gyRows = b.op("Reshape", [gyT, b.op("Concat", [part(gyShape, 0, 1, "o"), positions], { axis: 0 }, "gy_rows_shape")], {}, "gy_rows");
+      // Every tap is [C, N, Ho, Wo]: one shape [C, N·Ho·Wo] for all of them.
+      const xT = channelsFirst(padded, "x");
+      const tapRowsShape = b.op("Concat", [b.op("Shape", [xT], { start: 0, end: 1 }, "c"), positions], { axis: 0 }, "x_rows_shape");
+      const tapRows = (i: number, j: number): Blob => b.op("Reshape", [tapSlice(b, xT, i, j), tapRowsShape], {}, `x_rows_${i}_${j}`);
+      const result = gw(b, (i, j) => b.op("MatMul", [gyRows, b.op("Transpose", [tapRows(i, j)], { perm: [1, 0] }, `x_t_${i}_${j}`)], {}, `tap_${i}_${j}`));
       return output(result);
     });
     const oneImage = g.op("Equal", [g.op("Shape", [gradOutput], { start: 0, end: 1 }, "n"), g.constInt64([1])], {}, "one_image");
