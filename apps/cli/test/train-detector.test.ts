@@ -44,6 +44,8 @@ describe('rcnn train: the detector step in the engine', () => {
       try {
         const samples = trainingCase.images.map((image, i) => ({ image, targets: trainingCase.targets[i]! }));
         const ours = await replica.step(samples, copyParameters(model.initial), { iteration: 0, replica: 0, replicas: 1, seed: config.TRAIN.SEED });
+        // Both sessions' run times are reported (the proposal pass and the training graph).
+        assert.ok(ours.sessionMs !== undefined && ours.sessionMs > 0, `sessionMs ${ours.sessionMs}`);
         const reference = await trainStep(config, container, WeightStore.fromSafetensors(trainingCase.weights), { images: trainingCase.images, targets: trainingCase.targets });
         let worstLoss = 0;
         for (const [name, v] of Object.entries(ours.losses)) {

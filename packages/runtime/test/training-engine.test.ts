@@ -160,6 +160,8 @@ describe('training step: the tiny net graph', () => {
       const run = await replica.step(samples, lent, { iteration: 0, replica: 0, replicas: 1, seed: 0 });
       // The step lends the map's buffers to its session and puts them back: same values, none detached.
       for (const [name, v] of model.initial) assert.deepEqual(lent.get(name), v, `parameter ${name} after the step`);
+      // It says how long its onnxruntime run took (the rest of a step is host work).
+      assert.ok(run.sessionMs !== undefined && Number.isFinite(run.sessionMs) && run.sessionMs > 0, `sessionMs ${run.sessionMs}`);
       const p64 = new Map([...model.initial].map(([k, v]) => [k, Float64Array.from(v)]));
       const lossOrt = run.losses['loss.cls']! + run.losses['loss.reg']!;
       assert.ok(Math.abs(lossOrt - referenceLoss(p64, samples)) < 1e-5, `loss ${lossOrt} vs ${referenceLoss(p64, samples)}`);

@@ -44,6 +44,7 @@ export {
   checkTrainTargets,
   formatTrain,
   gemmKernelMs,
+  stepPhases,
   timeTorchTrain,
   type TorchTrainRow,
   type TrainBenchOptions,

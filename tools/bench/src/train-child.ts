@@ -62,7 +62,8 @@ export interface TrainStepsResult {
   readonly buildMs: number;
   readonly warmupMs: number;
   readonly stepsMs: readonly number[];
-  /** Within each step: the two sessions' run times (worker side), ms. */
+  /** Within each timed step: onnxruntime's runs (worker side, all sessions) and the SGD update, ms; the rest is host work. */
+  readonly phasesMs?: { readonly session: readonly number[]; readonly update: readonly number[] };
   readonly losses: Readonly<Record<string, number>>;
   readonly peakRssMb: number;
   /** `proposals` only with the two-session chain (TRAIN.PROPOSALS_IN_GRAPH false or a plugin head without in-graph targets). */
@@ -194,15 +195,22 @@ async function steps(task: Extract<TrainTask, { mode: 'steps' }>): Promise<Train
     const parameters = new Map([...s.model.initial].map(([k, v]) => [k, v.slice()]));
     const sgd = new SgdMomentum(s.solver);
     let losses: Record<string, number> = {};
+    const phases = { session: [] as number[], update: [] as number[] };
     const stepOnce = async (iteration: number): Promise<number> => {
       for (const [k, v] of s.model.initial) parameters.get(k)!.set(v); // same weights every step (untimed)
       const t = performance.now();
       const r = await replica.step([s.sample], parameters, { iteration, replica: 0, replicas: 1, seed: 7 });
       memoryPhase(`step ${iteration}`);
+      const u = performance.now();
       await sgd.stepAsync(parameters, r.gradients, iteration);
+      const end = performance.now();
       memoryPhase(`step ${iteration} + SGD`);
       losses = { ...r.losses };
-      return performance.now() - t;
+      if (iteration > 0 && r.sessionMs !== undefined) {
+        phases.session.push(r.sessionMs);
+        phases.update.push(end - u);
+      }
+      return end - t;
     };
     let result: TrainStepsResult;
     try {
@@ -215,6 +223,7 @@ async function steps(task: Extract<TrainTask, { mode: 'steps' }>): Promise<Train
         buildMs: s.buildMs,
         warmupMs,
         stepsMs,
+        ...(phases.session.length === stepsMs.length ? { phasesMs: phases } : {}),
         losses,
         peakRssMb: peakRssMb(),
       };

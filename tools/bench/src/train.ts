@@ -155,6 +155,18 @@ export async function benchTrain(caseDir: string, options: TrainBenchOptions, lo
   return { name, kind, options, rules, conv, throughput };
 }
 
+/**
+ * Where rcnn-node's timed steps went, medians over every step of every round: onnxruntime's runs,
+ * the SGD update, and the rest (host work); undefined when a child did not report its phases.
+ */
+export function stepPhases(results: readonly TrainStepsResult[]): { sessionMs: number; updateMs: number; hostMs: number } | undefined {
+  if (results.length === 0 || results.some((r) => !r.phasesMs)) return undefined;
+  const session = results.flatMap((r) => r.phasesMs!.session);
+  const update = results.flatMap((r) => r.phasesMs!.update);
+  const host = results.flatMap((r) => r.stepsMs.map((t, i) => t - r.phasesMs!.session[i]! - r.phasesMs!.update[i]!));
+  return { sessionMs: median(session), updateMs: median(update), hostMs: median(host) };
+}
+
 /** Time of a step inside Conv / ConvTranspose / Gemm / MatMul kernels (both sessions), ms. */
 export function gemmKernelMs(profile: { readonly proposals?: SessionProfile; readonly training: SessionProfile }): number {
   return [profile.proposals, profile.training].filter((p): p is SessionProfile => p !== undefined).reduce((a, p) => a + p.ops.filter((o) => GEMM_CLASS.has(o.op)).reduce((b, o) => b + o.ms, 0), 0);
@@ -238,6 +250,8 @@ export function formatTrain(report: TrainCaseReport): string {
     const steps = r.rcnn.map((x) => x.stepsMs.map((v) => (v / 1000).toFixed(2)).join(', ')).join(' | ');
     const torch = r.torch.map((x) => x.runs_s.join(', ')).join(' | ');
     lines.push(`${r.trainable}: rcnn-node steps (s) ${steps || '-'}; torchvision ${torch || '-'}; rcnn-node losses ${JSON.stringify(r.rcnn[0]?.losses ?? {})}; torchvision ${JSON.stringify(r.torch[0]?.losses ?? {})}`);
+    const phases = stepPhases(r.rcnn);
+    if (phases) lines.push(`${r.trainable}: rcnn-node step (median) = onnxruntime ${seconds(phases.sessionMs)} + SGD update ${Math.round(phases.updateMs)} ms + host ${Math.round(phases.hostMs)} ms (transform, GT feeds, hand-offs)`);
     if (r.profiled?.profile) {
       lines.push('', `profile (${r.trainable}, one step ${seconds(median(r.profiled.stepsMs))}):`);
       if (r.profiled.profile.proposals) lines.push(profileLine('  proposal pass', r.profiled.profile.proposals));

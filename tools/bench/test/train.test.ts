@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KernelEvent } from '@rcnn/runtime';
-import { type SessionProfile, type TrainCaseReport, checkTrainTargets, countKernelFlops, formatTrain, frozenStages, gradientKernels } from '../src/index.js';
+import { type SessionProfile, type TrainCaseReport, checkTrainTargets, countKernelFlops, formatTrain, frozenStages, gradientKernels, stepPhases } from '../src/index.js';
 
 const kernel = (op: string, inputs: number[][], output: number[], node = 'n'): KernelEvent => ({ node, op, provider: 'CPUExecutionProvider', ms: 1, selfMs: 1, inputShapes: inputs, outputShapes: [output] });
 
@@ -42,6 +42,17 @@ function report(stepMs: number, torchMs: number, frozenKernels: string[] = []): 
 }
 
 describe('train section', () => {
+  it("splits rcnn-node's steps into onnxruntime, the SGD update and host work (medians over all steps), when every child reported them", () => {
+    const child = (stepsMs: number[], session: number[], update: number[]) => ({ trainableParameters: 1, parameters: 1, buildMs: 1, warmupMs: 1, stepsMs, phasesMs: { session, update }, losses: {}, peakRssMb: 1 });
+    const phases = stepPhases([child([6000, 6400], [5500, 5800], [150, 170]), child([6200], [5600], [160])]);
+    assert.deepEqual(phases, { sessionMs: 5600, updateMs: 160, hostMs: 430 });
+    const r = report(8000, 10000);
+    const withPhases = { ...r, rules: [{ ...r.rules[0]!, rcnn: [child([6000, 6400], [5500, 5800], [150, 170])] }] };
+    assert.match(formatTrain(withPhases), /tbl3: rcnn-node step \(median\) = onnxruntime 5\.65 s \+ SGD update 160 ms \+ host 390 ms/);
+    // A child without phases (an older build): no line rather than a wrong one.
+    assert.equal(stepPhases([child([6000], [5500], [150]), { ...child([6000], [1], [1]), phasesMs: undefined }]), undefined);
+  });
+
   it('checks each target against its goal', () => {
     const targets = checkTrainTargets(report(8000, 10000));
     const byName = new Map(targets.map((t) => [t.target.replace(/ \(.*\)$/, ''), t]));

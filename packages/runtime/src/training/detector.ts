@@ -180,7 +180,7 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
             const gt = groundTruthFeeds(config, batch.targets, { padded, rpnKeyWidth: rpnKeyWidth(padded), rand });
             const at = { iteration: context.iteration, device };
             const run = await runWithLentParameters(training, { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...gt }, trainingParameters, values, fetches, at);
-            return stepResult(run.outputs);
+            return { ...stepResult(run.outputs), sessionMs: run.sessionMs };
           },
         };
       }
@@ -227,7 +227,7 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
           const own = samples.map((_, i) => (boxes.data as Float32Array).slice(i * k * 4, (i * k + Number(counts[i])) * 4));
           const host = targetsOf({ anchors, proposals: own, targets: batch.targets, rpnSampling: { rand }, roiSampling: { rand } });
           const run = await runWithLentParameters(training, { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...features, ...host.feeds }, trainingParameters, values, fetches, at);
-          return stepResult(run.outputs);
+          return { ...stepResult(run.outputs), sessionMs: rpn.sessionMs + run.sessionMs };
         },
       };
     },

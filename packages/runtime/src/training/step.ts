@@ -74,6 +74,11 @@ export interface StepResult {
    * a copy): a replica returns fresh arrays, never ones it keeps.
    */
   readonly gradients: ReadonlyMap<string, Float32Array>;
+  /**
+   * Time the step's onnxruntime runs took (summed over its sessions, measured where they run), when
+   * the replica measures it: the rest of the step is host work (transform, feeds, hand-offs).
+   */
+  readonly sessionMs?: number;
 }
 
 /** How the engine asks a model for a replica. */
@@ -214,7 +219,7 @@ export function graphTrainingModel<S>(init: GraphTrainingModelInit<S>): Training
             }
             gradients.set(p.name, g.data as Float32Array);
           }
-          return { losses, gradients };
+          return { losses, gradients, sessionMs: run.sessionMs };
         },
       };
     },
