@@ -38,7 +38,7 @@ import { OrtSession } from '../session.js';
 import { prepareTrainingBatch, proposalConfig } from '../training.js';
 import { TrainingError } from './errors.js';
 import { type ReinitialisedTensor, fitInitialWeights, recordingWeights } from './initial-weights.js';
-import { TOTAL_LOSS_OUTPUT, type TrainingModel, type TrainingReplica, replicaSessionOptions, runWithLentParameters } from './step.js';
+import { type StepResult, TOTAL_LOSS_OUTPUT, type TrainingModel, type TrainingReplica, replicaSessionOptions, runWithLentParameters } from './step.js';
 
 /** One training image with its targets (decoded pixels, original-image coordinates). */
 export interface DetectorSample {
@@ -136,12 +136,12 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
   const resolved = trainingModel.resolved;
 
   /** The losses and gradients of a training-graph run. */
-  const stepResult = (outputs: ReadonlyMap<string, HostTensor>): { losses: Record<string, number>; gradients: Map<string, Float32Array> } => {
+  const stepResult = (outputs: ReadonlyMap<string, HostTensor>, sessionMs: number): StepResult => {
     const out: Record<string, number> = {};
     for (const l of losses) out[l] = Number(outputs.get(l)!.data[0]);
     const gradients = new Map<string, Float32Array>();
     for (const p of parameters) gradients.set(p.name, outputs.get(gradientOf.get(p.name)!)!.data as Float32Array);
-    return { losses: out, gradients };
+    return { losses: out, gradients, sessionMs };
   };
 
   // Parameters are graph inputs named by their key, in both graphs; lent to each run, not copied.
@@ -180,7 +180,7 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
             const gt = groundTruthFeeds(config, batch.targets, { padded, rpnKeyWidth: rpnKeyWidth(padded), rand });
             const at = { iteration: context.iteration, device };
             const run = await runWithLentParameters(training, { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...gt }, trainingParameters, values, fetches, at);
-            return { ...stepResult(run.outputs), sessionMs: run.sessionMs };
+            return stepResult(run.outputs, run.sessionMs);
           },
         };
       }
@@ -227,7 +227,7 @@ export function detectorTrainingModel(options: DetectorTrainingOptions): Detecto
           const own = samples.map((_, i) => (boxes.data as Float32Array).slice(i * k * 4, (i * k + Number(counts[i])) * 4));
           const host = targetsOf({ anchors, proposals: own, targets: batch.targets, rpnSampling: { rand }, roiSampling: { rand } });
           const run = await runWithLentParameters(training, { [MODEL_INPUTS.images]: prepared.images, [MODEL_INPUTS.imageSizes]: prepared.imageSizes, ...features, ...host.feeds }, trainingParameters, values, fetches, at);
-          return { ...stepResult(run.outputs), sessionMs: rpn.sessionMs + run.sessionMs };
+          return stepResult(run.outputs, rpn.sessionMs + run.sessionMs);
         },
       };
     },

@@ -188,15 +188,13 @@ export function convWeightGradientByTaps(
     // a tap is a Slice of that and a Reshape, not a Slice then a transpose copy of its own.
     const batch = g.subgraph("batch", [], (b) => {
       const channelsFirst = (x: Blob, name: string): Blob => b.op("Transpose", [x], { perm: [1, 0, 2, 3] }, `${name}_cn`);
-      const part = (shape: Blob, from: number, to: number, name: string) => b.op("Slice", [shape, b.constInt64([from]), b.constInt64([to])], {}, name);
       // [O, N, Ho, Wo] → [O, N·Ho·Wo] from the runtime shape (-1 cannot be inferred when N = 0).
       const gyT = channelsFirst(gradOutput, "gy");
-      const gyShape = b.op("Shape", [gyT], {}, "gy_cn_shape");
-      const positions = b.op("Mul", [b.op("Mul", [part(gyShape, 1, 2, "n"), part(gyShape, 2, 3, "ho")], {}, "n_ho"), part(gyShape, 3, 4, "wo")], {}, "positions");
-      const gyRows = b.op("Reshape", [gyT, b.op("Concat", [part(gyShape, 0, 1, "o"), positions], { axis: 0 }, "gy_rows_shape")], {}, "gy_rows");
+      const positions = b.op("Mul", [b.op("Mul", [dims(b, gyT, 1, 2, "n"), dims(b, gyT, 2, 3, "ho")], {}, "n_ho"), dims(b, gyT, 3, 4, "wo")], {}, "positions");
+      const gyRows = b.op("Reshape", [gyT, b.op("Concat", [dims(b, gyT, 0, 1, "o"), positions], { axis: 0 }, "gy_rows_shape")], {}, "gy_rows");
       // Every tap is [C, N, Ho, Wo]: one shape [C, N·Ho·Wo] for all of them.
       const xT = channelsFirst(padded, "x");
-      const tapRowsShape = b.op("Concat", [b.op("Shape", [xT], { start: 0, end: 1 }, "c"), positions], { axis: 0 }, "x_rows_shape");
+      const tapRowsShape = b.op("Concat", [dims(b, xT, 0, 1, "c"), positions], { axis: 0 }, "x_rows_shape");
       const tapRows = (i: number, j: number): Blob => b.op("Reshape", [tapSlice(b, xT, i, j), tapRowsShape], {}, `x_rows_${i}_${j}`);
       const result = gw(b, (i, j) => b.op("MatMul", [gyRows, b.op("Transpose", [tapRows(i, j)], { perm: [1, 0] }, `x_t_${i}_${j}`)], {}, `tap_${i}_${j}`));
       return output(result);
