@@ -494,7 +494,12 @@ describe('convolution and resize rules (float32, linear objectives)', () => {
     },
   ];
   // One image: the weight gradient's single-image branch (the batch branch folds N into K).
-  for (const name of ['3x3 stride 1 pad 1', '1x1 stride 1 (bottleneck: one MatMul, no Slice)']) {
+  for (const name of [
+    '3x3 stride 1 pad 1',
+    '1x1 stride 1 (bottleneck: one MatMul, no Slice)',
+    'stride 1, asymmetric pads, dilation (1,2) (data gradient as a flipped-weight Conv)',
+    'dilation 2',
+  ]) {
     const c = convCases.find((k) => k.name === name)!;
     convCases.push({ ...c, name: `${name}, one image`, x: [1, ...c.x.slice(1)] });
   }
