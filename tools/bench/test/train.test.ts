@@ -30,6 +30,7 @@ function report(stepMs: number, torchMs: number, frozenKernels: string[] = []): 
         peakRssMb: 1000,
         torchPeakRssMb: 2000,
         profiled: { ...steps, profile },
+        torchProfiled: undefined,
         flops: { proposals: countKernelFlops([]), training: { conv: 1.6e12, deconv: 0, gemm: 0, matmul: 0, total: 1.6e12, nodes: 1, top: [] }, backwardGflop: 1000 },
       },
     ],
@@ -59,7 +60,7 @@ describe('train section', () => {
     assert.equal(byName.get('step time')!.met, true); // 0.80x
     assert.equal(byName.get('peak RSS')!.met, true); // 0.50x
     // GEMM-class kernels 7000 of an 8000 ms step: 12.5% outside.
-    assert.equal(byName.get('outside Conv/ConvT/Gemm/MatMul')!.measured, '12.5%');
+    assert.equal(byName.get('outside Conv/ConvT/Gemm/MatMul')!.measured, '12.5% (1.00 s)');
     assert.equal(byName.get('outside Conv/ConvT/Gemm/MatMul')!.met, true);
     assert.equal(byName.get('frozen stages: no backward')!.met, true);
     assert.match(byName.get('GFLOP/s of the step')!.measured, /^200 vs 200/);
@@ -70,6 +71,17 @@ describe('train section', () => {
     // The profiled session's memory: peak in use, where, and the arena it needed.
     assert.match(formatTrain(report(8000, 10000)), /memory in use at most 900 MB \(after backward\/grad\/roi_align\/map\), arena 1057 MB/);
     assert.match(formatTrain(report(8000, 10000)), /step time \(trainable_backbone_layers=3\)\s+≤ 0\.80x torchvision\s+0\.80x \(8\.00 s vs 10\.00 s\)\s+met/);
+  });
+
+  it("prints torchvision's own step split the same way when its operator profile was taken", () => {
+    const r = report(8000, 10000);
+    const torchRow = r.rules[0]!.torch[0]!;
+    const op_profile = { step_s: 9.0, gemm_s: 7.0, outside_share: 2 / 9, top_self_s: [['aten::convolution_backward', 4.5], ['torchvision::_roi_align_backward', 0.9]] as const };
+    const withTorch = { ...r, rules: [{ ...r.rules[0]!, torchProfiled: { ...torchRow, op_profile } }] };
+    const outside = checkTrainTargets(withTorch).find((t) => t.target.startsWith('outside'))!;
+    assert.equal(outside.measured, '12.5% (1.00 s; torchvision 22.2%, 2.00 s)');
+    assert.equal(outside.met, true);
+    assert.match(formatTrain(withTorch), /torchvision's step under its profiler \(9\.00 s, GEMM-class 7\.00 s\): aten::convolution_backward 50\.0%, torchvision::_roi_align_backward 10\.0%/);
   });
 
   it('finds backward kernels of frozen stages by node name', () => {
