@@ -46,6 +46,7 @@ export {
   IR_VERSION,
   type ModelOptions,
   type NodeOptions,
+  type InitializerOptions,
   type NodeOutputs,
   type Subgraph,
   type SubgraphOutput,

@@ -133,3 +133,49 @@ describe('roundHalfEven', () => {
     assert.deepEqual([0.5, 1.5, 2.5, 3.5, -0.5, -1.5, -2.5, 2.4, -2.6, 11.3137].map(roundHalfEven), [0, 2, 2, 4, -0, -2, -2, 2, -3, 11]);
   });
 });
+
+describe('memory a graph owns', () => {
+  const bn = (key: string, c: number): [string, HostTensor][] => [
+    [`${key}.weight`, f32([c], Array.from({ length: c }, () => 1.5))],
+    [`${key}.bias`, f32([c], Array.from({ length: c }, () => 0.25))],
+    [`${key}.running_mean`, f32([c], Array.from({ length: c }, () => 0))],
+    [`${key}.running_var`, f32([c], Array.from({ length: c }, () => 1))],
+  ];
+  const layer = (weights: WeightStore): { ctx: BuildContext; owned: ArrayBufferLike[]; initializers: Map<string, HostTensor> } => {
+    const ctx = context(weights);
+    const x = ctx.graph.input('x', 'float32', [1, 2, 4, 4]);
+    convNorm(ctx, x, { key: 'l.conv', norm: { kind: 'FrozenBatchNorm2d', key: 'l.bn', eps: 1e-5 }, inChannels: 2, outChannels: 3, kernel: 3, pad: 1, activation: 'relu' });
+    return { ctx, owned: ctx.graph.ownedInitializerBuffers(), initializers: new Map(ctx.graph.listInitializers()) };
+  };
+
+  it('a folded conv + frozen norm is the graph own memory; the store arrays are not', () => {
+    const weights = tensors([['l.conv.weight', f32([3, 2, 3, 3], Array.from({ length: 54 }, (_, i) => i / 54))], ...bn('l.bn', 3)]);
+    const { owned, initializers } = layer(weights);
+    const folded = [...initializers].filter(([name]) => /weight$|bias$/.test(name)).map(([, t]) => t.data.buffer);
+    assert.equal(folded.length, 2);
+    assert.deepEqual(new Set(owned), new Set(folded));
+    for (const b of weights.backingBuffers()) assert.ok(!owned.includes(b), 'a buffer the store handed out is not listed as the graph own');
+  });
+
+  it('a trainable conv weight stays the store array, so it is not listed', () => {
+    const weights = tensors([['l.conv.weight', f32([3, 2, 3, 3], Array.from({ length: 54 }, (_, i) => i / 54))], ...bn('l.bn', 3)]);
+    weights.setTrainable(['l.conv.weight']);
+    const { owned, initializers } = layer(weights);
+    const raw = [...initializers].find(([name]) => name.endsWith('weight_raw'))![1];
+    assert.ok(!owned.includes(raw.data.buffer));
+    assert.equal(owned.length, 1, 'only the folded bias');
+  });
+
+  it('lists each owned buffer once and forgets initializers promoted to inputs', () => {
+    const g = new GraphBuilder({ name: 'owned' });
+    const own = new Float32Array(4);
+    const shared = new Float32Array(8);
+    const a = g.initializer('a', { dtype: 'float32', dims: [4], data: own }, { owned: true });
+    g.initializer('b0', { dtype: 'float32', dims: [4], data: shared.subarray(0, 4) }, { owned: true });
+    g.initializer('b1', { dtype: 'float32', dims: [4], data: shared.subarray(4) }, { owned: true });
+    g.initializer('c', f32([2], [1, 2]));
+    assert.deepEqual(g.ownedInitializerBuffers(), [own.buffer, shared.buffer]);
+    g.promoteInitializerToInput(a, 'a_input');
+    assert.deepEqual(g.ownedInitializerBuffers(), [shared.buffer], 'a is fed now, not the graph own');
+  });
+});

@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { setImmediate } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { WeightStore, WeightsError, parseSafetensors, readSafetensorsFile, writeSafetensors } from '../src/index.js';
 import { fixturesDir } from './helpers.js';
 
@@ -109,6 +112,36 @@ describe('WeightStore', () => {
     const w = WeightStore.fromSafetensorsBuffer(file(), 'f', { nonFinite: 'warn', onWarning: (m) => warnings.push(m) });
     w.take('nan', [2]);
     assert.equal(warnings.length, 1);
+  });
+
+  it('lists the buffers behind what it read: the file, converted and drawn arrays, shared with forks', () => {
+    const bytes = file();
+    const s = WeightStore.fromSafetensorsBuffer(bytes, 'model.safetensors');
+    assert.deepEqual(s.backingBuffers(), [], 'nothing read yet');
+    const w = s.take('w', [2, 3]);
+    const h = s.fork().take('h', [2]);
+    const listed = new Set(s.backingBuffers());
+    assert.ok(listed.has(w.buffer), 'the float32 tensor (a view of the file, or its aligned copy)');
+    assert.ok(listed.has(h.buffer), 'the float16 tensor converted to float32');
+    assert.ok(listed.has(bytes.buffer), 'the file itself, behind the float16 tensor');
+    assert.equal(listed.size, w.buffer === bytes.buffer ? 2 : 3);
+    const random = WeightStore.random(3);
+    const drawn = random.take('x', [4]);
+    assert.deepEqual(random.backingBuffers(), [drawn.buffer]);
+  });
+
+  it('does not keep alive what it lists: a drawn array nobody holds is collected', async () => {
+    setFlagsFromString('--expose-gc');
+    const collectGarbage = runInNewContext('gc') as () => void;
+    const random = WeightStore.random(3);
+    const dropped = random.take('big', [1 << 20]).length;
+    const kept = random.take('kept', [4]);
+    assert.equal(dropped, 1 << 20);
+    assert.equal(random.backingBuffers().length, 2);
+    // A WeakRef keeps its target until the current job ends.
+    await setImmediate();
+    collectGarbage();
+    assert.deepEqual(random.backingBuffers(), [kept.buffer]);
   });
 
   it('reports unused keys', () => {

@@ -76,6 +76,15 @@ export interface NodeOptions {
   readonly domain?: string;
 }
 
+/** Options of {@link GraphBuilder.initializer}. */
+export interface InitializerOptions {
+  /**
+   * The tensor's memory was allocated for this graph and nothing else reads it (default false):
+   * it may be freed once the graph is serialised (see {@link GraphBuilder.ownedInitializerBuffers}).
+   */
+  readonly owned?: boolean;
+}
+
 /**
  * The outputs of a node declared with `outputs: N`: a tuple of `N` blobs when `N` is a literal
  * (so `const [values, indices] = g.node(…, { outputs: 2 })` needs no index check), else an array.
@@ -182,6 +191,7 @@ export class GraphBuilder {
   private readonly counters = new Map<string, number>();
   private readonly nodes: NodeRecord[] = [];
   private readonly initializers = new Map<string, HostTensor>();
+  private readonly ownedInitializers = new Set<string>();
   private readonly inputs: ValueInfo[] = [];
   private readonly outputs: ValueInfo[] = [];
   private readonly constantCache = new Map<string, Blob>();
@@ -293,14 +303,33 @@ export class GraphBuilder {
     return this.inputs;
   }
 
-  /** Adds a named initializer (a weight) under the current scope and returns its blob. */
-  initializer(base: string, tensor: HostTensor): Blob {
+  /**
+   * Adds a named initializer (a weight) under the current scope and returns its blob. `owned`:
+   * the tensor's memory was made for this graph alone (a norm folded into a conv weight, say), so
+   * {@link ownedInitializerBuffers} lists it for whoever frees the graph's memory after serialising.
+   */
+  initializer(base: string, tensor: HostTensor, options: InitializerOptions = {}): Blob {
     if (tensor.data.length !== elementCount(tensor.dims)) {
       throw new GraphError(`initializer "${base}": data length ${tensor.data.length} does not match dims [${tensor.dims.join(', ')}]`);
     }
     const name = this.uniqueName(base);
     this.initializers.set(name, tensor);
+    if (options.owned) this.ownedInitializers.add(name);
     return { name };
+  }
+
+  /**
+   * The buffers behind the initializers added as `owned` that are still in the graph: memory no
+   * one else reads, which a caller may free once the graph is serialised (the graph cannot be
+   * serialised again after that).
+   */
+  ownedInitializerBuffers(): ArrayBufferLike[] {
+    const buffers = new Set<ArrayBufferLike>();
+    for (const name of this.ownedInitializers) {
+      const t = this.initializers.get(name);
+      if (t) buffers.add(t.data.buffer);
+    }
+    return [...buffers];
   }
 
   /**

@@ -154,9 +154,11 @@ export function convNorm(ctx: BuildContext, x: Blob, spec: ConvNormSpec): Blob {
       const channelScale = g.initializer('norm_scale', { dtype: 'float32', dims: [spec.outChannels, 1, 1, 1], data: Float32Array.from(affine.scale) });
       w = ops.mul(g, parameter, channelScale, 'weight');
     } else {
-      w = g.initializer('weight', { dtype: 'float32', dims: [...weightSpec!.shape], data: folded.weight });
+      // The folded arrays are this graph's own (made here from the store's), so a detector may free
+      // them as soon as the model is serialised.
+      w = g.initializer('weight', { dtype: 'float32', dims: [...weightSpec!.shape], data: folded.weight }, { owned: true });
     }
-    const b = g.initializer('bias', { dtype: 'float32', dims: [spec.outChannels], data: folded.bias });
+    const b = g.initializer('bias', { dtype: 'float32', dims: [spec.outChannels], data: folded.bias }, { owned: true });
     return activate(ctx, ops.conv(g, x, w, b, { ...conv2dOptions(conv), name: 'conv' }), spec.activation);
   });
 }

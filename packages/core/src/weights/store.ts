@@ -125,6 +125,12 @@ export function drawRandom(dims: readonly number[], init: RandomInit, seed: numb
   return out;
 }
 
+/** The buffers a store and its forks have read, each once, held weakly. */
+interface ReadBuffers {
+  readonly seen: WeakSet<ArrayBufferLike>;
+  readonly refs: WeakRef<ArrayBufferLike>[];
+}
+
 /**
  * The weights a model is built from, queried by torchvision state-dict key with the expected shape.
  * Tracks which keys were used, so a build can report missing, unused ("extra") and mis-shaped
@@ -145,9 +151,15 @@ export class WeightStore {
   private readonly takenData = new WeakMap<Float32Array, string>();
   private trainablePredicate: (key: string) => boolean = () => false;
   private readonly warned = new Set<string>();
+  /**
+   * Buffers behind every tensor read so far, shared with forks (they read the same source). Held
+   * weakly: listing a drawn array must not keep it alive once its graph is gone.
+   */
+  private readonly readBuffers: ReadBuffers;
 
-  private constructor(source: WeightSource | undefined, seed: number, options: WeightStoreOptions) {
+  private constructor(source: WeightSource | undefined, seed: number, options: WeightStoreOptions, readBuffers: ReadBuffers = { seen: new WeakSet(), refs: [] }) {
     this.source = source;
+    this.readBuffers = readBuffers;
     this.seed = seed;
     this.isRandom = source === undefined;
     this.description = source ? source.description : `random weights (seed ${seed})`;
@@ -187,7 +199,7 @@ export class WeightStore {
 
   /** A store over the same weights with fresh usage tracking (e.g. to build the features-only net). */
   fork(): WeightStore {
-    const forked = new WeightStore(this.source, this.seed, this.options);
+    const forked = new WeightStore(this.source, this.seed, this.options, this.readBuffers);
     forked.trainablePredicate = this.trainablePredicate;
     return forked;
   }
@@ -245,7 +257,29 @@ export class WeightStore {
     return this.takenData.get(data);
   }
 
+  /**
+   * The buffers behind every tensor read so far by this store and its forks: the file's own buffer
+   * (a safetensors tensor is a view into it), and each converted or drawn array. Whoever owns the
+   * store (e.g. a detector that loaded the file itself) may free them once the model is serialised
+   * rather than wait for a garbage collection; the tensors read become empty then.
+   */
+  backingBuffers(): ArrayBufferLike[] {
+    return this.readBuffers.refs.map((r) => r.deref()).filter((b): b is ArrayBufferLike => b !== undefined);
+  }
+
+  private noteRead(buffer: ArrayBufferLike): void {
+    if (this.readBuffers.seen.has(buffer)) return;
+    this.readBuffers.seen.add(buffer);
+    this.readBuffers.refs.push(new WeakRef(buffer));
+  }
+
   private read(key: string, shape: readonly number[], init: RandomInit): Float32Array {
+    const data = this.readUntracked(key, shape, init);
+    this.noteRead(data.buffer);
+    return data;
+  }
+
+  private readUntracked(key: string, shape: readonly number[], init: RandomInit): Float32Array {
     this.used.add(key);
     if (!this.source) return drawRandom(shape, init, this.seed, key);
     const t = this.source.get(key);
@@ -263,6 +297,8 @@ export class WeightStore {
         hint: 'the config (classes, widths, depths) does not match the weights',
       });
     }
+    // The source's own buffer too: a converted (float16, float64) tensor's file stays behind it.
+    this.noteRead(t.data.buffer);
     const data = toFloat32(t, key, this.description);
     this.checkFinite(key, data, t.dtype === 'float64' ? (t.data as Float64Array) : undefined);
     return data;
