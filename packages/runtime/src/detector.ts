@@ -19,6 +19,7 @@ import {
   type RgbImage,
   SLOTS,
   type TapSpec,
+  WeightStore,
   buildModel,
   resolveImplementation,
   ConfigError,
@@ -33,6 +34,7 @@ import { type DecodedImage, type ImageInput, type ImageLimits, decodeImage, desc
 import { imageInputProblem, validateDetectorOptions, validatePredictInputs, validatePredictOptions } from './options.js';
 import { type ImageProposals, type RowRange, checkPreparedBatch, splitDetections, splitProposals } from './outputs.js';
 import type { Preset } from './presets.js';
+import { releaseArrayBuffers } from './internal/release-memory.js';
 import { type ReplicaLoad, Scheduler } from './internal/scheduler.js';
 import { type OrtLogLevel, OrtSession } from './session.js';
 import { type ThreadSettings, defaultThreads } from './threads.js';
@@ -521,6 +523,12 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
   // buffer, moved, not cloned (onnxruntime-node reads only an ArrayBuffer, so a SharedArrayBuffer
   // cannot be shared), and frees it once its session exists.
   const payloads = replicaPayloads(built.toBytes(), devices.length);
+  // Free the memory the serialised model replaces before the sessions are created, not at some
+  // later garbage collection (which a process that only runs the detector may never get to): the
+  // graph's own arrays (folded norms), and, when the detector read the weights itself, the file and
+  // every tensor read from it. A WeightStore the caller passed stays theirs, untouched.
+  const ownsWeights = !(options.weights instanceof WeightStore);
+  releaseArrayBuffers([...built.graph.ownedInitializerBuffers(), ...(ownsWeights ? weights.backingBuffers() : [])]);
   try {
     devices.forEach((device, index) => {
       opening.push(

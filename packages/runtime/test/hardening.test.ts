@@ -9,24 +9,18 @@ import { describe, it } from 'node:test';
 import {
   ConfigError,
   type DependencyContainer,
-  type HostTensor,
   type ImageTransform,
   InputError,
-  type RandomInit,
   SLOTS,
-  WeightStore,
   WeightsError,
-  buildModel,
-  createContainer,
   hostTensor,
-  loadConfig,
   registerImplementation,
   writeSafetensors,
 } from '@rcnn/core';
 import sharp from 'sharp';
 import { createDetector, decodeImage } from '../src/index.js';
 import { register, toyConfig, toyTransform } from '../src/toy/index.js';
-import { encode, pattern, tempDir, toyDetector } from './helpers.js';
+import { encode, pattern, tempDir, toyDetector, toyTensors } from './helpers.js';
 
 const LIMITS = { maxPixels: 1_000_000, maxSide: 2000 };
 const dir = tempDir();
@@ -37,28 +31,6 @@ function file(name: string, bytes: Uint8Array | string): string {
   return path;
 }
 
-/** The toy model's weights (seed 1) as tensors, recorded by building it once. */
-function toyTensors(): Map<string, HostTensor> {
-  const container = createContainer();
-  register(container);
-  const taken = new Map<string, HostTensor>();
-  const base = WeightStore.random(1);
-  const recording = new Proxy(base, {
-    get(target, prop) {
-      if (prop === 'take') {
-        return (key: string, shape: readonly number[], init?: RandomInit) => {
-          const data = target.take(key, shape, init);
-          taken.set(key, hostTensor('float32', shape, data));
-          return data;
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  buildModel(loadConfig({ layers: [toyConfig({ mask: true })] }), container, recording);
-  return taken;
-}
 
 describe('image decoding hardening', () => {
   it('refuses a JPEG whose entropy-coded data is corrupt instead of decoding damaged pixels', async () => {

@@ -4,9 +4,10 @@
  * turns; one worker per replica lets them run at the same time and keeps the main thread free
  * for decoding, preprocessing and post-processing.
  */
-import { MessageChannel, parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import type { DataType, HostTensor } from '@rcnn/core';
+import { releaseArrayBuffers } from '../internal/release-memory.js';
 import type { SessionInit, ValueInfo, WorkerFailure, WorkerReply, WorkerRequest } from './protocol.js';
 
 const port = parentPort;
@@ -91,7 +92,7 @@ async function open(init: SessionInit): Promise<void> {
   // onnxruntime has its own copy of everything now; free the model bytes at once rather than
   // whenever this thread's GC runs (workerData keeps them reachable): a model's worth of memory
   // (178 MB for an R-50-FPN Mask R-CNN) less while the first runs grow the activation arena.
-  if (typeof init.model !== 'string') release(init.model);
+  if (typeof init.model !== 'string') releaseArrayBuffers([init.model.buffer], 0);
   reply({
     type: 'ready',
     provider,
@@ -101,19 +102,6 @@ async function open(init: SessionInit): Promise<void> {
     createMs: performance.now() - started,
   });
   serve(session, init.profilePrefix !== undefined);
-}
-
-/**
- * Frees `bytes` now: its buffer is moved into a message on a channel that is then closed, which
- * drops the backing store without waiting for a garbage collection. `bytes` is detached afterwards.
- */
-function release(bytes: Uint8Array): void {
-  const buffer = bytes.buffer;
-  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength === 0) return;
-  const { port1, port2 } = new MessageChannel();
-  port1.postMessage(null, [buffer]);
-  port1.close();
-  port2.close();
 }
 
 function reply(message: WorkerReply, transfer: ArrayBuffer[] = []): void {
