@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type HostTensor, type RandomInit, WeightStore, buildModel, createContainer, hostTensor, loadConfig, writeSafetensors } from '@rcnn/core';
-import { register, toyConfig, type ToyConfigOptions } from '@rcnn/runtime/toy';
+import { writeSafetensors } from '@rcnn/core';
+import { toyConfig, type ToyConfigOptions, toyWeights } from '@rcnn/runtime/toy';
 import sharp from 'sharp';
 
 /** The built binary. */
@@ -48,27 +48,8 @@ export function writeToyConfig(dir: string, options: ToyConfigOptions = { mask: 
  * building it once with a store that records every tensor taken.
  */
 export function writeToyWeights(dir: string, options: ToyConfigOptions = { mask: true }, seed = 1, name = 'toy.safetensors'): string {
-  const container = createContainer();
-  register(container);
-  const config = loadConfig({ layers: [toyConfig(options)] });
-  const taken = new Map<string, HostTensor>();
-  const base = WeightStore.random(seed);
-  const recording = new Proxy(base, {
-    get(target, prop) {
-      if (prop === 'take') {
-        return (key: string, shape: readonly number[], init?: RandomInit) => {
-          const data = target.take(key, shape, init);
-          taken.set(key, hostTensor('float32', shape, data));
-          return data;
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  buildModel(config, container, recording);
   const path = join(dir, name);
-  writeFileSync(path, writeSafetensors(taken));
+  writeFileSync(path, writeSafetensors(toyWeights(options, seed)));
   return path;
 }
 

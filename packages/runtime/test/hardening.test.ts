@@ -19,8 +19,8 @@ import {
 } from '@rcnn/core';
 import sharp from 'sharp';
 import { createDetector, decodeImage } from '../src/index.js';
-import { register, toyConfig, toyTransform } from '../src/toy/index.js';
-import { encode, pattern, tempDir, toyDetector, toyTensors } from './helpers.js';
+import { register, toyConfig, toyTransform, toyWeights } from '../src/toy/index.js';
+import { encode, pattern, tempDir, toyDetector } from './helpers.js';
 
 const LIMITS = { maxPixels: 1_000_000, maxSide: 2000 };
 const dir = tempDir();
@@ -81,7 +81,7 @@ describe('transform errors name their image', () => {
 });
 
 describe('non-finite weights policy', () => {
-  const tensors = toyTensors();
+  const tensors = toyWeights();
   const key = 'toy.box.fc.weight';
   assert.ok(tensors.has(key), `the toy model takes ${key}`);
   const poisoned = new Map(tensors);

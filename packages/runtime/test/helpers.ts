@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { type HostTensor, type RandomInit, WeightStore, buildModel, createContainer, hostTensor, loadConfig } from '@rcnn/core';
 import sharp from 'sharp';
 import { type Detector, type DetectorOptions, createDetector } from '../src/index.js';
 import { type ToyConfigOptions, register, toyConfig } from '../src/toy/index.js';
@@ -21,28 +20,6 @@ export async function toyDetector(options: Partial<DetectorOptions> & { toy?: To
   return { detector, warnings };
 }
 
-/** The toy model's weights (seed 1) as tensors, recorded by building it once. */
-export function toyTensors(): Map<string, HostTensor> {
-  const container = createContainer();
-  register(container);
-  const taken = new Map<string, HostTensor>();
-  const base = WeightStore.random(1);
-  const recording = new Proxy(base, {
-    get(target, prop) {
-      if (prop === 'take') {
-        return (key: string, shape: readonly number[], init?: RandomInit) => {
-          const data = target.take(key, shape, init);
-          taken.set(key, hostTensor('float32', shape, data));
-          return data;
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  buildModel(loadConfig({ layers: [toyConfig({ mask: true })] }), container, recording);
-  return taken;
-}
 
 /** A temporary directory removed after the test file. */
 export function tempDir(prefix = 'rcnn-runtime-'): string {

@@ -12,9 +12,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { WeightStore, hostTensor, writeSafetensors } from '@rcnn/core';
 import { RELEASE_MIN_BYTES, releaseArrayBuffers } from '../src/internal/release-memory.js';
-import { register, toyConfig } from '../src/toy/index.js';
+import { register, toyConfig, toyWeights } from '../src/toy/index.js';
 import { createDetector } from '../src/index.js';
-import { pattern, tempDir, toyTensors } from './helpers.js';
+import { pattern, tempDir } from './helpers.js';
 
 describe('releaseArrayBuffers', () => {
   it('detaches each large buffer once and reports its bytes; small, shared and pooled buffers stay', async () => {
@@ -40,7 +40,7 @@ describe('releaseArrayBuffers', () => {
 
 describe('detector memory after creation', () => {
   const dir = tempDir();
-  const tensors = toyTensors();
+  const tensors = toyWeights();
   // A tensor the model does not read, as large as a real model's weights would be next to the toy's:
   // it shares the file's one buffer, so it shows whether the file is still held.
   const ballastBytes = 48 * 1024 * 1024;

@@ -22,12 +22,11 @@ export const RELEASE_MIN_BYTES = 64 * 1024;
  */
 export function releaseArrayBuffers(buffers: Iterable<ArrayBufferLike>, minBytes = RELEASE_MIN_BYTES): number {
   const { port1, port2 } = new MessageChannel();
-  const seen = new Set<ArrayBufferLike>();
   let released = 0;
   try {
     for (const buffer of buffers) {
-      if (seen.has(buffer) || !(buffer instanceof ArrayBuffer) || buffer.byteLength < minBytes) continue;
-      seen.add(buffer);
+      // A buffer listed twice is detached (length 0) by the time it comes again.
+      if (!(buffer instanceof ArrayBuffer) || buffer.byteLength === 0 || buffer.byteLength < minBytes) continue;
       const bytes = buffer.byteLength;
       try {
         port1.postMessage(null, [buffer]);

@@ -5,3 +5,4 @@
  */
 export { register, toyConfig, type ToyConfigOptions } from './register.js';
 export { toyTransform, toyResizedSize } from './transform.js';
+export { toyWeights } from './weights.js';
